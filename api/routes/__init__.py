@@ -1,0 +1,1 @@
+"""HTTP routes: reports and health probes."""

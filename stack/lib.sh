@@ -1,0 +1,40 @@
+# Shared by stack/wallet-stack and scripts/*: environment of the local stack.
+# shellcheck shell=bash
+
+log() { printf '[wallet-stack] %s\n' "$*" >&2; }
+fail() { printf '[wallet-stack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Export KEY=VALUE lines of a file, except keys already set in the environment (the environment wins).
+_export_file() {
+  local line key
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    [[ "$line" =~ ^[[:space:]]*(#|$) ]] && continue
+    key="${line%%=*}"
+    if [[ -z "${!key+x}" ]]; then export "$key=${line#*=}"; fi
+  done <"$1"
+}
+
+load_env() {
+  : "${ROOT:?}"
+  export WL_STACK_DIR="${WL_STACK_DIR:-$ROOT/.stack}"
+  export WL_CACHE_DIR="${WL_CACHE_DIR:-$HOME/.cache/wallet-lake}"
+  export DAGSTER_HOME="${DAGSTER_HOME:-$ROOT/.dagster_home}"
+  mkdir -p "$WL_STACK_DIR" "$WL_CACHE_DIR"
+  _export_file "$ROOT/stack/local.env"
+  # The local database password: generated once per clone, kept out of git, never printed.
+  local secrets="$WL_STACK_DIR/secrets.env"
+  if [[ ! -f "$secrets" ]]; then
+    (umask 077; printf 'WL_PG_PASSWORD=%s\n' "$(openssl rand -hex 24)" >"$secrets")
+  fi
+  _export_file "$secrets"
+  # Dagster reads dagster.yaml from DAGSTER_HOME: link the repo's file into the git-ignored home.
+  mkdir -p "$DAGSTER_HOME"
+  ln -sfn "$ROOT/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
+}
+
+# The exports a shell needs (the password comes from the secrets file by reference, not value).
+print_env() {
+  grep -Ev '^[[:space:]]*(#|$)' "$ROOT/stack/local.env" | sed 's/^/export /'
+  echo "export WL_STACK_DIR='$WL_STACK_DIR' WL_CACHE_DIR='$WL_CACHE_DIR' DAGSTER_HOME='$DAGSTER_HOME'"
+  echo "set -a; . '$WL_STACK_DIR/secrets.env'; set +a"
+}

@@ -1,0 +1,123 @@
+"""The raw and curated payment record contracts, declared once and rendered for every reader.
+
+Each field has one logical type; renderers turn the list into a Spark StructType (the transform
+and the Glue job), a Kafka Connect JSON schema (the topic value the JDBC sink reads), Postgres
+column types (checked against the migrations by a test) and Arrow types (lake readers).
+Imports of pyspark/pyarrow are local so the API can import this module without them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+LogicalType = Literal["string", "int64", "int32", "float64", "boolean", "timestamp", "date"]
+
+# Bump whenever a curation rule changes: every curated row records the version that made it.
+CURATED_VERSION = 1
+
+# Name and version of the Kafka Connect schema of the payments.curated value.
+CONNECT_SCHEMA_NAME = "io.walletlake.payments.CuratedPayment"
+CONNECT_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: LogicalType
+    nullable: bool
+    doc: str
+
+
+RAW_FIELDS: tuple[Field, ...] = (
+    Field("payment_id", "string", False, "Processor's payment identifier; the dedupe and upsert key."),
+    Field("merchant_id", "string", False, "Merchant the payment belongs to."),
+    Field("user_id", "string", True, "Paying user."),
+    Field("amount_cents", "int64", False, "Amount in minor units of currency (never negative)."),
+    Field("currency", "string", False, "ISO-4217 three-letter code, upper case."),
+    Field("status", "string", False, "Lifecycle status, one of contracts.lifecycle.ACCEPTED_STATUSES."),
+    Field("payment_method", "string", True, "card, wallet, bank_transfer, ..."),
+    Field("risk_score", "float64", True, "Processor risk score in [0, 1]."),
+    Field("authorized_at", "timestamp", True, "When the authorization completed (UTC)."),
+    Field("completed_at", "timestamp", True, "When the payment completed (UTC)."),
+    Field("created_at", "timestamp", False, "When this event was created (UTC); orders events of a payment."),
+    Field("source_system", "string", True, "Upstream system that emitted the event."),
+    Field("decline_reason", "string", True, "Why a DECLINED payment was declined, when known."),
+)
+
+DERIVED_FIELDS: tuple[Field, ...] = (
+    Field("dt", "date", False, "UTC date of created_at; lake partition."),
+    Field("hour", "int32", False, "UTC hour (0-23) of created_at."),
+    Field("authorized_to_complete_ms", "int64", True, "completed_at - authorized_at in ms; null if either is null."),
+    Field("is_approved", "boolean", False, "status = APPROVED."),
+    Field("is_refunded", "boolean", False, "status = REFUNDED."),
+    Field("processed_at", "timestamp", False, "UTC time of the curation run that produced the row."),
+    Field("curated_version", "int32", False, "Version of the curation rules (CURATED_VERSION)."),
+)
+
+CURATED_FIELDS: tuple[Field, ...] = RAW_FIELDS + DERIVED_FIELDS
+CURATED_COLUMNS: tuple[str, ...] = tuple(f.name for f in CURATED_FIELDS)
+TIMESTAMP_COLUMNS: tuple[str, ...] = tuple(f.name for f in CURATED_FIELDS if f.type == "timestamp")
+
+# Lake partition columns of curated Parquet, outermost first.
+CURATED_PARTITION_COLUMNS: tuple[str, ...] = ("dt", "merchant_id")
+
+_SPARK = {
+    "string": "StringType", "int64": "LongType", "int32": "IntegerType", "float64": "DoubleType",
+    "boolean": "BooleanType", "timestamp": "TimestampType", "date": "DateType",
+}
+_POSTGRES = {
+    "string": "text", "int64": "bigint", "int32": "integer", "float64": "double precision",
+    "boolean": "boolean", "timestamp": "timestamp with time zone", "date": "date",
+}
+# Kafka Connect types; timestamps and dates travel as logical types so the sink writes
+# timestamptz/date columns with their UTC meaning (int64 millis / int32 days since epoch).
+_CONNECT = {
+    "string": ("string", None), "int64": ("int64", None), "int32": ("int32", None),
+    "float64": ("double", None), "boolean": ("boolean", None),
+    "timestamp": ("int64", "org.apache.kafka.connect.data.Timestamp"),
+    "date": ("int32", "org.apache.kafka.connect.data.Date"),
+}
+
+
+def spark_schema(fields: tuple[Field, ...] = CURATED_FIELDS):
+    """Spark StructType for the given fields."""
+    from pyspark.sql import types as T
+
+    return T.StructType(
+        [T.StructField(f.name, getattr(T, _SPARK[f.type])(), f.nullable) for f in fields]
+    )
+
+
+def postgres_columns(fields: tuple[Field, ...] = CURATED_FIELDS) -> dict[str, tuple[str, bool]]:
+    """{column: (postgres type, nullable)} as the migrations must create them."""
+    return {f.name: (_POSTGRES[f.type], f.nullable) for f in fields}
+
+
+def connect_value_schema(fields: tuple[Field, ...] = CURATED_FIELDS) -> dict:
+    """Kafka Connect JSON schema (JsonConverter, schemas.enable=true) of the topic value."""
+    out = []
+    for f in fields:
+        ctype, logical = _CONNECT[f.type]
+        entry: dict = {"field": f.name, "type": ctype, "optional": f.nullable}
+        if logical:
+            entry["name"] = logical
+            entry["version"] = 1
+        out.append(entry)
+    return {
+        "type": "struct",
+        "name": CONNECT_SCHEMA_NAME,
+        "version": CONNECT_SCHEMA_VERSION,
+        "optional": False,
+        "fields": out,
+    }
+
+
+def arrow_schema(fields: tuple[Field, ...] = CURATED_FIELDS):
+    """pyarrow schema of curated Parquet as written by Spark (timestamps in UTC, microseconds)."""
+    import pyarrow as pa
+
+    types = {
+        "string": pa.string(), "int64": pa.int64(), "int32": pa.int32(), "float64": pa.float64(),
+        "boolean": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32(),
+    }
+    return pa.schema([pa.field(f.name, types[f.type], f.nullable) for f in fields])

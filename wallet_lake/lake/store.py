@@ -1,0 +1,161 @@
+"""Object storage of the lake: S3 (SSE-KMS on every write) or a local folder.
+
+One small interface so the generator, the pipeline and the tests read and write the lake the
+same way whether it is S3, the local S3 API (moto) or a directory on disk."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Protocol
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    last_modified: datetime
+
+
+class LakeStore(Protocol):
+    uri: str
+
+    def list(self, prefix: str) -> list[ObjectInfo]: ...
+    def get_bytes(self, key: str) -> bytes: ...
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+    def put_file(self, key: str, path: Path) -> None: ...
+    def download(self, key: str, path: Path) -> None: ...
+    def delete(self, keys: Iterable[str]) -> None: ...
+
+
+class S3LakeStore:
+    """A bucket; every object is written with SSE-KMS under the configured key."""
+
+    def __init__(self, bucket: str, kms_key_id: str, client) -> None:
+        if not kms_key_id:
+            raise ValueError("S3 lake writes need a KMS key id (WL_KMS_KEY_ID): objects are never written unencrypted")
+        self.bucket = bucket
+        self.kms_key_id = kms_key_id
+        self.client = client
+        self.uri = f"s3://{bucket}"
+
+    def _sse(self) -> dict:
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        out: list[ObjectInfo] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                out.append(ObjectInfo(obj["Key"], obj["Size"], obj["LastModified"].astimezone(timezone.utc)))
+        return sorted(out, key=lambda o: o.key)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **self._sse())
+
+    def put_file(self, key: str, path: Path) -> None:
+        self.client.upload_file(str(path), self.bucket, key, ExtraArgs=self._sse())
+
+    def download(self, key: str, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.client.download_file(self.bucket, key, str(path))
+
+    def delete(self, keys: Iterable[str]) -> None:
+        batch = [{"Key": k} for k in keys]
+        for i in range(0, len(batch), 1000):
+            resp = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch[i : i + 1000], "Quiet": True})
+            if resp.get("Errors"):
+                raise RuntimeError(f"could not delete lake objects: {resp['Errors'][:5]}")
+
+
+class LocalLakeStore:
+    """A directory standing in for the bucket (keys are relative paths). For offline use only;
+    writes are atomic (temp file + rename) so readers never see half a file."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self.uri = self.root.as_uri()
+
+    def _path(self, key: str) -> Path:
+        p = (self.root / key).resolve()
+        if self.root not in p.parents and p != self.root:
+            raise ValueError(f"key {key!r} escapes the lake root")
+        return p
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        out = []
+        if not self.root.exists():
+            return out
+        for p in self.root.rglob("*"):
+            if p.is_file() and not p.name.endswith(".tmp"):
+                key = p.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    st = p.stat()
+                    out.append(ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc)))
+        return sorted(out, key=lambda o: o.key)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        p = self._path(key)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, p)
+
+    def put_file(self, key: str, path: Path) -> None:
+        p = self._path(key)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, p)
+
+    def download(self, key: str, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self._path(key), path)
+
+    def delete(self, keys: Iterable[str]) -> None:
+        for k in keys:
+            self._path(k).unlink(missing_ok=True)
+
+
+def s3_client(endpoint_url: str | None = None, region: str | None = None):
+    """boto3 S3 client; endpoint_url is set only for an S3-compatible API such as the local moto."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url or None,
+        region_name=region or os.environ.get("AWS_REGION") or None,
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"}),
+    )
+
+
+def open_lake(uri: str, *, kms_key_id: str | None = None, s3_endpoint_url: str | None = None, region: str | None = None) -> LakeStore:
+    """Open the lake at s3://bucket or file:///path (or a plain path)."""
+    if uri.startswith("s3://"):
+        bucket = uri[len("s3://") :].strip("/")
+        if "/" in bucket:
+            raise ValueError(f"lake URI must name a bucket only, got {uri!r}")
+        return S3LakeStore(bucket, kms_key_id or "", s3_client(s3_endpoint_url, region))
+    if uri.startswith("file://"):
+        uri = uri[len("file://") :]
+    return LocalLakeStore(Path(uri))
+
+
+def open_lake_from_env() -> LakeStore:
+    """The lake named by WL_LAKE_URI (default s3://$WL_LAKE_BUCKET), for command-line tools."""
+    uri = os.environ.get("WL_LAKE_URI") or f"s3://{os.environ['WL_LAKE_BUCKET']}"
+    return open_lake(
+        uri,
+        kms_key_id=os.environ.get("WL_KMS_KEY_ID"),
+        s3_endpoint_url=os.environ.get("WL_S3_ENDPOINT_URL"),
+        region=os.environ.get("AWS_REGION"),
+    )

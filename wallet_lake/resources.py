@@ -1,0 +1,110 @@
+"""Dagster resources: every client the pipeline uses, configured from environment variables.
+
+`resource_values(env)` is the one place that maps resources to variable names: Dagster wiring
+passes dg.EnvVar (resolved at run time, so definitions never read the environment at import),
+command-line tools pass os.environ.get."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Optional
+
+import dagster as dg
+from pydantic import Field
+
+from wallet_lake.lake.store import LakeStore, open_lake
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The payments lake: s3://bucket (SSE-KMS on every write) or a local folder."""
+
+    bucket: str = Field(description="Lake bucket name (WL_LAKE_BUCKET).")
+    lake_uri: Optional[str] = Field(default=None, description="Overrides s3://bucket, e.g. file:///data/lake (run config only).")
+    kms_key_id: Optional[str] = Field(default=None, description="KMS key id or alias for SSE-KMS (WL_KMS_KEY_ID).")
+    s3_endpoint_url: Optional[str] = Field(default=None, description="S3-compatible endpoint; unset on AWS (WL_S3_ENDPOINT_URL).")
+    region: Optional[str] = Field(default=None, description="AWS region (AWS_REGION).")
+
+    def store(self) -> LakeStore:
+        # Empty strings mean "not set" (an environment variable may be present but empty on AWS).
+        return open_lake(
+            self.lake_uri or f"s3://{self.bucket}", kms_key_id=self.kms_key_id or None,
+            s3_endpoint_url=self.s3_endpoint_url or None, region=self.region or None,
+        )
+
+    def client(self, service: str):
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.s3_endpoint_url or None, region_name=self.region or None)
+
+
+class KafkaResource(dg.ConfigurableResource):
+    bootstrap_servers: str = Field(description="Kafka bootstrap servers (WL_KAFKA_BOOTSTRAP).")
+    topic: str = Field(default="payments.curated", description="Curated topic (WL_KAFKA_TOPIC).")
+    replication_factor: int = Field(default=1, description="Replication factor of created topics (WL_KAFKA_REPLICATION_FACTOR).")
+
+    def client_config(self) -> dict:
+        return {"bootstrap.servers": self.bootstrap_servers}
+
+    def admin(self):
+        from confluent_kafka.admin import AdminClient
+
+        return AdminClient(self.client_config())
+
+
+class PostgresResource(dg.ConfigurableResource):
+    host: str = Field(description="WL_PG_HOST")
+    port: int = Field(description="WL_PG_PORT")
+    user: str = Field(description="WL_PG_USER")
+    password: str = Field(description="WL_PG_PASSWORD (secret; never logged)")
+    dbname: str = Field(description="WL_PG_DB")
+
+    @contextmanager
+    def connect(self):
+        import psycopg
+
+        with psycopg.connect(host=self.host, port=self.port, user=self.user, password=self.password, dbname=self.dbname, connect_timeout=10) as conn:
+            yield conn
+
+
+class ConnectResource(dg.ConfigurableResource):
+    url: str = Field(description="Kafka Connect REST URL (WL_CONNECT_URL).")
+    connector_name: str = Field(default="wallet-lake-postgres-sink", description="WL_CONNECTOR_NAME")
+    replication_factor: int = Field(default=1, description="Replication factor of the dead-letter topic.")
+
+
+def resource_values(env: Callable[[str, type], object]) -> dict[str, dg.ConfigurableResource]:
+    """The pipeline's resources with every setting taken from `env(name, type)`.
+
+    Every variable listed here must be set (it may be empty where the field is optional, e.g.
+    WL_S3_ENDPOINT_URL on AWS); the README documents each."""
+    return {
+        "lake": LakeResource(
+            bucket=env("WL_LAKE_BUCKET", str), kms_key_id=env("WL_KMS_KEY_ID", str),
+            s3_endpoint_url=env("WL_S3_ENDPOINT_URL", str), region=env("AWS_REGION", str),
+        ),
+        "kafka": KafkaResource(bootstrap_servers=env("WL_KAFKA_BOOTSTRAP", str), topic=env("WL_KAFKA_TOPIC", str)),
+        "postgres": PostgresResource(
+            host=env("WL_PG_HOST", str), port=env("WL_PG_PORT", int), user=env("WL_PG_USER", str),
+            password=env("WL_PG_PASSWORD", str), dbname=env("WL_PG_DB", str),
+        ),
+        "connect": ConnectResource(url=env("WL_CONNECT_URL", str), connector_name=env("WL_CONNECTOR_NAME", str)),
+    }
+
+
+def dagster_env(name: str, kind: type):
+    """Deferred lookup: Dagster resolves the variable when a run starts, not at import."""
+    return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
+
+
+def os_env(name: str, kind: type):
+    import os
+
+    try:
+        return kind(os.environ[name])
+    except KeyError:
+        raise RuntimeError(f"environment variable {name} is not set (source the stack: eval \"$(stack/wallet-stack env)\")") from None
+
+
+def resources_from_os_env() -> dict[str, dg.ConfigurableResource]:
+    """Resources for command-line tools and tests, read from os.environ now."""
+    return resource_values(os_env)

@@ -56,11 +56,14 @@ class RequestContextMiddleware:
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
+        # Bound for every log line written while serving the request (handlers, dependencies).
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_request_id)
             except Exception:
-                error_log.exception("unhandled exception", method=scope["method"], path=scope["path"])
+                error_log.exception(
+                    "unhandled exception", method=scope["method"], path=scope["path"], request_id=request_id
+                )
                 if status is not None:
                     raise  # headers already sent: nothing left but to let the server abort
                 await internal_error_response(request_id)(scope, receive, send_with_request_id)
@@ -74,4 +77,5 @@ class RequestContextMiddleware:
                     path=scope["path"],
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    request_id=request_id,  # explicit too: the access line must never lack it
                 )

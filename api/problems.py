@@ -5,6 +5,7 @@ stack traces, which go to the log only."""
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import psycopg
@@ -151,9 +152,10 @@ def _unknown_parameters_problem(request: Request, exc: UnknownQueryParameters) -
 
 
 def _http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    from http import HTTPStatus
-
-    title = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else "Error"
+    try:
+        title = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        title = "Error"
     return problem_response(
         request_id_of(request),
         status=exc.status_code,

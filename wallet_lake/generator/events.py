@@ -336,9 +336,6 @@ class _Generator:
         # A state pair is two lines: its first (PENDING) line takes an ordinary event's slot.
         kinds["state"] = min(kinds["state"], kinds["event"])
         kinds["event"] -= kinds["state"]
-        if hour_ms == self.start_ms:  # no earlier hour in the window to be late from
-            kinds["event"] += kinds["late"]
-            kinds["late"] = 0
 
         lines: list[_Line] = []
         seq = iter(range(10**9))
@@ -363,15 +360,18 @@ class _Generator:
                 add(created + lag(), _dumps(values, rng.random() < 0.1), kind, p.payment_id,
                     (p, values, created) if status == "APPROVED" else None)
 
-        # Late arrivals: created 1-3 hours before this landing hour, inside the window.
+        # Late arrivals: created 1-3 hours before this landing hour but never before the window
+        # (in its first hour they are ordinary events). Same draws either way, so the rest of the
+        # hour does not depend on where the range starts.
         for _ in range(kinds["late"]):
             back = min(_pick(rng, ((1, 0.7), (2, 0.2), (3, 0.1))), (hour_ms - self.start_ms) // HOUR_MS)
             p = self._new_payment(rng)
             created = hour_ms - back * HOUR_MS + rng.randrange(HOUR_MS)
             status = _pick(rng, STATUS_MIX)
             values = self._event(rng, p, status, created)
-            add(hour_ms + rng.randrange(HOUR_MS), _dumps(values, rng.random() < 0.1), "late", p.payment_id,
-                (p, values, created) if status == "APPROVED" else None)
+            arrival = hour_ms + rng.randrange(HOUR_MS)
+            add(max(arrival, created + 20), _dumps(values, rng.random() < 0.1), "late" if back else "event",
+                p.payment_id, (p, values, created) if status == "APPROVED" else None)
 
         # Two states of one payment in the hour: PENDING, then its outcome.
         for _ in range(kinds["state"]):
@@ -394,11 +394,6 @@ class _Generator:
                 add(a1, _dumps(outcome), "state", p.payment_id,
                     (p, outcome, t1) if final == "APPROVED" else None)
 
-        # Refunds and chargebacks of payments approved in earlier hours of the range.
-        for line in self.scheduled.pop(hour_ms, []):
-            line.seq = next(seq)
-            lines.append(line)
-
         # Bad lines: payments that exist only as this one broken line.
         for _ in range(kinds["bad"]):
             p = self._new_payment(rng)
@@ -407,11 +402,17 @@ class _Generator:
             bad_kind = rng.choice(BAD_KINDS)
             add(hour_ms + rng.randrange(HOUR_MS), _corrupt(rng, values, bad_kind), "bad", None).bad_kind = bad_kind
 
-        # Exact re-sends of an earlier good line of this hour.
+        # Exact re-sends of an earlier good line of this hour (follow-ups get theirs when scheduled).
         sources = [ln for ln in lines if ln.kind != "bad"]
         for _ in range(kinds["dup"] if sources else 0):
             src = rng.choice(sources)
             add(src.arrival_ms + rng.randint(200, 600_000), src.text, "dup", src.payment_id)
+
+        # Refunds and chargebacks of payments approved in earlier hours of the range; they join
+        # after this hour's own draws so that the range does not shift them.
+        for line in self.scheduled.pop(hour_ms, []):
+            line.seq = next(seq)
+            lines.append(line)
 
         # Schedule follow-ups of this hour's approvals; they land strictly after this hour.
         for line in lines:
@@ -434,9 +435,12 @@ class _Generator:
             follow = self._event(rng, p, status, t,
                                  carry=(_raw_ms(values["authorized_at"]), _raw_ms(values["completed_at"])))
             arrival = min(t + lag(), landing + HOUR_MS - 1)
-            self.scheduled[landing].append(_Line(arrival, 0, _dumps(follow, rng.random() < 0.1),
-                                                 "refund" if status == "REFUNDED" else "chargeback",
-                                                 p.payment_id))
+            text = _dumps(follow, rng.random() < 0.1)
+            self.scheduled[landing].append(
+                _Line(arrival, 0, text, "refund" if status == "REFUNDED" else "chargeback", p.payment_id))
+            if rng.random() < dup_rate:  # re-sent like any other line
+                resend = min(arrival + rng.randint(200, 600_000), landing + HOUR_MS - 1)
+                self.scheduled[landing].append(_Line(resend, 0, text, "dup", p.payment_id))
 
         lines.sort(key=lambda ln: (ln.arrival_ms, ln.seq))
         stats = HourStats(lines=len(lines))

@@ -25,6 +25,7 @@ class LakeStore(Protocol):
 
     def list(self, prefix: str) -> list[ObjectInfo]: ...
     def get_bytes(self, key: str) -> bytes: ...
+    def get_optional(self, key: str) -> bytes | None: ...
     def put_bytes(self, key: str, data: bytes) -> None: ...
     def put_file(self, key: str, path: Path) -> None: ...
     def download(self, key: str, path: Path) -> None: ...
@@ -54,6 +55,12 @@ class S3LakeStore:
 
     def get_bytes(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def get_optional(self, key: str) -> bytes | None:
+        try:
+            return self.get_bytes(key)
+        except self.client.exceptions.NoSuchKey:
+            return None
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **self._sse())
@@ -101,6 +108,10 @@ class LocalLakeStore:
 
     def get_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def get_optional(self, key: str) -> bytes | None:
+        p = self._path(key)
+        return p.read_bytes() if p.is_file() else None
 
     def put_bytes(self, key: str, data: bytes) -> None:
         p = self._path(key)

@@ -1,0 +1,30 @@
+"""raw_payments: the landing hour as the processor wrote it (NDJSON objects on S3)."""
+
+import dagster as dg
+
+from wallet_lake.contracts.landing import landing_prefix
+from wallet_lake.partitions import hourly_landing, partition_hours
+from wallet_lake.resources import LakeResource
+
+
+@dg.asset(
+    key="raw_payments",
+    partitions_def=hourly_landing,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="landing",
+    kinds={"s3"},
+    description="NDJSON payment events under raw/payments/dt=YYYY/MM/DD/HH/ (one partition per landing hour, UTC).",
+)
+def raw_payments(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    store = lake.store()
+    objects = lines = size = 0
+    for hour in partition_hours(context):
+        found = [o for o in store.list(landing_prefix(hour)) if o.key.endswith(".ndjson")]
+        hour_lines = sum(store.get_bytes(o.key).count(b"\n") for o in found)
+        context.log.info(f"{landing_prefix(hour)}: {len(found)} objects, {hour_lines} lines")
+        objects += len(found)
+        lines += hour_lines
+        size += sum(o.size for o in found)
+    return dg.MaterializeResult(
+        metadata={"objects": objects, "lines": lines, "bytes": size, "hours": len(context.partition_keys)}
+    )

@@ -1,0 +1,49 @@
+"""The code location's shape: the four assets in flow order on one hourly partitioning, the job,
+the sensor and the schedule (a snapshot of what the Dagster UI shows)."""
+
+import dagster as dg
+
+from wallet_lake.definitions import defs
+from wallet_lake.partitions import hourly_landing
+
+
+def _loaded() -> dg.Definitions:
+    d = defs()
+    return d if isinstance(d, dg.Definitions) else d.load()  # type: ignore[attr-defined]
+
+
+def test_assets_form_the_flow_raw_curated_topic_postgres():
+    graph = _loaded().resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {"raw_payments", "curated_payments", "kafka/payments_curated", "postgres/curated_payments"}
+    parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
+    assert parents == {
+        "raw_payments": set(),
+        "curated_payments": {"raw_payments"},
+        "kafka/payments_curated": {"curated_payments"},
+        "postgres/curated_payments": {"kafka/payments_curated"},
+    }
+
+
+def test_every_asset_shares_the_one_hourly_utc_partitioning():
+    graph = _loaded().resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        assert graph.get(key).partitions_def == hourly_landing, key
+    assert hourly_landing.timezone == "UTC"
+    assert hourly_landing.get_partition_keys_between_indexes(0, 1) == ["2026-01-01-00:00"]
+
+
+def test_job_sensor_and_schedule_are_defined_and_running_by_default():
+    d = _loaded()
+    assert d.resolve_job_def("hourly_payments") is not None
+    sensor = d.resolve_sensor_def("landing_arrivals_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    schedules = list(d.resolve_all_schedule_defs()) if hasattr(d, "resolve_all_schedule_defs") else list(d.schedules or [])
+    assert [s.cron_schedule for s in schedules] == ["20 * * * *"]
+    assert schedules[0].default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_blocking_checks_guard_curated_and_topic():
+    graph = _loaded().resolve_asset_graph()
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert checks == {("curated_payments", "every_raw_line_accounted"), ("kafka/payments_curated", "published_keys_match_curated")}

@@ -91,7 +91,7 @@ def test_generated_hour_matches_independent_recomputation_at_every_stage(stack_r
 
     # 2. Dagster materializes the partition through every asset (real code location, real instance).
     proc = subprocess.run(
-        ["dagster", "asset", "materialize", "-m", "wallet_lake.definitions", "--select", "*", "--partition", pk],
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "wallet_lake.definitions", "--select", "*", "--partition", pk],
         env=env, cwd=ROOT, capture_output=True, text=True,
     )
     assert proc.returncode == 0, f"materialize failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"

@@ -1,9 +1,8 @@
-"""Which merchant a request may read: the seam where API keys will plug in.
+"""Which merchant a request may read, from its API key (api.auth) and the `merchant` parameter.
 
-Today the caller names the merchant in the `merchant` query parameter and is trusted. When API
-keys arrive, `merchant_scope` is the one place to change: resolve the key (e.g. a header
-dependency), then either derive the merchant from it or check the requested one is allowed and
-raise 401/403 otherwise. Reports depend on `MerchantScope` and need no change."""
+Reports depend on `MerchantScope`: a merchant id, or None for "every merchant", already checked
+against the key (403 otherwise). Omitting `merchant` means every merchant, which only keys
+scoped to all merchants may ask for."""
 
 from __future__ import annotations
 
@@ -11,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from api.auth import Authenticated, MerchantForbidden
 from api.params import query
 
 # Any printable text without whitespace or control characters (NUL cannot even be sent to
@@ -19,20 +19,24 @@ MERCHANT_PATTERN = r"^[^\s\x00-\x1f\x7f]+$"
 MERCHANT_MAX_LENGTH = 128
 
 
-def merchant_scope(
+async def merchant_scope(
+    key: Authenticated,
     merchant: Annotated[
-        str,
+        str | None,
         query(
-            "Merchant whose payments the report covers.",
+            "Merchant whose payments the report covers. Omitted: every merchant, for keys scoped to "
+            "all merchants only (other keys get 403).",
             f"a merchant id, 1 to {MERCHANT_MAX_LENGTH} characters, no whitespace",
             min_length=1,
             max_length=MERCHANT_MAX_LENGTH,
             pattern=MERCHANT_PATTERN,
             examples=["m_0001"],
         ),
-    ],
-) -> str:
+    ] = None,
+) -> str | None:
+    if not key.may_read(merchant):
+        raise MerchantForbidden(merchant)
     return merchant
 
 
-MerchantScope = Annotated[str, Depends(merchant_scope)]
+MerchantScope = Annotated[str | None, Depends(merchant_scope)]

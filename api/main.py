@@ -5,30 +5,36 @@ needs no environment (tests build apps with create_app)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import Depends, FastAPI
 
+from api import metrics
+from api.auth import KeyStore, PostgresKeyStore
 from api.db import Database, create_pool
 from api.logs import configure_logging
 from api.middleware import RequestContextMiddleware
 from api.params import reject_unknown_query_params
 from api.problems import install_exception_handlers, problem_media_types
+from api.reports.source import LakeEngines
 from api.routes import health, reports
 from api.settings import Settings, load_settings
+from wallet_lake.lake.query import LakeQueryEngine
 
-log = structlog.get_logger("api.main")
+log = structlog.get_logger(logger_name="api.main")
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings or load_settings()
     app.state.settings = settings
+    if app.state.key_store is None:
+        app.state.key_store = PostgresKeyStore(app.state.database, settings.api_key_cache_ttl_s)
     pool = create_pool(settings)
     # Not waiting: the API starts while Postgres may still be coming up; /readyz tells when it can serve.
-    pool.open(wait=False)
+    await pool.open(wait=False)
     app.state.database.pool = pool
     log.info(
         "postgres pool opened",
@@ -43,7 +49,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         app.state.database.pool = None
-        pool.close()
+        await pool.close()
         log.info("postgres pool closed")
 
 
@@ -58,22 +64,48 @@ def _document_problem_media_types(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; without `settings` they are read from WL_* variables at startup."""
+_DESCRIPTION = """Reports over curated payments: the current state of every payment (one row per
+payment_id), by `dt`, the UTC date of the surviving record's created_at. Dates are `YYYY-MM-DD`;
+ranges `from`..`to` are inclusive and at most 366 days. Amounts are in minor units and never
+summed across currencies. Empty results are answers (zero counts, empty lists), not 404s.
+
+Authentication: an API key (`python -m api.keys create`) in the `X-API-Key` header or as
+`Authorization: Bearer <key>`. A key is scoped to merchant ids or to all merchants; omitting
+`merchant` asks for every merchant, which only all-merchant keys may do.
+
+Errors are RFC 7807 problem documents (application/problem+json) that name the offending
+parameter and its accepted form, and carry the request id (X-Request-ID)."""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    key_store: KeyStore | None = None,
+    lake_engine: Callable[[], LakeQueryEngine] | None = None,
+) -> FastAPI:
+    """Build the app; without `settings` they are read from WL_* variables at startup.
+
+    key_store: where API keys are checked (default: the api_keys table, cached per
+    settings.api_key_cache_ttl_s); lake_engine: factory of the source=lake engine (default: from
+    WL_LAKE_ENGINE and friends, on first use)."""
     configure_logging()
     app = FastAPI(
         title="wallet-lake reports API",
-        version="0.1.0",
-        description="Reports over curated payments. Errors are RFC 7807 problem documents (application/problem+json).",
+        version="0.2.0",
+        description=_DESCRIPTION,
         lifespan=_lifespan,
         dependencies=[Depends(reject_unknown_query_params)],
     )
     app.state.settings = settings
     app.state.database = Database()
+    app.state.key_store = key_store
+    app.state.lake = LakeEngines(lake_engine) if lake_engine else LakeEngines()
+    app.state.metrics = metrics.ApiMetrics()
     install_exception_handlers(app)
     _document_problem_media_types(app)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(reports.router)
     return app
 

@@ -14,6 +14,7 @@ import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.metrics import ApiMetrics
 from api.problems import internal_error_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -21,8 +22,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # (UUIDs, ULIDs, trace ids); anything else is replaced by a fresh id.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:;=/+-]{1,128}$")
 
-access_log = structlog.get_logger("api.access")
-error_log = structlog.get_logger("api.error")
+access_log = structlog.get_logger(logger_name="api.access")
+error_log = structlog.get_logger(logger_name="api.error")
 
 
 def _request_id(scope: Scope) -> str:
@@ -36,8 +37,9 @@ def _request_id(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,14 +70,19 @@ class RequestContextMiddleware:
                     raise  # headers already sent: nothing left but to let the server abort
                 await internal_error_response(request_id)(scope, receive, send_with_request_id)
             finally:
-                route = scope.get("route")
+                elapsed = time.perf_counter() - started
+                route = getattr(scope.get("route"), "path", None)
+                if self.metrics is not None:
+                    self.metrics.observe(scope["method"], route, status or 500, elapsed)
                 access_log.info(
                     "request",
                     method=scope["method"],
                     # The route template keeps log cardinality low; the raw path is for 404s.
-                    route=getattr(route, "path", None),
+                    route=route,
                     path=scope["path"],
                     status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    duration_ms=round(elapsed * 1000, 3),
                     request_id=request_id,  # explicit too: the access line must never lack it
+                    # Which API key asked (its public id, never the key), once authenticated.
+                    key_id=scope["state"].get("key_id"),
                 )

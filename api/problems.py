@@ -17,9 +17,11 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.status import HTTP_503_SERVICE_UNAVAILABLE
 
+from api.auth import MerchantForbidden, NotAuthenticated
+from wallet_lake.lake.query import LakeUnavailable
 from api.params import UnknownQueryParameters, accepted_forms
 
-log = structlog.get_logger("api.problems")
+log = structlog.get_logger(logger_name="api.problems")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -27,6 +29,9 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 INVALID_PARAMETERS = "urn:wallet-lake:problem:invalid-parameters"
 UNKNOWN_PARAMETERS = "urn:wallet-lake:problem:unknown-parameters"
 SERVICE_UNAVAILABLE = "urn:wallet-lake:problem:service-unavailable"
+UNAUTHENTICATED = "urn:wallet-lake:problem:unauthenticated"
+FORBIDDEN_MERCHANT = "urn:wallet-lake:problem:forbidden-merchant"
+LAKE_UNAVAILABLE = "urn:wallet-lake:problem:lake-unavailable"
 INTERNAL_ERROR = "urn:wallet-lake:problem:internal-error"
 
 
@@ -68,8 +73,10 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries documenting problem bodies for the given statuses."""
     descriptions = {
         400: "Unknown or repeated query parameters.",
+        401: "No API key, or not a valid one (X-API-Key header or Authorization: Bearer).",
+        403: "The API key is not allowed to read the merchant asked for (or every merchant).",
         422: "A parameter is missing or malformed.",
-        503: "Postgres is unavailable or the query exceeded its time limit; retry later.",
+        503: "Postgres (or the lake, for source=lake) is unavailable or the query exceeded its time limit; retry later.",
         500: "Unexpected error; the body carries only the request id.",
     }
     return {
@@ -185,6 +192,40 @@ def _database_unavailable(request: Request, exc: psycopg.OperationalError) -> JS
     )
 
 
+def _not_authenticated(request: Request, exc: NotAuthenticated) -> JSONResponse:
+    return problem_response(
+        request_id_of(request),
+        status=401,
+        type_=UNAUTHENTICATED,
+        title="Not authenticated",
+        detail="Send a valid API key in the X-API-Key header (or as Authorization: Bearer <key>).",
+        headers={"WWW-Authenticate": 'Bearer realm="wallet-lake"'},
+    )
+
+
+def _merchant_forbidden(request: Request, exc: MerchantForbidden) -> JSONResponse:
+    detail = (
+        "This API key may not read every merchant: pass merchant= with a merchant it is scoped to."
+        if exc.merchant_id is None
+        else "This API key is not allowed to read the merchant asked for."
+    )
+    return problem_response(
+        request_id_of(request), status=403, type_=FORBIDDEN_MERCHANT, title="Forbidden merchant", detail=detail
+    )
+
+
+def _lake_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("lake unavailable", error_type=type(exc).__name__, error=str(exc))
+    return problem_response(
+        request_id_of(request),
+        status=HTTP_503_SERVICE_UNAVAILABLE,
+        type_=LAKE_UNAVAILABLE,
+        title="Lake unavailable",
+        detail="The lake query engine is not configured, unreachable, or the query exceeded its time limit; retry later or use source=postgres.",
+        headers={"Retry-After": "5"},
+    )
+
+
 def internal_error_response(request_id: str | None) -> JSONResponse:
     return problem_response(
         request_id,
@@ -202,3 +243,6 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UnknownQueryParameters, _unknown_parameters_problem)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_problem)  # type: ignore[arg-type]
     app.add_exception_handler(psycopg.OperationalError, _database_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(NotAuthenticated, _not_authenticated)  # type: ignore[arg-type]
+    app.add_exception_handler(MerchantForbidden, _merchant_forbidden)  # type: ignore[arg-type]
+    app.add_exception_handler(LakeUnavailable, _lake_unavailable)  # type: ignore[arg-type]

@@ -21,11 +21,14 @@ load_env() {
   export DAGSTER_HOME="${DAGSTER_HOME:-$ROOT/.dagster_home}"
   mkdir -p "$WL_STACK_DIR" "$WL_CACHE_DIR"
   _export_file "$ROOT/stack/local.env"
-  # The local database password: generated once per clone, kept out of git, never printed.
-  local secrets="$WL_STACK_DIR/secrets.env"
-  if [[ ! -f "$secrets" ]]; then
-    (umask 077; printf 'WL_PG_PASSWORD=%s\n' "$(openssl rand -hex 24)" >"$secrets")
-  fi
+  # Local secrets (database password, Kafka SCRAM users): generated once per clone, each when
+  # missing, kept out of git, never printed.
+  local secrets="$WL_STACK_DIR/secrets.env" key
+  for key in WL_PG_PASSWORD WL_KAFKA_PRODUCER_PASSWORD WL_KAFKA_CONNECT_PASSWORD WL_KAFKA_INTRUDER_PASSWORD; do
+    if ! grep -q "^$key=" "$secrets" 2>/dev/null; then
+      (umask 077; printf '%s=%s\n' "$key" "$(openssl rand -hex 24)" >>"$secrets")
+    fi
+  done
   _export_file "$secrets"
   # Dagster reads dagster.yaml from DAGSTER_HOME: link the repo's file into the git-ignored home.
   mkdir -p "$DAGSTER_HOME"

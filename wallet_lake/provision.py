@@ -1,8 +1,9 @@
 """Provision what the pipeline needs outside its own runs, idempotently:
-`python -m wallet_lake.provision [all|aws|postgres|kafka|connect]`.
+`python -m wallet_lake.provision [all|aws|catalog|glue|postgres|kafka|kafka_auth|connect]`.
 
-aws: bucket + KMS key + Glue database; postgres: migrations; kafka: the curated topic;
-connect: the Postgres sink connector. stack/wallet-stack up runs `all`."""
+aws: bucket + KMS key + Glue database; catalog: Glue tables and the latest view; glue: the
+curation Glue job (script, package, job); postgres: migrations; kafka: the curated topic;
+kafka_auth: SCRAM users and ACLs; connect: the Postgres sink connector. stack/wallet-stack up runs `all`."""
 
 from __future__ import annotations
 
@@ -21,9 +22,37 @@ def provision_aws(res) -> None:
     lake = res["lake"]
     key_id = ensure_kms_key(lake.client("kms"), lake.kms_key_id)
     log.info("kms key %s -> %s", lake.kms_key_id, key_id)
-    log.info("bucket %s: %s", lake.bucket, ensure_bucket(lake.client("s3"), lake.bucket, key_id, lake.region or "us-east-1"))
+    # WL_S3_BUCKET_POLICY=skip on the local S3 API only (moto cannot evaluate the policy's conditions).
+    apply_policy = os.environ.get("WL_S3_BUCKET_POLICY", "apply") != "skip"
+    log.info("bucket %s: %s (policy infra/s3/bucket-policy.json %s)", lake.bucket,
+             ensure_bucket(lake.client("s3"), lake.bucket, key_id, lake.region or "us-east-1", apply_policy),
+             "applied" if apply_policy else "not applied: WL_S3_BUCKET_POLICY=skip")
     db = os.environ.get("WL_GLUE_DATABASE", "wallet_db")
     log.info("glue database %s: %s", db, ensure_glue_database(lake.client("glue"), db))
+
+
+def provision_catalog(res) -> None:
+    """Glue Data Catalog: raw, curated and quarantine tables and the latest view (lake/catalog.py)."""
+    import os
+
+    from wallet_lake.lake.catalog import ensure_catalog
+
+    lake = res["lake"]
+    db = os.environ.get("WL_GLUE_DATABASE", "wallet_db")
+    log.info("glue catalog %s: %s", db, ensure_catalog(lake.client("glue"), db, lake.bucket))
+
+
+def provision_glue_job(res) -> None:
+    """The curation Glue job: script and package under _glue/scripts/, then the job (glue/deploy.py)."""
+    import os
+
+    from wallet_lake.glue.deploy import DEFAULT_JOB_NAME, deploy_glue_job
+
+    lake = res["lake"]
+    name = os.environ.get("WL_GLUE_JOB_NAME") or DEFAULT_JOB_NAME
+    role = os.environ.get("WL_GLUE_ROLE_ARN") or "arn:aws:iam::123456789012:role/wallet-lake-glue-curate"
+    log.info("glue job %s: %s", name, deploy_glue_job(lake.client("glue"), lake.client("s3"), lake.bucket, lake.kms_key_id,
+                                                      role_arn=role, job_name=name))
 
 
 def provision_postgres(res) -> None:
@@ -41,6 +70,23 @@ def provision_kafka(res) -> None:
     log.info("topic %s: %s", k.topic, ensure_topic(k.admin(), curated_topic_spec(k.topic, k.replication_factor)))
 
 
+def provision_kafka_auth(res) -> None:
+    """SCRAM users and ACLs of the project's Kafka principals (security/kafka_acls.py)."""
+    from wallet_lake.security.kafka_acls import USERS, broker_has_authorizer, desired_grants, ensure_acls, ensure_scram_users
+    from wallet_lake.security.secrets import resolve_secret
+
+    k, c = res["kafka"], res["connect"]
+    admin = k.admin()
+    if not broker_has_authorizer(admin):
+        log.warning("kafka: the broker runs without an authorizer (docker-compose, or a local broker started before "
+                    "SASL/ACLs were configured): users and ACLs not applied. Locally: stop the pid in "
+                    ".stack/pids/kafka.pid, then stack/wallet-stack up")
+        return
+    users = ensure_scram_users(admin, {user: resolve_secret(var) for user, var in USERS.items()})
+    counts = ensure_acls(admin, desired_grants(k.topic, c.connector_name), list(USERS))
+    log.info("kafka users %s; ACLs: %s", ", ".join(users), counts)
+
+
 def provision_connect(res) -> None:
     from wallet_lake.serving.connect import ConnectClient
     from wallet_lake.serving.deploy import sink_connector_config
@@ -51,7 +97,7 @@ def provision_connect(res) -> None:
     client.wait_running(c.connector_name)
 
 
-STEPS = {"aws": provision_aws, "postgres": provision_postgres, "kafka": provision_kafka, "connect": provision_connect}
+STEPS = {"aws": provision_aws, "catalog": provision_catalog, "glue": provision_glue_job, "postgres": provision_postgres, "kafka": provision_kafka, "kafka_auth": provision_kafka_auth, "connect": provision_connect}
 
 
 def main(argv: list[str] | None = None) -> None:

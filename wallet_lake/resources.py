@@ -41,9 +41,27 @@ class KafkaResource(dg.ConfigurableResource):
     bootstrap_servers: str = Field(description="Kafka bootstrap servers (WL_KAFKA_BOOTSTRAP).")
     topic: str = Field(default="payments.curated", description="Curated topic (WL_KAFKA_TOPIC).")
     replication_factor: int = Field(default=1, description="Replication factor of created topics (WL_KAFKA_REPLICATION_FACTOR).")
+    security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SASL_PLAINTEXT or SASL_SSL (WL_KAFKA_SECURITY_PROTOCOL).")
+    sasl_mechanism: Optional[str] = Field(default=None, description="e.g. SCRAM-SHA-512 (WL_KAFKA_SASL_MECHANISM).")
+    sasl_username: Optional[str] = Field(default=None, description="SASL user (WL_KAFKA_SASL_USERNAME).")
+    # The SASL password is no field (never in run config or the UI): WL_KAFKA_SASL_PASSWORD or
+    # WL_KAFKA_SASL_PASSWORD_SECRET_ID, resolved when a client is configured (security/secrets.py).
+
+    def security_config(self) -> dict:
+        """librdkafka security settings; empty for PLAINTEXT."""
+        protocol = (self.security_protocol or "PLAINTEXT").upper()
+        if protocol == "PLAINTEXT":
+            return {}
+        conf = {"security.protocol": protocol}
+        if protocol.startswith("SASL"):
+            from wallet_lake.security.secrets import resolve_secret
+
+            conf.update({"sasl.mechanism": self.sasl_mechanism or "SCRAM-SHA-512", "sasl.username": self.sasl_username or "",
+                         "sasl.password": resolve_secret("WL_KAFKA_SASL_PASSWORD")})
+        return conf
 
     def client_config(self) -> dict:
-        return {"bootstrap.servers": self.bootstrap_servers}
+        return {"bootstrap.servers": self.bootstrap_servers, **self.security_config()}
 
     def admin(self):
         from confluent_kafka.admin import AdminClient
@@ -82,7 +100,11 @@ def resource_values(env: Callable[[str, type], object]) -> dict[str, dg.Configur
             bucket=env("WL_LAKE_BUCKET", str), kms_key_id=env("WL_KMS_KEY_ID", str),
             s3_endpoint_url=env("WL_S3_ENDPOINT_URL", str), region=env("AWS_REGION", str),
         ),
-        "kafka": KafkaResource(bootstrap_servers=env("WL_KAFKA_BOOTSTRAP", str), topic=env("WL_KAFKA_TOPIC", str)),
+        "kafka": KafkaResource(
+            bootstrap_servers=env("WL_KAFKA_BOOTSTRAP", str), topic=env("WL_KAFKA_TOPIC", str),
+            security_protocol=env("WL_KAFKA_SECURITY_PROTOCOL", str), sasl_mechanism=env("WL_KAFKA_SASL_MECHANISM", str),
+            sasl_username=env("WL_KAFKA_SASL_USERNAME", str),
+        ),
         "postgres": PostgresResource(
             host=env("WL_PG_HOST", str), port=env("WL_PG_PORT", int), user=env("WL_PG_USER", str),
             password=env("WL_PG_PASSWORD", str), dbname=env("WL_PG_DB", str),
@@ -99,6 +121,10 @@ def dagster_env(name: str, kind: type):
 def os_env(name: str, kind: type):
     import os
 
+    from wallet_lake.security.secrets import KNOWN_SECRETS, resolve_secret
+
+    if name in KNOWN_SECRETS and os.environ.get(f"{name}_SECRET_ID"):
+        return kind(resolve_secret(name))  # from Secrets Manager (security/secrets.py)
     try:
         return kind(os.environ[name])
     except KeyError:

@@ -1,1 +1,2 @@
-"""Reports: SQL text (sql.py, engine-neutral) and per-report runners that shape the answer."""
+"""Reports: SQL text (sql.py, one place for Postgres and the lake), where it runs (source.py), and
+one module per report that picks the statement and shapes the answer."""

@@ -7,41 +7,48 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
-from api.reports.sql import DAILY_RECON
+from api.reports.common import AMOUNT_DOC, CURRENCY_DOC
+from api.reports.source import Fetch
+from api.reports.sql import DAILY_RECON, DAILY_RECON_ALL, ReportQuery
 from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES
 
-_AMOUNT_DOC = "Sum of amount_cents, in minor units of `currency`; never summed across currencies."
+DESCRIPTION = (
+    "For one UTC day (`date`, the dt of each payment's surviving record's created_at) and one merchant "
+    "(or every merchant when `merchant` is omitted, for all-merchant keys): the payment count and the sum of "
+    "amount_cents per (currency, status), and per currency the totals over all statuses. Each payment counts "
+    "once, in its current status (a payment refunded later counts as REFUNDED on the dt of the refund record). "
+    "Amounts are in minor units and never summed across currencies. A day without payments answers 200 with "
+    "empty lists."
+)
 
 
 class StatusLine(BaseModel):
-    currency: str = Field(description="ISO-4217 code, upper case.", examples=["EUR"])
+    currency: str = Field(description=CURRENCY_DOC, examples=["EUR"])
     status: str = Field(
         description=f"Payment status, one of: {', '.join(ACCEPTED_STATUSES)}.", examples=["APPROVED"]
     )
     count: int = Field(ge=0, description="Number of payments in this currency and status.")
-    amount_cents: int = Field(ge=0, description=_AMOUNT_DOC)
+    amount_cents: int = Field(ge=0, description=AMOUNT_DOC)
 
 
 class CurrencyTotal(BaseModel):
-    currency: str = Field(description="ISO-4217 code, upper case.", examples=["EUR"])
+    currency: str = Field(description=CURRENCY_DOC, examples=["EUR"])
     count: int = Field(ge=0, description="Number of payments in this currency, all statuses.")
-    amount_cents: int = Field(ge=0, description=_AMOUNT_DOC + " All statuses.")
+    amount_cents: int = Field(ge=0, description=AMOUNT_DOC + " All statuses.")
 
 
 class DailyRecon(BaseModel):
     """One merchant's payments on one UTC day (the dt of created_at). An empty day has empty lists."""
 
     date: dt.date = Field(description="UTC day reported (dt of created_at).")
-    merchant_id: str = Field(description="Merchant reported.")
+    merchant_id: str | None = Field(description="Merchant reported; null means every merchant.")
     by_status: list[StatusLine] = Field(description="Per (currency, status), sorted by currency then status.")
     totals: list[CurrencyTotal] = Field(description="Per currency over all statuses, sorted by currency.")
 
 
-def shape(report_date: dt.date, merchant_id: str, rows: Iterable[Mapping[str, Any]]) -> DailyRecon:
+def shape(report_date: dt.date, merchant_id: str | None, rows: Iterable[Mapping[str, Any]]) -> DailyRecon:
     """Build the answer from DAILY_RECON rows of any engine (mappings with the SQL's column names).
 
     Sorting is done here, by code point, so the order does not depend on a database collation."""
@@ -71,7 +78,12 @@ def shape(report_date: dt.date, merchant_id: str, rows: Iterable[Mapping[str, An
     )
 
 
-def run(conn: psycopg.Connection, *, report_date: dt.date, merchant_id: str) -> DailyRecon:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(DAILY_RECON.sql, DAILY_RECON.bind(report_date=report_date, merchant_id=merchant_id))
-        return shape(report_date, merchant_id, cur.fetchall())
+def query_for(report_date: dt.date, merchant_id: str | None) -> tuple[ReportQuery, dict[str, Any]]:
+    """The statement and parameters of the report (the benchmark times them bare)."""
+    if merchant_id is None:
+        return DAILY_RECON_ALL, {"report_date": report_date}
+    return DAILY_RECON, {"report_date": report_date, "merchant_id": merchant_id}
+
+
+async def run(fetch: Fetch, *, report_date: dt.date, merchant_id: str | None) -> DailyRecon:
+    return shape(report_date, merchant_id, await fetch(*query_for(report_date, merchant_id)))

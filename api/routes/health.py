@@ -9,14 +9,13 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.db import DatabaseDep
 
 router = APIRouter(tags=["health"])
-log = structlog.get_logger("api.health")
+log = structlog.get_logger(logger_name="api.health")
 
 
 @router.get("/healthz", summary="Liveness: the process is up")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
@@ -25,11 +24,11 @@ def healthz() -> dict[str, str]:
     summary="Readiness: Postgres answers `select 1`",
     responses={503: {"description": "Postgres is unreachable."}},
 )
-def readyz(request: Request, db: DatabaseDep) -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
     timeout = request.app.state.settings.api_readyz_timeout_s if request.app.state.settings else None
     try:
-        with db.connection(timeout=timeout) as conn:
-            conn.execute("select 1").fetchone()
+        async with request.app.state.database.connection(timeout=timeout) as conn:
+            await (await conn.execute("select 1")).fetchone()
     except Exception as exc:  # any failure means not ready; the probe itself must not 500
         log.warning("postgres not ready", error_type=type(exc).__name__, error=str(exc))
         return JSONResponse({"status": "unavailable", "postgres": "unreachable"}, status_code=503)

@@ -1,61 +1,99 @@
-"""/reports: thin handlers; SQL lives in api/reports/sql.py, shaping in api/reports/<report>.py."""
+"""/reports: thin handlers. SQL lives in api/reports/sql.py, shaping in api/reports/<report>.py,
+parameters in api/routes/inputs.py, the merchant check in api/access.py. Every report takes
+`key: Authenticated` first, so a request without a valid key is a 401 before anything else is
+checked (FastAPI solves dependencies in declaration order; the result is cached per request).
+
+Handlers are async: Postgres through the async pool; the lake's blocking engines in worker
+threads (api/reports/source.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-from typing import Annotated
-
-from fastapi import APIRouter
-from pydantic import BeforeValidator
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
 
 from api.access import MerchantScope
-from api.db import DatabaseDep
-from api.params import query
+from api.auth import Authenticated
 from api.problems import problem_responses
-from api.reports import daily_recon
+from api.reports import daily_recon, declines, latency, refund_rate
+from api.reports.source import report_fetch
+from api.routes.inputs import PaymentMethod, Range, ReportDate, SourceParam
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ERRORS = problem_responses(400, 401, 403, 422, 500, 503)
 
 
-def _iso_date(value: object) -> object:
-    # pydantic alone would also take unix timestamps ("1732406400") and other forms; reports
-    # take exactly YYYY-MM-DD so that a date means the same thing to every client.
-    if isinstance(value, str):
-        if not _ISO_DATE.match(value):
-            raise ValueError("expected a date as YYYY-MM-DD")
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValueError("not a calendar date") from None
-    return value
-
-
-ReportDate = Annotated[
-    dt.date,
-    BeforeValidator(_iso_date),
-    query("UTC day to report (the dt of created_at).", "YYYY-MM-DD, a calendar date", examples=["2026-11-24"]),
-]
+def _json(answer: BaseModel) -> Response:
+    """The answer as JSON (field aliases such as `from`). Built here rather than by FastAPI from
+    response_model, which would validate the model it was just given a second time; the
+    response_model stays declared for the OpenAPI schema."""
+    return Response(answer.model_dump_json(by_alias=True), media_type="application/json")
 
 
 @router.get(
     "/daily-recon",
     response_model=daily_recon.DailyRecon,
-    summary="Daily reconciliation of one merchant",
-    description=(
-        "For one merchant and one UTC day: payment count and amount per (currency, status), and "
-        "per-currency totals over all statuses. Amounts are in minor units and never summed across "
-        "currencies. A day without payments answers 200 with empty lists."
-    ),
-    responses=problem_responses(400, 422, 500, 503),
+    summary="Daily reconciliation of one merchant (or all)",
+    description=daily_recon.DESCRIPTION,
+    responses=_ERRORS,
 )
-def get_daily_recon(
-    date: ReportDate,
-    merchant_id: MerchantScope,
-    db: DatabaseDep,
-) -> daily_recon.DailyRecon:
-    # Sync handler: FastAPI runs it in its threadpool, which suits the blocking psycopg pool.
-    with db.connection() as conn:
-        return daily_recon.run(conn, report_date=date, merchant_id=merchant_id)
+async def get_daily_recon(
+    request: Request, key: Authenticated, date: ReportDate, merchant_id: MerchantScope, source: SourceParam = "postgres"
+) -> Response:
+    async with report_fetch(request.app.state, source, scan_from=date) as fetch:
+        answer = await daily_recon.run(fetch, report_date=date, merchant_id=merchant_id)
+    return _json(answer)
+
+
+@router.get(
+    "/refund-rate",
+    response_model=refund_rate.RefundRate,
+    summary="Refund and chargeback rates over a date range",
+    description=refund_rate.DESCRIPTION,
+    responses=_ERRORS,
+)
+async def get_refund_rate(
+    request: Request, key: Authenticated, dates: Range, merchant_id: MerchantScope, source: SourceParam = "postgres"
+) -> Response:
+    dates = dates.checked()
+    async with report_fetch(request.app.state, source, scan_from=dates.date_from) as fetch:
+        answer = await refund_rate.run(fetch, date_from=dates.date_from, date_to=dates.date_to, merchant_id=merchant_id)
+    return _json(answer)
+
+
+@router.get(
+    "/latency",
+    response_model=latency.Latency,
+    summary="Authorization-to-completion latency per payment method",
+    description=latency.DESCRIPTION
+    + " Platform-wide (no merchant parameter): any valid key may read it; it holds no amounts or merchant data.",
+    responses=problem_responses(400, 401, 422, 500, 503),
+)
+async def get_latency(
+    request: Request,
+    key: Authenticated,
+    dates: Range,
+    payment_method: PaymentMethod = None,
+    source: SourceParam = "postgres",
+) -> Response:
+    dates = dates.checked()
+    async with report_fetch(request.app.state, source, scan_from=dates.date_from) as fetch:
+        answer = await latency.run(fetch, date_from=dates.date_from, date_to=dates.date_to, payment_method=payment_method)
+    return _json(answer)
+
+
+@router.get(
+    "/declines",
+    response_model=declines.Declines,
+    summary="Declined payments per reason, and the decline rate",
+    description=declines.DESCRIPTION,
+    responses=_ERRORS,
+)
+async def get_declines(
+    request: Request, key: Authenticated, dates: Range, merchant_id: MerchantScope, source: SourceParam = "postgres"
+) -> Response:
+    dates = dates.checked()
+    async with report_fetch(request.app.state, source, scan_from=dates.date_from) as fetch:
+        answer = await declines.run(fetch, date_from=dates.date_from, date_to=dates.date_to, merchant_id=merchant_id)
+    return _json(answer)

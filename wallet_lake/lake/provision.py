@@ -4,6 +4,14 @@ would own; locally it provisions the moto server the same way."""
 
 from __future__ import annotations
 
+import json
+import os
+import string
+from pathlib import Path
+
+# infra/ of the repository (WL_INFRA_DIR where the package is installed without it).
+INFRA_DIR = Path(os.environ.get("WL_INFRA_DIR", Path(__file__).resolve().parents[2] / "infra"))
+
 
 def ensure_kms_key(kms, alias: str) -> str:
     """Key id behind `alias` (alias/...), creating key and alias when missing."""
@@ -17,7 +25,7 @@ def ensure_kms_key(kms, alias: str) -> str:
         return key_id
 
 
-def ensure_bucket(s3, bucket: str, kms_key_id: str, region: str) -> str:
+def ensure_bucket(s3, bucket: str, kms_key_id: str, region: str, apply_policy: bool = True) -> str:
     created = "exists"
     try:
         s3.head_bucket(Bucket=bucket)
@@ -39,7 +47,26 @@ def ensure_bucket(s3, bucket: str, kms_key_id: str, region: str) -> str:
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_id}, "BucketKeyEnabled": True}]
         },
     )
+    ensure_bucket_policy(s3, bucket, apply_policy)
     return created
+
+
+def bucket_policy(bucket: str) -> dict:
+    """infra/s3/bucket-policy.json for `bucket`: deny requests without TLS and puts that ask for
+    any encryption other than SSE-KMS (see infra/s3/README.md)."""
+    text = (INFRA_DIR / "s3" / "bucket-policy.json").read_text()
+    return json.loads(string.Template(text).substitute(BUCKET=bucket))
+
+
+def ensure_bucket_policy(s3, bucket: str, apply: bool = True) -> str:
+    """Apply the policy (idempotent): "applied". With apply=False (the local S3 API, moto, which
+    enforces Deny statements for Principal "*" without evaluating their conditions, so this policy
+    would deny every request) no policy is left on the bucket: "not applied"."""
+    if apply:
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(bucket_policy(bucket)))
+        return "applied"
+    s3.delete_bucket_policy(Bucket=bucket)
+    return "not applied"
 
 
 def ensure_glue_database(glue, name: str) -> str:

@@ -1,5 +1,5 @@
-"""Kafka Connect REST: deploy the Postgres sink connector idempotently, read its state, and
-wait until the sink's consumer group has committed past given offsets."""
+"""Kafka Connect REST and the sink's consumer group: deploy a connector idempotently, read and
+restart its connector/tasks, measure its lag, and wait until it has committed past given offsets."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import os
 import string
 import time
 from pathlib import Path
+from typing import Callable
 
 import httpx
 
 CONNECT_DIR = Path(os.environ.get("WL_CONNECT_CONFIG_DIR", Path(__file__).resolve().parents[2] / "connect"))
 SINK_CONFIG_FILE = "postgres-sink.debezium.json"
+# The same sink mapped to Confluent's JDBC sink, for Confluent Platform users (not run here).
+CONFLUENT_SINK_CONFIG_FILE = "postgres-sink.confluent.json"
 
 
 def render_connector_config(variables: dict[str, str], path: Path | None = None) -> dict:
@@ -27,27 +30,77 @@ def render_connector_config(variables: dict[str, str], path: Path | None = None)
     return config
 
 
+class ConnectError(RuntimeError):
+    pass
+
+
 class ConnectClient:
-    def __init__(self, url: str, timeout: float = 15.0) -> None:
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
         self.http = httpx.Client(base_url=self.url, timeout=timeout)
 
+    def _send(self, method: str, path: str, rebalance_timeout: float = 60.0, **kwargs) -> httpx.Response:
+        """A request, retried while the worker group rebalances (Connect answers 409 then, e.g.
+        right after any connector was created or deleted on the cluster)."""
+        deadline = time.monotonic() + rebalance_timeout
+        while True:
+            resp = self.http.request(method, path, **kwargs)
+            if resp.status_code != 409 or time.monotonic() > deadline:
+                return resp
+            time.sleep(0.5)
+
+    def _check(self, resp: httpx.Response, what: str) -> httpx.Response:
+        if resp.status_code >= 400:
+            raise ConnectError(f"Connect at {self.url} refused to {what}: HTTP {resp.status_code} {resp.text[:500]}")
+        return resp
+
     def deploy(self, name: str, config: dict) -> str:
-        """PUT the config (create or update); returns "created", "updated" or "unchanged"."""
-        current = self.http.get(f"/connectors/{name}/config")
+        """PUT the config (create or update); returns "created", "updated" or "unchanged".
+
+        Unchanged configs are not PUT again: a PUT restarts the connector's tasks."""
+        current = self._send("GET", f"/connectors/{name}/config")
         if current.status_code == 200:
             live = {k: v for k, v in current.json().items() if k != "name"}
-            if live == config:
+            if live == {k: v for k, v in config.items() if k != "name"}:
                 return "unchanged"
-        resp = self.http.put(f"/connectors/{name}/config", json=config)
-        if resp.status_code >= 400:
-            raise RuntimeError(f"Connect rejected connector {name}: HTTP {resp.status_code} {resp.text[:500]}")
+        resp = self._check(self._send("PUT", f"/connectors/{name}/config", json=config), f"deploy connector {name}")
         return "created" if resp.status_code == 201 else "updated"
 
+    def config(self, name: str) -> dict:
+        return self._check(self._send("GET", f"/connectors/{name}/config"), f"read the config of {name}").json()
+
     def status(self, name: str) -> dict:
+        return self._check(self.http.get(f"/connectors/{name}/status"), f"read the status of {name}").json()
+
+    def status_or_none(self, name: str) -> dict | None:
+        """The status document, or None when no connector has this name."""
         resp = self.http.get(f"/connectors/{name}/status")
-        resp.raise_for_status()
-        return resp.json()
+        if resp.status_code == 404:
+            return None
+        return self._check(resp, f"read the status of {name}").json()
+
+    def restart_failed(self, name: str) -> dict:
+        """Restart the connector instance and tasks of `name` that are FAILED (KIP-745); they
+        are marked RESTARTING at once, so a status read afterwards never shows the old failure."""
+        resp = self._check(
+            self._send("POST", f"/connectors/{name}/restart", params={"includeTasks": "true", "onlyFailed": "true"}),
+            f"restart the failed instances of {name}",
+        )
+        return resp.json() if resp.content else {}
+
+    def restart_connector(self, name: str) -> None:
+        self._check(self._send("POST", f"/connectors/{name}/restart"), f"restart connector {name}")
+
+    def restart_task(self, name: str, task_id: int) -> None:
+        self._check(self._send("POST", f"/connectors/{name}/tasks/{task_id}/restart"), f"restart task {task_id} of {name}")
+
+    def delete(self, name: str) -> bool:
+        """Delete a connector; False when it did not exist."""
+        resp = self._send("DELETE", f"/connectors/{name}")
+        if resp.status_code == 404:
+            return False
+        self._check(resp, f"delete connector {name}")
+        return True
 
     def wait_running(self, name: str, timeout: float = 60.0) -> dict:
         deadline = time.monotonic() + timeout
@@ -59,11 +112,25 @@ class ConnectClient:
                 tasks = last.get("tasks", [])
                 if last["connector"]["state"] == "RUNNING" and tasks and all(t["state"] == "RUNNING" for t in tasks):
                     return last
-                failed = [t for t in tasks if t["state"] == "FAILED"]
-                if failed:
-                    raise RuntimeError(f"connector {name} task failed: {failed[0].get('trace', '')[:1000]}")
+                raise_if_failed(last)
             time.sleep(1)
         raise TimeoutError(f"connector {name} not RUNNING after {timeout}s at {self.url}: {last}")
+
+
+def raise_if_failed(status: dict) -> None:
+    """Raise ConnectError naming the first FAILED connector/task of a status document."""
+    name = status.get("name", "?")
+    if status.get("connector", {}).get("state") == "FAILED":
+        raise ConnectError(f"connector {name} FAILED: {status['connector'].get('trace', '')[:1000]}")
+    for t in status.get("tasks", []):
+        if t["state"] == "FAILED":
+            raise ConnectError(f"connector {name} task {t['id']} FAILED: {t.get('trace', '')[:1000]}")
+
+
+def client_conf(kafka: dict | str) -> dict:
+    """librdkafka connection settings: a client config dict (KafkaResource.client_config(), with
+    security settings) or a bare bootstrap servers string."""
+    return {"bootstrap.servers": kafka} if isinstance(kafka, str) else dict(kafka)
 
 
 def sink_group_id(connector_name: str) -> str:
@@ -71,11 +138,11 @@ def sink_group_id(connector_name: str) -> str:
     return f"connect-{connector_name}"
 
 
-def committed_offsets(bootstrap_servers: str, group_id: str, topic: str, partitions: list[int]) -> dict[int, int]:
-    """Committed offsets of a consumer group (without joining it)."""
+def committed_offsets(kafka: dict | str, group_id: str, topic: str, partitions: list[int]) -> dict[int, int]:
+    """Committed offsets of a consumer group (without joining it); -1001 when none."""
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group_id, "enable.auto.commit": False})
+    c = Consumer({**client_conf(kafka), "group.id": group_id, "enable.auto.commit": False})
     try:
         tps = c.committed([TopicPartition(topic, p) for p in partitions], timeout=15)
         return {tp.partition: tp.offset for tp in tps}
@@ -83,18 +150,54 @@ def committed_offsets(bootstrap_servers: str, group_id: str, topic: str, partiti
         c.close()
 
 
-def wait_for_sink(bootstrap_servers: str, group_id: str, topic: str, end_offsets: dict[int, int], timeout: float, poll: float = 1.0) -> dict[int, int]:
+def end_offsets(kafka: dict | str, topic: str) -> dict[int, int]:
+    """High watermark (next offset) of every partition of a topic."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({**client_conf(kafka), "group.id": "wallet-lake-offset-probe", "enable.auto.commit": False})
+    try:
+        md = c.list_topics(topic, timeout=15).topics[topic]
+        if md.error is not None:
+            raise ConnectError(f"topic {topic}: {md.error}")
+        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1] for p in md.partitions}
+    finally:
+        c.close()
+
+
+def lag(ends: dict[int, int], committed: dict[int, int]) -> dict[int, int]:
+    """Messages not yet committed per partition (a partition never committed lags by its end
+    offset: the sink reads from the earliest offset). Pure."""
+    return {p: max(0, e - max(committed.get(p, 0), 0)) for p, e in ends.items()}
+
+
+def sink_lag(kafka: dict | str, group_id: str, topic: str) -> dict[int, int]:
+    ends = end_offsets(kafka, topic)
+    return lag(ends, committed_offsets(kafka, group_id, topic, list(ends)))
+
+
+def wait_for_sink(
+    kafka: dict | str,
+    group_id: str,
+    topic: str,
+    end_offsets: dict[int, int],
+    timeout: float,
+    poll: float = 1.0,
+    check: Callable[[], None] | None = None,
+) -> dict[int, int]:
     """Block until the sink's committed offset of every partition reaches end_offsets.
 
-    Connect commits offsets after the rows are written to Postgres, so passing them means the
-    published records are in the table."""
+    Connect commits a sink's offsets only after its task flushed the records to Postgres, so
+    passing them means the published records are in the table. `check` runs every round (e.g.
+    raise when the connector's task FAILED) so a broken sink fails fast instead of timing out."""
     deadline = time.monotonic() + timeout
     committed: dict[int, int] = {}
     while True:
-        committed = committed_offsets(bootstrap_servers, group_id, topic, list(end_offsets))
+        committed = committed_offsets(kafka, group_id, topic, list(end_offsets))
         behind = {p: (committed.get(p, -1), o) for p, o in end_offsets.items() if committed.get(p, -1) < o}
         if not behind:
             return committed
+        if check is not None:
+            check()
         if time.monotonic() >= deadline:
             raise TimeoutError(f"sink group {group_id} has not caught up on {topic} after {timeout}s: partition -> (committed, needed) {behind}")
         time.sleep(poll)

@@ -1,11 +1,17 @@
-"""The Postgres sink connector's config for this deployment (rendered from connect/)."""
+"""The Postgres sink connector's config for this deployment (rendered from connect/).
+
+`flavor="debezium"` is what this project runs (Debezium JDBC sink, bundled in the local stack);
+`flavor="confluent"` renders the same sink mapped to Confluent's JDBC sink for Confluent
+Platform users (its plugin is not installed here, so that mapping is rendered and checked, not run)."""
 
 from __future__ import annotations
 
-from wallet_lake.serving.connect import render_connector_config
+from wallet_lake.serving.connect import CONFLUENT_SINK_CONFIG_FILE, CONNECT_DIR, SINK_CONFIG_FILE, render_connector_config
+
+FLAVORS = {"debezium": SINK_CONFIG_FILE, "confluent": CONFLUENT_SINK_CONFIG_FILE}
 
 
-def sink_connector_config(res: dict) -> dict:
+def sink_connector_config(res: dict, flavor: str = "debezium") -> dict:
     pg, kafka, connect = res["postgres"], res["kafka"], res["connect"]
     return render_connector_config(
         {
@@ -15,5 +21,6 @@ def sink_connector_config(res: dict) -> dict:
             "WL_PG_DB": pg.dbname,
             "WL_PG_USER": pg.user,
             "WL_CONNECT_REPLICATION_FACTOR": str(connect.replication_factor),
-        }
+        },
+        CONNECT_DIR / FLAVORS[flavor],
     )

@@ -1,20 +1,40 @@
 """raw payment events -> curated payments + quarantine: pure DataFrame functions.
 
-No Dagster, no AWS: the Dagster asset (local Spark) and the Glue job call `curate` the same way.
-Input: one row per raw NDJSON line with columns `source_object`, `line_number`, `value`.
-The rules (README "Curation rules") in order:
-  1. The line must be a JSON object; the fields are parsed with an explicit schema, never
-     inferred; unknown fields are ignored; `status` is trimmed and upper-cased.
-  2. Bad rows go to quarantine with every reason that applies (machine-readable codes).
+No Dagster, no AWS: the Dagster asset (local Spark) and the Glue job call these the same way.
+Input: one row per raw NDJSON line with columns `source_object`, `line_number`, `value` (plus
+optional batch columns, e.g. the landing hour when many hours run in one Spark job; dedupe is
+then per batch key). The rules (README "Curation rules") in order:
+  1. The line must be exactly one JSON object (RFC 8259: no single quotes, no NaN/Infinity
+     tokens, nothing but whitespace after the object). Fields are parsed with an explicit schema,
+     never inferred; unknown fields are ignored; `status` is trimmed and upper-cased.
+  2. Bad rows go to quarantine with every reason that applies (machine-readable codes, REASONS).
   3. Dedupe by payment_id: latest created_at, then later lifecycle state, then the greatest raw
-     line (byte order), so a rerun always picks the same row.
+     line (UTF-8 byte order), so a rerun always picks the same row.
   4. Derive dt/hour (UTC of created_at), authorized_to_complete_ms, flags, processed_at, version.
-Accounting invariant: raw lines = curated rows + quarantined rows + duplicates removed."""
+Accounting invariant: raw lines = curated rows + quarantined rows + duplicates removed.
+
+How the JSON types are told apart, in Spark alone (no Python UDF, one full parse per line):
+  * `from_json` with a schema typing amount_cents as BIGINT and risk_score as DOUBLE and every
+    other field as text, with `_corrupt` as the corrupt-record column. With
+    allowNonNumericNumbers=false a DOUBLE field accepts only JSON numbers (not "NaN" strings),
+    a BIGINT field only JSON integers; a failed field leaves the others parsed (partial results)
+    and sets `_corrupt`.
+  * Only when `_corrupt` is set, a second parse with those two fields as text tells a syntax
+    error (not_a_json_object) from a wrongly typed field.
+  * A text field holds a JSON string's content, or a non-string's JSON text. payment_id and
+    merchant_id must be JSON strings: when their text could be a non-string's rendering (starts
+    with a digit, '-', '"', '{' or '[', or is true/false), probe parses with the field typed as
+    DOUBLE / BOOLEAN / STRUCT / ARRAY decide. These run only for such rows (CASE is lazy).
+  * from_json stops after the first JSON value, so content after the object is detected apart:
+    when the first '}' of the trimmed line is its last character the object ends the line;
+    otherwise (nested objects, braces in strings) string literals are masked and the bracket
+    depth is followed to the end.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timezone
 from typing import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
@@ -44,12 +64,49 @@ QUARANTINE_SCHEMA = T.StructType(
     ]
 )
 
-# Parse schemas: numbers typed (a JSON string "12" is not an integer), everything else as text
-# so "present but unparseable" can be told apart from "missing".
+# Every reason code, in the order they are reported.
+REASONS: tuple[str, ...] = (
+    "not_a_json_object",
+    "payment_id_missing", "payment_id_not_a_string", "payment_id_empty",
+    "merchant_id_missing", "merchant_id_not_a_string", "merchant_id_empty",
+    "amount_cents_missing", "amount_cents_not_an_integer", "amount_cents_negative",
+    "currency_invalid",
+    "status_not_accepted",
+    "created_at_missing", "created_at_unparseable",
+    "authorized_at_unparseable", "completed_at_unparseable",
+    "risk_score_not_a_number", "risk_score_out_of_range",
+)
+
+# Strict JSON (RFC 8259) for every parse; `_corrupt` receives lines that fail.
+_CORRUPT = "_corrupt"
+JSON_OPTIONS = {
+    "mode": "PERMISSIVE",
+    "allowSingleQuotes": "false",
+    "allowNonNumericNumbers": "false",
+    "columnNameOfCorruptRecord": _CORRUPT,
+}
 _TYPED = {"amount_cents": T.LongType(), "risk_score": T.DoubleType()}
-_PARSE_TYPED = T.StructType([T.StructField(f.name, _TYPED.get(f.name, T.StringType())) for f in RAW_FIELDS])
-_PARSE_TEXT = T.StructType([T.StructField(f.name, T.StringType()) for f in RAW_FIELDS])
-_STRING_FIELDS_REQUIRED = ("payment_id", "merchant_id")
+_MAIN_SCHEMA = T.StructType(
+    [T.StructField(f.name, _TYPED.get(f.name, T.StringType())) for f in RAW_FIELDS]
+    + [T.StructField(_CORRUPT, T.StringType())]
+)
+_TEXT_OF_TYPED_SCHEMA = T.StructType([T.StructField(n, T.StringType()) for n in _TYPED] + [T.StructField(_CORRUPT, T.StringType())])
+STRING_ID_FIELDS = ("payment_id", "merchant_id")
+_PROBES = {  # probe type -> (when the text may be such a token, schema typing the id fields so)
+    "number": T.DoubleType(),
+    "boolean": T.BooleanType(),
+    "object": T.StructType([]),
+    "array": T.ArrayType(T.StringType()),
+}
+
+# JSON whitespace (RFC 8259): what `trim` removes around a line, a status or an id.
+_JSON_WS = " \t\r\n"
+# ISO-8601 date-time with seconds, an optional fraction (up to ns; kept to µs) and an optional
+# Z or ±HH:MM offset (none: UTC). Years 0001-9999.
+TIMESTAMP_PATTERN = r"\A(?!0000)\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})?\z"
+CURRENCY_PATTERN = r"\A[A-Za-z]{3}\z"  # \z: Java's $ would also match before a final newline
+# A JSON string literal; possessive quantifiers keep Java's regex from recursing per character.
+_JSON_STRING_LITERAL = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
 
 
 @dataclass
@@ -60,44 +117,218 @@ class CurationResult:
     valid: DataFrame
 
 
-def _is_json_string(field: str) -> Column:
-    # Spark's JSON reader turns a number into text for a string field; the raw line tells whether
-    # the value was a JSON string. Keys are top-level only in this contract.
-    return F.col("value").rlike(r'"' + field + r'"\s*:\s*"')
+def _sql_trim(col: Column) -> Column:
+    """col without leading/trailing JSON whitespace (Spark's trim() removes spaces only)."""
+    return F.btrim(col, F.lit(_JSON_WS))
 
 
-def _rank(status: Column) -> Column:
+def lifecycle_rank(status: Column) -> Column:
     expr = None
     for name, rank in LIFECYCLE_RANK.items():
-        expr = (F.when(status == name, F.lit(rank))) if expr is None else expr.when(status == name, F.lit(rank))
+        expr = F.when(status == name, F.lit(rank)) if expr is None else expr.when(status == name, F.lit(rank))
     return expr.otherwise(F.lit(-1))
 
 
-def _reasons(accepted: Sequence[str]) -> Column:
-    t, s = F.col("t"), F.col("s")  # typed and text parses
-    checks: list[tuple[str, Column]] = [("not_a_json_object", F.col("is_object").isNull() | ~F.col("is_object"))]
-    for field in _STRING_FIELDS_REQUIRED:
-        checks.append((f"{field}_missing", s[field].isNull()))
-        checks.append((f"{field}_not_a_string", s[field].isNotNull() & ~_is_json_string(field)))
-        checks.append((f"{field}_empty", s[field].isNotNull() & (F.trim(s[field]) == "")))
-    checks += [
-        ("amount_cents_missing", s["amount_cents"].isNull()),
-        ("amount_cents_not_an_integer", s["amount_cents"].isNotNull() & t["amount_cents"].isNull()),
-        ("amount_cents_negative", t["amount_cents"] < 0),
-        ("currency_invalid", s["currency"].isNull() | ~s["currency"].rlike(r"^[A-Za-z]{3}$")),
-        ("status_not_accepted", s["status"].isNull() | ~F.upper(F.trim(s["status"])).isin(list(accepted))),
-        ("created_at_missing", s["created_at"].isNull()),
-        ("created_at_unparseable", s["created_at"].isNotNull() & F.col("created_ts").isNull()),
-        ("authorized_at_unparseable", s["authorized_at"].isNotNull() & F.col("authorized_ts").isNull()),
-        ("completed_at_unparseable", s["completed_at"].isNotNull() & F.col("completed_ts").isNull()),
-        ("risk_score_not_a_number", s["risk_score"].isNotNull() & t["risk_score"].isNull()),
-        ("risk_score_out_of_range", (t["risk_score"] < 0) | (t["risk_score"] > 1)),
-    ]
-    # Every check yields its code or null; for a non-object line only the first one applies.
-    codes = [F.when(F.coalesce(cond, F.lit(False)), F.lit(code)) for code, cond in checks]
-    return F.when(F.col("is_object").isNull() | ~F.col("is_object"), F.array(F.lit("not_a_json_object"))).otherwise(
-        F.filter(F.array(*codes[1:]), lambda c: c.isNotNull())
+def _is_single_object(trimmed: Column) -> Column:
+    """True when nothing but whitespace follows the first JSON value of a syntactically valid
+    line that starts with '{' (from_json ignores what follows the first value)."""
+    fast = F.instr(trimmed, "}") == F.length(trimmed)
+    masked = F.regexp_replace(trimmed, _JSON_STRING_LITERAL, '"')
+    depth0 = F.struct(F.lit(0).alias("d"), F.lit(False).alias("started"), F.lit(False).alias("extra"))
+
+    def step(acc: Column, c: Column) -> Column:
+        delta = F.when(c.isin("{", "["), 1).when(c.isin("}", "]"), -1).otherwise(0)
+        return F.struct(
+            (acc["d"] + delta).alias("d"),
+            F.lit(True).alias("started"),
+            (acc["extra"] | (acc["started"] & (acc["d"] == 0))).alias("extra"),
+        )
+
+    exact = ~F.aggregate(F.split(masked, ""), depth0, step, lambda acc: acc["extra"])
+    return F.when(fast, F.lit(True)).otherwise(exact)
+
+
+def parse_lines(raw: DataFrame) -> DataFrame:
+    """Every input column plus `p` (the parse), `is_object` and the normalized fields (`_ts_*`,
+    `_status`); one row per raw line."""
+    value = F.col("value")
+    p = F.from_json(value, _MAIN_SCHEMA, JSON_OPTIONS)
+    df = raw.withColumn("p", p)
+    # Only lines whose parse failed somewhere: syntax error, or a typed field of another type.
+    df = df.withColumn(
+        "px", F.when(F.col("p").isNotNull() & F.col(f"p.{_CORRUPT}").isNotNull(), F.from_json(value, _TEXT_OF_TYPED_SCHEMA, JSON_OPTIONS))
     )
+    syntax_ok = F.col("p").isNotNull() & (F.col(f"p.{_CORRUPT}").isNull() | F.col(f"px.{_CORRUPT}").isNull())
+    trimmed = _sql_trim(value)
+    df = df.withColumn("is_object", F.when(syntax_ok, _is_single_object(trimmed)).otherwise(F.lit(False)))
+
+    # Probes for payment_id/merchant_id whose text may be a non-string's rendering.
+    ids = [F.col(f"p.{f}") for f in STRING_ID_FIELDS]
+    may_be = {
+        "number": lambda t: F.substring(t, 1, 1).isin(*list('-0123456789"')),
+        "boolean": lambda t: t.isin("true", "false"),
+        "object": lambda t: t.startswith("{"),
+        "array": lambda t: t.startswith("["),
+    }
+    for kind, dtype in _PROBES.items():
+        schema = T.StructType([T.StructField(f, dtype) for f in STRING_ID_FIELDS])
+        cond = F.col("is_object")
+        maybe_any = F.lit(False)
+        for t in ids:
+            maybe_any = maybe_any | F.coalesce(may_be[kind](t), F.lit(False))
+        cond = cond & maybe_any
+        df = df.withColumn(f"probe_{kind}", F.when(cond, F.from_json(value, schema, JSON_OPTIONS)))
+
+    def ts(field: str) -> Column:
+        text = F.col(f"p.{field}")
+        return F.when(text.rlike(TIMESTAMP_PATTERN), text.cast("timestamp"))
+
+    return (
+        df.withColumn("_ts_created", ts("created_at"))
+        .withColumn("_ts_authorized", ts("authorized_at"))
+        .withColumn("_ts_completed", ts("completed_at"))
+        .withColumn("_status", F.upper(_sql_trim(F.col("p.status"))))
+    )
+
+
+def _checks(accepted: Sequence[str]) -> list[tuple[str, Column]]:
+    """(reason, condition) for every rule but not_a_json_object, over parse_lines' columns."""
+    p, px = F.col("p"), F.col("px")
+    checks: list[tuple[str, Column]] = []
+    for field in STRING_ID_FIELDS:
+        text = p[field]
+        not_string = F.lit(False)
+        for kind in _PROBES:
+            not_string = not_string | F.col(f"probe_{kind}")[field].isNotNull()
+        checks.append((f"{field}_missing", text.isNull()))
+        checks.append((f"{field}_not_a_string", text.isNotNull() & not_string))
+        checks.append((f"{field}_empty", text.isNotNull() & ~not_string & (_sql_trim(text) == "")))
+    for field, wrong in (("amount_cents", "not_an_integer"), ("risk_score", "not_a_number")):
+        typed, text = p[field], px[field]
+        if field == "amount_cents":
+            checks.append(("amount_cents_missing", typed.isNull() & (px.isNull() | text.isNull())))
+        checks.append((f"{field}_{wrong}", typed.isNull() & px.isNotNull() & text.isNotNull()))
+        if field == "amount_cents":
+            checks.append(("amount_cents_negative", typed < 0))
+    checks += [
+        ("currency_invalid", p["currency"].isNull() | ~p["currency"].rlike(CURRENCY_PATTERN)),
+        ("status_not_accepted", F.col("_status").isNull() | ~F.col("_status").isin(list(accepted))),
+        ("created_at_missing", p["created_at"].isNull()),
+        ("created_at_unparseable", p["created_at"].isNotNull() & F.col("_ts_created").isNull()),
+        ("authorized_at_unparseable", p["authorized_at"].isNotNull() & F.col("_ts_authorized").isNull()),
+        ("completed_at_unparseable", p["completed_at"].isNotNull() & F.col("_ts_completed").isNull()),
+        ("risk_score_out_of_range", (p["risk_score"] < 0) | (p["risk_score"] > 1)),
+    ]
+    order = {r: i for i, r in enumerate(REASONS)}
+    checks.sort(key=lambda c: order[c[0]])
+    return [(code, F.coalesce(cond, F.lit(False))) for code, cond in checks]
+
+
+def with_validity(parsed: DataFrame, accepted_statuses: Sequence[str] = ACCEPTED_STATUSES) -> DataFrame:
+    """parse_lines' output plus `is_valid` (no reason applies)."""
+    any_bad = F.lit(False)
+    for _, cond in _checks(accepted_statuses):
+        any_bad = any_bad | cond
+    # Optimizer barrier: a filter on is_valid would otherwise be pushed below the projections,
+    # inlining (and re-evaluating per reference) every from_json of the parse. A column that is
+    # not deterministic stops that push; spark_partition_id() >= 0 is always true and cheap.
+    return parsed.withColumn("is_valid", (F.spark_partition_id() >= 0) & F.col("is_object") & ~any_bad)
+
+
+def reasons_column(accepted_statuses: Sequence[str] = ACCEPTED_STATUSES) -> Column:
+    """Every reason that applies, in REASONS order; only not_a_json_object for a non-object."""
+    codes = [F.when(cond, F.lit(code)) for code, cond in _checks(accepted_statuses)]
+    found = F.filter(F.array(*codes), lambda c: c.isNotNull())
+    # transform/coalesce only declares the elements non-null (QUARANTINE_SCHEMA); none is null.
+    return F.transform(
+        F.when(~F.col("is_object"), F.array(F.lit("not_a_json_object"))).otherwise(found), lambda c: F.coalesce(c, F.lit(""))
+    )
+
+
+def quarantine_rows(
+    flagged: DataFrame, *, processed_at: datetime, accepted_statuses: Sequence[str] = ACCEPTED_STATUSES,
+    curated_version: int = CURATED_VERSION, batch_columns: Sequence[str] = (),
+) -> DataFrame:
+    """Invalid lines of with_validity's output, in QUARANTINE_SCHEMA (after the batch columns)."""
+    bad = flagged.where(~F.col("is_valid")).withColumn("reasons", reasons_column(accepted_statuses))
+    return bad.select(
+        *batch_columns,
+        F.col("source_object"),
+        F.col("line_number"),
+        F.col("value").alias("raw_line"),
+        F.col("reasons"),
+        F.array_join("reasons", ",").alias("reason"),
+        F.lit(processed_at).cast("timestamp").alias("quarantined_at"),
+        F.lit(curated_version).cast("int").alias("curated_version"),
+    )
+
+
+def valid_rows(flagged: DataFrame, batch_columns: Sequence[str] = ()) -> DataFrame:
+    """Valid lines as typed raw fields plus `_raw_line` (the dedupe tie-breaker)."""
+    p = F.col("p")
+    return flagged.where(F.col("is_valid")).select(
+        *batch_columns,
+        p["payment_id"].alias("payment_id"),
+        p["merchant_id"].alias("merchant_id"),
+        p["user_id"].alias("user_id"),
+        p["amount_cents"].alias("amount_cents"),
+        F.upper(p["currency"]).alias("currency"),
+        F.col("_status").alias("status"),
+        p["payment_method"].alias("payment_method"),
+        p["risk_score"].alias("risk_score"),
+        F.col("_ts_authorized").alias("authorized_at"),
+        F.col("_ts_completed").alias("completed_at"),
+        F.col("_ts_created").alias("created_at"),
+        p["source_system"].alias("source_system"),
+        p["decline_reason"].alias("decline_reason"),
+        F.col("value").alias("_raw_line"),
+    )
+
+
+DEDUPE_RANK = "_n"
+
+
+def rank_within_payment(valid: DataFrame, batch_columns: Sequence[str] = ()) -> DataFrame:
+    """valid_rows plus `_n`: 1 for the row that survives dedupe, 2.. for the duplicates removed."""
+    order = Window.partitionBy(*batch_columns, "payment_id").orderBy(
+        F.col("created_at").desc(), lifecycle_rank(F.col("status")).desc(), F.col("_raw_line").desc()
+    )
+    return valid.withColumn(DEDUPE_RANK, F.row_number().over(order))
+
+
+def curated_rows(
+    ranked: DataFrame, *, processed_at: datetime, curated_version: int = CURATED_VERSION, batch_columns: Sequence[str] = ()
+) -> DataFrame:
+    """The surviving rows with the derived columns, in the contract's column order, types and
+    nullability (after the batch columns)."""
+    latest = ranked.where(F.col(DEDUPE_RANK) == 1)
+    derived = {
+        "dt": F.to_date("created_at"),
+        "hour": F.hour("created_at"),
+        "authorized_to_complete_ms": F.when(
+            F.col("authorized_at").isNotNull() & F.col("completed_at").isNotNull(),
+            (F.unix_micros("completed_at") - F.unix_micros("authorized_at")) / F.lit(1000),
+        ).cast("long"),
+        "is_approved": F.col("status") == "APPROVED",
+        "is_refunded": F.col("status") == "REFUNDED",
+        "processed_at": F.lit(processed_at).cast("timestamp"),
+        "curated_version": F.lit(curated_version).cast("int"),
+    }
+    cols = []
+    for f in spark_schema(CURATED_FIELDS).fields:
+        c = derived.get(f.name, F.col(f.name)).cast(f.dataType)
+        if not f.nullable:
+            # Validation guarantees a value for every non-null field; coalesce only tells Spark's
+            # schema so (the placeholder is never taken), so the output schema equals the contract.
+            c = F.coalesce(c, F.lit(_PLACEHOLDER[type(f.dataType)]))
+        cols.append(c.alias(f.name))
+    return latest.select(*batch_columns, *cols)
+
+
+_PLACEHOLDER = {  # typed, non-null literals
+    T.StringType: "", T.LongType: 0, T.IntegerType: 0, T.DoubleType: 0.0, T.BooleanType: False,
+    T.TimestampType: datetime(1970, 1, 1, tzinfo=timezone.utc), T.DateType: date(1970, 1, 1),
+}
 
 
 def curate(
@@ -106,74 +337,23 @@ def curate(
     processed_at: datetime,
     accepted_statuses: Sequence[str] = ACCEPTED_STATUSES,
     curated_version: int = CURATED_VERSION,
+    batch_columns: Sequence[str] = (),
 ) -> CurationResult:
     """Apply the curation rules. `processed_at` is passed in (the run's time) so the function
-    is deterministic for a given input. The session time zone must be UTC (see spark_conf)."""
+    is deterministic for a given input. The session time zone must be UTC (see SPARK_CONF).
+    `batch_columns` (e.g. the landing hour) are carried through; dedupe is per batch key."""
     unknown = set(accepted_statuses) - set(LIFECYCLE_RANK)
     if unknown:
         raise ValueError(f"accepted statuses {sorted(unknown)} have no lifecycle rank")
-
-    parsed = (
-        raw.withColumn("is_object", F.from_json("value", T.MapType(T.StringType(), T.StringType())).isNotNull())
-        .withColumn("t", F.from_json("value", _PARSE_TYPED))
-        .withColumn("s", F.from_json("value", _PARSE_TEXT))
-        .withColumn("created_ts", F.col("s.created_at").cast("timestamp"))
-        .withColumn("authorized_ts", F.col("s.authorized_at").cast("timestamp"))
-        .withColumn("completed_ts", F.col("s.completed_at").cast("timestamp"))
+    flagged = with_validity(parse_lines(raw), accepted_statuses)
+    valid = valid_rows(flagged, batch_columns)
+    return CurationResult(
+        curated=curated_rows(rank_within_payment(valid, batch_columns), processed_at=processed_at,
+                             curated_version=curated_version, batch_columns=batch_columns),
+        quarantine=quarantine_rows(flagged, processed_at=processed_at, accepted_statuses=accepted_statuses,
+                                   curated_version=curated_version, batch_columns=batch_columns),
+        valid=valid.drop("_raw_line"),
     )
-    parsed = parsed.withColumn("reasons", _reasons(accepted_statuses)).cache()
-
-    quarantine = parsed.where(F.size("reasons") > 0).select(
-        "source_object",
-        "line_number",
-        F.col("value").alias("raw_line"),
-        "reasons",
-        F.array_join("reasons", ",").alias("reason"),
-        F.lit(processed_at).cast("timestamp").alias("quarantined_at"),
-        F.lit(curated_version).cast("int").alias("curated_version"),
-    )
-
-    status = F.upper(F.trim(F.col("s.status")))
-    valid = parsed.where(F.size("reasons") == 0).select(
-        F.col("s.payment_id").alias("payment_id"),
-        F.col("s.merchant_id").alias("merchant_id"),
-        F.col("s.user_id").alias("user_id"),
-        F.col("t.amount_cents").alias("amount_cents"),
-        F.upper(F.col("s.currency")).alias("currency"),
-        status.alias("status"),
-        F.col("s.payment_method").alias("payment_method"),
-        F.col("t.risk_score").alias("risk_score"),
-        F.col("authorized_ts").alias("authorized_at"),
-        F.col("completed_ts").alias("completed_at"),
-        F.col("created_ts").alias("created_at"),
-        F.col("s.source_system").alias("source_system"),
-        F.col("s.decline_reason").alias("decline_reason"),
-        F.col("value").alias("_raw_line"),
-    )
-
-    order = Window.partitionBy("payment_id").orderBy(
-        F.col("created_at").desc(), _rank(F.col("status")).desc(), F.col("_raw_line").desc()
-    )
-    latest = valid.withColumn("_n", F.row_number().over(order)).where(F.col("_n") == 1)
-
-    curated = (
-        latest.withColumn("dt", F.to_date("created_at"))
-        .withColumn("hour", F.hour("created_at"))
-        .withColumn(
-            "authorized_to_complete_ms",
-            F.when(
-                F.col("authorized_at").isNotNull() & F.col("completed_at").isNotNull(),
-                (F.unix_micros("completed_at") - F.unix_micros("authorized_at")) / F.lit(1000),
-            ).cast("long"),
-        )
-        .withColumn("is_approved", F.col("status") == "APPROVED")
-        .withColumn("is_refunded", F.col("status") == "REFUNDED")
-        .withColumn("processed_at", F.lit(processed_at).cast("timestamp"))
-        .withColumn("curated_version", F.lit(curated_version).cast("int"))
-    )
-    schema = spark_schema(CURATED_FIELDS)
-    curated = curated.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
-    return CurationResult(curated=curated, quarantine=quarantine, valid=valid.drop("_raw_line"))
 
 
 # Spark settings the rules depend on (UTC session) and sane local defaults.

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
 from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES
+from wallet_lake.serving.aggregates import LATENCY_RELATIVE_ERROR
 
 from .conftest import OFFLINE_SETTINGS
 
@@ -101,13 +102,40 @@ def test_password_not_in_logs_when_postgres_is_down(client: TestClient, caplog: 
     assert OFFLINE_SETTINGS["pg_password"] not in repr(logs) + caplog.text
 
 
-def test_openapi_documents_report_and_problems(client: TestClient) -> None:
+@pytest.mark.parametrize(
+    ("path", "params", "statuses"),
+    [
+        ("/reports/daily-recon", {"date", "merchant", "source"}, ("400", "401", "403", "422", "500", "503")),
+        ("/reports/refund-rate", {"from", "to", "merchant", "source"}, ("400", "401", "403", "422", "500", "503")),
+        ("/reports/declines", {"from", "to", "merchant", "source"}, ("400", "401", "403", "422", "500", "503")),
+        ("/reports/latency", {"from", "to", "payment_method", "source"}, ("400", "401", "422", "500", "503")),
+    ],
+)
+def test_openapi_documents_report_and_problems(client: TestClient, path: str, params: set, statuses: tuple) -> None:
     spec = client.get("/openapi.json").json()
-    op = spec["paths"]["/reports/daily-recon"]["get"]
-    assert {p["name"] for p in op["parameters"]} == {"date", "merchant"}
-    for status in ("400", "422", "500", "503"):
+    op = spec["paths"][path]["get"]
+    assert {p["name"] for p in op["parameters"]} == params
+    for p in op["parameters"]:
+        assert "Accepted:" in p["description"], p["name"]
+    for status in statuses:
         assert list(op["responses"][status]["content"]) == ["application/problem+json"]
+    # Both ways of sending a key are declared.
+    assert {next(iter(s)) for s in op["security"]} == {"ApiKey", "Bearer"}
+
+
+def test_openapi_states_the_semantics(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    ops = {p: spec["paths"][p]["get"]["description"] for p in spec["paths"] if p.startswith("/reports/")}
+    assert "never summed across currencies" in ops["/reports/daily-recon"]
+    assert "APPROVED, REFUNDED, CHARGEBACK" in ops["/reports/refund-rate"] and "null" in ops["/reports/refund-rate"]
+    assert "`unknown`" in ops["/reports/declines"] and "decline_rate" in ops["/reports/declines"]
+    bound = f"{LATENCY_RELATIVE_ERROR * 100:.2f}%"
+    assert "continuous" in ops["/reports/latency"].lower() and bound in ops["/reports/latency"]
+    for description in ops.values():
+        assert "inclusive" in description or "one UTC day" in description
     schemas = spec["components"]["schemas"]
     assert set(schemas["DailyRecon"]["required"]) == {"date", "merchant_id", "by_status", "totals"}
     status_doc = schemas["StatusLine"]["properties"]["status"]["description"]
     assert all(s in status_doc for s in ACCEPTED_STATUSES)
+    # Range answers echo the query's own names.
+    assert {"from", "to"} <= set(schemas["RefundRate"]["properties"])

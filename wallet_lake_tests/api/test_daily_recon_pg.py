@@ -4,6 +4,7 @@ Each test inserts rows for merchants of its own (m_test_<uuid>) and deletes them
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import psycopg
@@ -115,18 +116,23 @@ def test_readyz_with_postgres(live_client: TestClient) -> None:
 
 def test_pool_connections_carry_statement_timeout_and_read_only(pg_settings: Settings) -> None:
     settings = pg_settings.model_copy(update={"pg_statement_timeout_ms": 150, "pg_pool_min_size": 0})
-    pool = create_pool(settings)
-    pool.open(wait=True)
-    try:
-        with pool.connection() as conn:
-            row = conn.execute(
-                "SELECT current_setting('statement_timeout'), current_setting('default_transaction_read_only')"
-            ).fetchone()
-            assert row == ("150ms", "on")
-            with pytest.raises(psycopg.errors.QueryCanceled):
-                conn.execute("SELECT pg_sleep(30)")
-        with pool.connection() as conn:
-            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-                conn.execute("CREATE TEMP TABLE api_must_not_write (x int)")
-    finally:
-        pool.close()
+
+    async def check() -> None:
+        pool = create_pool(settings)
+        await pool.open(wait=True)
+        try:
+            async with pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT current_setting('statement_timeout'), current_setting('default_transaction_read_only'),"
+                    " current_setting('search_path')"
+                )
+                assert await cur.fetchone() == ("150ms", "on", "public")
+                with pytest.raises(psycopg.errors.QueryCanceled):
+                    await conn.execute("SELECT pg_sleep(30)")
+            async with pool.connection() as conn:
+                with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                    await conn.execute("CREATE TEMP TABLE api_must_not_write (x int)")
+        finally:
+            await pool.close()
+
+    asyncio.run(check())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from api.settings import SettingsError, load_settings
@@ -17,7 +19,7 @@ ENV = {
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in list(ENV) + ["WL_PG_STATEMENT_TIMEOUT_MS", "WL_PG_POOL_MIN_SIZE", "WL_PG_POOL_MAX_SIZE"]:
+    for name in list(ENV) + ["WL_PG_STATEMENT_TIMEOUT_MS", "WL_PG_POOL_MIN_SIZE", "WL_PG_POOL_MAX_SIZE", "WL_PG_PASSWORD_SECRET_ID"]:
         monkeypatch.delenv(name, raising=False)
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
@@ -67,3 +69,40 @@ def test_pool_min_above_max_is_rejected(env: pytest.MonkeyPatch) -> None:
     with pytest.raises(SettingsError, match="pg_pool_min_size"):
         load_settings()
 
+
+
+@pytest.mark.integration
+def test_password_from_secrets_manager(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WL_PG_PASSWORD_SECRET_ID: the password comes from Secrets Manager (the stack's moto), and
+    the API reaches Postgres with it."""
+    import json
+    import uuid
+
+    import boto3
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from wallet_lake.security import secrets
+
+    password = os.environ.get("WL_PG_PASSWORD")
+    if not password or not os.environ.get("WL_S3_ENDPOINT_URL"):
+        pytest.skip("needs the local stack's environment")
+    client = boto3.client("secretsmanager", endpoint_url=os.environ["WL_S3_ENDPOINT_URL"], region_name=os.environ.get("AWS_REGION"))
+    name = f"wallet-lake-tests/api-{uuid.uuid4().hex}"
+    client.create_secret(Name=name, SecretString=json.dumps({"username": os.environ["WL_PG_USER"], "password": password}))
+    monkeypatch.setenv("WL_PG_PASSWORD_SECRET_ID", name)
+    monkeypatch.delenv("WL_PG_PASSWORD")
+    secrets.forget("WL_PG_PASSWORD")
+    try:
+        settings = load_settings()
+        assert settings.pg_password.get_secret_value() == password
+        with TestClient(create_app(settings)) as c:
+            assert c.get("/readyz").status_code == 200
+        monkeypatch.setenv("WL_PG_PASSWORD_SECRET_ID", name + "-missing")
+        secrets.forget("WL_PG_PASSWORD")
+        with pytest.raises(SettingsError, match="WL_PG_PASSWORD_SECRET_ID") as info:
+            load_settings()
+        assert password not in str(info.value)
+    finally:
+        secrets.forget("WL_PG_PASSWORD")
+        client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -145,14 +146,70 @@ def test_generated_hour_matches_independent_recomputation_at_every_stage(stack_r
             e["authorized_to_complete_ms"], e["decline_reason"],
         ), pid
 
-    # 6. The API's daily-recon for every (dt, merchant) the hour touched.
-    from fastapi.testclient import TestClient
-
+    # 6. The API's reports for every (dt, merchant) the hour touched, with an all-merchant key.
+    from api.keys import create_key
     from api.main import create_app
     from api.settings import load_settings
+    from wallet_lake.serving.aggregates import refresh_report_aggregates
 
     rows = list(expected.values())
-    with TestClient(create_app(load_settings())) as client:
+    with pg.connect() as conn:
+        # The reports read per-dt aggregates. Until the Postgres asset refreshes them itself for
+        # the dts of its hour (then this is a harmless repeat), refresh them here.
+        refresh_report_aggregates(conn, {r["dt"] for r in rows})
+        key_id, key = create_key(conn, merchant_ids=None, label="e2e")
+    try:
+        _check_reports(create_app(load_settings()), key, rows)
+    finally:
+        with pg.connect() as conn:
+            conn.execute("DELETE FROM api_keys WHERE key_id = %s", (key_id,))
+
+
+def _percentile_cont(values: list[int], p: float) -> tuple[float, int]:
+    """(percentile_cont, the larger of the two values it interpolates between)."""
+    xs = sorted(values)
+    h = (len(xs) - 1) * p
+    lo, hi = int(h), min(int(h) + 1, len(xs) - 1)
+    return xs[lo] + (h - lo) * (xs[hi] - xs[lo]), xs[hi]
+
+
+def _check_reports(app, key: str, rows: list[dict]) -> None:
+    """daily-recon per (dt, merchant), refund-rate and declines per merchant and latency per method
+    over the hour's dts, against the same independent recomputation (the hour's day and its
+    neighbours hold no other rows: _free_hour)."""
+    from fastapi.testclient import TestClient
+
+    from wallet_lake.serving.aggregates import LATENCY_RELATIVE_ERROR
+
+    first, last = min(r["dt"] for r in rows), max(r["dt"] for r in rows)
+    span = {"from": first.isoformat(), "to": last.isoformat()}
+    with TestClient(app, headers={"X-API-Key": key}) as client:
+        for merchant in sorted({r["merchant_id"] for r in rows}):
+            mine = [r for r in rows if r["merchant_id"] == merchant]
+            captured = [r for r in mine if r["status"] in ("APPROVED", "REFUNDED", "CHARGEBACK")]
+            refunds = client.get("/reports/refund-rate", params={**span, "merchant": merchant}).json()
+            assert refunds["captured_count"] == len(captured), merchant
+            assert refunds["refunded_count"] == sum(r["status"] == "REFUNDED" for r in mine), merchant
+            assert refunds["chargeback_count"] == sum(r["status"] == "CHARGEBACK" for r in mine), merchant
+            declined = [r for r in mine if r["status"] == "DECLINED"]
+            declines = client.get("/reports/declines", params={**span, "merchant": merchant}).json()
+            assert (declines["payment_count"], declines["declined_count"]) == (len(mine), len(declined)), merchant
+            reasons: dict = defaultdict(int)
+            for r in declined:
+                reasons[r["decline_reason"] or "unknown"] += 1
+            assert {x["decline_reason"]: x["count"] for x in declines["by_reason"]} == reasons, merchant
+        latency = client.get("/reports/latency", params=span).json()
+        by_method: dict = defaultdict(list)
+        for r in rows:
+            if r["authorized_to_complete_ms"] is not None:
+                by_method[r["payment_method"] or "unknown"].append(r["authorized_to_complete_ms"])
+        assert {m["payment_method"]: m["count"] for m in latency["methods"]} == {k: len(v) for k, v in by_method.items()}
+        for m in latency["methods"]:
+            values = by_method[m["payment_method"]]
+            assert m["max_ms"] == max(values) and m["mean_ms"] == round(sum(values) / len(values), 3)
+            for label, p in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+                exact, upper = _percentile_cont(values, p)
+                assert abs(m[label] - exact) <= LATENCY_RELATIVE_ERROR * upper + 0.001, (m["payment_method"], label)
         for dt, merchant in sorted({(r["dt"], r["merchant_id"]) for r in rows}):
             resp = client.get("/reports/daily-recon", params={"date": dt.isoformat(), "merchant": merchant})
             assert resp.status_code == 200, resp.text

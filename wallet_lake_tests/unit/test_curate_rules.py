@@ -617,8 +617,8 @@ def test_raw_lines_equal_curated_plus_quarantined_plus_duplicates(spark, main):
 
 
 # --------------------------------------------------------------------------------------------
-# Known bugs: each test states the rule; xfail(strict) until curate.py is fixed. Their lines
-# share one run of their own (`bugs`), so a fix flips only the matching test to XPASS.
+# Formerly known bugs (object followed by more content, "usd\n", "NaN"/"Infinity" strings, a
+# nested payment_id hiding a top-level number): fixed in curate.py; their lines share one run.
 # --------------------------------------------------------------------------------------------
 
 JOINED_RECORDS = (
@@ -637,11 +637,6 @@ def bugs(spark) -> Outcome:
     return run(spark, [JOINED_RECORDS, STRAY_BRACE, CURRENCY_NEWLINE, RISK_NAN, RISK_INFINITY, NESTED_PAYMENT_ID])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: from_json parses the first JSON value and ignores what follows, so an object followed "
-    "by other content (two records run together, a stray '}') is curated instead of quarantined "
-    "as not_a_json_object"
-))
 @pytest.mark.parametrize(("line", "payment_id"), [
     pytest.param(JOINED_RECORDS, "e-joined-1", id="two_records_run_together"),
     pytest.param(STRAY_BRACE, "e-brace", id="stray_closing_brace"),
@@ -651,28 +646,16 @@ def test_object_followed_by_more_content_is_not_a_json_object(bugs, line, paymen
     assert bugs.rejected(line)["reasons"] == ["not_a_json_object"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: currency is checked with rlike('^[A-Za-z]{3}$'); Java's $ also matches before a final "
-    "line terminator, so \"usd\\n\" passes and is curated as 'USD\\n'"
-))
 def test_currency_with_trailing_newline_is_quarantined_as_currency_invalid(bugs):
     assert not bugs.has_row("e-cur-newline")
     assert_reasons(bugs, CURRENCY_NEWLINE, ["currency_invalid"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Spark's JSON reader turns the strings \"NaN\"/\"Infinity\" into doubles for a DoubleType "
-    "field, so a string risk_score is reported as risk_score_out_of_range, not risk_score_not_a_number"
-))
 @pytest.mark.parametrize("line", [pytest.param(RISK_NAN, id="NaN"), pytest.param(RISK_INFINITY, id="Infinity")])
 def test_string_nan_or_infinity_risk_score_is_quarantined_as_not_a_number(bugs, line):
     assert_reasons(bugs, line, ["risk_score_not_a_number"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: _is_json_string regex-matches '\"payment_id\": \"' anywhere in the raw line, so a string "
-    "payment_id nested in an unknown field hides a top-level number: payment_id 7 is curated as '7'"
-))
 def test_number_payment_id_is_not_a_string_even_with_a_nested_string_payment_id(bugs):
     assert not bugs.has_row("7")
     assert_reasons(bugs, NESTED_PAYMENT_ID, ["payment_id_not_a_string"])

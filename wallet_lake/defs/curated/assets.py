@@ -1,15 +1,32 @@
-"""curated_payments: Parquet under curated/payments/dt=/merchant_id=, made by the Spark rules."""
+"""curated_payments: Parquet under curated/payments/dt=/merchant_id=, made by the Spark rules.
 
+One run curates all its landing hours (a backfill under BackfillPolicy.single_run is one Spark
+application and one pass of jobs), in this process (dagster-pyspark) or as one AWS Glue job run
+(PipesGlueClient), as the curation_launcher resource says. Hours failing a blocking check are
+not published (lake.curation_run); the checks report them."""
+
+
+from dataclasses import asdict
 from datetime import datetime, timezone
 
 import dagster as dg
-from dagster_pyspark import PySparkResource
+from dagster_pyspark import LazyPySparkResource
+from pydantic import Field
 
-from wallet_lake.lake.curation_run import curate_landing_hour
+from wallet_lake.defs.curated import results
+from wallet_lake.defs.curated.launcher import CurationLauncher
+from wallet_lake.lake import catalog
+from wallet_lake.lake.curation_run import curate_landing_hours, read_manifest
+from wallet_lake.lake.store import S3LakeStore
 from wallet_lake.partitions import hourly_landing, partition_hours
 from wallet_lake.resources import LakeResource
 
-ACCOUNTING_CHECK = "every_raw_line_accounted"
+ACCOUNTING_CHECK = results.cr.ACCOUNTING
+
+
+class CuratedPaymentsConfig(dg.Config):
+    quarantine_warn_rate: float = Field(default=0.02, description="WARN check when an hour quarantines more than this share of its lines.")
+    register_partitions: bool = Field(default=True, description="Register new (dt, merchant_id) partitions in the Glue catalog (S3 lakes).")
 
 
 @dg.asset(
@@ -19,52 +36,52 @@ ACCOUNTING_CHECK = "every_raw_line_accounted"
     # A backfill of many hours runs as one Spark application, not one JVM per hour.
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="curated",
-    kinds={"spark", "parquet", "s3"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            ACCOUNTING_CHECK,
-            asset="curated_payments",
-            blocking=True,
-            description="For every landing hour: raw lines = curated rows + quarantined rows + duplicates removed.",
-        )
-    ],
+    kinds={"spark", "parquet", "s3", "glue"},
+    check_specs=results.check_specs(),
     description="Deduplicated, validated payments (one row per payment_id per landing hour); bad lines quarantined with reasons.",
 )
-def curated_payments(context: dg.AssetExecutionContext, lake: LakeResource, pyspark: PySparkResource) -> dg.MaterializeResult:
-    spark = pyspark.spark_session
-    store = lake.store()
+def curated_payments(
+    context: dg.AssetExecutionContext,
+    config: CuratedPaymentsConfig,
+    lake: LakeResource,
+    lazy_pyspark: LazyPySparkResource,
+    curation_launcher: CurationLauncher,
+) -> dg.MaterializeResult:
+    hours = partition_hours(context)
     processed_at = datetime.now(timezone.utc).replace(microsecond=0)
-    per_hour = []
-    for hour in partition_hours(context):
-        stats = curate_landing_hour(spark, store, hour, processed_at, log=context.log)
-        context.log.info(
-            f"{stats.landing_hour}: raw {stats.raw_lines} = curated {stats.curated_rows} + quarantined "
-            f"{stats.quarantined_rows} + duplicates {stats.duplicates_removed} ({stats.curated_files} files)"
+    run_id = f"{processed_at:%Y%m%dT%H%M%S}-{context.run_id[:8]}"
+    mode = curation_launcher.resolved_mode()
+    extra: dict = {}
+    if mode == "glue":
+        args = {
+            "--landing_hours": ",".join(f"{h:%Y-%m-%dT%H}" for h in hours),
+            "--run_id": run_id,
+            "--processed_at": processed_at.isoformat(),
+        }
+        if lake.s3_endpoint_url:
+            args["--s3_endpoint_url"] = lake.s3_endpoint_url
+        invocation = curation_launcher.pipes_client(lake).run(
+            context=context, start_job_run_params={"JobName": curation_launcher.job_name(), "Arguments": args}
         )
-        per_hour.append(stats)
-    total = lambda attr: sum(getattr(s, attr) for s in per_hour)  # noqa: E731
-    unaccounted = [s.landing_hour for s in per_hour if not s.accounted]
-    reasons: dict[str, int] = {}
-    for s in per_hour:
-        for r, n in s.quarantine_reasons.items():
-            reasons[r] = reasons.get(r, 0) + n
-    return dg.MaterializeResult(
-        metadata={
-            "raw_lines": total("raw_lines"),
-            "curated_rows": total("curated_rows"),
-            "quarantined_rows": total("quarantined_rows"),
-            "duplicates_removed": total("duplicates_removed"),
-            "curated_files": total("curated_files"),
-            "quarantine_reasons": dg.MetadataValue.json(reasons),
-            "per_hour": dg.MetadataValue.json(
-                {s.landing_hour: {"raw": s.raw_lines, "curated": s.curated_rows, "quarantined": s.quarantined_rows, "duplicates": s.duplicates_removed} for s in per_hour}
-            ),
-        },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=ACCOUNTING_CHECK,
-                passed=not unaccounted,
-                metadata={"hours_checked": len(per_hour), "unaccounted_hours": dg.MetadataValue.json(unaccounted)},
-            )
-        ],
-    )
+        reported = invocation.get_materialize_result()
+        figures = results.hours_from_pipes(reported)
+        extra = {k: v for k, v in (reported.metadata or {}).items() if k.startswith("AWS Glue")}
+    else:
+        stats = curate_landing_hours(lazy_pyspark.spark_session, lake.store(), hours, processed_at, run_id=run_id, log=context.log)
+        figures = [asdict(s) for s in stats]
+    for h in figures:
+        context.log.info(
+            f"{h['landing_hour']}: raw {h['raw_lines']} = curated {h['curated_rows']} + quarantined {h['quarantined_rows']} "
+            f"+ duplicates {h['duplicates_removed']} ({h['curated_files']} files, {'published' if h['published'] else 'NOT published'})"
+        )
+    store = lake.store()
+    if config.register_partitions and isinstance(store, S3LakeStore):
+        published = [datetime.fromisoformat(h["landing_hour"]) for h in figures if h.get("published")]
+        keys = [k for hour in published for k in read_manifest(store, hour).get("curated_keys", [])]
+        glue, db = lake.client("glue"), curation_launcher.database()
+        try:
+            glue.get_table(DatabaseName=db, Name=catalog.CURATED_TABLE)
+        except glue.exceptions.EntityNotFoundException:
+            context.log.info(f"creating the catalog tables in {db}: {catalog.ensure_catalog(glue, db, store.bucket)}")
+        extra["partitions_registered"] = catalog.register_curated_partitions(glue, db, store.bucket, keys)
+    return results.materialize_result(figures, launcher=mode, quarantine_warn_rate=config.quarantine_warn_rate, extra=extra)

@@ -1,18 +1,23 @@
 """payments.curated: the curated records of a landing hour published to Kafka (key payment_id).
 
 Re-materializing this asset alone for an hour replays that hour from the curated Parquet
-without recomputing it; the Postgres side never regresses (see the table's trigger)."""
+without recomputing it; the Postgres side never regresses (see the table's trigger). The
+materialization records what the broker acknowledged (messages, bytes, end offset per Kafka
+partition); postgres/curated_payments waits for the sink to pass exactly those offsets."""
 
 import dagster as dg
 
-from wallet_lake.lake.curation_run import read_curated_hour
+from wallet_lake.lake.curation_run import read_curated_hour_table
 from wallet_lake.partitions import hourly_landing, partition_hours
+from wallet_lake.publish.checks import compare_published_keys
 from wallet_lake.publish.producer import producer_config, publish
-from wallet_lake.publish.records import curated_record
+from wallet_lake.publish.records import curated_records
 from wallet_lake.publish.topic import curated_topic_spec, ensure_topic
 from wallet_lake.resources import KafkaResource, LakeResource
 
 KEYS_CHECK = "published_keys_match_curated"
+# Metadata key of the per-partition end offsets, read back by the Postgres asset.
+END_OFFSETS = "end_offsets"
 
 
 @dg.asset(
@@ -27,7 +32,7 @@ KEYS_CHECK = "published_keys_match_curated"
             KEYS_CHECK,
             asset=["kafka", "payments_curated"],
             blocking=True,
-            description="The keys delivered equal the curated payment_ids of the landing hours published.",
+            description="The keys the broker acknowledged equal the curated payment_ids of each landing hour published, each once.",
         )
     ],
     description="Topic payments.curated: one message per curated row, key payment_id, Connect JSON value with schema.",
@@ -36,26 +41,38 @@ def payments_curated_topic(context: dg.AssetExecutionContext, lake: LakeResource
     store = lake.store()
     ensure_topic(kafka.admin(), curated_topic_spec(kafka.topic, kafka.replication_factor))
     messages = size = 0
+    seconds = 0.0
     end_offsets: dict[int, int] = {}
-    mismatched = []
+    per_hour: dict[str, dict] = {}
+    failed_hours: dict[str, dict] = {}
     for hour in partition_hours(context):
-        rows = read_curated_hour(store, hour)
-        records = [curated_record(r) for r in rows]
-        result = publish(records, kafka.topic, producer_config(kafka.bootstrap_servers))
-        context.log.info(f"{hour:%Y-%m-%dT%H}: published {result.messages} records ({result.bytes} bytes) to {kafka.topic}")
-        expected_keys = {r["payment_id"] for r in rows}
-        if result.messages != len(rows) or {k.decode() for k, _ in records} != expected_keys:
-            mismatched.append(f"{hour:%Y-%m-%dT%H}")
+        label = f"{hour:%Y-%m-%dT%H}"
+        table = read_curated_hour_table(store, hour)
+        result = publish(curated_records(table), kafka.topic, producer_config(kafka.client_config()), collect_keys=True)
+        keys = compare_published_keys(table.column("payment_id").to_pylist(), result.delivered_keys)
+        context.log.info(f"{label}: published {result.messages} records ({result.bytes} bytes) to {kafka.topic} in {result.seconds:.1f}s")
+        if not keys.passed:
+            failed_hours[label] = keys.metadata()
+        per_hour[label] = {"messages": result.messages, "end_offsets": {str(p): o for p, o in sorted(result.end_offsets.items())}}
         messages += result.messages
         size += result.bytes
+        seconds += result.seconds
         for p, o in result.end_offsets.items():
             end_offsets[p] = max(o, end_offsets.get(p, 0))
     return dg.MaterializeResult(
         metadata={
             "messages": messages,
             "bytes": size,
+            "records_per_second": round(messages / seconds, 1) if seconds else 0.0,
             "topic": kafka.topic,
-            "end_offsets": dg.MetadataValue.json({str(p): o for p, o in sorted(end_offsets.items())}),
+            END_OFFSETS: dg.MetadataValue.json({str(p): o for p, o in sorted(end_offsets.items())}),
+            "hours": dg.MetadataValue.json(per_hour),
         },
-        check_results=[dg.AssetCheckResult(check_name=KEYS_CHECK, passed=not mismatched, metadata={"mismatched_hours": dg.MetadataValue.json(mismatched)})],
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=KEYS_CHECK,
+                passed=not failed_hours,
+                metadata={"hours_checked": len(per_hour), "failed_hours": dg.MetadataValue.json(failed_hours)},
+            )
+        ],
     )

@@ -1,37 +1,65 @@
 """postgres/curated_payments: the table the Kafka Connect JDBC sink fills from payments.curated.
 
-Materializing an hour waits until the sink's consumer group has committed past the topic's
-end offsets (Connect commits after writing), then verifies every curated payment_id of the hour
-is in Postgres with a created_at at least as new."""
+Materializing an hour waits until the sink's consumer group has committed past the end offsets
+that hour's publish recorded in its kafka/payments_curated materialization (Connect commits after
+writing; the topic's high watermarks stand in only when no such materialization exists), then
+verifies every curated payment_id of the hour is in Postgres with a created_at at least as new."""
 
 import time
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
-from wallet_lake.lake.curation_run import read_curated_hour
+from wallet_lake.defs.publish.assets import END_OFFSETS
+from wallet_lake.lake.curation_run import read_curated_hour_table
 from wallet_lake.partitions import hourly_landing, partition_hours
 from wallet_lake.resources import ConnectResource, KafkaResource, LakeResource, PostgresResource
-from wallet_lake.serving.connect import ConnectClient, sink_group_id, wait_for_sink
+from wallet_lake.serving.connect import ConnectClient, end_offsets, raise_if_failed, sink_group_id, wait_for_sink
 from wallet_lake.serving.deploy import sink_connector_config
+
+TOPIC_ASSET = dg.AssetKey(["kafka", "payments_curated"])
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+_VERIFY_CHUNK = 50_000
 
 
 class SinkWaitConfig(dg.Config):
     timeout_seconds: float = 300.0
 
 
-def topic_end_offsets(kafka: KafkaResource) -> dict[int, int]:
-    from confluent_kafka import Consumer, TopicPartition
+def merge_end_offsets(per_hour: list[dict]) -> dict[int, int]:
+    """The offsets the sink must pass for several published hours: the highest per partition
+    (JSON metadata keys are strings). Pure."""
+    out: dict[int, int] = {}
+    for offsets in per_hour:
+        for p, o in offsets.items():
+            out[int(p)] = max(int(o), out.get(int(p), 0))
+    return {p: o for p, o in out.items() if o > 0}
 
-    c = Consumer({**kafka.client_config(), "group.id": "wallet-lake-offset-probe", "enable.auto.commit": False})
-    try:
-        md = c.list_topics(kafka.topic, timeout=15)
-        out = {}
-        for p in md.topics[kafka.topic].partitions:
-            _, high = c.get_watermark_offsets(TopicPartition(kafka.topic, p), timeout=15)
-            out[p] = high
-        return out
-    finally:
-        c.close()
+
+def published_end_offsets(instance: dg.DagsterInstance, partition_keys: list[str]) -> dict[int, int] | None:
+    """End offsets recorded by the latest kafka/payments_curated materialization of each
+    partition key; None when any of them has no such materialization (or no offsets)."""
+    recorded = []
+    for pk in partition_keys:
+        result = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=TOPIC_ASSET, asset_partitions=[pk]), limit=1)
+        if not result.records:
+            return None
+        value = result.records[0].asset_materialization.metadata.get(END_OFFSETS)
+        if value is None:
+            return None
+        recorded.append(value.value)
+    return merge_end_offsets(recorded)
+
+
+def floor_millis(ts: datetime) -> datetime:
+    """The instant the sink stores for a curated timestamp (Connect Timestamps carry milliseconds)."""
+    return _EPOCH + ((ts - _EPOCH) // _MS) * _MS
+
+
+def stale_or_missing(expected: dict[str, datetime], found: dict[str, datetime]) -> list[str]:
+    """payment_ids absent from Postgres or stored with an older created_at than curated. Pure."""
+    return sorted(pid for pid, created in expected.items() if pid not in found or found[pid] < floor_millis(created))
 
 
 @dg.asset(
@@ -55,9 +83,17 @@ def postgres_curated_payments(
     res = {"postgres": postgres, "kafka": kafka, "connect": connect}
     deployed = client.deploy(connect.connector_name, sink_connector_config(res))
     client.wait_running(connect.connector_name)
+
+    targets = published_end_offsets(context.instance, list(context.partition_keys))
+    source = "publish"
+    if targets is None:
+        context.log.warning("no kafka/payments_curated materialization with end offsets for these hours: waiting for the topic's high watermarks")
+        targets, source = {p: o for p, o in end_offsets(kafka.client_config(), kafka.topic).items() if o > 0}, "high_watermarks"
     started = time.monotonic()
-    targets = {p: o for p, o in topic_end_offsets(kafka).items() if o > 0}
-    wait_for_sink(kafka.bootstrap_servers, sink_group_id(connect.connector_name), kafka.topic, targets, timeout=config.timeout_seconds)
+    wait_for_sink(
+        kafka.client_config(), sink_group_id(connect.connector_name), kafka.topic, targets,
+        timeout=config.timeout_seconds, check=lambda: raise_if_failed(client.status(connect.connector_name)),
+    )
     waited = time.monotonic() - started
 
     store = lake.store()
@@ -65,12 +101,14 @@ def postgres_curated_payments(
     missing: list[str] = []
     with postgres.connect() as conn:
         for hour in partition_hours(context):
-            rows = read_curated_hour(store, hour)
-            expected = {r["payment_id"]: r["created_at"] for r in rows}
-            found = dict(conn.execute("SELECT payment_id, created_at FROM curated_payments WHERE payment_id = ANY(%s)", (list(expected),)).fetchall())
-            for pid, created in expected.items():
-                if pid not in found or found[pid] < created:
-                    missing.append(pid)
+            table = read_curated_hour_table(store, hour).select(["payment_id", "created_at"])
+            expected = dict(zip(table.column("payment_id").to_pylist(), table.column("created_at").to_pylist()))
+            ids = list(expected)
+            found: dict[str, datetime] = {}
+            for i in range(0, len(ids), _VERIFY_CHUNK):
+                chunk = ids[i : i + _VERIFY_CHUNK]
+                found.update(conn.execute("SELECT payment_id, created_at FROM curated_payments WHERE payment_id = ANY(%s)", (chunk,)).fetchall())
+            missing += stale_or_missing(expected, found)
             verified += len(expected)
     if missing:
         raise dg.Failure(
@@ -78,5 +116,11 @@ def postgres_curated_payments(
             metadata={"examples": dg.MetadataValue.json(missing[:20])},
         )
     return dg.MaterializeResult(
-        metadata={"rows_verified": verified, "sink_wait_seconds": round(waited, 2), "connector": deployed}
+        metadata={
+            "rows_verified": verified,
+            "sink_wait_seconds": round(waited, 2),
+            "connector": deployed,
+            "offsets_source": source,
+            "sink_target_offsets": dg.MetadataValue.json({str(p): o for p, o in sorted(targets.items())}),
+        }
     )

@@ -1,0 +1,62 @@
+"""Prometheus metrics of the API: request counts, errors and latency per route template.
+
+Labels use the route template (`/reports/daily-recon`), never the raw path, so a scan of made-up
+URLs cannot blow up the series count (unmatched paths share `route="<unmatched>"`).
+
+Each app has its own registry (tests build many apps in one process). With several worker
+processes (uvicorn --workers N) set PROMETHEUS_MULTIPROC_DIR to an empty directory before start:
+prometheus_client then keeps values in files there, and /metrics aggregates every worker."""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+UNMATCHED = "<unmatched>"
+# Seconds; dense below 100 ms, where the report targets are (p99 < 50 ms).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ApiMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "wallet_lake_api_requests", "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"], registry=self.registry,
+        )
+        self.errors = Counter(
+            "wallet_lake_api_request_errors",
+            "HTTP requests answered with an error, by route template and kind (client: 4xx, server: 5xx).",
+            ["method", "route", "kind"], registry=self.registry,
+        )
+        self.duration = Histogram(
+            "wallet_lake_api_request_duration_seconds", "Time to answer a request, by method and route template.",
+            ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+
+    def observe(self, method: str, route: str | None, status: int, seconds: float) -> None:
+        route = route or UNMATCHED
+        self.requests.labels(method, route, str(status)).inc()
+        if status >= 400:
+            self.errors.labels(method, route, "server" if status >= 500 else "client").inc()
+        self.duration.labels(method, route).observe(seconds)
+
+    def exposition(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response, include_in_schema=True)
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,86 @@
+"""latency: authorization-to-completion time per payment method, from the histogram aggregates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from api.reports.source import Fetch
+from api.reports.sql import LATENCY, LATENCY_ONE_METHOD, ReportQuery
+from wallet_lake.serving.aggregates import LATENCY_EXACT_BELOW_MS, LATENCY_RELATIVE_ERROR, UNKNOWN
+
+_ERROR_PCT = f"{LATENCY_RELATIVE_ERROR * 100:.2f}%"
+DESCRIPTION = (
+    "Over the payments whose surviving record's dt is in [`from`, `to`] (inclusive) and whose "
+    "authorized_to_complete_ms is not null (all merchants), per payment_method (only `payment_method` when "
+    f"given; a missing method is reported as `{UNKNOWN}`): count, mean, p50, p95, p99 and max, in milliseconds. "
+    "Percentiles are continuous (percentile_cont: linear interpolation between the two nearest ranks), computed "
+    f"from per-day histograms: exact below {LATENCY_EXACT_BELOW_MS} ms, otherwise within {_ERROR_PCT} of the "
+    "larger of the two values interpolated between (`percentile_max_relative_error`). count, mean and max are "
+    "exact. A method without data answers count 0 and null statistics; without `payment_method`, an empty "
+    "range answers an empty list."
+)
+
+
+class MethodLatency(BaseModel):
+    payment_method: str = Field(description=f"Payment method; `{UNKNOWN}` when the payment had none.", examples=["card"])
+    count: int = Field(ge=0, description="Payments with a non-null authorized_to_complete_ms.")
+    mean_ms: float | None = Field(description="Arithmetic mean (exact); null when count is 0.")
+    p50_ms: float | None = Field(description="Continuous 50th percentile (median); null when count is 0.")
+    p95_ms: float | None = Field(description="Continuous 95th percentile; null when count is 0.")
+    p99_ms: float | None = Field(description="Continuous 99th percentile; null when count is 0.")
+    max_ms: int | None = Field(description="Maximum (exact); null when count is 0.")
+
+
+class Latency(BaseModel):
+    date_from: dt.date = Field(serialization_alias="from", description="First dt of the range (inclusive).")
+    date_to: dt.date = Field(serialization_alias="to", description="Last dt of the range (inclusive).")
+    payment_method: str | None = Field(description="The method asked for; null means every method.")
+    percentile_max_relative_error: float = Field(
+        description=f"Bound on a percentile's error relative to the larger of its two interpolated order statistics ({_ERROR_PCT}); 0 error below {LATENCY_EXACT_BELOW_MS} ms."
+    )
+    methods: list[MethodLatency] = Field(description="Per payment method, sorted by method.")
+
+
+def _ms(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+def shape(date_from: dt.date, date_to: dt.date, payment_method: str | None, rows: Iterable[Mapping[str, Any]]) -> Latency:
+    methods = {
+        r["payment_method"]: MethodLatency(
+            payment_method=r["payment_method"],
+            count=int(r["payment_count"]),
+            mean_ms=_ms(int(r["sum_ms"]) / int(r["payment_count"])),
+            p50_ms=_ms(r["p50_ms"]),
+            p95_ms=_ms(r["p95_ms"]),
+            p99_ms=_ms(r["p99_ms"]),
+            max_ms=int(r["max_ms"]),
+        )
+        for r in rows
+    }
+    if payment_method is not None and payment_method not in methods:
+        methods[payment_method] = MethodLatency(
+            payment_method=payment_method, count=0, mean_ms=None, p50_ms=None, p95_ms=None, p99_ms=None, max_ms=None
+        )
+    return Latency(
+        date_from=date_from, date_to=date_to, payment_method=payment_method,
+        percentile_max_relative_error=LATENCY_RELATIVE_ERROR,
+        methods=[methods[m] for m in sorted(methods)],
+    )
+
+
+def query_for(date_from: dt.date, date_to: dt.date, payment_method: str | None) -> tuple[ReportQuery, dict[str, Any]]:
+    """The statement and parameters of the report (the benchmark times them bare)."""
+    # month_from: the first day of from's month, where the month-to-date histograms start.
+    params: dict[str, Any] = {"date_from": date_from, "date_to": date_to, "month_from": date_from.replace(day=1)}
+    if payment_method is None:
+        return LATENCY, params
+    return LATENCY_ONE_METHOD, {**params, "payment_method": payment_method}
+
+
+async def run(fetch: Fetch, *, date_from: dt.date, date_to: dt.date, payment_method: str | None) -> Latency:
+    return shape(date_from, date_to, payment_method, await fetch(*query_for(date_from, date_to, payment_method)))

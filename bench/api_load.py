@@ -1,0 +1,489 @@
+"""Reports API under load, over 10 million curated rows (run by hand, never in the tests).
+
+    eval "$(stack/wallet-stack env)"; .venv/bin/python bench/api_load.py [--rows 10000000] [--duration 30]
+
+1. Creates the database wallet_lake_bench on the stack's Postgres (same server and role, so the
+   shared wallet_lake database stays small) and applies the project's migrations to it.
+2. Loads generated curated rows (200 merchants, 90 days, the generator's proportions of statuses,
+   currencies, methods, decline reasons and latencies) with COPY, unless that many are there.
+3. Refreshes the report aggregates dt by dt (refresh_report_aggregates, as the pipeline does).
+4. Times the bare SQL of each report (psycopg, one connection, random parameters).
+5. Starts the API (uvicorn, 2 workers) on that database and drives it with wrk (installed with
+   apt-get when missing): 32 connections, a random mix of the four reports (bench/api_mix.lua),
+   random merchants, ranges of 1 to 31 days, an all-merchant API key.
+6. Writes bench/results/api.json and prints the figures.
+
+Targets (issue 5): p99 < 50 ms and >= 500 requests/s on this 2-core machine."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BENCH_DB = "wallet_lake_bench"
+START = dt.date(2026, 6, 1)
+MERCHANTS = 200
+DAYS = 90
+METHODS = ("card", "wallet", "bank_transfer", "bnpl")
+
+
+def load_env() -> None:
+    """The stack's variables, as the tests read them (values already set win)."""
+    stack_dir = Path(os.environ.get("WL_STACK_DIR", ROOT / ".stack"))
+    for path in (ROOT / "stack" / "local.env", stack_dir / "secrets.env"):
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                line = line.strip()
+                if line and not line.startswith("#") and "=" in line:
+                    k, v = line.split("=", 1)
+                    os.environ.setdefault(k, v)
+
+
+def pg_connect(dbname: str, **kwargs):
+    import psycopg
+
+    return psycopg.connect(
+        host=os.environ["WL_PG_HOST"], port=int(os.environ["WL_PG_PORT"]), user=os.environ["WL_PG_USER"],
+        password=os.environ["WL_PG_PASSWORD"], dbname=dbname, **kwargs,
+    )
+
+
+def ensure_database() -> None:
+    with pg_connect(os.environ["WL_PG_DB"], autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
+            return
+        can_create = conn.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+        if can_create:
+            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+            return
+    # The stack's role cannot create databases: ask the server's superuser over its socket, as
+    # stack/wallet-stack does for wallet_lake and dagster.
+    run_dir = Path(os.environ.get("WL_STACK_DIR", ROOT / ".stack")) / "postgres" / "run"
+    psql = shutil.which("psql") or "/usr/lib/postgresql/15/bin/psql"
+    sql = f"CREATE DATABASE {BENCH_DB} OWNER {os.environ['WL_PG_USER']}"
+    cmd = f"{psql} -X -q -v ON_ERROR_STOP=1 -h '{run_dir}' -p {os.environ['WL_PG_PORT']} -U postgres -d postgres -c \"{sql}\""
+    if os.getuid() == 0:
+        subprocess.run(["su", "postgres", "-s", "/bin/bash", "-c", cmd], check=True)
+    else:
+        subprocess.run(["bash", "-c", cmd], check=True)
+
+
+def migrate_bench() -> list[str]:
+    from wallet_lake.serving.migrate import migrate
+
+    return migrate(os.environ["WL_PG_HOST"], int(os.environ["WL_PG_PORT"]), os.environ["WL_PG_USER"], os.environ["WL_PG_PASSWORD"], BENCH_DB)
+
+
+# --- data --------------------------------------------------------------------------------------
+
+def generated_rows_sql(rows: int) -> str:
+    """DuckDB SELECT of `rows` curated rows (no numpy in the project: DuckDB generates them).
+
+    Proportions follow the generator: statuses, currencies by merchant region, payment methods
+    (0.5% missing), decline reasons (10% missing), latencies lognormal around 900 ms clipped to
+    150..9000 ms for captured payments (3% missing). Merchants are skewed: m_0001 is busiest."""
+    start_ms = int(dt.datetime(START.year, START.month, START.day, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    reasons = ["insufficient_funds", "do_not_honor", "suspected_fraud", "limit_exceeded", "issuer_unavailable",
+               "expired_card", "invalid_cvv", "incorrect_pin"]
+    reason_list = "[" + ", ".join(f"'{r}'" for r in reasons) + "]"
+    return f"""
+WITH base AS (
+    SELECT i,
+           least(CAST(floor({MERCHANTS} * pow(random(), 1.6)) AS INTEGER), {MERCHANTS - 1}) AS m,
+           random() AS r_cur, random() AS r_status, random() AS r_method, random() AS r_method_null,
+           random() AS r_reason, random() AS r_reason_null, random() AS r_latency_null,
+           {start_ms} + CAST(floor(random() * {DAYS * 86_400_000}) AS BIGINT) AS created_ms,
+           1 + CAST(floor(random() * 40) AS BIGINT) AS settle_ms,
+           sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) AS z1,
+           sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) AS z2,
+           CAST(floor(random() * 500000) AS BIGINT) AS user_n,
+           random() AS r_risk
+    FROM range({rows}) AS t(i)
+), shaped AS (
+    SELECT *,
+           CASE m % 4
+               WHEN 0 THEN CASE WHEN r_cur < 0.85 THEN 'EUR' WHEN r_cur < 0.90 THEN 'GBP' ELSE 'USD' END
+               WHEN 1 THEN CASE WHEN r_cur < 0.85 THEN 'GBP' WHEN r_cur < 0.95 THEN 'EUR' ELSE 'USD' END
+               WHEN 2 THEN CASE WHEN r_cur < 0.95 THEN 'USD' WHEN r_cur < 0.98 THEN 'EUR' ELSE 'GBP' END
+               ELSE CASE WHEN r_cur < 0.90 THEN 'JPY' ELSE 'USD' END
+           END AS currency,
+           CASE WHEN r_status < 0.83 THEN 'APPROVED' WHEN r_status < 0.92 THEN 'DECLINED'
+                WHEN r_status < 0.94 THEN 'PENDING' WHEN r_status < 0.96 THEN 'FAILED'
+                WHEN r_status < 0.98 THEN 'CANCELLED' WHEN r_status < 0.995 THEN 'REFUNDED'
+                ELSE 'CHARGEBACK' END AS status,
+           CAST(least(greatest(exp(ln(900) + 0.8 * z1), 150), 9000) AS BIGINT) AS latency
+    FROM base
+)
+SELECT 'p' || CAST(i AS VARCHAR) AS payment_id,
+       'm_' || lpad(CAST(m + 1 AS VARCHAR), 4, '0') AS merchant_id,
+       'u' || CAST(user_n AS VARCHAR) AS user_id,
+       CAST(greatest(exp(ln(2500) + z2), 1) AS BIGINT) AS amount_cents,
+       currency,
+       status,
+       CASE WHEN r_method_null < 0.005 THEN NULL
+            WHEN r_method < 0.60 THEN 'card' WHEN r_method < 0.82 THEN 'wallet'
+            WHEN r_method < 0.92 THEN 'bank_transfer' ELSE 'bnpl' END AS payment_method,
+       round(r_risk * r_risk * 0.6, 4) AS risk_score,
+       CASE WHEN has_latency THEN make_timestamptz((created_ms - settle_ms - latency) * 1000) END AS authorized_at,
+       CASE WHEN has_latency THEN make_timestamptz((created_ms - settle_ms) * 1000) END AS completed_at,
+       make_timestamptz(created_ms * 1000) AS created_at,
+       'bench' AS source_system,
+       CASE WHEN status = 'DECLINED' AND r_reason_null >= 0.10
+            THEN {reason_list}[1 + CAST(floor(r_reason * {len(reasons)}) AS INTEGER)] END AS decline_reason,
+       CAST(make_timestamptz(created_ms * 1000) AS DATE) AS dt,
+       CAST((created_ms // 3600000) % 24 AS INTEGER) AS hour,
+       CASE WHEN has_latency THEN latency END AS authorized_to_complete_ms,
+       status = 'APPROVED' AS is_approved,
+       status = 'REFUNDED' AS is_refunded,
+       make_timestamptz((created_ms + 3600000) * 1000) AS processed_at,
+       1 AS curated_version
+FROM (SELECT *, status IN ('APPROVED', 'REFUNDED', 'CHARGEBACK') AND r_latency_null >= 0.03 AS has_latency FROM shaped)
+"""
+
+
+def load_rows(rows: int, seed: int, batch: int = 500_000) -> float:
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    from wallet_lake.contracts.schema import CURATED_COLUMNS, arrow_schema
+
+    schema = arrow_schema()
+    started = time.perf_counter()
+    gen = duckdb.connect()
+    gen.execute("SET TimeZone = 'UTC'")
+    gen.execute("SELECT setseed(?)", [(seed % 1000) / 1000]).fetchall()
+    reader = gen.sql(generated_rows_sql(rows)).to_arrow_reader(batch)
+    copied = 0
+    with pg_connect(BENCH_DB) as conn:
+        # Our own database: emptying it is safe. TRUNCATE fires no row or delete trigger.
+        conn.execute(
+            "TRUNCATE curated_payments, report_status_daily, report_status_daily_all, report_latency_daily, report_aggregate_dirty_dts"
+        )
+        with conn.cursor() as cur, cur.copy(f"COPY curated_payments ({', '.join(CURATED_COLUMNS)}) FROM STDIN (FORMAT csv)") as copy:
+            for b in reader:
+                table = pa.Table.from_batches([b]).select(list(CURATED_COLUMNS)).cast(schema)
+                buf = io.BytesIO()
+                pa_csv.write_csv(table, buf, pa_csv.WriteOptions(include_header=False))
+                copy.write(buf.getvalue())
+                copied += table.num_rows
+                if copied % 2_000_000 < batch:
+                    print(f"  copied {copied:,} rows ({time.perf_counter() - started:.0f} s)", flush=True)
+        conn.commit()
+    with pg_connect(BENCH_DB, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE curated_payments")
+    return time.perf_counter() - started
+
+
+def refresh_all(sample_dts: int = 6) -> dict:
+    """Build the aggregates of every dt in one call, then time single-dt refreshes (what the
+    pipeline does per landing hour): early, middle and late days of a month."""
+    from wallet_lake.serving.aggregates import refresh_report_aggregates
+
+    with pg_connect(BENCH_DB, autocommit=True) as conn:
+        days = [r[0] for r in conn.execute("SELECT DISTINCT dt FROM curated_payments ORDER BY 1").fetchall()]
+        t = time.perf_counter()
+        refresh_report_aggregates(conn, days)
+        all_s = time.perf_counter() - t
+        single = []
+        for day in days[:: max(1, len(days) // sample_dts)][:sample_dts]:
+            t = time.perf_counter()
+            refresh_report_aggregates(conn, [day])
+            single.append({"dt": day.isoformat(), "seconds": round(time.perf_counter() - t, 3)})
+        conn.execute(
+            "VACUUM ANALYZE report_status_daily, report_status_daily_all, report_latency_daily,"
+            " report_latency_totals_daily, report_latency_mtd"
+        )
+        sizes = {
+            name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+            for name in ("report_status_daily", "report_status_daily_all", "report_latency_daily",
+                         "report_latency_totals_daily", "report_latency_mtd")
+        }
+    return {"dts": len(days), "all_dts_in_one_call_s": round(all_s, 1), "single_dt_refresh_s": single, "aggregate_rows": sizes}
+
+
+# --- bare SQL -----------------------------------------------------------------------------------
+
+def random_request(rng: random.Random, report: str, *, every_merchant: bool = False):
+    """(statement, params) of one report as the wrk mix draws it, from the report's own query_for."""
+    from api.reports import daily_recon, declines, latency, refund_rate
+
+    length = rng.randint(1, 31)
+    first = START + dt.timedelta(days=rng.randint(0, DAYS - length))
+    last = first + dt.timedelta(days=length - 1)
+    merchant = None if every_merchant else f"m_{rng.randint(1, MERCHANTS):04d}"
+    if report == "daily-recon":
+        return daily_recon.query_for(START + dt.timedelta(days=rng.randint(0, DAYS - 1)), merchant)
+    if report == "latency":
+        return latency.query_for(first, last, rng.choice(METHODS) if rng.random() < 0.5 else None)
+    module = refund_rate if report == "refund-rate" else declines
+    return module.query_for(first, last, merchant)
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    h = (len(sorted_values) - 1) * p
+    lo = int(h)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (h - lo) * (sorted_values[hi] - sorted_values[lo])
+
+
+def time_bare_sql(samples: int, seed: int) -> dict:
+    rng = random.Random(seed)
+    out = {}
+    with pg_connect(BENCH_DB, autocommit=True) as conn:
+        conn.execute("SET random_page_cost = 1.1")  # as the API's sessions (api/settings.py)
+        for label in ("daily-recon", "refund-rate", "latency", "declines", "refund-rate/all-merchants", "declines/all-merchants"):
+            report, _, scope = label.partition("/")
+            times = []
+            for _ in range(samples):
+                query, params = random_request(rng, report, every_merchant=bool(scope))
+                t = time.perf_counter()
+                conn.execute(query.sql, query.bind(**params)).fetchall()
+                times.append((time.perf_counter() - t) * 1000)
+            times.sort()
+            out[label] = {"p50_ms": round(percentile(times, 0.5), 3), "p99_ms": round(percentile(times, 0.99), 3),
+                          "mean_ms": round(sum(times) / len(times), 3)}
+    return out
+
+
+# --- API under load -------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    print("wrk is missing: apt-get install -y wrk", flush=True)
+    subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    return shutil.which("wrk") or "wrk"
+
+
+def create_bench_key() -> tuple[str, str]:
+    from api.keys import create_key
+
+    with pg_connect(BENCH_DB, autocommit=True) as conn:
+        conn.execute("DELETE FROM api_keys WHERE label = 'bench/api_load.py'")
+        return create_key(conn, merchant_ids=None, label="bench/api_load.py")
+
+
+def start_api(port: int, workers: int, log_path: Path, metrics_dir: str) -> subprocess.Popen:
+    env = dict(os.environ, WL_PG_DB=BENCH_DB, PROMETHEUS_MULTIPROC_DIR=metrics_dir,
+               WL_PG_POOL_MIN_SIZE="4", WL_PG_POOL_MAX_SIZE="16", WL_API_KEY_CACHE_TTL_S="30")
+    cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
+           "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    import urllib.request
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise SystemExit(f"the API did not become ready on port {port}; see {log_path}")
+
+
+def _cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid, *map(int, out)]
+
+
+def _postgres_pids() -> list[int]:
+    return [int(p) for p in subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()]
+
+
+def wait_for_quiet(max_wait_s: int, threshold: float) -> float:
+    """Wait (at most max_wait_s) until the 1-minute load average drops below threshold: the
+    machine may be shared, and other work on two cores would be measured as API latency."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        load = os.getloadavg()[0]
+        if load < threshold or time.monotonic() >= deadline:
+            return load
+        print(f"  load average {load:.2f} >= {threshold}: waiting for a quieter machine", flush=True)
+        time.sleep(15)
+
+
+def run_wrk(wrk: str, port: int, key: str, *, connections: int, threads: int, duration: int, all_share: float,
+            api_pid: int | None = None) -> dict:
+    """wrk's figures, plus where the CPU went during the run (jiffies of the API, of every
+    postgres process, and of everything else on the machine)."""
+    api = _children(api_pid) if api_pid else []
+    pg = _postgres_pids()
+    busy0, total0 = _machine_ticks()
+    api0, pg0 = _cpu_ticks(api), _cpu_ticks(pg)
+    load0 = os.getloadavg()[0]
+    cmd = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "5s",
+           "-s", str(ROOT / "bench" / "api_mix.lua"), f"http://127.0.0.1:{port}",
+           "--", key, START.isoformat(), str(DAYS), str(MERCHANTS), str(all_share)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    busy1, total1 = _machine_ticks()
+    api1, pg1 = _cpu_ticks(api), _cpu_ticks(pg)
+    result = json.loads(next(l for l in out.splitlines() if l.startswith("{")))
+    cpus = os.cpu_count() or 1
+    seconds = result["duration_us"] / 1e6
+    hz = os.sysconf("SC_CLK_TCK")
+    api_s, pg_s, busy_s = (api1 - api0) / hz, (pg1 - pg0) / hz, (busy1 - busy0) / hz
+    result["cpu"] = {
+        "load_average_before": round(load0, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
+        "machine_busy_share": round((busy1 - busy0) / max(total1 - total0, 1), 3),
+        "api_cpu_ms_per_request": round(api_s * 1000 / max(result["requests"], 1), 3),
+        "postgres_cpu_ms_per_request": round(pg_s * 1000 / max(result["requests"], 1), 3),
+        # wrk itself and whatever else ran on the machine meanwhile (other users' work included).
+        "other_cpu_share": round(max(busy_s - api_s - pg_s, 0) / (seconds * cpus), 3),
+    }
+    return result
+
+
+def versions() -> dict:
+    from importlib.metadata import version
+
+    with pg_connect(BENCH_DB) as conn:
+        pg = conn.execute("SHOW server_version").fetchone()[0]
+    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split()[1]
+    return {"python": platform.python_version(), "postgres": pg, "wrk": wrk_version,
+            **{p: version(p) for p in ("fastapi", "starlette", "uvicorn", "pydantic", "psycopg", "psycopg-pool", "prometheus-client")}}
+
+
+def main() -> None:
+    # A SIGTERM (timeout, kill) unwinds like Ctrl-C, so the API's process group is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    parser = argparse.ArgumentParser(description="Reports API under load over generated curated rows.")
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--reload", action="store_true", help="load the rows again even when the count matches")
+    parser.add_argument("--seed", type=int, default=20261125)
+    parser.add_argument("--duration", type=int, default=30, help="seconds of measured load")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--all-merchant-share", type=float, default=0.1,
+                        help="share of merchant reports asked for every merchant (merchant omitted)")
+    parser.add_argument("--sql-samples", type=int, default=300)
+    parser.add_argument("--wait-quiet", type=int, default=600,
+                        help="seconds to wait at most for the load average to drop below --quiet-load before measuring")
+    parser.add_argument("--quiet-load", type=float, default=1.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "api.json")
+    args = parser.parse_args()
+    load_env()
+
+    ensure_database()
+    print(f"migrations applied to {BENCH_DB}: {migrate_bench() or 'none (up to date)'}", flush=True)
+    with pg_connect(BENCH_DB) as conn:
+        have = conn.execute("SELECT count(*) FROM curated_payments").fetchone()[0]
+    load_s = None
+    if have != args.rows or args.reload:
+        print(f"loading {args.rows:,} rows into {BENCH_DB} (COPY)", flush=True)
+        load_s = round(load_rows(args.rows, args.seed), 1)
+        print(f"loaded in {load_s} s", flush=True)
+    else:
+        print(f"{BENCH_DB} already holds {have:,} rows", flush=True)
+    print("refreshing report aggregates dt by dt", flush=True)
+    refresh = refresh_all()
+    print(f"  {refresh}", flush=True)
+
+    print("timing the bare SQL of each report", flush=True)
+    bare_sql = time_bare_sql(args.sql_samples, args.seed)
+    for name, t in bare_sql.items():
+        print(f"  {name:<28} p50 {t['p50_ms']:7.3f} ms  p99 {t['p99_ms']:7.3f} ms", flush=True)
+
+    wrk = ensure_wrk()
+    key_id, key = create_bench_key()
+    port = free_port()
+    log_dir = Path(tempfile.mkdtemp(prefix="wallet-lake-bench-"))
+    (log_dir / "metrics").mkdir()
+    api = start_api(port, args.workers, log_dir / "api.log", str(log_dir / "metrics"))
+    try:
+        print(f"API up on :{port} ({args.workers} workers); warming up", flush=True)
+        run_wrk(wrk, port, key, connections=args.connections, threads=args.threads, duration=5, all_share=args.all_merchant_share)
+        load = wait_for_quiet(args.wait_quiet, args.quiet_load)
+        print(f"wrk: {args.connections} connections, {args.threads} threads, {args.duration} s (load average {load:.2f})", flush=True)
+        result = run_wrk(wrk, port, key, connections=args.connections, threads=args.threads, duration=args.duration,
+                         all_share=args.all_merchant_share, api_pid=api.pid)
+        print(f"  {result['cpu']}", flush=True)
+        after_sql = time_bare_sql(max(args.sql_samples // 3, 50), args.seed + 1)
+    finally:
+        os.killpg(api.pid, 15)
+        api.wait(30)
+
+    requests_per_s = result["requests"] / (result["duration_us"] / 1e6)
+    errors = sum(v for k, v in result.items() if k.startswith("errors_"))
+    report = {
+        "benchmark": "reports API under load (bench/api_load.py)",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "rows": args.rows,
+        "merchants": MERCHANTS,
+        "days": DAYS,
+        "load_seconds": load_s,
+        "aggregates_refresh": refresh,
+        "p50_ms": round(result["p50_us"] / 1000, 2),
+        "p90_ms": round(result["p90_us"] / 1000, 2),
+        "p99_ms": round(result["p99_us"] / 1000, 2),
+        "max_ms": round(result["max_us"] / 1000, 2),
+        "requests_per_s": round(requests_per_s, 1),
+        "requests": result["requests"],
+        "errors": errors,
+        "targets": {"p99_ms_below": 50, "requests_per_s_at_least": 500},
+        "targets_met": result["p99_us"] / 1000 < 50 and requests_per_s >= 500 and errors == 0,
+        "load": {"tool": "wrk", "connections": args.connections, "threads": args.threads, "duration_s": args.duration,
+                 "mix": "uniform over daily-recon, refund-rate, latency, declines; random merchant of 200 "
+                        f"({args.all_merchant_share:.0%} every merchant); ranges 1-31 days; latency: one method half the time",
+                 "api": f"uvicorn api.main:app --workers {args.workers}, pool 4-16 per worker"},
+        "cpu_during_load": result["cpu"],
+        "bare_sql_ms": bare_sql,
+        "bare_sql_ms_after_load": after_sql,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "versions": versions(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: report[k] for k in ("rows", "requests_per_s", "p50_ms", "p99_ms", "errors", "targets_met")}, indent=2))
+    print(f"wrote {args.out}; API log in {log_dir}")
+
+
+if __name__ == "__main__":
+    main()

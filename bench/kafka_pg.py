@@ -1,0 +1,419 @@
+"""Benchmark of the curated -> Kafka -> Postgres path against the reference each stage can reach.
+
+  publish: records/s of the topic asset's publish path (curated Arrow table -> Connect JSON ->
+           idempotent confluent-kafka producer -> every delivery report) vs Kafka's own
+           org.apache.kafka.tools.ProducerPerformance with payloads of the same records, same
+           producer settings, same broker, same run. Target: >= 0.5x.
+  sink:    rows/s of the project's Debezium JDBC sink config for N records (default 1,000,000),
+           from connector creation (its first message) to the last row visible in Postgres, vs
+           COPY of the same rows into an unlogged staging table + one INSERT ... ON CONFLICT into
+           the same table, same run. Target: >= 1/3.
+
+Everything runs on throwaway objects named wl-bench-<run> (topics, connector, table), dropped at
+the end; the shared payments.curated topic, connector and curated_payments table are untouched.
+Run by hand on a healthy stack (never in the test suite):
+
+    .venv/bin/python bench/kafka_pg.py                 # full run, writes bench/results/kafka_pg.json
+    .venv/bin/python bench/kafka_pg.py --records 200000 --no-write   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULT_FILE = ROOT / "bench" / "results" / "kafka_pg.json"
+
+
+def load_stack_env() -> None:
+    """The stack's variables (stack/local.env, then the clone's secrets), environment first."""
+    files = [ROOT / "stack" / "local.env", Path(os.environ.get("WL_STACK_DIR", ROOT / ".stack")) / "secrets.env"]
+    for path in files:
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                line = line.strip()
+                if line and not line.startswith("#") and "=" in line:
+                    k, v = line.split("=", 1)
+                    os.environ.setdefault(k, v)
+    os.environ.setdefault("WL_CACHE_DIR", str(Path.home() / ".cache" / "wallet-lake"))
+
+
+def synthetic_curated(n: int, prefix: str):
+    """n curated rows as an Arrow table in the contract's schema, shaped like the generator's
+    (a few hundred merchants, mixed statuses, some nulls); payment_ids unique to this run."""
+    import duckdb
+
+    from wallet_lake.contracts.schema import arrow_schema
+
+    sql = f"""
+    WITH base AS (
+      SELECT i, TIMESTAMPTZ '2025-03-01 00:00:00+00' + to_milliseconds(i * 37 + (hash(i) % 997)::BIGINT) AS created
+      FROM range({n}) t(i))
+    SELECT
+      '{prefix}' || lpad(i::VARCHAR, 9, '0') AS payment_id,
+      'merchant-' || lpad((hash(i * 7) % 400)::VARCHAR, 4, '0') AS merchant_id,
+      'user-' || (hash(i * 13) % 200000)::VARCHAR AS user_id,
+      (hash(i * 17) % 500000)::BIGINT AS amount_cents,
+      ['EUR', 'USD', 'GBP'][1 + (i % 3)::INTEGER] AS currency,
+      ['APPROVED', 'APPROVED', 'APPROVED', 'DECLINED', 'PENDING', 'REFUNDED', 'FAILED'][1 + (hash(i * 19) % 7)::INTEGER] AS status,
+      ['card', 'wallet', 'bank_transfer'][1 + (i % 3)::INTEGER] AS payment_method,
+      (hash(i * 23) % 10000) / 10000.0 AS risk_score,
+      created + INTERVAL 150 MILLISECOND AS authorized_at,
+      CASE WHEN i % 5 = 0 THEN NULL ELSE created + INTERVAL 1200 MILLISECOND END AS completed_at,
+      created AS created_at,
+      'processor-eu' AS source_system,
+      CASE WHEN i % 7 = 3 THEN 'insufficient_funds' ELSE NULL END AS decline_reason,
+      CAST(created AT TIME ZONE 'UTC' AS DATE) AS dt,
+      hour(created AT TIME ZONE 'UTC')::INTEGER AS hour,
+      CASE WHEN i % 5 = 0 THEN NULL ELSE 1050 END::BIGINT AS authorized_to_complete_ms,
+      false AS is_approved,
+      false AS is_refunded,
+      TIMESTAMPTZ '2026-11-25 10:00:00+00' AS processed_at,
+      1 AS curated_version
+    FROM base"""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    table = con.sql(sql).to_arrow_table()
+    import pyarrow.compute as pc
+
+    table = table.set_column(table.schema.get_field_index("is_approved"), "is_approved", pc.equal(table["status"], "APPROVED"))
+    table = table.set_column(table.schema.get_field_index("is_refunded"), "is_refunded", pc.equal(table["status"], "REFUNDED"))
+    return table.cast(arrow_schema())
+
+
+# ------------------------------------------------------------------ publish
+def perf_test(bootstrap: str, topic: str, records: int, payload_file: Path, producer_props: dict) -> float:
+    """ProducerPerformance's records/s (its own final summary line)."""
+    libs = Path(os.environ["WL_CACHE_DIR"]) / "kafka-4.1.1" / "libs"
+    props = [f"{k}={v}" for k, v in {"bootstrap.servers": bootstrap, **producer_props}.items()]
+    cmd = [
+        "java", "-Xmx1g", f"-Dlog4j2.configurationFile={ROOT / 'stack' / 'kafka' / 'log4j2.properties'}", "-cp", f"{libs}/*",
+        "org.apache.kafka.tools.ProducerPerformance", "--topic", topic, "--num-records", str(records),
+        "--throughput", "-1", "--payload-file", str(payload_file), "--producer-props", *props,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    m = re.findall(r"(\d+) records sent, ([\d.]+) records/sec", out)
+    if not m or float(m[-1][1]) == 0:
+        raise RuntimeError(f"no summary line in ProducerPerformance output:\n{out[-2000:]}")
+    return float(m[-1][1])
+
+
+def java_props_of(conf: dict) -> dict:
+    """The Java producer settings equal to the librdkafka ones the project uses."""
+    return {
+        "acks": "all", "enable.idempotence": "true", "compression.type": conf["compression.type"],
+        "linger.ms": str(conf["linger.ms"]), "batch.size": str(conf["batch.size"]),
+    }
+
+
+def bench_publish(ctx: dict, table, repeats: int) -> dict:
+    from wallet_lake.publish.producer import producer_config, publish
+    from wallet_lake.publish.records import curated_records
+
+    bootstrap = ctx["bootstrap"]
+    conf = producer_config(ctx["res"]["kafka"].client_config())
+    # ProducerPerformance sends records without keys, which a compacted topic rejects: both
+    # sides write to the same non-compacted topic; the compacted curated-topic config is
+    # measured for the publish path alone as extra information.
+    topic = ctx["create_topic"](f"wl-bench-{ctx['run']}-publish", 6, {"cleanup.policy": "delete"})
+    compacted = ctx["create_topic"](f"wl-bench-{ctx['run']}-publish-compacted", 6)
+    payload_file = Path(tempfile.mkstemp(prefix="wl-bench-payloads-", suffix=".txt")[1])
+    ctx["cleanup"].append(lambda: payload_file.unlink(missing_ok=True))
+    sample = [value for _, value in curated_records(table.slice(0, 10_000))]
+    payload_file.write_bytes(b"\n".join(sample))
+    record_bytes = sum(len(v) for v in sample) / len(sample)
+    n = table.num_rows
+    perf, ours = [], []
+    for _ in range(repeats):
+        perf.append(perf_test(bootstrap, topic, n, payload_file, java_props_of(conf)))
+        started = time.monotonic()
+        result = publish(curated_records(table), topic, conf)
+        ours.append(result.messages / (time.monotonic() - started))
+        print(f"  publish: perf-test {perf[-1]:,.0f}/s, publish path {ours[-1]:,.0f}/s", flush=True)
+    started = time.monotonic()
+    result = publish(curated_records(table), compacted, conf)
+    ours_compacted = result.messages / (time.monotonic() - started)
+    print(f"  publish: publish path into a compacted topic {ours_compacted:,.0f}/s", flush=True)
+    return {
+        "records": n, "repeats": repeats, "value_bytes_avg": round(record_bytes),
+        "perf_test_records_per_s": round(max(perf)), "publish_records_per_s": round(max(ours)),
+        "all_perf_test": [round(x) for x in perf], "all_publish": [round(x) for x in ours],
+        "publish_over_perf_test": round(max(ours) / max(perf), 3),
+        "publish_into_compacted_topic_records_per_s": round(ours_compacted),
+        "producer_config": {k: v for k, v in conf.items() if k != "bootstrap.servers"},
+    }
+
+
+# ------------------------------------------------------------------ sink
+KEEP_NEWEST_TRIGGER = "CREATE TRIGGER {t}_keep_newest BEFORE UPDATE ON {t} FOR EACH ROW EXECUTE FUNCTION curated_payments_keep_newest()"
+
+
+def create_table_like_curated(conn, table: str) -> None:
+    """A copy of curated_payments: columns, PK, indexes and the no-regression trigger."""
+    conn.execute(f"CREATE TABLE {table} (LIKE curated_payments INCLUDING ALL)")
+    conn.execute(KEEP_NEWEST_TRIGGER.format(t=table))
+
+
+def count_rows(pg, table: str) -> int:
+    with pg.connect() as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def copy_upsert(pg, table: str, csv_path: Path, columns: list[str]) -> float:
+    """Seconds for COPY into an unlogged staging table + one INSERT ... ON CONFLICT, committed."""
+    cols = ", ".join(columns)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "payment_id")
+    with pg.connect() as conn:
+        conn.execute("SET synchronous_commit = on")
+        started = time.monotonic()
+        with conn.transaction():
+            conn.execute(f"CREATE UNLOGGED TABLE {table}_staging (LIKE {table} INCLUDING DEFAULTS)")
+            with conn.cursor().copy(f"COPY {table}_staging ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
+                with csv_path.open("rb") as f:
+                    while chunk := f.read(4 << 20):
+                        copy.write(chunk)
+            conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {table}_staging ON CONFLICT (payment_id) DO UPDATE SET {updates}")
+            conn.execute(f"DROP TABLE {table}_staging")
+        return time.monotonic() - started
+
+
+def last_keys(ctx: dict, topic: str) -> list[str]:
+    """The key of the last message of every non-empty partition: when all of them are in
+    Postgres, so is every earlier message (a task writes its partitions' records in offset order)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from wallet_lake.serving.connect import end_offsets
+
+    ends = end_offsets(ctx["res"]["kafka"].client_config(), topic)
+    c = Consumer({**ctx["res"]["kafka"].client_config(), "group.id": f"wl-bench-probe-{ctx['run']}", "enable.auto.commit": False})
+    try:
+        keys = []
+        for p, end in ends.items():
+            if end == 0:
+                continue
+            c.assign([TopicPartition(topic, p, end - 1)])
+            msg = None
+            while msg is None or msg.error() is not None:
+                msg = c.poll(5.0)
+            keys.append(msg.key().decode())
+        return keys
+    finally:
+        c.close()
+
+
+def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: float) -> dict:
+    import duckdb
+
+    from wallet_lake.contracts.schema import CURATED_COLUMNS
+    from wallet_lake.publish.producer import producer_config, publish
+    from wallet_lake.publish.records import curated_records
+    from wallet_lake.serving.connect import ConnectClient
+    from wallet_lake.serving.deploy import sink_connector_config
+
+    res, pg, run = ctx["res"], ctx["res"]["postgres"], ctx["run"]
+    n = table.num_rows
+    topic = ctx["create_topic"](f"wl-bench-{run}-sink", partitions)
+    dlq = f"wl-bench-{run}-sink.dlq"
+    ctx["topics"].append(dlq)
+    target = f"wl_bench_{run}"
+    with pg.connect() as conn:
+        create_table_like_curated(conn, target)
+    ctx["cleanup"].append(lambda: _drop_table(pg, target))
+
+    csv_path = Path(tempfile.mkstemp(prefix="wl-bench-rows-", suffix=".csv")[1])
+    ctx["cleanup"].append(lambda: csv_path.unlink(missing_ok=True))
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("rows", table)
+    con.execute(f"COPY (SELECT {', '.join(CURATED_COLUMNS)} FROM rows) TO '{csv_path}' (FORMAT csv, HEADER false)")
+
+    def copy_reference() -> float:
+        """COPY + one INSERT ... ON CONFLICT of the same rows into the same (emptied) table."""
+        with pg.connect() as conn:
+            conn.execute(f"TRUNCATE {target}")
+        seconds = copy_upsert(pg, target, csv_path, list(CURATED_COLUMNS))
+        assert count_rows(pg, target) == n, "COPY upsert did not load every row"
+        with pg.connect() as conn:
+            conn.execute(f"TRUNCATE {target}")
+        print(f"  sink: COPY + INSERT ON CONFLICT {n / seconds:,.0f} rows/s ({seconds:.1f}s)", flush=True)
+        return seconds
+
+    copy_before = copy_reference()
+    result = publish(curated_records(table), topic, producer_config(res["kafka"].client_config()))
+    assert result.messages == n
+    probe = last_keys(ctx, topic)
+
+    config = sink_connector_config(res)
+    config.update({"topics": topic, "collection.name.format": target, "errors.deadletterqueue.topic.name": dlq, **overrides})
+    name = f"wl-bench-{run}-sink"
+    client = ConnectClient(res["connect"].url)
+    ctx["cleanup"].append(lambda: client.delete(name))
+    ctx["groups"].append(f"connect-{name}")
+    load_before = os.getloadavg()[0]
+    started = time.monotonic()
+    client.deploy(name, config)
+    first_row_at = None
+    deadline = started + timeout
+    with pg.connect() as conn:
+        conn.autocommit = True
+        while True:  # cheap primary-key probes while loading, one count at the end
+            seen = conn.execute(f"SELECT count(*) FROM {target} WHERE payment_id = ANY(%s)", (probe,)).fetchone()[0]
+            now = time.monotonic()
+            if first_row_at is None and conn.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]:
+                first_row_at = now
+            if seen == len(probe):
+                break
+            if now > deadline:
+                raise TimeoutError(f"sink not done in {timeout}s; status {client.status_or_none(name)}")
+            status = client.status_or_none(name) or {"tasks": []}  # 404 until the worker has it
+            failed = [t for t in status["tasks"] if t["state"] == "FAILED"]
+            if failed:
+                raise RuntimeError(f"bench sink task failed: {failed[0].get('trace', '')[:2000]}")
+            time.sleep(0.1)
+    finished = time.monotonic()
+    sink_seconds = finished - started
+    loaded = count_rows(pg, target)
+    assert loaded == n, f"sink loaded {loaded} of {n} rows"
+    load_after = os.getloadavg()[0]
+    print(f"  sink: Debezium JDBC sink {n / sink_seconds:,.0f} rows/s ({sink_seconds:.1f}s from connector creation)", flush=True)
+    client.delete(name)
+    copy_after = copy_reference()
+    copy_seconds = min(copy_before, copy_after)  # the faster reference: the ratio errs low
+    tuned = {k: v for k, v in config.items() if k in TUNING_KEYS or k.startswith("consumer.override.")}
+    return {
+        "records": n, "partitions": partitions,
+        "copy_upsert_rows_per_s": round(n / copy_seconds), "copy_upsert_seconds": round(copy_seconds, 2),
+        "copy_upsert_rows_per_s_before_and_after": [round(n / copy_before), round(n / copy_after)],
+        "sink_rows_per_s": round(n / sink_seconds), "sink_seconds": round(sink_seconds, 2),
+        "sink_rows_per_s_from_first_row": round(n / (finished - first_row_at)) if first_row_at else None,
+        "sink_over_copy": round(copy_seconds / sink_seconds, 3),
+        "load_average_1m_before_and_after_sink": [round(load_before, 2), round(load_after, 2)],
+        "connector_tuning": tuned,
+        "overrides_of_project_config": overrides,
+    }
+
+
+TUNING_KEYS = {"tasks.max", "batch.size", "use.reduction.buffer", "dialect.postgres.unnest.insert.enabled", "connection.url"}
+
+
+def _drop_table(pg, table: str) -> None:
+    with pg.connect() as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(f"DROP TABLE IF EXISTS {table}_staging")
+
+
+# ------------------------------------------------------------------ main
+def versions(ctx: dict) -> dict:
+    import confluent_kafka
+    import httpx
+
+    connect = httpx.get(ctx["res"]["connect"].url, timeout=10).json()
+    with ctx["res"]["postgres"].connect() as conn:
+        pg_version = conn.execute("SHOW server_version").fetchone()[0]
+    plugins = httpx.get(f"{ctx['res']['connect'].url}/connector-plugins", timeout=10).json()
+    debezium = next((p["version"] for p in plugins if p["class"] == "io.debezium.connector.jdbc.JdbcSinkConnector"), None)
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
+    return {
+        "kafka_connect": connect.get("version"), "debezium_jdbc_sink": debezium, "postgres": pg_version,
+        "confluent_kafka": confluent_kafka.version()[0], "librdkafka": confluent_kafka.libversion()[0],
+        "python": platform.python_version(), "java": java,
+    }
+
+
+def parse_overrides(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000, help="sink records (default 1,000,000)")
+    parser.add_argument("--publish-records", type=int, default=500_000, help="records per publish measurement")
+    parser.add_argument("--repeats", type=int, default=2, help="publish measurements of each side (best kept)")
+    parser.add_argument("--partitions", type=int, default=None, help="partitions of the sink topic (default: the curated topic's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a connector setting (tuning experiments)")
+    parser.add_argument("--sink-timeout", type=float, default=900.0)
+    parser.add_argument("--skip-publish", action="store_true")
+    parser.add_argument("--skip-sink", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results/kafka_pg.json alone")
+    args = parser.parse_args(argv)
+
+    load_stack_env()
+    from confluent_kafka.admin import AdminClient
+
+    from wallet_lake.publish.topic import curated_topic_spec, ensure_topic
+    from wallet_lake.resources import resources_from_os_env
+
+    res = resources_from_os_env()
+    bootstrap = res["kafka"].bootstrap_servers
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    run = uuid.uuid4().hex[:8]
+    ctx: dict = {"res": res, "bootstrap": bootstrap, "run": run, "topics": [], "groups": [], "cleanup": []}
+
+    def create_topic(name: str, partitions: int, config: dict | None = None) -> str:
+        spec = curated_topic_spec(name)
+        ensure_topic(admin, type(spec)(name=name, partitions=partitions, replication_factor=spec.replication_factor, config={**spec.config, **(config or {})}))
+        ctx["topics"].append(name)
+        return name
+
+    ctx["create_topic"] = create_topic
+    partitions = args.partitions or curated_topic_spec(res["kafka"].topic).partitions
+    out: dict = {
+        "benchmark": "kafka_pg", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average_1m_at_start": round(os.getloadavg()[0], 2)},
+        "command": "python bench/kafka_pg.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    try:
+        out["versions"] = versions(ctx)
+        print(f"run {run}: building {max(args.records, args.publish_records):,} synthetic curated rows", flush=True)
+        table = synthetic_curated(max(args.records, args.publish_records), f"bench-{run}-")
+        if not args.skip_publish:
+            print(f"publish: {args.publish_records:,} records x {args.repeats}", flush=True)
+            out["publish"] = bench_publish(ctx, table.slice(0, args.publish_records), args.repeats)
+            out["publish_over_perf_test"] = out["publish"]["publish_over_perf_test"]
+        if not args.skip_sink:
+            print(f"sink: {args.records:,} records, {partitions} partitions", flush=True)
+            out["sink"] = bench_sink(ctx, table.slice(0, args.records), partitions, parse_overrides(args.set), args.sink_timeout)
+            out["sink_over_copy"] = out["sink"]["sink_over_copy"]
+    finally:
+        for fn in reversed(ctx["cleanup"]):
+            fn()
+        if ctx["topics"]:
+            for fut in admin.delete_topics(ctx["topics"], operation_timeout=30).values():
+                try:
+                    fut.result()
+                except Exception as exc:  # a DLQ topic only exists when a record failed
+                    if "UNKNOWN_TOPIC" not in str(exc):
+                        print(f"cleanup: {exc}", file=sys.stderr)
+        if ctx["groups"]:
+            for fut in admin.delete_consumer_groups(ctx["groups"], request_timeout=30).values():
+                try:
+                    fut.result()
+                except Exception as exc:
+                    print(f"cleanup: {exc}", file=sys.stderr)
+    out["targets"] = {"publish_over_perf_test": 0.5, "sink_over_copy": round(1 / 3, 3)}
+    print(json.dumps({k: out.get(k) for k in ("publish_over_perf_test", "sink_over_copy")}, indent=1))
+    if not args.no_write:
+        RESULT_FILE.parent.mkdir(parents=True, exist_ok=True)
+        RESULT_FILE.write_text(json.dumps(out, indent=1) + "\n")
+        print(f"wrote {RESULT_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""Where curated_payments runs its Spark work, chosen by configuration:
+
+- `local`: in the Dagster run's process through dagster-pyspark (the local stack's default);
+- `glue`: an AWS Glue job run of wallet_lake/glue/curate_job.py through
+  dagster_aws.pipes.PipesGlueClient (production). The job reports the hours' figures back
+  through Pipes: context through S3, messages through S3 or CloudWatch (the Glue output log).
+
+Unset fields come from the environment when the run starts (WL_CURATION_LAUNCHER,
+WL_GLUE_JOB_NAME, WL_PIPES_MESSAGES, WL_GLUE_DATABASE), so the definitions never read it at
+import. Tests subclass the resource to hand PipesGlueClient a local stand-in for Glue."""
+
+from __future__ import annotations
+
+import os
+import random
+import string
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+import dagster as dg
+from dagster_aws.pipes import (
+    PipesCloudWatchMessageReader,
+    PipesGlueClient,
+    PipesS3ContextInjector,
+    PipesS3MessageReader,
+)
+from pydantic import Field
+
+from wallet_lake.glue.deploy import DEFAULT_JOB_NAME
+from wallet_lake.resources import LakeResource
+
+MODES = ("local", "glue")
+
+
+class _S3MessagesUnderPrefix(PipesS3MessageReader):
+    """PipesS3MessageReader that keeps its message chunks under a prefix of the lake bucket."""
+
+    def __init__(self, *, prefix: str, **kwargs):
+        super().__init__(**kwargs)
+        self.prefix = prefix
+
+    @contextmanager
+    def get_params(self) -> Iterator[dict]:
+        with super().get_params() as params:
+            params = dict(params)
+            params["key_prefix"] = self.prefix + "".join(random.choices(string.ascii_letters, k=30))
+            yield params
+
+
+class CurationLauncher(dg.ConfigurableResource):
+    mode: Optional[str] = Field(default=None, description="local | glue; unset: WL_CURATION_LAUNCHER, else local.")
+    glue_job_name: Optional[str] = Field(default=None, description=f"Glue job; unset: WL_GLUE_JOB_NAME, else {DEFAULT_JOB_NAME}.")
+    pipes_messages: Optional[str] = Field(default=None, description="s3 | cloudwatch; unset: WL_PIPES_MESSAGES, else s3.")
+    pipes_prefix: str = Field(default="_pipes/", description="Key prefix of Pipes context and messages in the lake bucket.")
+    glue_database: Optional[str] = Field(default=None, description="Glue database of the catalog; unset: WL_GLUE_DATABASE, else wallet_db.")
+
+    def resolved_mode(self) -> str:
+        mode = (self.mode or os.environ.get("WL_CURATION_LAUNCHER") or "local").lower()
+        if mode not in MODES:
+            raise dg.Failure(f"curation launcher {mode!r} is not one of {', '.join(MODES)} (WL_CURATION_LAUNCHER)")
+        return mode
+
+    def job_name(self) -> str:
+        return self.glue_job_name or os.environ.get("WL_GLUE_JOB_NAME") or DEFAULT_JOB_NAME
+
+    def database(self) -> str:
+        return self.glue_database or os.environ.get("WL_GLUE_DATABASE") or "wallet_db"
+
+    def glue_client(self, lake: LakeResource):
+        """The Glue API client PipesGlueClient drives (a test substitutes a local runner)."""
+        return lake.client("glue")
+
+    def pipes_client(self, lake: LakeResource) -> PipesGlueClient:
+        s3 = lake.client("s3")
+        messages = (self.pipes_messages or os.environ.get("WL_PIPES_MESSAGES") or "s3").lower()
+        if messages == "cloudwatch":
+            reader = PipesCloudWatchMessageReader(client=lake.client("logs"))
+        elif messages == "s3":
+            reader = _S3MessagesUnderPrefix(prefix=f"{self.pipes_prefix}messages/", bucket=lake.bucket, client=s3, interval=2)
+        else:
+            raise dg.Failure(f"WL_PIPES_MESSAGES must be s3 or cloudwatch, not {messages!r}")
+        return PipesGlueClient(
+            client=self.glue_client(lake),
+            context_injector=PipesS3ContextInjector(bucket=lake.bucket, client=s3, key_prefix=f"{self.pipes_prefix}context/"),
+            message_reader=reader,
+            forward_termination=True,
+        )

@@ -1,0 +1,51 @@
+"""The topic asset's check: the keys the broker acknowledged equal the curated payment_ids of the
+landing hour, each exactly once (pure: takes the two key lists, no Kafka or lake access)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable
+
+SAMPLE = 20
+
+
+@dataclass(frozen=True)
+class KeyComparison:
+    curated: int
+    delivered: int
+    missing: list[str]  # curated payment_ids acknowledged fewer times than curated, i.e. never (sample)
+    unexpected: list[str]  # acknowledged keys that are not curated payment_ids of the hour (sample)
+    repeated: list[str]  # keys acknowledged more often than they are curated (sample)
+    missing_count: int
+    unexpected_count: int
+    repeated_count: int
+
+    @property
+    def passed(self) -> bool:
+        return not (self.missing_count or self.unexpected_count or self.repeated_count)
+
+    def metadata(self) -> dict:
+        return {
+            "curated_ids": self.curated, "delivered_keys": self.delivered,
+            "missing": self.missing_count, "unexpected": self.unexpected_count, "repeated": self.repeated_count,
+            "examples": {"missing": self.missing, "unexpected": self.unexpected, "repeated": self.repeated},
+        }
+
+
+def _text(key) -> str:
+    return key.decode() if isinstance(key, (bytes, bytearray)) else str(key)
+
+
+def compare_published_keys(curated_ids: Iterable[str], delivered_keys: Iterable[bytes | str]) -> KeyComparison:
+    """Compare as multisets, so a key sent twice or a curated row sent under another key fails."""
+    want = Counter(curated_ids)
+    got = Counter(_text(k) for k in delivered_keys)
+    missing = sorted(k for k, n in want.items() if got[k] < n)
+    unexpected = sorted(k for k in got if k not in want)
+    repeated = sorted(k for k, n in got.items() if k in want and n > want[k])
+    return KeyComparison(
+        curated=sum(want.values()), delivered=sum(got.values()),
+        missing=missing[:SAMPLE], unexpected=unexpected[:SAMPLE], repeated=repeated[:SAMPLE],
+        missing_count=len(missing), unexpected_count=len(unexpected), repeated_count=len(repeated),
+    )

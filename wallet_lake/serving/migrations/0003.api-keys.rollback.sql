@@ -1,0 +1,2 @@
+-- Undo 0003: every API key is lost.
+DROP TABLE IF EXISTS api_keys;

@@ -1,0 +1,248 @@
+"""Helpers of the publish/sink tests on the real stack: hand-built curated rows with ids unique to
+the test run, publishing them, waiting for the sink with a deadline, reading the rows back, and
+stopping/restarting a shared service (always brought back through `stack/wallet-stack up`).
+
+Tests share the stack with other engineers: every id, topic and connector made here is unique to
+the run, and only rows or objects this module created are ever removed."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+
+from wallet_lake.contracts.schema import CURATED_COLUMNS
+from wallet_lake.publish.producer import PublishResult, producer_config, publish
+from wallet_lake.publish.records import curated_record
+from wallet_lake.serving.connect import ConnectClient, raise_if_failed, sink_group_id, wait_for_sink
+
+ROOT = Path(__file__).resolve().parents[2]
+UTC = timezone.utc
+
+
+def run_prefix(label: str) -> str:
+    """A payment_id prefix no other run (or engineer) uses."""
+    return f"t-{label}-{uuid.uuid4().hex[:12]}-"
+
+
+def random_day() -> date:
+    """A created_at day in 2025: outside the landing hours other tests generate (2026), so report
+    totals of their days never see these rows."""
+    return date(2025, 1, 1) + timedelta(days=random.Random(time.time_ns()).randrange(360))
+
+
+def curated_row(payment_id: str, created_at: datetime, status: str = "APPROVED", **overrides) -> dict:
+    """A valid curated row (as the curation rules would derive it) for a hand-built payment."""
+    authorized = created_at - timedelta(milliseconds=1500) if status != "PENDING" else None
+    completed = created_at if status not in ("PENDING",) else None
+    row = {
+        "payment_id": payment_id,
+        "merchant_id": "merchant-t",
+        "user_id": "user-" + payment_id[-4:],
+        "amount_cents": 1000 + sum(payment_id.encode()) % 9000,
+        "currency": "EUR",
+        "status": status,
+        "payment_method": "card",
+        "risk_score": 0.125,
+        "authorized_at": authorized,
+        "completed_at": completed,
+        "created_at": created_at,
+        "source_system": "processor-test",
+        "decline_reason": "insufficient_funds" if status == "DECLINED" else None,
+        "dt": created_at.astimezone(UTC).date(),
+        "hour": created_at.astimezone(UTC).hour,
+        "authorized_to_complete_ms": 1500 if authorized and completed else None,
+        "is_approved": status == "APPROVED",
+        "is_refunded": status == "REFUNDED",
+        "processed_at": datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
+        "curated_version": 1,
+    }
+    row.update(overrides)
+    return row
+
+
+def publish_rows(kafka, rows: list[dict], *, topic: str | None = None, extra: dict | None = None, collect_keys: bool = False) -> PublishResult:
+    return publish((curated_record(r) for r in rows), topic or kafka.topic, producer_config(kafka.client_config(), extra), collect_keys=collect_keys)
+
+
+def wait_for_shared_sink(res, end_offsets: dict[int, int], timeout: float = 180.0) -> None:
+    """Until the shared connector committed past end_offsets (its rows are then in Postgres);
+    fails at once, with the trace, if the connector or a task FAILED."""
+    connect, kafka = res["connect"], res["kafka"]
+    client = ConnectClient(connect.url)
+    wait_for_sink(
+        kafka.client_config(), sink_group_id(connect.connector_name), kafka.topic, end_offsets,
+        timeout=timeout, poll=0.5, check=lambda: raise_if_failed(client.status(connect.connector_name)),
+    )
+
+
+def fetch_rows(pg, ids: list[str]) -> dict[str, dict]:
+    """{payment_id: {column: value}} of the given ids in curated_payments."""
+    cols = ", ".join(CURATED_COLUMNS)
+    with pg.connect() as conn:
+        cur = conn.execute(f"SELECT {cols} FROM curated_payments WHERE payment_id = ANY(%s)", (ids,))
+        return {r[0]: dict(zip(CURATED_COLUMNS, r)) for r in cur.fetchall()}
+
+
+def count_rows(pg, ids: list[str]) -> tuple[int, int]:
+    """(rows, distinct payment_ids) among the given ids in curated_payments."""
+    with pg.connect() as conn:
+        return conn.execute("SELECT count(*), count(DISTINCT payment_id) FROM curated_payments WHERE payment_id = ANY(%s)", (ids,)).fetchone()
+
+
+def delete_rows(pg, prefix: str) -> None:
+    """Remove this run's rows (never anyone else's: the prefix is unique to the run)."""
+    assert prefix.startswith("t-") and len(prefix) > 16, prefix
+    with pg.connect() as conn:
+        conn.execute("DELETE FROM curated_payments WHERE payment_id LIKE %s", (prefix.replace("_", r"\_") + "%",))
+
+
+def wait_until(what: str, predicate, timeout: float, poll: float = 0.25):
+    """Poll predicate() until it returns a truthy value; fail with `what` after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+# ---------------------------------------------------------------- shared services
+def _pid_file(service: str) -> Path:
+    return Path(os.environ.get("WL_STACK_DIR", ROOT / ".stack")) / "pids" / f"{service}.pid"
+
+
+def stop_service(service: str, timeout: float = 90.0) -> int:
+    """Stop a stack service (kafka, connect) by the PID its start recorded; wait until it exited."""
+    pid = int(_pid_file(service).read_text().strip())
+    os.kill(pid, signal.SIGTERM)
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+            return False
+        except ProcessLookupError:
+            return True
+
+    wait_until(f"{service} (pid {pid}) to exit after SIGTERM", gone, timeout)
+    return pid
+
+
+def start_stack(timeout: float = 300.0) -> None:
+    """`stack/wallet-stack up`: starts what is down, health-checks everything (a no-op for
+    healthy services), provisions idempotently."""
+    proc = subprocess.run(["bash", str(ROOT / "stack" / "wallet-stack"), "up"], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"stack/wallet-stack up failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+
+
+def ensure_sink_running(res, timeout: float = 120.0) -> None:
+    """The shared connector RUNNING with all tasks; a FAILED instance (left by an outage) is restarted."""
+    connect = res["connect"]
+    client = ConnectClient(connect.url)
+
+    def running():
+        try:
+            status = client.status_or_none(connect.connector_name)
+        except httpx.TransportError:  # the shared worker may be restarting (another test's outage)
+            return False
+        if status is None:
+            return False
+        states = [status["connector"]["state"], *(t["state"] for t in status["tasks"])]
+        if "FAILED" in states:
+            client.restart_failed(connect.connector_name)
+            return False
+        return status["tasks"] and all(s == "RUNNING" for s in states)
+
+    wait_until(f"connector {connect.connector_name} RUNNING", running, timeout, poll=1.0)
+
+
+def create_topic(admin, name: str, partitions: int, config: dict | None = None) -> None:
+    from confluent_kafka.admin import NewTopic
+
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})])[name].result(30)
+    wait_until(f"topic {name} in the metadata", lambda: name in admin.list_topics(timeout=10).topics, 30)
+
+
+def delete_topics(admin, names: list[str]) -> None:
+    """Delete throwaway topics this test created (never a shared one)."""
+    assert all(n.startswith("t-") for n in names), names
+    for fut in admin.delete_topics(names, operation_timeout=30).values():
+        fut.result(60)
+
+
+@contextmanager
+def throwaway_connector(res, topic: str, overrides: dict | None = None) -> Iterator[str]:
+    """A sink connector named after `topic` running the project's connector config on that
+    topic (with its own dead-letter topic `<topic>.dlq`); deleted afterwards, with its consumer
+    group and dead-letter topic. Experiments with bad records never touch the shared connector."""
+    from confluent_kafka.admin import AdminClient
+
+    from wallet_lake.serving.deploy import sink_connector_config
+
+    assert topic.startswith("t-"), topic
+    name = topic
+    config = sink_connector_config(res)
+    config.update({"topics": topic, "errors.deadletterqueue.topic.name": f"{topic}.dlq", **(overrides or {})})
+    ConnectClient(res["connect"].url).deploy(name, config)
+    try:
+        yield name
+    finally:
+        remove_connector(res, name, f"{topic}.dlq")
+
+
+def remove_connector(res, name: str, dlq_topic: str | None = None) -> None:
+    """Delete a throwaway connector, its consumer group and (when Connect created it) its
+    dead-letter topic."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    assert name.startswith("t-"), name
+    ConnectClient(res["connect"].url).delete(name)
+    admin = AdminClient(res["kafka"].client_config())
+
+    def group_deleted() -> bool:
+        try:
+            admin.delete_consumer_groups([sink_group_id(name)], request_timeout=10)[sink_group_id(name)].result()
+            return True
+        except KafkaException as exc:  # the group empties a moment after the connector is gone
+            return "GROUP_ID_NOT_FOUND" in str(exc)
+
+    wait_until(f"consumer group of {name} deleted", group_deleted, 60, poll=1.0)
+    if dlq_topic and dlq_topic in admin.list_topics(timeout=10).topics:
+        delete_topics(admin, [dlq_topic])
+
+
+def consume(kafka, topic: str, start: dict[int, int], until, timeout: float = 60.0) -> list:
+    """Messages of `topic` (read with the KafkaResource's client settings) from the `start`
+    offsets until until(messages) is true (or timeout)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({**kafka.client_config(), "group.id": f"t-reader-{uuid.uuid4().hex}", "enable.auto.commit": False})
+    try:
+        parts = c.list_topics(topic, timeout=15).topics[topic].partitions
+        c.assign([TopicPartition(topic, p, start.get(p, 0)) for p in parts])
+        out: list = []
+        deadline = time.monotonic() + timeout
+        while not until(out):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s reading {topic}: {len(out)} messages read")
+            msg = c.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                raise AssertionError(f"reading {topic}: {msg.error()}")
+            out.append(msg)
+        return out
+    finally:
+        c.close()

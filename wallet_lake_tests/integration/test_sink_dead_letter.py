@@ -1,0 +1,86 @@
+"""A poison message (valid JSON, wrong schema) goes to the dead-letter topic with Connect's error
+context headers, and the records around it still load.
+
+Runs the project's connector config on a topic of its own (a throwaway connector writing the
+real curated_payments table), so a poison that got past the converter could never stall the
+shared sink."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from wallet_lake.contracts.schema import connect_value_schema
+from wallet_lake.publish.producer import producer_config, publish
+from wallet_lake.publish.records import curated_record
+from wallet_lake.publish.topic import curated_topic_spec
+from wallet_lake.serving.connect import ConnectClient, raise_if_failed, sink_group_id, wait_for_sink
+from wallet_lake_tests.integration.sink_support import (
+    consume, count_rows, create_topic, curated_row, delete_rows, delete_topics, random_day, run_prefix, throwaway_connector,
+)
+
+pytestmark = pytest.mark.integration
+UTC = timezone.utc
+
+
+@pytest.fixture
+def prefix(stack_resources):
+    p = run_prefix("dlq")
+    yield p
+    delete_rows(stack_resources["postgres"], p)
+
+
+@pytest.fixture
+def topic(stack_resources):
+    admin = AdminClient(stack_resources["kafka"].client_config())
+    name = f"t-dlq-{uuid.uuid4().hex[:10]}"
+    create_topic(admin, name, 3, curated_topic_spec(name).config)
+    yield name
+    delete_topics(admin, [name])
+
+
+def _poison(prefix: str) -> dict[str, bytes]:
+    schema = connect_value_schema()
+    return {
+        # JSON without the Connect envelope (no schema/payload).
+        f"{prefix}poison-no-envelope": json.dumps({"payment_id": f"{prefix}poison-no-envelope", "amount_cents": 5}).encode(),
+        # The curated envelope, but the payload lacks required fields of the schema.
+        f"{prefix}poison-missing-required": json.dumps({"schema": schema, "payload": {"payment_id": f"{prefix}poison-missing-required"}}).encode(),
+        # The curated envelope, but the payload is not a struct.
+        f"{prefix}poison-not-a-struct": json.dumps({"schema": schema, "payload": ["not", "a", "struct"]}).encode(),
+    }
+
+
+def test_poison_messages_land_in_the_dead_letter_topic_and_the_rest_still_load(stack_resources, prefix, topic):
+    res = stack_resources
+    kafka = res["kafka"]
+    day = random_day()
+    rows = [curated_row(f"{prefix}{i:03d}", datetime(day.year, day.month, day.day, 8, tzinfo=UTC) + timedelta(minutes=i)) for i in range(60)]
+    poison = _poison(prefix)
+    records = [curated_record(r) for r in rows[:30]] + [(k.encode(), v) for k, v in poison.items()] + [curated_record(r) for r in rows[30:]]
+    result = publish(records, topic, producer_config(kafka.client_config()))
+
+    with throwaway_connector(res, topic) as name:
+        client = ConnectClient(res["connect"].url)
+        wait_for_sink(kafka.client_config(), sink_group_id(name), topic, result.end_offsets, timeout=120, poll=0.5,
+                      check=lambda: raise_if_failed(client.status_or_none(name) or {}))
+        assert count_rows(res["postgres"], [r["payment_id"] for r in rows]) == (60, 60)
+        raise_if_failed(client.status(name))
+
+        dead = consume(kafka, f"{topic}.dlq", {}, until=lambda got: len(got) >= len(poison), timeout=60)
+    by_key = {m.key().decode(): m for m in dead}
+    assert set(by_key) == set(poison)
+    for key, msg in by_key.items():
+        assert msg.value() == poison[key]  # the original bytes, ready for a fix-and-replay
+        headers = {k: (v.decode() if v is not None else None) for k, v in msg.headers()}
+        assert headers["__connect.errors.topic"] == topic
+        assert headers["__connect.errors.stage"] == "VALUE_CONVERTER"
+        assert headers["__connect.errors.connector.name"] == name
+        partition, offset = int(headers["__connect.errors.partition"]), int(headers["__connect.errors.offset"])
+        assert offset < result.end_offsets[partition]
+        assert headers["__connect.errors.exception.class.name"] == "org.apache.kafka.connect.errors.DataException"
+        assert headers["__connect.errors.exception.message"]

@@ -1,0 +1,85 @@
+"""The sink connector configs in connect/: the Debezium one carries every setting the design
+requires, the Confluent one maps the same sink setting for setting, and neither holds a password."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from wallet_lake.serving.deploy import sink_connector_config
+
+RES = {
+    "postgres": SimpleNamespace(host="db.internal", port=5432, dbname="wallet", user="loader"),
+    "kafka": SimpleNamespace(topic="payments.curated"),
+    "connect": SimpleNamespace(replication_factor=3),
+}
+
+
+@pytest.fixture(scope="module")
+def debezium() -> dict:
+    return sink_connector_config(RES, "debezium")
+
+
+@pytest.fixture(scope="module")
+def confluent() -> dict:
+    return sink_connector_config(RES, "confluent")
+
+
+def test_debezium_sink_upserts_on_payment_id_from_the_value_and_never_deletes(debezium):
+    assert debezium["connector.class"] == "io.debezium.connector.jdbc.JdbcSinkConnector"
+    assert (debezium["insert.mode"], debezium["primary.key.mode"], debezium["primary.key.fields"]) == ("upsert", "record_value", "payment_id")
+    assert debezium["delete.enabled"] == "false"
+    assert debezium["schema.evolution"] == "none"  # the table comes from migrations
+    assert debezium["collection.name.format"] == "curated_payments"
+
+
+def test_debezium_sink_batches_reduces_duplicates_and_writes_utc(debezium):
+    assert debezium["use.reduction.buffer"] == "true"
+    assert int(debezium["batch.size"]) >= 1000
+    assert int(debezium["consumer.override.max.poll.records"]) >= int(debezium["batch.size"])
+    assert debezium["use.time.zone"] == "UTC"
+    assert "reWriteBatchedInserts=true" in debezium["connection.url"]
+
+
+def test_debezium_sink_sends_bad_records_to_a_dead_letter_topic_with_context_headers(debezium):
+    assert debezium["errors.tolerance"] == "all"
+    assert debezium["errors.deadletterqueue.topic.name"] == "payments.curated.dlq"
+    assert debezium["errors.deadletterqueue.topic.replication.factor"] == "3"
+    assert debezium["errors.deadletterqueue.context.headers.enable"] == "true"
+    assert debezium["errors.log.enable"] == "true"
+    assert debezium["errors.log.include.messages"] == "false"  # payment data stays out of the logs
+
+
+def test_password_comes_only_from_the_worker_config_provider(debezium, confluent):
+    for config in (debezium, confluent):
+        assert config["connection.password"] == "${env:WL_PG_PASSWORD}"
+        assert not any("password" in k and v != "${env:WL_PG_PASSWORD}" for k, v in config.items())
+
+
+# Debezium setting -> Confluent JDBC sink setting holding the same meaning.
+SAME_MEANING = {
+    "topics": "topics", "tasks.max": "tasks.max", "insert.mode": "insert.mode",
+    "primary.key.mode": "pk.mode", "primary.key.fields": "pk.fields", "delete.enabled": "delete.enabled",
+    "collection.name.format": "table.name.format", "batch.size": "batch.size", "use.time.zone": "db.timezone",
+    "connection.username": "connection.user", "key.converter": "key.converter", "value.converter": "value.converter",
+    "value.converter.schemas.enable": "value.converter.schemas.enable",
+}
+
+
+def test_confluent_mapping_holds_the_same_sink_setting_for_setting(debezium, confluent):
+    assert confluent["connector.class"] == "io.confluent.connect.jdbc.JdbcSinkConnector"
+    for dbz, cfl in SAME_MEANING.items():
+        assert confluent[cfl] == debezium[dbz], (dbz, cfl)
+    # schema.evolution=none: the Confluent sink must neither create nor alter the table.
+    assert (confluent["auto.create"], confluent["auto.evolve"]) == ("false", "false")
+    for k, v in debezium.items():
+        if k.startswith("errors.") or k.startswith("consumer.override."):
+            assert confluent[k] == v, k
+
+
+def test_confluent_mapping_avoids_rewritten_batches_without_a_reduction_buffer(confluent):
+    # Without Debezium's reduction buffer, a key twice in one rewritten multi-row upsert makes
+    # Postgres refuse the batch ("ON CONFLICT DO UPDATE command cannot affect row a second time").
+    assert "reWriteBatchedInserts" not in confluent["connection.url"]
+    assert confluent["connection.url"].startswith("jdbc:postgresql://db.internal:5432/wallet")

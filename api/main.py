@@ -30,8 +30,8 @@ log = structlog.get_logger(logger_name="api.main")
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings or load_settings()
     app.state.settings = settings
-    if app.state.key_store is None:
-        app.state.key_store = PostgresKeyStore(app.state.database, settings.api_key_cache_ttl_s)
+    if isinstance(app.state.key_store, PostgresKeyStore):
+        app.state.key_store.ttl_s = settings.api_key_cache_ttl_s
     pool = create_pool(settings)
     # Not waiting: the API starts while Postgres may still be coming up; /readyz tells when it can serve.
     await pool.open(wait=False)
@@ -98,7 +98,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.database = Database()
-    app.state.key_store = key_store
+    app.state.key_store = key_store or PostgresKeyStore(
+        app.state.database, settings.api_key_cache_ttl_s if settings else Settings.model_fields["api_key_cache_ttl_s"].default
+    )
     app.state.lake = LakeEngines(lake_engine) if lake_engine else LakeEngines()
     app.state.metrics = metrics.ApiMetrics()
     install_exception_handlers(app)

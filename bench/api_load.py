@@ -287,9 +287,9 @@ def create_bench_key() -> tuple[str, str]:
         return create_key(conn, merchant_ids=None, label="bench/api_load.py")
 
 
-def start_api(port: int, workers: int, log_path: Path, metrics_dir: str) -> subprocess.Popen:
+def start_api(port: int, workers: int, pool: int, log_path: Path, metrics_dir: str) -> subprocess.Popen:
     env = dict(os.environ, WL_PG_DB=BENCH_DB, PROMETHEUS_MULTIPROC_DIR=metrics_dir,
-               WL_PG_POOL_MIN_SIZE="4", WL_PG_POOL_MAX_SIZE="16", WL_API_KEY_CACHE_TTL_S="30")
+               WL_PG_POOL_MIN_SIZE=str(pool), WL_PG_POOL_MAX_SIZE=str(pool), WL_API_KEY_CACHE_TTL_S="30")
     cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -337,15 +337,18 @@ def _postgres_pids() -> list[int]:
 
 
 def wait_for_quiet(max_wait_s: int, threshold: float) -> float:
-    """Wait (at most max_wait_s) until the 1-minute load average drops below threshold: the
-    machine may be shared, and other work on two cores would be measured as API latency."""
+    """Wait (at most max_wait_s) until the machine's CPUs are busy less than `threshold` (a
+    share, over 5 s) before measuring: it may be shared, and other work on two cores would be
+    measured as API latency. Returns the last busy share seen."""
     deadline = time.monotonic() + max_wait_s
     while True:
-        load = os.getloadavg()[0]
-        if load < threshold or time.monotonic() >= deadline:
-            return load
-        print(f"  load average {load:.2f} >= {threshold}: waiting for a quieter machine", flush=True)
-        time.sleep(15)
+        busy0, total0 = _machine_ticks()
+        time.sleep(5)
+        busy1, total1 = _machine_ticks()
+        share = (busy1 - busy0) / max(total1 - total0, 1)
+        if share < threshold or time.monotonic() >= deadline:
+            return share
+        print(f"  CPUs {share:.0%} busy (load average {os.getloadavg()[0]:.2f}): waiting for a quieter machine", flush=True)
 
 
 def run_wrk(wrk: str, port: int, key: str, *, connections: int, threads: int, duration: int, all_share: float,
@@ -404,9 +407,11 @@ def main() -> None:
     parser.add_argument("--all-merchant-share", type=float, default=0.1,
                         help="share of merchant reports asked for every merchant (merchant omitted)")
     parser.add_argument("--sql-samples", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=3, help="measured wrk runs (the least disturbed one is the headline)")
+    parser.add_argument("--pool", type=int, default=4, help="Postgres connections per worker (about the cores: more only queue in Postgres)")
     parser.add_argument("--wait-quiet", type=int, default=600,
-                        help="seconds to wait at most for the load average to drop below --quiet-load before measuring")
-    parser.add_argument("--quiet-load", type=float, default=1.0)
+                        help="seconds to wait at most for the CPUs to be less busy than --quiet-busy before measuring")
+    parser.add_argument("--quiet-busy", type=float, default=0.15, help="share of CPU time busy with other work")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "api.json")
     args = parser.parse_args()
     load_env()
@@ -436,22 +441,30 @@ def main() -> None:
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="wallet-lake-bench-"))
     (log_dir / "metrics").mkdir()
-    api = start_api(port, args.workers, log_dir / "api.log", str(log_dir / "metrics"))
+    api = start_api(port, args.workers, args.pool, log_dir / "api.log", str(log_dir / "metrics"))
     try:
         print(f"API up on :{port} ({args.workers} workers); warming up", flush=True)
         run_wrk(wrk, port, key, connections=args.connections, threads=args.threads, duration=5, all_share=args.all_merchant_share)
-        load = wait_for_quiet(args.wait_quiet, args.quiet_load)
-        print(f"wrk: {args.connections} connections, {args.threads} threads, {args.duration} s (load average {load:.2f})", flush=True)
-        result = run_wrk(wrk, port, key, connections=args.connections, threads=args.threads, duration=args.duration,
-                         all_share=args.all_merchant_share, api_pid=api.pid)
-        print(f"  {result['cpu']}", flush=True)
+        runs = []
+        for i in range(args.runs):
+            busy = wait_for_quiet(args.wait_quiet, args.quiet_busy)
+            print(f"run {i + 1}/{args.runs}: wrk {args.connections} connections, {args.threads} threads, "
+                  f"{args.duration} s (CPUs {busy:.0%} busy before)", flush=True)
+            r = run_wrk(wrk, port, key, connections=args.connections, threads=args.threads, duration=args.duration,
+                        all_share=args.all_merchant_share, api_pid=api.pid)
+            r["requests_per_s"] = round(r["requests"] / (r["duration_us"] / 1e6), 1)
+            r["errors"] = sum(v for k, v in r.items() if k.startswith("errors_"))
+            print(f"  {r['requests_per_s']} req/s, p50 {r['p50_us'] / 1000:.1f} ms, p99 {r['p99_us'] / 1000:.1f} ms; {r['cpu']}", flush=True)
+            runs.append(r)
         after_sql = time_bare_sql(max(args.sql_samples // 3, 50), args.seed + 1)
     finally:
         os.killpg(api.pid, 15)
         api.wait(30)
 
-    requests_per_s = result["requests"] / (result["duration_us"] / 1e6)
-    errors = sum(v for k, v in result.items() if k.startswith("errors_"))
+    # The machine may be shared: the headline is the run least disturbed by other work (wrk's own
+    # CPU included in "other"); every run is kept in the file.
+    result = min(runs, key=lambda r: r["cpu"]["other_cpu_share"])
+    requests_per_s, errors = result["requests_per_s"], result["errors"]
     report = {
         "benchmark": "reports API under load (bench/api_load.py)",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -464,7 +477,7 @@ def main() -> None:
         "p90_ms": round(result["p90_us"] / 1000, 2),
         "p99_ms": round(result["p99_us"] / 1000, 2),
         "max_ms": round(result["max_us"] / 1000, 2),
-        "requests_per_s": round(requests_per_s, 1),
+        "requests_per_s": requests_per_s,
         "requests": result["requests"],
         "errors": errors,
         "targets": {"p99_ms_below": 50, "requests_per_s_at_least": 500},
@@ -472,7 +485,11 @@ def main() -> None:
         "load": {"tool": "wrk", "connections": args.connections, "threads": args.threads, "duration_s": args.duration,
                  "mix": "uniform over daily-recon, refund-rate, latency, declines; random merchant of 200 "
                         f"({args.all_merchant_share:.0%} every merchant); ranges 1-31 days; latency: one method half the time",
-                 "api": f"uvicorn api.main:app --workers {args.workers}, pool 4-16 per worker"},
+                 "api": f"uvicorn api.main:app --workers {args.workers}, pool {args.pool} per worker"},
+        "runs": [
+            {k: r[k] for k in ("requests_per_s", "p50_us", "p90_us", "p99_us", "max_us", "requests", "errors", "cpu")}
+            for r in runs
+        ],
         "cpu_during_load": result["cpu"],
         "bare_sql_ms": bare_sql,
         "bare_sql_ms_after_load": after_sql,

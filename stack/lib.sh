@@ -35,9 +35,16 @@ load_env() {
   ln -sfn "$ROOT/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
 }
 
-# The exports a shell needs (the password comes from the secrets file by reference, not value).
+# The exports a shell needs: the effective values (a variable set in the caller's environment
+# wins over stack/local.env); secrets are read from the secrets file by reference, not printed,
+# and likewise only where the caller has not set them.
 print_env() {
-  grep -Ev '^[[:space:]]*(#|$)' "$ROOT/stack/local.env" | sed 's/^/export /'
-  echo "export WL_STACK_DIR='$WL_STACK_DIR' WL_CACHE_DIR='$WL_CACHE_DIR' DAGSTER_HOME='$DAGSTER_HOME'"
-  echo "set -a; . '$WL_STACK_DIR/secrets.env'; set +a"
+  local line key
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    [[ "$line" =~ ^[[:space:]]*(#|$) ]] && continue
+    key="${line%%=*}"
+    printf 'export %s=%q\n' "$key" "${!key}"
+  done <"$ROOT/stack/local.env"
+  printf 'export WL_STACK_DIR=%q WL_CACHE_DIR=%q DAGSTER_HOME=%q\n' "$WL_STACK_DIR" "$WL_CACHE_DIR" "$DAGSTER_HOME"
+  printf 'while IFS= read -r _l; do [[ -z "$_l" || "$_l" == \\#* ]] && continue; _k="${_l%%%%=*}"; [[ -n "${!_k+x}" ]] || export "$_l"; done < %q; unset _l _k\n' "$WL_STACK_DIR/secrets.env"
 }

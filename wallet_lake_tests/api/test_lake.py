@@ -181,3 +181,35 @@ def test_postgres_and_lake_answer_alike(live_client: TestClient, payments, new_m
         assert sum(1 for r in records if r["status"] == "REFUNDED") > 0
     finally:
         store.delete(keys)
+
+
+def test_latest_view_keeps_the_record_the_dedupe_rule_keeps() -> None:
+    """Latest created_at wins; on a tie the later lifecycle state; then the later curation run."""
+    import duckdb
+
+    from wallet_lake.lake.views import LATEST_VIEW_SQL
+
+    t0 = dt.datetime(2031, 3, 1, 10, tzinfo=UTC)
+    later = t0 + dt.timedelta(days=2)
+    rows = [
+        # p1: APPROVED, refunded two days later -> REFUNDED (latest created_at), even if curated earlier.
+        dict(payment_id="p1", status="APPROVED", created_at=t0, processed_at=later),
+        dict(payment_id="p1", status="REFUNDED", created_at=later, processed_at=t0),
+        # p2: same instant, PENDING vs DECLINED -> DECLINED (later lifecycle state).
+        dict(payment_id="p2", status="DECLINED", created_at=t0, processed_at=t0),
+        dict(payment_id="p2", status="PENDING", created_at=t0, processed_at=later),
+        # p3: same instant and rank (a re-curated hour) -> the later curation run.
+        dict(payment_id="p3", status="APPROVED", created_at=t0, processed_at=t0, amount_cents=1),
+        dict(payment_id="p3", status="APPROVED", created_at=t0, processed_at=later, amount_cents=2),
+    ]
+    con = duckdb.connect()
+    cols = ", ".join(f"{c} {t}" for c, t in _duck_types().items())
+    con.execute(f"CREATE TABLE curated_payments ({cols})")
+    for r in rows:
+        full = {"merchant_id": "m", "amount_cents": 0, "currency": "EUR", "dt": r["created_at"].date(), "hour": 10,
+                "is_approved": False, "is_refunded": False, "curated_version": 1, **r}
+        names = ", ".join(full)
+        con.execute(f"INSERT INTO curated_payments ({names}) VALUES ({', '.join('?' for _ in full)})", list(full.values()))
+    got = {pid: (status, amount) for pid, status, amount in con.execute(
+        f"SELECT payment_id, status, amount_cents FROM ({LATEST_VIEW_SQL})").fetchall()}
+    assert got == {"p1": ("REFUNDED", 0), "p2": ("DECLINED", 0), "p3": ("APPROVED", 2)}

@@ -334,11 +334,11 @@ def dagster_backfill(lake: Path, start: datetime, hours: int) -> dict:
     home = Path(tempfile.mkdtemp(prefix="wl-bench-dagster-"))
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     config = home / "run_config.json"
-    config.write_text(json.dumps({"resources": {"lake": {"config": {"lake_uri": f"file://{lake}"}}}}))
+    # Run config replaces the lake resource's whole config: the folder lake, no S3, no KMS.
+    lake_config = {"bucket": "bench", "lake_uri": f"file://{lake}", "kms_key_id": "", "s3_endpoint_url": "", "region": "us-east-1"}
+    config.write_text(json.dumps({"resources": {"lake": {"config": lake_config}}}))
     end = start + timedelta(hours=hours - 1)
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-    for k, v in {"WL_LAKE_BUCKET": "bench", "WL_KMS_KEY_ID": "", "WL_S3_ENDPOINT_URL": "", "AWS_REGION": "us-east-1"}.items():
-        env.setdefault(k, v)
     cmd = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "wallet_lake.definitions",
            "--select", "curated_payments", "--partition-range", f"{start:%Y-%m-%d-%H}:00...{end:%Y-%m-%d-%H}:00", "-c", str(config)]
     t = time.perf_counter()

@@ -327,7 +327,7 @@ def versions(ctx: dict) -> dict:
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
     return {
         "kafka_connect": connect.get("version"), "debezium_jdbc_sink": debezium, "postgres": pg_version,
-        "confluent_kafka": confluent_kafka.version()[0], "librdkafka": confluent_kafka.libversion()[0],
+        "confluent_kafka": confluent_kafka.__version__, "librdkafka": confluent_kafka.libversion()[0],
         "python": platform.python_version(), "java": java,
     }
 
@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     out: dict = {
         "benchmark": "kafka_pg", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average_1m_at_start": round(os.getloadavg()[0], 2)},
-        "command": "python bench/kafka_pg.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(["python bench/kafka_pg.py", *(argv if argv is not None else sys.argv[1:])]),
     }
     try:
         out["versions"] = versions(ctx)

@@ -64,7 +64,21 @@ class ConnectClient:
             if live == {k: v for k, v in config.items() if k != "name"}:
                 return "unchanged"
         resp = self._check(self._send("PUT", f"/connectors/{name}/config", json=config), f"deploy connector {name}")
+        self._wait_config_live(name, config)
         return "created" if resp.status_code == 201 else "updated"
+
+    def _wait_config_live(self, name: str, config: dict, timeout: float = 30.0) -> None:
+        """A PUT is acknowledged before the worker has read the new config back from its config
+        topic; return only once GET shows it, so callers never act on the old config."""
+        want = {k: v for k, v in config.items() if k != "name"}
+        deadline = time.monotonic() + timeout
+        while True:
+            resp = self._send("GET", f"/connectors/{name}/config")
+            if resp.status_code == 200 and {k: v for k, v in resp.json().items() if k != "name"} == want:
+                return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"connector {name}: the deployed config is not live at {self.url} after {timeout}s")
+            time.sleep(0.2)
 
     def config(self, name: str) -> dict:
         return self._check(self._send("GET", f"/connectors/{name}/config"), f"read the config of {name}").json()

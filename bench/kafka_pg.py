@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -354,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     load_stack_env()
+    # A timeout's SIGTERM unwinds like Ctrl-C, so the throwaway objects are still dropped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     from confluent_kafka.admin import AdminClient
 
     from wallet_lake.publish.topic import curated_topic_spec, ensure_topic
@@ -392,7 +395,10 @@ def main(argv: list[str] | None = None) -> int:
             out["sink_over_copy"] = out["sink"]["sink_over_copy"]
     finally:
         for fn in reversed(ctx["cleanup"]):
-            fn()
+            try:  # every step runs even when one fails (a worker that is down, say)
+                fn()
+            except Exception as exc:  # noqa: BLE001 - report and go on cleaning
+                print(f"cleanup: {exc}", file=sys.stderr)
         if ctx["topics"]:
             for fut in admin.delete_topics(ctx["topics"], operation_timeout=30).values():
                 try:

@@ -320,7 +320,10 @@ def versions(ctx: dict) -> dict:
     import confluent_kafka
     import httpx
 
-    connect = httpx.get(ctx["res"]["connect"].url, timeout=10).json()
+    try:
+        connect = httpx.get(ctx["res"]["connect"].url, timeout=10).json()
+    except httpx.TransportError as exc:
+        raise SystemExit(f"Kafka Connect at {ctx['res']['connect'].url} does not answer ({exc}): bring the stack up (stack/wallet-stack up) and rerun") from None
     with ctx["res"]["postgres"].connect() as conn:
         pg_version = conn.execute("SHOW server_version").fetchone()[0]
     plugins = httpx.get(f"{ctx['res']['connect'].url}/connector-plugins", timeout=10).json()

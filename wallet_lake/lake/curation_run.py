@@ -247,7 +247,7 @@ def _count_splits(spark: SparkSession, inputs: Sequence[_Input]) -> list:
     )
 
 
-def _write_curated(spark, inputs, out: str, processed_at: datetime, settings: CurationSettings) -> Observation:
+def _write_curated(spark, inputs, out: str, processed_at: datetime, settings: CurationSettings) -> tuple[Observation, Observation]:
     """Job 1. The observation holds, per hour, the duplicates removed, and the positions of
     every invalid line (JSON list)."""
     raw = _read_raw(spark, inputs).withColumn("source_object", F.lit("")).withColumn("line_number", F.lit(0))
@@ -307,58 +307,55 @@ def _partition_values(rel: str) -> dict[str, str]:
 
 def check_figures(files: Sequence[tuple[Path, dict[str, str]]]) -> tuple[dict, list[dict]]:
     """What the blocking checks judge, from one hour's curated files as written: ({figures},
-    preview rows). Reads footers and three columns (payment_id, status, currency)."""
+    preview rows). Reads the footers (schema, row counts, statistics: nulls, min/max) and three
+    columns (payment_id, status, currency) of all files at once."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from wallet_lake.contracts.schema import arrow_schema
 
-    contract = arrow_schema(CURATED_FIELDS)
-    data_fields = [f for f in contract if f.name not in CURATED_PARTITION_COLUMNS]
-    expected = pa.schema(data_fields)
+    expected = pa.schema([f for f in arrow_schema(CURATED_FIELDS) if f.name not in CURATED_PARTITION_COLUMNS])
     schema_errors: list[str] = []
-    nulls: dict[str, int] = {f.name: 0 for f in contract if not f.nullable}
+    nulls: dict[str, int] = {f.name: 0 for f in arrow_schema(CURATED_FIELDS) if not f.nullable}
     ranges: dict[str, list] = {}
     bad_dt: list[str] = []
     rows = 0
-    ids, statuses, currencies = [], set(), set()
     preview: list[dict] = []
     for path, parts in files:
         pf = pq.ParquetFile(path)
         md = pf.metadata
         rows += md.num_rows
-        got = pf.schema_arrow
-        if not got.equals(expected):
-            schema_errors.append(f"{path.name}: {got} != contract")
+        if not pf.schema_arrow.equals(expected):
+            schema_errors.append(f"{path.name}: {pf.schema_arrow} != contract")
         for name in CURATED_PARTITION_COLUMNS:
             if not parts.get(name):
                 nulls[name] = nulls.get(name, 0) + md.num_rows
         col_index = {md.schema.column(i).name: i for i in range(md.num_columns)}
         for rg in range(md.num_row_groups):
+            group = md.row_group(rg)
             for name in list(nulls):
-                if name in col_index:
-                    st = md.row_group(rg).column(col_index[name]).statistics
-                    nulls[name] += st.null_count if st is not None and st.has_null_count else 0
+                st = group.column(col_index[name]).statistics if name in col_index else None
+                nulls[name] += st.null_count if st is not None and st.has_null_count else 0
             for name in ("amount_cents", "risk_score", "hour", "curated_version", "created_at"):
-                st = md.row_group(rg).column(col_index[name]).statistics if name in col_index else None
+                st = group.column(col_index[name]).statistics if name in col_index else None
                 if st is not None and st.has_min_max:
                     lo, hi = ranges.get(name, [st.min, st.max])
                     ranges[name] = [min(lo, st.min), max(hi, st.max)]
-                    if name == "created_at":
-                        day = parts.get("dt")
-                        if day and not (str(st.min.date()) == day == str(st.max.date())):
-                            bad_dt.append(f"{path.name}: created_at {st.min}..{st.max} outside dt={day}")
-        t = pf.read(columns=["payment_id", "status", "currency"])
-        ids.append(t.column("payment_id"))
-        statuses.update(pc.unique(t.column("status")).to_pylist())
-        currencies.update(pc.unique(t.column("currency")).to_pylist())
+                    day = parts.get("dt")
+                    if name == "created_at" and day and not (str(st.min.date()) == day == str(st.max.date())):
+                        bad_dt.append(f"{path.name}: created_at {st.min}..{st.max} outside dt={day}")
         if len(preview) < 5 and md.num_rows:
             head = pf.read_row_group(0).slice(0, 5 - len(preview)).to_pylist()
             preview += [{**{k: parts.get(k) for k in CURATED_PARTITION_COLUMNS}, **r} for r in head]
-    all_ids = pa.chunked_array(ids, pa.string()) if ids else pa.chunked_array([], pa.string())
-    distinct = pc.count_distinct(all_ids).as_py() if rows else 0
-
+    statuses: set = set()
+    currencies: set = set()
+    distinct = 0
+    if rows:
+        t = pq.read_table([str(p) for p, _ in files], columns=["payment_id", "status", "currency"])
+        distinct = pc.count_distinct(t.column("payment_id")).as_py()
+        statuses = set(pc.unique(t.column("status")).to_pylist())
+        currencies = set(pc.unique(t.column("currency")).to_pylist())
     figures = {
         "rows": rows,
         "schema_errors": schema_errors[:5],
@@ -386,11 +383,7 @@ def _out_of_range(ranges: dict[str, list]) -> list[str]:
 
 
 def _jsonable(v):
-    if isinstance(v, datetime):
-        return v.isoformat()
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return v
+    return v.isoformat() if hasattr(v, "isoformat") else v  # datetimes and dates of the preview
 
 
 def _hour_figures(stats: HourStats, out: Path, settings: CurationSettings) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
@@ -499,6 +492,8 @@ def curate_landing_hours(
     run_id = run_id or new_run_id(processed_at)
     if not re.fullmatch(r"[0-9A-Za-z_.-]+", run_id):
         raise ValueError(f"run_id {run_id!r} may hold only letters, digits and _ . - (it names files)")
+    for k, v in rules.SPARK_CONF.items():  # the rules are defined in UTC (session time zone)
+        spark.conf.set(k, v)
     scratch = Path(tempfile.mkdtemp(prefix="wl-curate-"))
     lake_scratch = f"{SCRATCH_PREFIX}{run_id}/"
     timings: dict[str, float] = {}
@@ -541,6 +536,7 @@ def curate_landing_hours(
         t = time.perf_counter()
         with ThreadPoolExecutor(max_workers=max(1, settings.io_threads)) as pool:
             for stats, uploads in results:
+                stats.seconds = {k: round(v, 3) for k, v in timings.items()}  # the batch's, so far
                 _publish(store, stats, uploads, settings, pool, log)
                 if log:
                     log.info(stats.summary())
@@ -616,10 +612,3 @@ def read_quarantine_hour_table(store: LakeStore, hour: datetime):
     manifest = read_manifest(store, hour)
     tables = [pq.read_table(pa.BufferReader(store.get_bytes(k))) for k in manifest.get("quarantine_keys", [])]
     return pa.concat_tables(tables) if tables else None
-
-
-def hour_from_stats(stats: dict | HourStats) -> datetime:
-    landing = stats.landing_hour if isinstance(stats, HourStats) else stats["landing_hour"]
-    return datetime.fromisoformat(landing)
-
-

@@ -16,6 +16,12 @@ def task_instance(task_id: int) -> str:
     return f"task-{task_id}"
 
 
+# How long a connector/task may stay UNASSIGNED before it is reported as stuck: a worker that
+# lost its group (after a long broker outage, say) can leave instances unassigned for good,
+# and a REST restart does not reach them; the worker itself must be restarted.
+STUCK_AFTER_SECONDS = 300.0
+
+
 @dataclass(frozen=True)
 class Backoff:
     first_seconds: float = 30.0
@@ -33,7 +39,9 @@ class Plan:
     waiting: dict[str, float] = field(default_factory=dict)  # failed instances -> seconds until allowed
     failed: dict[str, str] = field(default_factory=dict)  # failed instance -> first line of its trace
     attempts: dict[str, int] = field(default_factory=dict)  # attempt number of each restart in `restart`
-    state: dict = field(default_factory=dict)  # the next cursor state
+    state: dict = field(default_factory=dict)  # the next cursor state (restart backoff)
+    unassigned: dict = field(default_factory=dict)  # next cursor state: instance -> {since, alerted}
+    stuck: list[str] = field(default_factory=list)  # UNASSIGNED for STUCK_AFTER_SECONDS: alert now (once)
 
 
 def instance_states(status: dict) -> dict[str, str]:
@@ -61,9 +69,19 @@ def _first_line(trace: str | None) -> str:
     return (trace or "").strip().splitlines()[0][:300] if trace and trace.strip() else ""
 
 
-def plan_restarts(status: dict, state: dict, now: float, backoff: Backoff = Backoff()) -> Plan:
-    """Decide restarts from a status document and the previous state {instance: {attempts, next_at}}."""
+def plan_restarts(status: dict, state: dict, now: float, backoff: Backoff = Backoff(), unassigned: dict | None = None,
+                  stuck_after: float = STUCK_AFTER_SECONDS) -> Plan:
+    """Decide restarts from a status document and the previous state {instance: {attempts, next_at}};
+    track how long instances stay UNASSIGNED (previous `unassigned` state) and flag the stuck ones."""
     plan = Plan()
+    for inst, st in instance_states(status).items():
+        if st != "UNASSIGNED":
+            continue
+        seen = (unassigned or {}).get(inst) or {"since": now, "alerted": False}
+        if not seen["alerted"] and now - seen["since"] >= stuck_after:
+            plan.stuck.append(inst)
+            seen = {**seen, "alerted": True}
+        plan.unassigned[inst] = seen
     traces = {CONNECTOR: status["connector"].get("trace")}
     traces.update({task_instance(t["id"]): t.get("trace") for t in status.get("tasks", [])})
     new_state: dict = {}

@@ -92,7 +92,7 @@ _MAIN_SCHEMA = T.StructType(
 )
 _TEXT_OF_TYPED_SCHEMA = T.StructType([T.StructField(n, T.StringType()) for n in _TYPED] + [T.StructField(_CORRUPT, T.StringType())])
 STRING_ID_FIELDS = ("payment_id", "merchant_id")
-_PROBES = {  # probe type -> (when the text may be such a token, schema typing the id fields so)
+_PROBES = {  # JSON token kind -> the type whose converter accepts only that kind
     "number": T.DoubleType(),
     "boolean": T.BooleanType(),
     "object": T.StructType([]),
@@ -153,19 +153,18 @@ def _is_single_object(value: Column) -> Column:
 
 
 def parse_lines(raw: DataFrame) -> DataFrame:
-    """Every input column plus `p` (the parse), `is_object` and the normalized fields (`_ts_*`,
-    `_status`); one row per raw line."""
+    """Every input column plus `p` (the parse), `px` (text of the typed fields, only where the
+    parse failed somewhere), `is_object`, the probes and the normalized fields (`_ts_*`,
+    `_status`); one row per raw line. Few projections: each is analyzed by the driver."""
     value = F.col("value")
-    p = F.from_json(value, _MAIN_SCHEMA, JSON_OPTIONS)
-    df = raw.withColumn("p", p)
+    df = raw.select("*", F.from_json(value, _MAIN_SCHEMA, JSON_OPTIONS).alias("p"))
     # Only lines whose parse failed somewhere: syntax error, or a typed field of another type.
-    df = df.withColumn(
-        "px", F.when(F.col("p").isNotNull() & F.col(f"p.{_CORRUPT}").isNotNull(), F.from_json(value, _TEXT_OF_TYPED_SCHEMA, JSON_OPTIONS))
-    )
+    failed = F.col("p").isNotNull() & F.col(f"p.{_CORRUPT}").isNotNull()
+    df = df.select("*", F.when(failed, F.from_json(value, _TEXT_OF_TYPED_SCHEMA, JSON_OPTIONS)).alias("px"))
     syntax_ok = F.col("p").isNotNull() & (F.col(f"p.{_CORRUPT}").isNull() | F.col(f"px.{_CORRUPT}").isNull())
-    df = df.withColumn("is_object", F.when(syntax_ok, _is_single_object(value)).otherwise(F.lit(False)))
+    df = df.select("*", F.when(syntax_ok, _is_single_object(value)).otherwise(F.lit(False)).alias("is_object"))
 
-    # Probes for payment_id/merchant_id whose text may be a non-string's rendering.
+    # Probes for payment_id/merchant_id whose text may be a non-string's rendering (lazy: CASE).
     ids = [F.col(f"p.{f}") for f in STRING_ID_FIELDS]
     may_be = {
         "number": lambda t: F.substring(t, 1, 1).isin(*list('-0123456789"')),
@@ -173,24 +172,22 @@ def parse_lines(raw: DataFrame) -> DataFrame:
         "object": lambda t: t.startswith("{"),
         "array": lambda t: t.startswith("["),
     }
+    probes = []
     for kind, dtype in _PROBES.items():
         schema = T.StructType([T.StructField(f, dtype) for f in STRING_ID_FIELDS])
-        cond = F.col("is_object")
         maybe_any = F.lit(False)
         for t in ids:
             maybe_any = maybe_any | F.coalesce(may_be[kind](t), F.lit(False))
-        cond = cond & maybe_any
-        df = df.withColumn(f"probe_{kind}", F.when(cond, F.from_json(value, schema, JSON_OPTIONS)))
+        probes.append(F.when(F.col("is_object") & maybe_any, F.from_json(value, schema, JSON_OPTIONS)).alias(f"probe_{kind}"))
 
     def ts(field: str) -> Column:
         text = F.col(f"p.{field}")
         return F.when(text.rlike(TIMESTAMP_PATTERN), text.cast("timestamp"))
 
-    return (
-        df.withColumn("_ts_created", ts("created_at"))
-        .withColumn("_ts_authorized", ts("authorized_at"))
-        .withColumn("_ts_completed", ts("completed_at"))
-        .withColumn("_status", F.upper(_sql_trim(F.col("p.status"))))
+    return df.select(
+        "*", *probes,
+        ts("created_at").alias("_ts_created"), ts("authorized_at").alias("_ts_authorized"),
+        ts("completed_at").alias("_ts_completed"), F.upper(_sql_trim(F.col("p.status"))).alias("_status"),
     )
 
 
@@ -293,7 +290,8 @@ DEDUPE_RANK = "_n"
 
 def rank_within_payment(valid: DataFrame, batch_columns: Sequence[str] = ()) -> DataFrame:
     """valid_rows plus `_n`: 1 for the row that survives dedupe, 2.. for the duplicates removed."""
-    order = Window.partitionBy(*batch_columns, "payment_id").orderBy(
+    # payment_id first: the sort of the window then has a useful prefix (a batch column is constant).
+    order = Window.partitionBy("payment_id", *batch_columns).orderBy(
         F.col("created_at").desc(), lifecycle_rank(F.col("status")).desc(), F.col("_raw_line").desc()
     )
     return valid.withColumn(DEDUPE_RANK, F.row_number().over(order))

@@ -58,3 +58,16 @@ def test_state_summary_counts_tasks_for_the_event_log():
     s = state_summary(instance_states(_status(task_0="RUNNING", task_1="FAILED", task_2="RUNNING")))
     assert (s["connector_running"], s["tasks"], s["tasks_running"], s["tasks_failed"]) == (1, 3, 2, 1)
     assert s["task_states"] == {"task-0": "RUNNING", "task-1": "FAILED", "task-2": "RUNNING"}
+
+
+def test_an_instance_unassigned_for_five_minutes_is_flagged_once():
+    status = _status(connector="UNASSIGNED", task_0="UNASSIGNED")
+    first = plan_restarts(status, {}, now=1000, backoff=B, stuck_after=300)
+    assert first.stuck == [] and first.restart == []
+    later = plan_restarts(status, {}, now=1299, backoff=B, unassigned=first.unassigned, stuck_after=300)
+    assert later.stuck == []
+    stuck = plan_restarts(status, {}, now=1300, backoff=B, unassigned=later.unassigned, stuck_after=300)
+    assert stuck.stuck == ["connector", "task-0"]
+    again = plan_restarts(status, {}, now=1400, backoff=B, unassigned=stuck.unassigned, stuck_after=300)
+    assert again.stuck == []  # alerted once per episode
+    assert plan_restarts(_status(task_0="RUNNING"), {}, now=1500, backoff=B, unassigned=again.unassigned).unassigned == {}

@@ -35,6 +35,9 @@ class CuratedPaymentsConfig(dg.Config):
     partitions_def=hourly_landing,
     # A backfill of many hours runs as one Spark application, not one JVM per hour.
     backfill_policy=dg.BackfillPolicy.single_run(),
+    # Runs of one hour must not overlap (their manifest swaps would race): give this pool a limit
+    # of 1 on the instance (`dagster instance concurrency set wallet_lake_curation 1`).
+    pool="wallet_lake_curation",
     group_name="curated",
     kinds={"spark", "parquet", "s3", "glue"},
     check_specs=results.check_specs(),
@@ -69,7 +72,7 @@ def curated_payments(
     else:
         stats = curate_landing_hours(lazy_pyspark.spark_session, lake.store(), hours, processed_at, run_id=run_id, log=context.log)
         figures = [asdict(s) for s in stats]
-    for h in figures:
+    for h in figures if mode == "glue" else []:  # local runs log through curate_landing_hours
         context.log.info(
             f"{h['landing_hour']}: raw {h['raw_lines']} = curated {h['curated_rows']} + quarantined {h['quarantined_rows']} "
             f"+ duplicates {h['duplicates_removed']} ({h['curated_files']} files, {'published' if h['published'] else 'NOT published'})"

@@ -15,7 +15,7 @@ import httpx
 from wallet_lake.ops.alerts import AlertDeliveryError, send_alert
 from wallet_lake.resources import ConnectResource, KafkaResource
 from wallet_lake.serving.connect import ConnectClient, ConnectError, end_offsets, sink_group_id, sink_lag
-from wallet_lake.serving.monitor import CONNECTOR, instance_states, plan_restarts, state_summary
+from wallet_lake.serving.monitor import CONNECTOR, STUCK_AFTER_SECONDS, instance_states, plan_restarts, state_summary
 
 SENSOR_NAME = "connect_sink_monitor"
 TABLE_ASSET = dg.AssetKey(["postgres", "curated_payments"])
@@ -75,7 +75,7 @@ def connect_sink_monitor(context: dg.SensorEvaluationContext, connect: ConnectRe
             asset_events=[dg.AssetObservation(asset_key=TABLE_ASSET, metadata=metadata)],
             cursor=json.dumps({**state, "down": problem}),
         )
-    plan = plan_restarts(status, state.get("instances", {}), now)
+    plan = plan_restarts(status, state.get("instances", {}), now, unassigned=state.get("unassigned", {}))
     restarted, restart_errors = [], {}
     for inst in plan.restart:
         try:
@@ -104,12 +104,19 @@ def connect_sink_monitor(context: dg.SensorEvaluationContext, connect: ConnectRe
         if inst in restart_errors:
             fields["restart request failed"] = restart_errors[inst]
         _alert(context, f"Kafka Connect sink {name}: restarted failed {inst}" if inst in restarted else f"Kafka Connect sink {name}: could not restart {inst}", fields, metadata)
+    if plan.stuck:
+        since = {i: f"{now - plan.unassigned[i]['since']:.0f}s" for i in plan.stuck}
+        _alert(context, f"Kafka Connect sink {name}: {', '.join(plan.stuck)} unassigned for {STUCK_AFTER_SECONDS / 60:.0f} min or more", {
+            "connector": name, "unassigned": ", ".join(f"{i} ({s})" for i, s in since.items()),
+            "what to do": "the worker lost its assignment; restart it (stop the pid in .stack/pids/connect.pid, stack/wallet-stack up)",
+        }, metadata)
+    metadata["unassigned_instances"] = len(plan.unassigned)
     if restart_errors:
         metadata["restart_errors"] = dg.MetadataValue.json(restart_errors)
     context.log.info(f"{name}: {instance_states(status)}; restarted {restarted or 'nothing'}; waiting {plan.waiting or 'none'}")
     return dg.SensorResult(
         asset_events=[dg.AssetObservation(asset_key=TABLE_ASSET, metadata=metadata)],
-        cursor=json.dumps({"instances": plan.state}),
+        cursor=json.dumps({"instances": plan.state, "unassigned": plan.unassigned}),
     )
 
 

@@ -69,6 +69,8 @@ def failure_message(topic: str, bootstrap: str, sent: int, delivered: int, failu
         parts.append("Fatal producer error: " + "; ".join(fatal[:3]))
     if client_errors:
         parts.append("Client errors: " + "; ".join(client_errors[-5:]))
+    if any("AUTHORIZATION_FAILED" in e for e in (*failures, *fatal, *client_errors)):
+        parts.append("The broker refused the client's principal: check the SASL user (WL_KAFKA_SASL_USERNAME) and its ACLs (security/kafka_acls.py)")
     parts.append("Records are keyed by payment_id and upserted downstream: rerun the publish once the broker is reachable")
     return ". ".join(parts)
 
@@ -106,6 +108,21 @@ def publish(records: Iterable[tuple[bytes, bytes]], topic: str, conf: dict, *, c
         if keys is not None:
             keys.append(msg.key())
 
+    def raised(exc: KafkaException) -> None:
+        """A fatal producer error that poll()/flush() raised instead of reporting it to error_cb
+        (e.g. CLUSTER_AUTHORIZATION_FAILED for the idempotent producer id of a principal
+        without ACLs): recorded so that fail() names it."""
+        err = exc.args[0] if exc.args else None
+        text = _TIMING.sub("", f"{err.name()}: {err.str()}") if isinstance(err, KafkaError) else str(exc)
+        if text not in fatal:
+            fatal.append(text)
+
+    def serve(seconds: float) -> None:
+        try:
+            producer.poll(seconds)
+        except KafkaException as exc:
+            raised(exc)
+
     def on_error(err):  # broker/connection level errors (librdkafka retries them internally)
         text = _TIMING.sub("", f"{err.name()}: {err.str()}")
         if err.fatal():
@@ -122,7 +139,10 @@ def publish(records: Iterable[tuple[bytes, bytes]], topic: str, conf: dict, *, c
 
     def fail() -> DeliveryFailed:
         producer.purge(in_queue=True, in_flight=False)
-        producer.flush(min(timeout, 30))
+        try:
+            producer.flush(min(timeout, 30))
+        except KafkaException as exc:
+            raised(exc)
         return DeliveryFailed(failure_message(topic, conf["bootstrap.servers"], sent, result.messages, failures, client_errors, fatal, dropped["queue"]))
 
     try:
@@ -132,7 +152,7 @@ def publish(records: Iterable[tuple[bytes, bytes]], topic: str, conf: dict, *, c
                     produce(topic, value, key)
                     break
                 except BufferError:  # local queue full: serve delivery reports, then retry
-                    producer.poll(0.1)
+                    serve(0.1)
                     if failures or fatal:
                         raise fail()
                 except KafkaException as exc:
@@ -141,10 +161,14 @@ def publish(records: Iterable[tuple[bytes, bytes]], topic: str, conf: dict, *, c
             sent += 1
             size += len(key) + len(value)
             if not sent & 1023:
-                producer.poll(0)
+                serve(0)
                 if failures or fatal:
                     raise fail()
-        remaining = producer.flush(timeout)
+        try:
+            remaining = producer.flush(timeout)
+        except KafkaException as exc:
+            raised(exc)
+            raise fail() from exc
         if remaining or failures or fatal:
             if remaining:
                 failures[f"no delivery report within {timeout:.0f}s"] += remaining

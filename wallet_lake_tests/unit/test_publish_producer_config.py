@@ -24,3 +24,13 @@ def test_failure_message_names_the_topic_broker_counts_and_causes():
     )
     assert "payments.curated" in msg and "127.0.0.1:59092" in msg
     assert "400 of 1000" in msg and "600 x _MSG_TIMED_OUT" in msg and "Connection refused" in msg
+
+
+def test_failure_message_of_a_refused_principal_says_to_check_its_acls():
+    msg = failure_message(
+        "payments.curated", "127.0.0.1:59094", 40, 0, Counter({"TOPIC_AUTHORIZATION_FAILED: Broker: Topic authorization failed": 40}),
+        [], ["CLUSTER_AUTHORIZATION_FAILED: Failed to acquire idempotence PID from broker"],
+    )
+    assert "0 of 40" in msg and "40 x TOPIC_AUTHORIZATION_FAILED" in msg and "CLUSTER_AUTHORIZATION_FAILED" in msg
+    assert "refused the client's principal" in msg and "WL_KAFKA_SASL_USERNAME" in msg
+    assert "refused the client's principal" not in failure_message("t", "b:1", 1, 0, Counter({"_MSG_TIMED_OUT: x": 1}), [], [])

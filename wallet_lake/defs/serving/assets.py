@@ -3,7 +3,10 @@
 Materializing an hour waits until the sink's consumer group has committed past the end offsets
 that hour's publish recorded in its kafka/payments_curated materialization (Connect commits after
 writing; the topic's high watermarks stand in only when no such materialization exists), then
-verifies every curated payment_id of the hour is in Postgres with a created_at at least as new."""
+verifies every curated payment_id of the hour is in Postgres with a created_at at least as new,
+and last refreshes the report aggregates of exactly the dts those rows hold in Postgres (plus
+the dts the table's triggers marked when a payment's surviving record moved out of one), never
+all of history."""
 
 import time
 from datetime import datetime, timedelta, timezone
@@ -15,6 +18,7 @@ from wallet_lake.lake.curation_run import read_curated_hour_table
 from wallet_lake.partitions import hourly_landing, partition_hours
 from wallet_lake.resources import ConnectResource, KafkaResource, LakeResource, PostgresResource
 from wallet_lake.serving.connect import ConnectClient, end_offsets, raise_if_failed, sink_group_id, wait_for_sink
+from wallet_lake.serving.aggregates import refresh_report_aggregates
 from wallet_lake.serving.deploy import sink_connector_config
 
 TOPIC_ASSET = dg.AssetKey(["kafka", "payments_curated"])
@@ -99,6 +103,7 @@ def postgres_curated_payments(
     store = lake.store()
     verified = 0
     missing: list[str] = []
+    touched_dts: set = set()
     with postgres.connect() as conn:
         for hour in partition_hours(context):
             table = read_curated_hour_table(store, hour).select(["payment_id", "created_at"])
@@ -107,7 +112,11 @@ def postgres_curated_payments(
             found: dict[str, datetime] = {}
             for i in range(0, len(ids), _VERIFY_CHUNK):
                 chunk = ids[i : i + _VERIFY_CHUNK]
-                found.update(conn.execute("SELECT payment_id, created_at FROM curated_payments WHERE payment_id = ANY(%s)", (chunk,)).fetchall())
+                for pid, created, day in conn.execute(
+                    "SELECT payment_id, created_at, dt FROM curated_payments WHERE payment_id = ANY(%s)", (chunk,)
+                ):
+                    found[pid] = created
+                    touched_dts.add(day)
             missing += stale_or_missing(expected, found)
             verified += len(expected)
     if missing:
@@ -115,6 +124,10 @@ def postgres_curated_payments(
             description=f"{len(missing)} published payments are missing or older in Postgres after the sink caught up",
             metadata={"examples": dg.MetadataValue.json(missing[:20])},
         )
+    started = time.monotonic()
+    with postgres.connect() as conn:
+        refreshed = refresh_report_aggregates(conn, touched_dts)
+    context.log.info(f"report aggregates refreshed for {len(refreshed)} dt(s): {', '.join(map(str, refreshed)) or 'none'}")
     return dg.MaterializeResult(
         metadata={
             "rows_verified": verified,
@@ -122,5 +135,7 @@ def postgres_curated_payments(
             "connector": deployed,
             "offsets_source": source,
             "sink_target_offsets": dg.MetadataValue.json({str(p): o for p, o in sorted(targets.items())}),
+            "aggregates_refreshed_dts": dg.MetadataValue.json([str(d) for d in refreshed]),
+            "aggregates_refresh_seconds": round(time.monotonic() - started, 2),
         }
     )

@@ -288,7 +288,8 @@ def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: floa
     loaded = count_rows(pg, target)
     assert loaded == n, f"sink loaded {loaded} of {n} rows"
     load_after = os.getloadavg()[0]
-    print(f"  sink: Debezium JDBC sink {n / sink_seconds:,.0f} rows/s ({sink_seconds:.1f}s from connector creation)", flush=True)
+    first = f"; first row after {first_row_at - started:.1f}s" if first_row_at else ""
+    print(f"  sink: Debezium JDBC sink {n / sink_seconds:,.0f} rows/s ({sink_seconds:.1f}s from connector creation{first})", flush=True)
     client.delete(name)
     copy_after = copy_reference()
     copy_seconds = min(copy_before, copy_after)  # the faster reference: the ratio errs low

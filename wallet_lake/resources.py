@@ -88,6 +88,11 @@ class ConnectResource(dg.ConfigurableResource):
     url: str = Field(description="Kafka Connect REST URL (WL_CONNECT_URL).")
     connector_name: str = Field(default="wallet-lake-postgres-sink", description="WL_CONNECTOR_NAME")
     replication_factor: int = Field(default=1, description="Replication factor of the dead-letter topic.")
+    tasks_max: int = Field(
+        default=2,
+        description="tasks.max of the sink connector (WL_CONNECT_TASKS_MAX): at most the topic's partitions; "
+        "about the cores the Connect workers have (docs/benchmarks.md, sink tuning).",
+    )
 
 
 def resource_values(env: Callable[[str, type], object]) -> dict[str, dg.ConfigurableResource]:
@@ -109,7 +114,9 @@ def resource_values(env: Callable[[str, type], object]) -> dict[str, dg.Configur
             host=env("WL_PG_HOST", str), port=env("WL_PG_PORT", int), user=env("WL_PG_USER", str),
             password=env("WL_PG_PASSWORD", str), dbname=env("WL_PG_DB", str),
         ),
-        "connect": ConnectResource(url=env("WL_CONNECT_URL", str), connector_name=env("WL_CONNECTOR_NAME", str)),
+        "connect": ConnectResource(
+            url=env("WL_CONNECT_URL", str), connector_name=env("WL_CONNECTOR_NAME", str), tasks_max=env("WL_CONNECT_TASKS_MAX", int),
+        ),
     }
 
 

@@ -41,11 +41,13 @@ class ConnectClient:
 
     def _send(self, method: str, path: str, rebalance_timeout: float = 60.0, **kwargs) -> httpx.Response:
         """A request, retried while the worker group rebalances (Connect answers 409 then, e.g.
-        right after any connector was created or deleted on the cluster)."""
+        right after any connector was created or deleted on the cluster, and sometimes 500
+        "... a rebalance is expected" right after a config update)."""
         deadline = time.monotonic() + rebalance_timeout
         while True:
             resp = self.http.request(method, path, **kwargs)
-            if resp.status_code != 409 or time.monotonic() > deadline:
+            rebalancing = resp.status_code == 409 or (resp.status_code == 500 and "rebalance" in resp.text.lower())
+            if not rebalancing or time.monotonic() > deadline:
                 return resp
             time.sleep(0.5)
 

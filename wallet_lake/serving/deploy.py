@@ -21,6 +21,7 @@ def sink_connector_config(res: dict, flavor: str = "debezium") -> dict:
             "WL_PG_DB": pg.dbname,
             "WL_PG_USER": pg.user,
             "WL_CONNECT_REPLICATION_FACTOR": str(connect.replication_factor),
+            "WL_CONNECT_TASKS_MAX": str(connect.tasks_max),
         },
         CONNECT_DIR / FLAVORS[flavor],
     )

@@ -12,7 +12,7 @@ from wallet_lake.serving.deploy import sink_connector_config
 RES = {
     "postgres": SimpleNamespace(host="db.internal", port=5432, dbname="wallet", user="loader"),
     "kafka": SimpleNamespace(topic="payments.curated"),
-    "connect": SimpleNamespace(replication_factor=3),
+    "connect": SimpleNamespace(replication_factor=3, tasks_max=4),
 }
 
 
@@ -83,3 +83,8 @@ def test_confluent_mapping_avoids_rewritten_batches_without_a_reduction_buffer(c
     # Postgres refuse the batch ("ON CONFLICT DO UPDATE command cannot affect row a second time").
     assert "reWriteBatchedInserts" not in confluent["connection.url"]
     assert confluent["connection.url"].startswith("jdbc:postgresql://db.internal:5432/wallet")
+
+
+def test_tasks_come_from_configuration_in_both_flavors(debezium, confluent):
+    # WL_CONNECT_TASKS_MAX (ConnectResource.tasks_max): more tasks where the workers have cores.
+    assert debezium["tasks.max"] == confluent["tasks.max"] == "4"

@@ -56,6 +56,9 @@ class LakeQueryConfig:
     # Type of the dt partition column in the Glue table: "string" (yyyy-MM-dd, compared as text
     # so partition projection prunes) or "date".
     athena_dt_type: Literal["string", "date"] = "string"
+    # Athena writes every query's results under athena_output: SSE-KMS under the project's key,
+    # like every other object the project writes.
+    kms_key_id: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakeQueryConfig:
@@ -80,6 +83,7 @@ class LakeQueryConfig:
             athena_database=env.get("WL_GLUE_DATABASE") or "wallet_db",
             athena_table=env.get("WL_ATHENA_TABLE") or "curated_payments",
             athena_dt_type=dt_type,  # type: ignore[arg-type]
+            kms_key_id=env.get("WL_KMS_KEY_ID") or None,
         )
 
 
@@ -213,9 +217,10 @@ class AthenaLake:
 
         c = self.config
         try:
+            encryption = {"encryption_option": "SSE_KMS", "kms_key": c.kms_key_id} if c.kms_key_id else {}
             with connect(
                 work_group=c.athena_workgroup, s3_staging_dir=c.athena_output, region_name=c.region,
-                schema_name=c.athena_database,
+                schema_name=c.athena_database, **encryption,
             ) as conn:
                 cur = conn.cursor()
                 bound = scan_from.isoformat() if c.athena_dt_type == "string" else scan_from

@@ -5,6 +5,7 @@ without TLS and puts asking for any other encryption."""
 from __future__ import annotations
 
 import json
+from datetime import date
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -139,3 +140,28 @@ def test_local_s3_api_would_deny_everything_under_the_policy_so_provisioning_ski
     # The shared lake bucket is usable: no policy left on it by the local provisioning.
     with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
         s3.get_bucket_policy(Bucket=lake.bucket)
+
+
+@pytest.mark.integration
+def test_athena_query_results_are_written_sse_kms_under_the_project_key(stack_resources, monkeypatch):
+    """The lake fallback on AWS (WL_LAKE_ENGINE=athena) asks Athena to encrypt the results it
+    writes under WL_ATHENA_OUTPUT with the project's key: checked on what the local AWS API
+    recorded for the query execution."""
+    import os
+
+    from wallet_lake.lake.query import AthenaLake, LakeQueryConfig
+
+    lake = stack_resources["lake"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", lake.s3_endpoint_url)  # boto3's per-service endpoint
+    config = LakeQueryConfig.from_env({
+        **os.environ, "WL_LAKE_ENGINE": "athena", "WL_ATHENA_OUTPUT": f"s3://{lake.bucket}/athena-results/",
+        "WL_ATHENA_WORKGROUP": "primary",
+    })
+    assert config.kms_key_id == lake.kms_key_id
+    athena = lake.client("athena")
+    before = set(athena.list_query_executions()["QueryExecutionIds"])
+    AthenaLake(config).query("SELECT 1 AS one", {}, scan_from=date(2031, 1, 1))
+    [new] = set(athena.list_query_executions()["QueryExecutionIds"]) - before
+    result_config = athena.get_query_execution(QueryExecutionId=new)["QueryExecution"]["ResultConfiguration"]
+    assert result_config["OutputLocation"].startswith(f"s3://{lake.bucket}/athena-results/")
+    assert result_config["EncryptionConfiguration"] == {"EncryptionOption": "SSE_KMS", "KmsKey": lake.kms_key_id}

@@ -45,7 +45,7 @@ def test_connect_runs_the_debezium_sink_with_the_password_from_a_config_provider
     assert any(p["class"] == "io.debezium.connector.jdbc.JdbcSinkConnector" for p in plugins)
     status = httpx.get(f"{c.url}/connectors/{c.connector_name}/status", timeout=10).json()
     assert status["connector"]["state"] == "RUNNING"
-    assert [t["state"] for t in status["tasks"]] == ["RUNNING"]
+    assert [t["state"] for t in status["tasks"]] == ["RUNNING"] * c.tasks_max
     config = httpx.get(f"{c.url}/connectors/{c.connector_name}/config", timeout=10).json()
     assert config["connection.password"] == "${env:WL_PG_PASSWORD}"
     assert os.environ["WL_PG_PASSWORD"] not in str(config)

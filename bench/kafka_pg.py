@@ -97,7 +97,7 @@ def synthetic_curated(n: int, prefix: str):
 # ------------------------------------------------------------------ publish
 def perf_test(bootstrap: str, topic: str, records: int, payload_file: Path, producer_props: dict) -> float:
     """ProducerPerformance's records/s (its own final summary line)."""
-    libs = Path(os.environ["WL_CACHE_DIR"]) / "kafka-4.1.1" / "libs"
+    libs = Path(os.environ["WL_KAFKA_HOME"]) / "libs"  # from `stack/wallet-stack env`
     props = [f"{k}={v}" for k, v in {"bootstrap.servers": bootstrap, **producer_props}.items()]
     cmd = [
         "java", "-Xmx1g", f"-Dlog4j2.configurationFile={ROOT / 'stack' / 'kafka' / 'log4j2.properties'}", "-cp", f"{libs}/*",
@@ -121,7 +121,7 @@ def java_props_of(conf: dict) -> dict:
 
 def bench_publish(ctx: dict, table, repeats: int) -> dict:
     from wallet_lake.publish.producer import producer_config, publish
-    from wallet_lake.publish.records import curated_records
+    from wallet_lake.publish.records import SCHEMA_HEADERS, curated_records
 
     bootstrap = ctx["bootstrap"]
     conf = producer_config(ctx["res"]["kafka"].client_config())
@@ -140,11 +140,11 @@ def bench_publish(ctx: dict, table, repeats: int) -> dict:
     for _ in range(repeats):
         perf.append(perf_test(bootstrap, topic, n, payload_file, java_props_of(conf)))
         started = time.monotonic()
-        result = publish(curated_records(table), topic, conf)
+        result = publish(curated_records(table), topic, conf, headers=SCHEMA_HEADERS)
         ours.append(result.messages / (time.monotonic() - started))
         print(f"  publish: perf-test {perf[-1]:,.0f}/s, publish path {ours[-1]:,.0f}/s", flush=True)
     started = time.monotonic()
-    result = publish(curated_records(table), compacted, conf)
+    result = publish(curated_records(table), compacted, conf, headers=SCHEMA_HEADERS)
     ours_compacted = result.messages / (time.monotonic() - started)
     print(f"  publish: publish path into a compacted topic {ours_compacted:,.0f}/s", flush=True)
     return {
@@ -214,12 +214,54 @@ def last_keys(ctx: dict, topic: str) -> list[str]:
         c.close()
 
 
-def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: float) -> dict:
+def _sink_round(ctx: dict, client, name: str, config: dict, pg, target: str, probe: list, n: int, timeout: float) -> dict:
+    """One sink measurement: a new connector (its own consumer group, so it reads the topic from
+    the start) into the emptied table, from its creation to the last row visible; deleted after."""
+    with pg.connect() as conn:
+        conn.execute(f"TRUNCATE {target}")
+    ctx["cleanup"].append(lambda: client.delete(name))
+    ctx["groups"].append(f"connect-{name}")
+    load_before = os.getloadavg()[0]
+    started = time.monotonic()
+    client.deploy(name, config)
+    first_row_at = None
+    deadline = started + timeout
+    with pg.connect() as conn:
+        conn.autocommit = True
+        while True:  # cheap primary-key probes while loading, one count at the end
+            seen = conn.execute(f"SELECT count(*) FROM {target} WHERE payment_id = ANY(%s)", (probe,)).fetchone()[0]
+            now = time.monotonic()
+            if first_row_at is None and conn.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]:
+                first_row_at = now
+            if seen == len(probe):
+                break
+            if now > deadline:
+                raise TimeoutError(f"sink not done in {timeout}s; status {client.status_or_none(name)}")
+            status = client.status_or_none(name) or {"tasks": []}  # 404 until the worker has it
+            failed = [t for t in status["tasks"] if t["state"] == "FAILED"]
+            if failed:
+                raise RuntimeError(f"bench sink task failed: {failed[0].get('trace', '')[:2000]}")
+            time.sleep(0.1)
+    finished = time.monotonic()
+    loaded = count_rows(pg, target)
+    assert loaded == n, f"sink loaded {loaded} of {n} rows"
+    load_after = os.getloadavg()[0]
+    client.delete(name)
+    seconds = finished - started
+    return {
+        "connector": name, "rows_per_s": round(n / seconds), "seconds": round(seconds, 2),
+        "first_row_after_s": round(first_row_at - started, 2) if first_row_at else None,
+        "rows_per_s_from_first_row": round(n / (finished - first_row_at)) if first_row_at else None,
+        "load_average_1m_before_and_after": [round(load_before, 2), round(load_after, 2)],
+    }
+
+
+def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: float, sink_repeats: int = 2) -> dict:
     import duckdb
 
     from wallet_lake.contracts.schema import CURATED_COLUMNS
     from wallet_lake.publish.producer import producer_config, publish
-    from wallet_lake.publish.records import curated_records
+    from wallet_lake.publish.records import SCHEMA_HEADERS, curated_records
     from wallet_lake.serving.connect import ConnectClient
     from wallet_lake.serving.deploy import sink_connector_config
 
@@ -252,45 +294,20 @@ def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: floa
         return seconds
 
     copy_before = copy_reference()
-    result = publish(curated_records(table), topic, producer_config(res["kafka"].client_config()))
+    result = publish(curated_records(table), topic, producer_config(res["kafka"].client_config()), headers=SCHEMA_HEADERS)
     assert result.messages == n
     probe = last_keys(ctx, topic)
 
     config = sink_connector_config(res)
     config.update({"topics": topic, "collection.name.format": target, "errors.deadletterqueue.topic.name": dlq, **overrides})
-    name = f"wl-bench-{run}-sink"
     client = ConnectClient(res["connect"].url)
-    ctx["cleanup"].append(lambda: client.delete(name))
-    ctx["groups"].append(f"connect-{name}")
-    load_before = os.getloadavg()[0]
-    started = time.monotonic()
-    client.deploy(name, config)
-    first_row_at = None
-    deadline = started + timeout
-    with pg.connect() as conn:
-        conn.autocommit = True
-        while True:  # cheap primary-key probes while loading, one count at the end
-            seen = conn.execute(f"SELECT count(*) FROM {target} WHERE payment_id = ANY(%s)", (probe,)).fetchone()[0]
-            now = time.monotonic()
-            if first_row_at is None and conn.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]:
-                first_row_at = now
-            if seen == len(probe):
-                break
-            if now > deadline:
-                raise TimeoutError(f"sink not done in {timeout}s; status {client.status_or_none(name)}")
-            status = client.status_or_none(name) or {"tasks": []}  # 404 until the worker has it
-            failed = [t for t in status["tasks"] if t["state"] == "FAILED"]
-            if failed:
-                raise RuntimeError(f"bench sink task failed: {failed[0].get('trace', '')[:2000]}")
-            time.sleep(0.1)
-    finished = time.monotonic()
-    sink_seconds = finished - started
-    loaded = count_rows(pg, target)
-    assert loaded == n, f"sink loaded {loaded} of {n} rows"
-    load_after = os.getloadavg()[0]
-    first = f"; first row after {first_row_at - started:.1f}s" if first_row_at else ""
-    print(f"  sink: Debezium JDBC sink {n / sink_seconds:,.0f} rows/s ({sink_seconds:.1f}s from connector creation{first})", flush=True)
-    client.delete(name)
+    rounds = []
+    for rnd in range(1, sink_repeats + 1):
+        rounds.append(_sink_round(ctx, client, f"wl-bench-{run}-sink-{rnd}", config, pg, target, probe, n, timeout))
+        print(f"  sink round {rnd}: Debezium JDBC sink {rounds[-1]['rows_per_s']:,} rows/s ({rounds[-1]['seconds']}s from connector creation;"
+              f" first row after {rounds[-1]['first_row_after_s']}s)", flush=True)
+    best = max(rounds, key=lambda r: r["rows_per_s"])
+    sink_seconds = best["seconds"]
     copy_after = copy_reference()
     copy_seconds = min(copy_before, copy_after)  # the faster reference: the ratio errs low
     tuned = {k: v for k, v in config.items() if k in TUNING_KEYS or k.startswith("consumer.override.")}
@@ -298,10 +315,11 @@ def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: floa
         "records": n, "partitions": partitions,
         "copy_upsert_rows_per_s": round(n / copy_seconds), "copy_upsert_seconds": round(copy_seconds, 2),
         "copy_upsert_rows_per_s_before_and_after": [round(n / copy_before), round(n / copy_after)],
-        "sink_rows_per_s": round(n / sink_seconds), "sink_seconds": round(sink_seconds, 2),
-        "sink_rows_per_s_from_first_row": round(n / (finished - first_row_at)) if first_row_at else None,
+        "sink_rounds": rounds,
+        "sink_rows_per_s": best["rows_per_s"], "sink_seconds": best["seconds"],
+        "sink_rows_per_s_from_first_row": best["rows_per_s_from_first_row"],
         "sink_over_copy": round(copy_seconds / sink_seconds, 3),
-        "load_average_1m_before_and_after_sink": [round(load_before, 2), round(load_after, 2)],
+        "load_average_1m_before_and_after_sink": best["load_average_1m_before_and_after"],
         "connector_tuning": tuned,
         "overrides_of_project_config": overrides,
     }
@@ -353,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=None, help="partitions of the sink topic (default: the curated topic's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a connector setting (tuning experiments)")
     parser.add_argument("--sink-timeout", type=float, default=900.0)
+    parser.add_argument("--sink-repeats", type=int, default=2,
+                        help="sink measurements, each by a new connector over the same records (best kept, like the publish side)")
     parser.add_argument("--skip-publish", action="store_true")
     parser.add_argument("--skip-sink", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results/kafka_pg.json alone")
@@ -395,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             out["publish_over_perf_test"] = out["publish"]["publish_over_perf_test"]
         if not args.skip_sink:
             print(f"sink: {args.records:,} records, {partitions} partitions", flush=True)
-            out["sink"] = bench_sink(ctx, table.slice(0, args.records), partitions, parse_overrides(args.set), args.sink_timeout)
+            out["sink"] = bench_sink(ctx, table.slice(0, args.records), partitions, parse_overrides(args.set), args.sink_timeout, args.sink_repeats)
             out["sink_over_copy"] = out["sink"]["sink_over_copy"]
     finally:
         for fn in reversed(ctx["cleanup"]):

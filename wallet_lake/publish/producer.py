@@ -75,7 +75,8 @@ def failure_message(topic: str, bootstrap: str, sent: int, delivered: int, failu
     return ". ".join(parts)
 
 
-def publish(records: Iterable[tuple[bytes, bytes]], topic: str, conf: dict, *, collect_keys: bool = False, flush_timeout: float | None = None) -> PublishResult:
+def publish(records: Iterable[tuple[bytes, bytes]], topic: str, conf: dict, *, collect_keys: bool = False, flush_timeout: float | None = None,
+            headers: list[tuple[str, bytes]] | None = None) -> PublishResult:
     """Produce (key, value) records and wait for every delivery report.
 
     Raises DeliveryFailed on the first delivery or fatal client error (records not yet sent are
@@ -149,7 +150,7 @@ def publish(records: Iterable[tuple[bytes, bytes]], topic: str, conf: dict, *, c
         for key, value in records:
             while True:
                 try:
-                    produce(topic, value, key)
+                    produce(topic, value, key, headers=headers)
                     break
                 except BufferError:  # local queue full: serve delivery reports, then retry
                     serve(0.1)

@@ -1,9 +1,13 @@
 """Curated rows -> Kafka records of payments.curated (pure, no I/O).
 
-The value is a Kafka Connect JSON envelope (JsonConverter, schemas.enable=true) carrying the
-named, versioned schema of contracts.schema, so the JDBC sink knows every column's type;
-timestamps travel as epoch milliseconds with the Connect Timestamp logical type and dates as
-days since epoch, so they keep their UTC meaning end to end. Connect timestamps have millisecond
+The value is the curated record as JSON, typed by the named, versioned Connect schema of
+contracts.schema (`SCHEMA_JSON`). The schema is not embedded in every value: the sink's
+JsonConverter (schemas.enable=true) takes it once from its `schema.content` setting (Kafka >= 4.2,
+KIP-1054; rendered by serving.deploy from the same contract), and every record names it in its
+headers (`SCHEMA_HEADERS`) for other consumers. An embedded schema made each value ~2 KB, 70 % of
+it the schema, and parsing it was a third of the sink's CPU (docs/benchmarks.md). Timestamps
+travel as epoch milliseconds with the Connect Timestamp logical type and dates as days since
+epoch, so they keep their UTC meaning end to end. Connect timestamps have millisecond
 precision: sub-millisecond digits of a curated timestamp are dropped (floor).
 
 Two encoders produce the same JSON: `curated_record` for one row given as a dict (tests,
@@ -22,8 +26,10 @@ from wallet_lake.contracts.schema import CURATED_FIELDS, connect_value_schema
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _EPOCH_DATE = date(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
-SCHEMA_JSON = json.dumps(connect_value_schema(), separators=(",", ":"))
-_PREFIX = '{"schema":' + SCHEMA_JSON + ',"payload":'
+_SCHEMA = connect_value_schema()
+SCHEMA_JSON = json.dumps(_SCHEMA, separators=(",", ":"))
+# Headers of every record: the schema's name and version (the value holds only the payload).
+SCHEMA_HEADERS = [("schema.name", _SCHEMA["name"].encode()), ("schema.version", str(_SCHEMA["version"]).encode())]
 
 
 def epoch_millis(value: datetime) -> int:
@@ -47,8 +53,7 @@ def _to_connect(value, logical_type: str):
 def curated_record(row: dict) -> tuple[bytes, bytes]:
     """(key, value) bytes for one curated row given as {column: python value}."""
     payload = {f.name: _to_connect(row.get(f.name), f.type) for f in CURATED_FIELDS}
-    value = _PREFIX + json.dumps(payload, separators=(",", ":")) + "}"
-    return row["payment_id"].encode(), value.encode()
+    return row["payment_id"].encode(), json.dumps(payload, separators=(",", ":")).encode()
 
 
 _DUCKDB_TYPES = {
@@ -70,12 +75,11 @@ def _payload_expr(f) -> str:
 
 
 def _records_sql(relation: str) -> str:
-    prefix = _PREFIX.replace("'", "''")
     payload = ", ".join(_payload_expr(f) for f in CURATED_FIELDS)
     return (
         # encode(): UTF-8 bytes as they are (a CAST to BLOB would read backslashes as escapes).
         f"SELECT encode(payment_id) AS k, "
-        f"encode('{prefix}' || to_json({{{payload}}}) || '}}') AS v FROM {relation}"
+        f"encode(CAST(to_json({{{payload}}}) AS VARCHAR)) AS v FROM {relation}"
     )
 
 
@@ -99,7 +103,7 @@ def curated_records(table, batch_rows: int = 50_000) -> Iterator[tuple[bytes, by
 
 def decode_payload(value: bytes) -> dict:
     """The payload of a payments.curated value, timestamps back to aware datetimes (for checks)."""
-    payload = json.loads(value)["payload"]
+    payload = json.loads(value)
     for f in CURATED_FIELDS:
         v = payload.get(f.name)
         if v is None:

@@ -6,6 +6,9 @@ Platform users (its plugin is not installed here, so that mapping is rendered an
 
 from __future__ import annotations
 
+import json
+
+from wallet_lake.publish.records import SCHEMA_JSON
 from wallet_lake.serving.connect import CONFLUENT_SINK_CONFIG_FILE, CONNECT_DIR, SINK_CONFIG_FILE, render_connector_config
 
 FLAVORS = {"debezium": SINK_CONFIG_FILE, "confluent": CONFLUENT_SINK_CONFIG_FILE}
@@ -22,6 +25,8 @@ def sink_connector_config(res: dict, flavor: str = "debezium") -> dict:
             "WL_PG_USER": pg.user,
             "WL_CONNECT_REPLICATION_FACTOR": str(connect.replication_factor),
             "WL_CONNECT_TASKS_MAX": str(connect.tasks_max),
+            # The value schema (contracts.schema), as a JSON string inside the connector JSON.
+            "WL_CONNECT_VALUE_SCHEMA": json.dumps(SCHEMA_JSON)[1:-1],
         },
         CONNECT_DIR / FLAVORS[flavor],
     )

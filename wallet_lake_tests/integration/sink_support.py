@@ -22,7 +22,7 @@ import httpx
 
 from wallet_lake.contracts.schema import CURATED_COLUMNS
 from wallet_lake.publish.producer import PublishResult, producer_config, publish
-from wallet_lake.publish.records import curated_record
+from wallet_lake.publish.records import SCHEMA_HEADERS, curated_record
 from wallet_lake.serving.connect import ConnectClient, raise_if_failed, sink_group_id, wait_for_sink
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +71,8 @@ def curated_row(payment_id: str, created_at: datetime, status: str = "APPROVED",
 
 
 def publish_rows(kafka, rows: list[dict], *, topic: str | None = None, extra: dict | None = None, collect_keys: bool = False) -> PublishResult:
-    return publish((curated_record(r) for r in rows), topic or kafka.topic, producer_config(kafka.client_config(), extra), collect_keys=collect_keys)
+    return publish((curated_record(r) for r in rows), topic or kafka.topic, producer_config(kafka.client_config(), extra), collect_keys=collect_keys,
+                   headers=SCHEMA_HEADERS)
 
 
 def wait_for_shared_sink(res, end_offsets: dict[int, int], timeout: float = 180.0) -> None:

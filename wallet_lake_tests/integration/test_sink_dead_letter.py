@@ -44,14 +44,17 @@ def topic(stack_resources):
 
 
 def _poison(prefix: str) -> dict[str, bytes]:
-    schema = connect_value_schema()
+    """Values the converter must refuse against the contract's schema (schema.content). (A field
+    of the wrong JSON type, such as amount_cents as text, is coerced by JsonConverter rather than
+    refused: the topic's ACLs, which let only the pipeline's producer write, are the guard.)"""
+    good = json.loads(curated_record(curated_row(f"{prefix}template", datetime(2026, 1, 1, tzinfo=UTC)))[1])
     return {
-        # JSON without the Connect envelope (no schema/payload).
-        f"{prefix}poison-no-envelope": json.dumps({"payment_id": f"{prefix}poison-no-envelope", "amount_cents": 5}).encode(),
-        # The curated envelope, but the payload lacks required fields of the schema.
-        f"{prefix}poison-missing-required": json.dumps({"schema": schema, "payload": {"payment_id": f"{prefix}poison-missing-required"}}).encode(),
-        # The curated envelope, but the payload is not a struct.
-        f"{prefix}poison-not-a-struct": json.dumps({"schema": schema, "payload": ["not", "a", "struct"]}).encode(),
+        # Valid JSON, but required fields of the schema are missing.
+        f"{prefix}poison-missing-required": json.dumps({"payment_id": f"{prefix}poison-missing-required", "amount_cents": 5}).encode(),
+        # Valid JSON, not a struct.
+        f"{prefix}poison-not-a-struct": json.dumps(["not", "a", "struct"]).encode(),
+        # An old-format value with the schema embedded (a record from before schema.content).
+        f"{prefix}poison-envelope": json.dumps({"schema": connect_value_schema(), "payload": {**good, "payment_id": f"{prefix}poison-envelope"}}).encode(),
     }
 
 

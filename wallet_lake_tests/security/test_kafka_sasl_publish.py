@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, TopicPartition
 from wallet_lake.contracts.schema import arrow_schema
 from wallet_lake.publish.checks import compare_published_keys
 from wallet_lake.publish.producer import DeliveryFailed, producer_config, publish
-from wallet_lake.publish.records import curated_records
+from wallet_lake.publish.records import SCHEMA_HEADERS, curated_records
 from wallet_lake.publish.topic import curated_topic_spec, ensure_topic
 from wallet_lake.resources import resources_from_os_env
 from wallet_lake.security.kafka_acls import USERS
@@ -120,7 +120,7 @@ def test_producer_principal_publishes_curated_records_with_settings_from_configu
     messages = mine(consume(plain, kafka.topic, start, until=lambda got: len(mine(got)) >= ROWS, timeout=20))
     assert sorted(m.key().decode() for m in messages) == sorted(ids)
     assert all(m.offset() < result.end_offsets[m.partition()] for m in messages)
-    assert all(b'"payload":{"payment_id":"' + m.key() + b'"' in m.value() for m in messages)
+    assert all(m.value().startswith(b'{"payment_id":"' + m.key() + b'"') for m in messages)
 
 
 def test_principal_without_acls_fails_the_publish_with_an_authorization_error(monkeypatch, forget_sasl_password):

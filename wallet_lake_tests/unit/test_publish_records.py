@@ -28,9 +28,11 @@ def _row(pid: str, **overrides) -> dict:
 
 
 def test_value_schema_is_named_versioned_and_lists_every_curated_column():
-    _, value = curated_record(_row("p-1"))
-    schema = json.loads(value)["schema"]
+    from wallet_lake.publish.records import SCHEMA_HEADERS, SCHEMA_JSON
+
+    schema = json.loads(SCHEMA_JSON)
     assert (schema["name"], schema["version"], schema["type"]) == (CONNECT_SCHEMA_NAME, CONNECT_SCHEMA_VERSION, "struct")
+    assert dict(SCHEMA_HEADERS) == {"schema.name": CONNECT_SCHEMA_NAME.encode(), "schema.version": str(CONNECT_SCHEMA_VERSION).encode()}
     assert [f["field"] for f in schema["fields"]] == list(CURATED_COLUMNS)
     created = next(f for f in schema["fields"] if f["field"] == "created_at")
     assert (created["type"], created["name"]) == ("int64", "org.apache.kafka.connect.data.Timestamp")
@@ -38,7 +40,7 @@ def test_value_schema_is_named_versioned_and_lists_every_curated_column():
 
 def test_timestamps_travel_as_utc_epoch_millis_with_sub_millisecond_digits_floored():
     key, value = curated_record(_row("p-1"))
-    payload = json.loads(value)["payload"]
+    payload = json.loads(value)  # the value is the payload; the schema travels in the converter's config
     # 2025-06-30T23:59:59.999999Z -> 1751327999999 ms (computed by hand: 20269 days * 86400000 + 86399999)
     assert payload["created_at"] == 20269 * 86_400_000 + 86_399_999
     assert payload["dt"] == 20269
@@ -77,3 +79,10 @@ def test_decode_payload_gives_back_utc_instants_and_dates():
     assert p["created_at"] == datetime(2025, 6, 30, 23, 59, 59, 999_000, tzinfo=UTC)
     assert p["dt"] == date(2025, 6, 30)
     assert p["decline_reason"] == row["decline_reason"]
+
+
+def test_value_holds_exactly_the_schema_fields_and_nothing_else():
+    from wallet_lake.publish.records import SCHEMA_JSON
+
+    _, value = curated_record(_row("p-1"))
+    assert list(json.loads(value)) == [f["field"] for f in json.loads(SCHEMA_JSON)["fields"]]

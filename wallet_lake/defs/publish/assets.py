@@ -11,7 +11,7 @@ from wallet_lake.lake.curation_run import read_curated_hour_table
 from wallet_lake.partitions import hourly_landing, partition_hours
 from wallet_lake.publish.checks import compare_published_keys
 from wallet_lake.publish.producer import producer_config, publish
-from wallet_lake.publish.records import curated_records
+from wallet_lake.publish.records import SCHEMA_HEADERS, curated_records
 from wallet_lake.publish.topic import curated_topic_spec, ensure_topic
 from wallet_lake.resources import KafkaResource, LakeResource
 
@@ -48,7 +48,7 @@ def payments_curated_topic(context: dg.AssetExecutionContext, lake: LakeResource
     for hour in partition_hours(context):
         label = f"{hour:%Y-%m-%dT%H}"
         table = read_curated_hour_table(store, hour)
-        result = publish(curated_records(table), kafka.topic, producer_config(kafka.client_config()), collect_keys=True)
+        result = publish(curated_records(table), kafka.topic, producer_config(kafka.client_config()), collect_keys=True, headers=SCHEMA_HEADERS)
         keys = compare_published_keys(table.column("payment_id").to_pylist(), result.delivered_keys)
         context.log.info(f"{label}: published {result.messages} records ({result.bytes} bytes) to {kafka.topic} in {result.seconds:.1f}s")
         if not keys.passed:

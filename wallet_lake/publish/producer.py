@@ -176,9 +176,23 @@ def publish(records: Iterable[tuple[bytes, bytes]], topic: str, conf: dict, *, c
             raise fail()
         if result.messages != sent:
             raise DeliveryFailed(f"sent {sent} records to {topic} but {result.messages} delivery reports arrived")
+    except BaseException:
+        failing = True
+        raise
+    else:
+        failing = False
     finally:
-        producer.purge()  # a no-op after a complete publish; drops what an aborted one left
-        producer.close()
+        closing: list[KafkaException] = []
+        for step in (producer.purge, producer.close):  # purge: a no-op after a complete publish
+            try:
+                step()
+            except KafkaException as exc:
+                # A fatal error (e.g. a refused producer id) is raised again here: it must not
+                # replace the DeliveryFailed that already names it, nor pass unnoticed otherwise.
+                raised(exc)
+                closing.append(exc)
+        if closing and not failing:
+            raise DeliveryFailed(failure_message(topic, conf["bootstrap.servers"], sent, result.messages, failures, client_errors, fatal, dropped["queue"])) from closing[0]
     result.bytes = size
     result.seconds = time.monotonic() - started
     return result

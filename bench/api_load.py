@@ -40,23 +40,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from stack_env import load_stack_env  # noqa: E402 - bench/ is on sys.path when run as a script
+
 BENCH_DB = "wallet_lake_bench"
 START = dt.date(2026, 6, 1)
 MERCHANTS = 200
 DAYS = 90
 METHODS = ("card", "wallet", "bank_transfer", "bnpl")
-
-
-def load_env() -> None:
-    """The stack's variables, as the tests read them (values already set win)."""
-    stack_dir = Path(os.environ.get("WL_STACK_DIR", ROOT / ".stack"))
-    for path in (ROOT / "stack" / "local.env", stack_dir / "secrets.env"):
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                line = line.strip()
-                if line and not line.startswith("#") and "=" in line:
-                    k, v = line.split("=", 1)
-                    os.environ.setdefault(k, v)
 
 
 def pg_connect(dbname: str, **kwargs):
@@ -438,7 +428,7 @@ def main() -> None:
     parser.add_argument("--quiet-busy", type=float, default=0.15, help="share of CPU time busy with other work")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "api.json")
     args = parser.parse_args()
-    load_env()
+    load_stack_env()
 
     ensure_database()
     print(f"migrations applied to {BENCH_DB}: {migrate_bench() or 'none (up to date)'}", flush=True)

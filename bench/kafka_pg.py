@@ -35,20 +35,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from stack_env import load_stack_env  # noqa: E402 - bench/ is on sys.path when run as a script
 RESULT_FILE = ROOT / "bench" / "results" / "kafka_pg.json"
-
-
-def load_stack_env() -> None:
-    """The stack's variables (stack/local.env, then the clone's secrets), environment first."""
-    files = [ROOT / "stack" / "local.env", Path(os.environ.get("WL_STACK_DIR", ROOT / ".stack")) / "secrets.env"]
-    for path in files:
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                line = line.strip()
-                if line and not line.startswith("#") and "=" in line:
-                    k, v = line.split("=", 1)
-                    os.environ.setdefault(k, v)
-    os.environ.setdefault("WL_CACHE_DIR", str(Path.home() / ".cache" / "wallet-lake"))
 
 
 def synthetic_curated(n: int, prefix: str):

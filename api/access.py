@@ -2,7 +2,8 @@
 
 Reports depend on `MerchantScope`: a merchant id, or None for "every merchant", already checked
 against the key (403 otherwise). Omitting `merchant` means every merchant, which only keys
-scoped to all merchants may ask for."""
+scoped to all merchants may ask for. Reports about the platform as a whole (pipeline-recon)
+depend on `AllMerchantsKey`: keys scoped to all merchants only."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from api.auth import Authenticated, MerchantForbidden
+from api.auth import ApiKey, Authenticated, MerchantForbidden
 from api.params import query
 
 # Any printable text without whitespace or control characters (NUL cannot even be sent to
@@ -40,3 +41,18 @@ async def merchant_scope(
 
 
 MerchantScope = Annotated[str | None, Depends(merchant_scope)]
+
+
+class AllMerchantsKeyRequired(Exception):
+    """A valid key scoped to some merchants asking for a platform-wide report: 403."""
+
+
+async def all_merchants_key(key: Authenticated) -> ApiKey:
+    # Platform-wide figures (the pipeline ledger counts every merchant's payments per landing
+    # hour) would tell a merchant-scoped key the volume of the others: all-merchant keys only.
+    if not key.all_merchants:
+        raise AllMerchantsKeyRequired()
+    return key
+
+
+AllMerchantsKey = Annotated[ApiKey, Depends(all_merchants_key)]

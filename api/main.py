@@ -74,7 +74,7 @@ def _document_problem_media_types(app: FastAPI) -> None:
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            app.openapi_schema = _document_security(problem_media_types(generate()))
+            app.openapi_schema = reports.document_examples(_document_security(problem_media_types(generate())))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.status import HTTP_503_SERVICE_UNAVAILABLE
 
+from api.access import AllMerchantsKeyRequired
 from api.auth import MerchantForbidden, NotAuthenticated
 from wallet_lake.lake.query import LakeUnavailable
 from api.params import UnknownQueryParameters, accepted_forms
@@ -31,6 +32,7 @@ UNKNOWN_PARAMETERS = "urn:wallet-lake:problem:unknown-parameters"
 SERVICE_UNAVAILABLE = "urn:wallet-lake:problem:service-unavailable"
 UNAUTHENTICATED = "urn:wallet-lake:problem:unauthenticated"
 FORBIDDEN_MERCHANT = "urn:wallet-lake:problem:forbidden-merchant"
+ALL_MERCHANTS_KEY_REQUIRED = "urn:wallet-lake:problem:all-merchants-key-required"
 LAKE_UNAVAILABLE = "urn:wallet-lake:problem:lake-unavailable"
 INTERNAL_ERROR = "urn:wallet-lake:problem:internal-error"
 
@@ -214,6 +216,16 @@ def _merchant_forbidden(request: Request, exc: MerchantForbidden) -> JSONRespons
     )
 
 
+def _all_merchants_key_required(request: Request, exc: AllMerchantsKeyRequired) -> JSONResponse:
+    return problem_response(
+        request_id_of(request),
+        status=403,
+        type_=ALL_MERCHANTS_KEY_REQUIRED,
+        title="All-merchants key required",
+        detail="This report covers every merchant: it needs an API key scoped to all merchants (python -m api.keys create --all).",
+    )
+
+
 def _lake_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("lake unavailable", error_type=type(exc).__name__, error=str(exc))
     return problem_response(
@@ -245,4 +257,5 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(psycopg.OperationalError, _database_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(NotAuthenticated, _not_authenticated)  # type: ignore[arg-type]
     app.add_exception_handler(MerchantForbidden, _merchant_forbidden)  # type: ignore[arg-type]
+    app.add_exception_handler(AllMerchantsKeyRequired, _all_merchants_key_required)  # type: ignore[arg-type]
     app.add_exception_handler(LakeUnavailable, _lake_unavailable)  # type: ignore[arg-type]

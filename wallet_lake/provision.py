@@ -88,12 +88,33 @@ def provision_kafka_auth(res) -> None:
 
 
 def provision_connect(res) -> None:
+    import time
+
     from wallet_lake.serving.connect import ConnectClient
     from wallet_lake.serving.deploy import sink_connector_config
+    from wallet_lake.serving.monitor import instance_states
 
     c = res["connect"]
     client = ConnectClient(c.url)
     log.info("connector %s: %s", c.connector_name, client.deploy(c.connector_name, sink_connector_config(res)))
+
+    def failed() -> list[str]:
+        status = client.status_or_none(c.connector_name)
+        return sorted(i for i, s in (instance_states(status) if status else {}).items() if s == "FAILED")
+
+    # `stack/wallet-stack up` is the operator's recovery after a fault. A sink task that lost its
+    # Postgres connection mid-flush (a crash or `pg_ctl stop -m immediate`) FAILS at once (the
+    # Debezium sink retries a failed flush, not a rollback on a closed connection) and stays
+    # FAILED until restarted: restart the failed instances here. One that fails again (a record
+    # Postgres refuses) is reported by wait_running below with its trace.
+    if stuck := failed():
+        log.warning("connector %s: restarting FAILED %s", c.connector_name, ", ".join(stuck))
+        client.restart_failed(c.connector_name)
+        # The restart is acknowledged before the status shows it: give the instances a moment to
+        # leave FAILED, so that wait_running reports only a failure after the restart.
+        deadline = time.monotonic() + 30
+        while failed() and time.monotonic() < deadline:
+            time.sleep(0.5)
     client.wait_running(c.connector_name)
 
 

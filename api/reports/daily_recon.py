@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from api.reports.common import AMOUNT_DOC, CURRENCY_DOC
+from api.reports.common import AMOUNT_DOC, CURRENCY_DOC, AsOf
 from api.reports.source import Fetch
 from api.reports.sql import DAILY_RECON, DAILY_RECON_ALL, ReportQuery
 from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES
@@ -44,11 +44,12 @@ class DailyRecon(BaseModel):
 
     date: dt.date = Field(description="UTC day reported (dt of created_at).")
     merchant_id: str | None = Field(description="Merchant reported; null means every merchant.")
+    as_of: AsOf
     by_status: list[StatusLine] = Field(description="Per (currency, status), sorted by currency then status.")
     totals: list[CurrencyTotal] = Field(description="Per currency over all statuses, sorted by currency.")
 
 
-def shape(report_date: dt.date, merchant_id: str | None, rows: Iterable[Mapping[str, Any]]) -> DailyRecon:
+def shape(report_date: dt.date, merchant_id: str | None, rows: Iterable[Mapping[str, Any]], *, as_of: dt.datetime) -> DailyRecon:
     """Build the answer from DAILY_RECON rows of any engine (mappings with the SQL's column names).
 
     Sorting is done here, by code point, so the order does not depend on a database collation."""
@@ -73,6 +74,7 @@ def shape(report_date: dt.date, merchant_id: str | None, rows: Iterable[Mapping[
     return DailyRecon(
         date=report_date,
         merchant_id=merchant_id,
+        as_of=as_of,
         by_status=lines,
         totals=[totals[c] for c in sorted(totals)],
     )
@@ -86,4 +88,5 @@ def query_for(report_date: dt.date, merchant_id: str | None) -> tuple[ReportQuer
 
 
 async def run(fetch: Fetch, *, report_date: dt.date, merchant_id: str | None) -> DailyRecon:
-    return shape(report_date, merchant_id, await fetch(*query_for(report_date, merchant_id)))
+    as_of = await fetch.as_of(report_date, report_date)  # before the rows (api/reports/source.py)
+    return shape(report_date, merchant_id, await fetch(*query_for(report_date, merchant_id)), as_of=as_of)

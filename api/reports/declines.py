@@ -41,7 +41,9 @@ def _amounts(per_currency: Mapping[str, int]) -> list[CurrencyAmount]:
     return [CurrencyAmount(currency=c, amount_cents=per_currency[c]) for c in sorted(per_currency)]
 
 
-def shape(date_from: dt.date, date_to: dt.date, merchant_id: str | None, rows: Iterable[Mapping[str, Any]]) -> Declines:
+def shape(
+    date_from: dt.date, date_to: dt.date, merchant_id: str | None, rows: Iterable[Mapping[str, Any]], *, as_of: dt.datetime
+) -> Declines:
     total = 0
     reasons: dict[str, dict[str, int]] = {}
     counts: dict[str, int] = {}
@@ -62,7 +64,7 @@ def shape(date_from: dt.date, date_to: dt.date, merchant_id: str | None, rows: I
         for reason in sorted(counts, key=lambda k: (-counts[k], k))
     ]
     return Declines(
-        date_from=date_from, date_to=date_to, merchant_id=merchant_id,
+        date_from=date_from, date_to=date_to, merchant_id=merchant_id, as_of=as_of,
         payment_count=total, declined_count=declined, decline_rate=rate(declined, total),
         declined_amounts=_amounts(declined_amounts), by_reason=by_reason,
     )
@@ -77,4 +79,5 @@ def query_for(date_from: dt.date, date_to: dt.date, merchant_id: str | None) -> 
 
 
 async def run(fetch: Fetch, *, date_from: dt.date, date_to: dt.date, merchant_id: str | None) -> Declines:
-    return shape(date_from, date_to, merchant_id, await fetch(*query_for(date_from, date_to, merchant_id)))
+    as_of = await fetch.as_of(date_from, date_to)  # before the rows (api/reports/source.py)
+    return shape(date_from, date_to, merchant_id, await fetch(*query_for(date_from, date_to, merchant_id)), as_of=as_of)

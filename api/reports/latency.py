@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from api.reports.common import AsOf
 from api.reports.source import Fetch
 from api.reports.sql import LATENCY, LATENCY_ONE_METHOD, ReportQuery
 from wallet_lake.serving.aggregates import LATENCY_EXACT_BELOW_MS, LATENCY_RELATIVE_ERROR, UNKNOWN
@@ -39,6 +40,7 @@ class Latency(BaseModel):
     date_from: dt.date = Field(serialization_alias="from", description="First dt of the range (inclusive).")
     date_to: dt.date = Field(serialization_alias="to", description="Last dt of the range (inclusive).")
     payment_method: str | None = Field(description="The method asked for; null means every method.")
+    as_of: AsOf
     percentile_max_relative_error: float = Field(
         description=f"Bound on a percentile's error relative to the larger of its two interpolated order statistics ({_ERROR_PCT}); 0 error below {LATENCY_EXACT_BELOW_MS} ms."
     )
@@ -49,7 +51,9 @@ def _ms(value: Any) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
-def shape(date_from: dt.date, date_to: dt.date, payment_method: str | None, rows: Iterable[Mapping[str, Any]]) -> Latency:
+def shape(
+    date_from: dt.date, date_to: dt.date, payment_method: str | None, rows: Iterable[Mapping[str, Any]], *, as_of: dt.datetime
+) -> Latency:
     methods = {
         r["payment_method"]: MethodLatency(
             payment_method=r["payment_method"],
@@ -67,7 +71,7 @@ def shape(date_from: dt.date, date_to: dt.date, payment_method: str | None, rows
             payment_method=payment_method, count=0, mean_ms=None, p50_ms=None, p95_ms=None, p99_ms=None, max_ms=None
         )
     return Latency(
-        date_from=date_from, date_to=date_to, payment_method=payment_method,
+        date_from=date_from, date_to=date_to, payment_method=payment_method, as_of=as_of,
         percentile_max_relative_error=LATENCY_RELATIVE_ERROR,
         methods=[methods[m] for m in sorted(methods)],
     )
@@ -83,4 +87,6 @@ def query_for(date_from: dt.date, date_to: dt.date, payment_method: str | None) 
 
 
 async def run(fetch: Fetch, *, date_from: dt.date, date_to: dt.date, payment_method: str | None) -> Latency:
-    return shape(date_from, date_to, payment_method, await fetch(*query_for(date_from, date_to, payment_method)))
+    # The month-to-date rows it reads are built from every day of from's month up to `to`.
+    as_of = await fetch.as_of(date_from.replace(day=1), date_to)  # before the rows (api/reports/source.py)
+    return shape(date_from, date_to, payment_method, await fetch(*query_for(date_from, date_to, payment_method)), as_of=as_of)

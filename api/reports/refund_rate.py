@@ -45,7 +45,9 @@ class RefundRate(RangeAnswer):
     by_currency: list[CurrencyRefunds] = Field(description="Per currency with captured payments, sorted by currency.")
 
 
-def shape(date_from: dt.date, date_to: dt.date, merchant_id: str | None, rows: Iterable[Mapping[str, Any]]) -> RefundRate:
+def shape(
+    date_from: dt.date, date_to: dt.date, merchant_id: str | None, rows: Iterable[Mapping[str, Any]], *, as_of: dt.datetime
+) -> RefundRate:
     per: dict[str, dict[str, tuple[int, int]]] = {}
     for r in rows:
         per.setdefault(r["currency"], {})[r["status"]] = (int(r["payment_count"]), int(r["amount_cents"]))
@@ -67,7 +69,7 @@ def shape(date_from: dt.date, date_to: dt.date, merchant_id: str | None, rows: I
     refunded = sum(c.refunded_count for c in currencies)
     chargebacks = sum(c.chargeback_count for c in currencies)
     return RefundRate(
-        date_from=date_from, date_to=date_to, merchant_id=merchant_id,
+        date_from=date_from, date_to=date_to, merchant_id=merchant_id, as_of=as_of,
         captured_count=captured, refunded_count=refunded, chargeback_count=chargebacks,
         refund_rate=rate(refunded, captured), chargeback_rate=rate(chargebacks, captured),
         by_currency=currencies,
@@ -83,4 +85,5 @@ def query_for(date_from: dt.date, date_to: dt.date, merchant_id: str | None) -> 
 
 
 async def run(fetch: Fetch, *, date_from: dt.date, date_to: dt.date, merchant_id: str | None) -> RefundRate:
-    return shape(date_from, date_to, merchant_id, await fetch(*query_for(date_from, date_to, merchant_id)))
+    as_of = await fetch.as_of(date_from, date_to)  # before the rows (api/reports/source.py)
+    return shape(date_from, date_to, merchant_id, await fetch(*query_for(date_from, date_to, merchant_id)), as_of=as_of)

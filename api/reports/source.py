@@ -1,15 +1,21 @@
 """Where a report's SQL runs: Postgres (the aggregate tables) or the lake (source=lake).
 
 Report runners take a `Fetch`: (query, params) -> rows as mappings of the SQL's column names, so
-they shape the answer the same way whichever engine produced the rows."""
+they shape the answer the same way whichever engine produced the rows; and `fetch.as_of(first,
+last)`, the answer's freshness, read before the rows (a later read only reflects more):
+- postgres: every change committed to curated_payments before as_of is in the aggregates
+  (wallet_lake.serving.aggregates.AS_OF_SQL: the oldest mark pending for a dt in [first, last],
+  or the time of the read);
+- lake: the time of the query, taken before the lake is listed: every curated file published to
+  the lake before it is read."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio
 import anyio.to_thread
@@ -18,8 +24,17 @@ from psycopg.rows import dict_row
 
 from api.reports.sql import ReportQuery
 from wallet_lake.lake.query import LakeQueryEngine, LakeUnavailable, open_lake_engine
+from wallet_lake.serving.aggregates import AS_OF_SQL
 
-Fetch = Callable[[ReportQuery, dict[str, Any]], Awaitable[list[Mapping[str, Any]]]]
+
+class Fetch(Protocol):
+    async def __call__(self, query: ReportQuery, params: dict[str, Any]) -> list[Mapping[str, Any]]: ...
+
+    async def as_of(self, first_dt: dt.date, last_dt: dt.date) -> dt.datetime:
+        """The answer's freshness for reports reading the dts [first_dt, last_dt] (UTC)."""
+        ...
+
+
 Source = Literal["postgres", "lake"]
 
 # Lake queries scan Parquet in worker threads of this process: a few at a time, so they cannot
@@ -27,24 +42,44 @@ Source = Literal["postgres", "lake"]
 _LAKE_CONCURRENCY = 2
 
 
-def postgres_fetch(conn: psycopg.AsyncConnection) -> Fetch:
-    async def fetch(query: ReportQuery, params: dict[str, Any]) -> list[Mapping[str, Any]]:
-        async with conn.cursor(row_factory=dict_row) as cur:
+class _PostgresFetch:
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+        self.conn = conn
+
+    async def __call__(self, query: ReportQuery, params: dict[str, Any]) -> list[Mapping[str, Any]]:
+        async with self.conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query.sql, query.bind(**params))
             return await cur.fetchall()
 
-    return fetch
+    async def as_of(self, first_dt: dt.date, last_dt: dt.date) -> dt.datetime:
+        async with self.conn.cursor() as cur:
+            await cur.execute(AS_OF_SQL, {"first_dt": first_dt, "last_dt": last_dt})
+            (as_of,) = await cur.fetchone()
+        return as_of.astimezone(dt.timezone.utc)
 
 
-def lake_fetch(engine: LakeQueryEngine, scan_from: dt.date, limiter: anyio.CapacityLimiter) -> Fetch:
-    async def fetch(query: ReportQuery, params: dict[str, Any]) -> list[Mapping[str, Any]]:
+class _LakeFetch:
+    def __init__(self, engine: LakeQueryEngine, scan_from: dt.date, limiter: anyio.CapacityLimiter) -> None:
+        self.engine, self.scan_from, self.limiter = engine, scan_from, limiter
+
+    async def __call__(self, query: ReportQuery, params: dict[str, Any]) -> list[Mapping[str, Any]]:
         bound = query.bind(**params)
         # DuckDB and pyathena block: run them in a worker thread, never on the event loop.
         return await anyio.to_thread.run_sync(
-            functools.partial(engine.query, query.sql, bound, scan_from=scan_from), limiter=limiter
+            functools.partial(self.engine.query, query.sql, bound, scan_from=self.scan_from), limiter=self.limiter
         )
 
-    return fetch
+    async def as_of(self, first_dt: dt.date, last_dt: dt.date) -> dt.datetime:
+        # The lake is read as it is when the query lists it, after this instant.
+        return dt.datetime.now(dt.timezone.utc)
+
+
+def postgres_fetch(conn: psycopg.AsyncConnection) -> Fetch:
+    return _PostgresFetch(conn)
+
+
+def lake_fetch(engine: LakeQueryEngine, scan_from: dt.date, limiter: anyio.CapacityLimiter) -> Fetch:
+    return _LakeFetch(engine, scan_from, limiter)
 
 
 class LakeEngines:

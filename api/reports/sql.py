@@ -8,9 +8,9 @@ placeholders for DuckDB; pyathena takes them as they are). Keep to SQL that Post
 Trino read alike (FILTER, window functions, CAST, no `::`); ordering and shaping happen in
 Python (api/reports/<report>.py), where they cannot differ between engines.
 
-Sums of amounts are cast to BIGINT: exact integers on every engine (Postgres would return
-numeric, slower to decode) up to 9.2e18 minor units per answer line, beyond which Postgres
-raises rather than round.
+Sums of amounts are DECIMAL(38,0) (the aggregates' type, numeric(38,0) in Postgres): exact
+integers on every engine for any number of int64 amounts, so one extreme amount cannot overflow
+a report; the runners turn them into Python ints (JSON numbers, exact). Counts stay integers.
 
 Variants with and without a merchant (or payment_method) are separate statements rather than
 `(%(m)s IS NULL OR merchant_id = %(m)s)`, so that each gets its own plan and the all-merchant
@@ -59,14 +59,14 @@ def _status_query(name: str, select: str, where: str, group_by: str, *, per_merc
 
 # daily-recon: count and amount per (currency, status) of one dt. Amounts are summed within a
 # currency only; per-currency totals are derived from these rows.
-_RECON = ("currency, status, sum(payment_count) AS payment_count, CAST(sum(amount_cents) AS BIGINT) AS amount_cents",
+_RECON = ("currency, status, sum(payment_count) AS payment_count, CAST(sum(amount_cents) AS DECIMAL(38, 0)) AS amount_cents",
           "dt = %(report_date)s", "currency, status")
 DAILY_RECON = _status_query("daily-recon", *_RECON, per_merchant=True)
 DAILY_RECON_ALL = _status_query("daily-recon/all-merchants", *_RECON, per_merchant=False)
 
 # refund-rate: captured payments (CAPTURED_STATUSES) per (currency, status) over a dt range.
 _CAPTURED_LIST = ", ".join(f"'{s}'" for s in CAPTURED_STATUSES)
-_REFUNDS = ("currency, status, sum(payment_count) AS payment_count, CAST(sum(amount_cents) AS BIGINT) AS amount_cents",
+_REFUNDS = ("currency, status, sum(payment_count) AS payment_count, CAST(sum(amount_cents) AS DECIMAL(38, 0)) AS amount_cents",
             f"dt BETWEEN %(date_from)s AND %(date_to)s AND status IN ({_CAPTURED_LIST})", "currency, status")
 REFUND_RATE = _status_query("refund-rate", *_REFUNDS, per_merchant=True)
 REFUND_RATE_ALL = _status_query("refund-rate/all-merchants", *_REFUNDS, per_merchant=False)
@@ -75,7 +75,7 @@ REFUND_RATE_ALL = _status_query("refund-rate/all-merchants", *_REFUNDS, per_merc
 # (decline_reason NULL in the result = not declined; those rows give the decline_rate denominator).
 _DECLINES = (
     f"CASE WHEN status = '{DECLINED}' THEN decline_reason END AS decline_reason, currency, "
-    "sum(payment_count) AS payment_count, CAST(sum(amount_cents) AS BIGINT) AS amount_cents",
+    "sum(payment_count) AS payment_count, CAST(sum(amount_cents) AS DECIMAL(38, 0)) AS amount_cents",
     "dt BETWEEN %(date_from)s AND %(date_to)s",
     f"CASE WHEN status = '{DECLINED}' THEN decline_reason END, currency",
 )

@@ -39,6 +39,11 @@ ReportDate = Annotated[
     BeforeValidator(_iso_date),
     query("UTC day to report (the dt of created_at).", _DATE_FORM, examples=["2026-11-24"]),
 ]
+LandingDate = Annotated[
+    dt.date,
+    BeforeValidator(_iso_date),
+    query("UTC day whose 24 landing hours (raw/payments/dt=YYYY/MM/DD/HH/) are listed.", _DATE_FORM, examples=["2026-11-24"]),
+]
 DateFrom = Annotated[
     dt.date,
     BeforeValidator(_iso_date),

@@ -12,12 +12,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from api.access import MerchantScope
+from api.access import AllMerchantsKey, MerchantScope
 from api.auth import Authenticated
 from api.problems import problem_responses
-from api.reports import daily_recon, declines, latency, refund_rate
+from api.reports import daily_recon, declines, latency, pipeline_recon, refund_rate
 from api.reports.source import report_fetch
-from api.routes.inputs import PaymentMethod, Range, ReportDate, SourceParam
+from api.routes.inputs import LandingDate, PaymentMethod, Range, ReportDate, SourceParam
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -97,3 +97,29 @@ async def get_declines(
     async with report_fetch(request.app.state, source, scan_from=dates.date_from) as fetch:
         answer = await declines.run(fetch, date_from=dates.date_from, date_to=dates.date_to, merchant_id=merchant_id)
     return _json(answer)
+
+
+_RECON_ERRORS = problem_responses(400, 401, 403, 422, 500, 503)
+_RECON_ERRORS[403] = {**_RECON_ERRORS[403], "description": "The API key is scoped to some merchants; this report needs an all-merchants key."}
+
+
+@router.get(
+    "/pipeline-recon",
+    response_model=pipeline_recon.PipelineRecon,
+    summary="Pipeline ledger: every landing hour of a day from raw lines to the reports",
+    description=pipeline_recon.DESCRIPTION,
+    responses=_RECON_ERRORS,
+)
+async def get_pipeline_recon(request: Request, key: AllMerchantsKey, date: LandingDate) -> Response:
+    return _json(await pipeline_recon.run(request.app.state.database, date))
+
+
+# Response examples, set on the finished document: FastAPI drops None values while building it,
+# and an example's nulls (a stage never recorded) are part of what it shows.
+_EXAMPLES = {"/reports/pipeline-recon": pipeline_recon.EXAMPLE}
+
+
+def document_examples(openapi: dict) -> dict:
+    for path, example in _EXAMPLES.items():
+        openapi["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["example"] = example
+    return openapi

@@ -13,7 +13,9 @@ from typing import Literal
 LogicalType = Literal["string", "int64", "int32", "float64", "boolean", "timestamp", "date"]
 
 # Bump whenever a curation rule changes: every curated row records the version that made it.
-CURATED_VERSION = 1
+# 2: dedupe by contracts.ordering.LATEST_FIRST (created_at to the ms, content before raw line
+#    order); risk_score -0.0 stored as 0.0.
+CURATED_VERSION = 2
 
 # Name and version of the Kafka Connect schema of the payments.curated value.
 CONNECT_SCHEMA_NAME = "io.walletlake.payments.CuratedPayment"

@@ -19,9 +19,12 @@ backfill is not a loop of per-hour jobs):
    (failed_checks) is not published (its previous state stays). Otherwise: record the run's new
    keys as `pending` in the hour's manifest, upload the new files under run-scoped names
    (lh-<hour>-<run>-NNN.parquet: nothing the current manifest lists is touched), swap the manifest
-   (one PUT), delete the files the previous manifest listed. Readers that go through manifests
-   (read_curated_hour, current_curated_keys, the lake query layer) see the old hour or the new
-   one, never a mix; the next run of an hour deletes what an abandoned run left (`pending`).
+   (one PUT, which also records the keys it supersedes), delete those files. Readers that go
+   through manifests (read_curated_hour, current_curated_keys, the lake query layer) see the old
+   hour or the new one, never a mix. Every manifest write is conditional on the version read
+   (lake.manifests): a concurrent run of the hour makes this one fail, never overwrite it.
+   Each curation first sweeps its hours: files a dead run left (`superseded` after a swap,
+   `pending` of a run abandoned before its swap) are deleted.
 """
 
 from __future__ import annotations
@@ -54,10 +57,11 @@ from wallet_lake.contracts.landing import (
 )
 from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES
 from wallet_lake.contracts.schema import CURATED_FIELDS, CURATED_PARTITION_COLUMNS, CURATED_VERSION
+from wallet_lake.lake import manifests
 from wallet_lake.lake.store import LakeStore, LocalLakeStore, S3LakeStore
 from wallet_lake.transforms import curate as rules
 
-MANIFEST_FORMAT = 2
+MANIFEST_FORMAT = 3  # 3: `superseded` (keys the swap made obsolete, until deleted)
 BATCH_COLUMN = "landing_hour"  # the landing hour token, e.g. 20261124T13, as a batch column
 SCRATCH_PREFIX = "_scratch/curation/"  # in_lake: Spark's output before it is published
 
@@ -441,7 +445,8 @@ def read_manifest(store: LakeStore, hour: datetime) -> dict:
 def _publish(store: LakeStore, stats: HourStats, uploads: list[tuple[Path, str]], settings: CurationSettings,
              pool: ThreadPoolExecutor, log=None) -> None:
     """Write-audit-publish one hour (see module doc); an hour failing a blocking check keeps
-    its previous state."""
+    its previous state. Raises manifests.ManifestConflict when another writer changed the
+    manifest meanwhile (this run's files are then removed; the other run's state stays whole)."""
     hour = datetime.fromisoformat(stats.landing_hour)
     stats.failed_checks = failed_checks(stats)
     if stats.failed_checks:
@@ -449,31 +454,40 @@ def _publish(store: LakeStore, stats: HourStats, uploads: list[tuple[Path, str]]
         if log:
             log.error(f"{stats.token} not published: {stats.failed_checks}")
         return
-    old = read_manifest(store, hour)
+    old, version = manifests.read_versioned(store, hour)
     now = datetime.now(timezone.utc)
-    pending = [p for p in old.get("pending", []) if p.get("run_id") != stats.run_id]
-    abandoned = [p for p in pending if now - datetime.fromisoformat(p["started_at"]) > settings.abandoned_after]
-    pending = [p for p in pending if p not in abandoned]
+    pending, abandoned = manifests.split_pending(old.get("pending", []), now, settings.abandoned_after, except_run=stats.run_id)
     new_keys = [k for _, k in uploads]
     if set(new_keys) != set(stats.curated_keys + stats.quarantine_keys):
         raise RuntimeError(f"{stats.token}: the files to upload are not the files the manifest will list")
     # 1. Announce this run's keys (the manifest still lists the current files), then upload.
-    store.put_bytes(manifest_key(hour), json.dumps(
-        {**old, "pending": pending + [{"run_id": stats.run_id, "started_at": now.isoformat(), "keys": new_keys}]}, indent=1).encode())
+    announced = {**old, "pending": pending + [{"run_id": stats.run_id, "started_at": now.isoformat(), "keys": new_keys}]}
+    version = manifests.write(store, hour, announced, version, doing="announcing its files")
     list(pool.map(lambda u: store.put_file(u[1], u[0]), uploads))
-    # 2. Swap: one PUT makes the new files current.
-    stats.published = True
-    body = {**asdict(stats), "manifest_format": MANIFEST_FORMAT, "pending": pending}
-    store.put_bytes(manifest_key(hour), json.dumps(body, indent=1).encode())
-    # 3. Delete what the previous run wrote (and what abandoned runs left) that is not current.
-    stale = set(old.get("curated_keys", []) + old.get("quarantine_keys", []))
+    # 2. Swap: one PUT makes the new files current and records what they supersede (the previous
+    #    files, those of abandoned runs, and any a dead run left), so a run that dies before
+    #    step 3 leaves a list to sweep, not orphans.
+    superseded = set(old.get("superseded", [])) | manifests.current_keys(old)
     for p in abandoned:
-        stale.update(p.get("keys", []))
-    stale -= set(new_keys)
-    if stale:
-        store.delete(sorted(stale))
+        superseded.update(p.get("keys", []))
+    stats.published = True
+    body = {**asdict(stats), "manifest_format": MANIFEST_FORMAT, "pending": pending, "superseded": sorted(superseded - set(new_keys))}
+    try:
+        version = manifests.write(store, hour, body, version, doing="swapping in its files")
+    except manifests.ManifestConflict:
+        stats.published = False
+        store.delete(new_keys)  # this run's own run-scoped files: no manifest lists them as current
+        raise
+    # 3. Delete the superseded files, then record that they are gone.
+    if body["superseded"]:
+        store.delete(body["superseded"])
+        try:
+            manifests.write(store, hour, {**body, "superseded": []}, version, doing="recording its deletes")
+        except manifests.ManifestConflict as e:  # the next writer carries the list forward and deletes again
+            if log:
+                log.warning(str(e))
         if log:
-            log.info(f"{stats.token}: removed {len(stale)} files of earlier runs")
+            log.info(f"{stats.token}: removed {len(body['superseded'])} files of earlier runs")
 
 
 def curate_landing_hours(
@@ -498,6 +512,7 @@ def curate_landing_hours(
     lake_scratch = f"{SCRATCH_PREFIX}{run_id}/"
     timings: dict[str, float] = {}
     try:
+        sweep_landing_hours(store, hours, settings, log)
         t = time.perf_counter()
         inputs = _inputs(store, hours, scratch, settings)
         timings["inputs"] = time.perf_counter() - t
@@ -550,6 +565,19 @@ def curate_landing_hours(
             leftovers = [o.key for o in store.list(lake_scratch)]
             if leftovers:
                 store.delete(leftovers)
+
+
+def sweep_landing_hours(store: LakeStore, hours: Sequence[datetime], settings: CurationSettings = CurationSettings(),
+                        log=None) -> list[manifests.SweepResult]:
+    """Delete what dead runs left of these hours (manifests.sweep_hour), a few hours at a time."""
+    with ThreadPoolExecutor(max_workers=max(1, min(settings.io_threads, len(hours)))) as pool:
+        results = list(pool.map(lambda h: manifests.sweep_hour(store, h, abandoned_after=settings.abandoned_after), hours))
+    for r in results:
+        if log and r.deleted:
+            log.info(f"{r.landing_hour}: swept {len(r.deleted)} files a dead run left")
+        if log and r.conflict:
+            log.warning(r.conflict)
+    return results
 
 
 def curate_landing_hour(spark: SparkSession, store: LakeStore, hour: datetime, processed_at: datetime, log=None,

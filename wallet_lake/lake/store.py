@@ -5,6 +5,8 @@ same way whether it is S3, the local S3 API (moto) or a directory on disk."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -18,6 +20,22 @@ class ObjectInfo:
     key: str
     size: int
     last_modified: datetime
+    # Changes whenever the object is rewritten, so a rewrite is seen even when its LastModified is
+    # not newer than what a reader saw before. S3: the ETag. A local lake: inode, mtime and size
+    # (every write replaces the file, so a new inode), not the content MD5 that get_with_etag
+    # reports: listing must not read every file.
+    etag: str = ""
+
+
+class ConditionalWriteFailed(RuntimeError):
+    """A conditional write was refused (S3 412 PreconditionFailed): the object is no longer the
+    version the writer read. Nothing was written."""
+
+    def __init__(self, key: str, expected: str | None, found: str | None) -> None:
+        self.key, self.expected, self.found = key, expected, found
+        want = f"version {expected}" if expected else "no object"
+        got = f"version {found}" if found else "no object"
+        super().__init__(f"{key}: expected {want}, found {got}: another writer changed it since it was read; nothing was written")
 
 
 class LakeStore(Protocol):
@@ -27,6 +45,9 @@ class LakeStore(Protocol):
     def get_bytes(self, key: str) -> bytes: ...
     def get_optional(self, key: str) -> bytes | None: ...
     def put_bytes(self, key: str, data: bytes) -> None: ...
+    # Versioned read and compare-and-swap write (etag None: only if the object does not exist).
+    def get_with_etag(self, key: str) -> tuple[bytes, str] | None: ...
+    def put_bytes_if(self, key: str, data: bytes, etag: str | None) -> str: ...
     def put_file(self, key: str, path: Path) -> None: ...
     def download(self, key: str, path: Path) -> None: ...
     def delete(self, keys: Iterable[str]) -> None: ...
@@ -50,7 +71,7 @@ class S3LakeStore:
         out: list[ObjectInfo] = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                out.append(ObjectInfo(obj["Key"], obj["Size"], obj["LastModified"].astimezone(timezone.utc)))
+                out.append(ObjectInfo(obj["Key"], obj["Size"], obj["LastModified"].astimezone(timezone.utc), obj.get("ETag", "")))
         return sorted(out, key=lambda o: o.key)
 
     def get_bytes(self, key: str) -> bytes:
@@ -64,6 +85,33 @@ class S3LakeStore:
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **self._sse())
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag (the version put_bytes_if compares), or None when absent."""
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=key)
+        except self.client.exceptions.NoSuchKey:
+            return None
+        return resp["Body"].read(), resp["ETag"]
+
+    def put_bytes_if(self, key: str, data: bytes, etag: str | None) -> str:
+        """Write only if the object is still version `etag` (If-Match), or still absent when
+        `etag` is None (If-None-Match: *); S3 decides atomically. Returns the new ETag; raises
+        ConditionalWriteFailed when another writer got there first."""
+        from botocore.exceptions import ClientError
+
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            return self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **condition, **self._sse())["ETag"]
+        except ClientError as e:
+            # 412: the version differs; 404 (If-Match): the object is gone; 409: a concurrent
+            # conditional write to the key was in flight.
+            if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") not in (404, 409, 412):
+                raise
+            current = self.get_with_etag(key)
+            if current is not None and current[0] == data:  # a retried PUT whose first attempt landed
+                return current[1]
+            raise ConditionalWriteFailed(key, etag, current[1] if current else None) from e
 
     def put_file(self, key: str, path: Path) -> None:
         self.client.upload_file(str(path), self.bucket, key, ExtraArgs=self._sse())
@@ -96,14 +144,16 @@ class LocalLakeStore:
 
     def list(self, prefix: str) -> list[ObjectInfo]:
         out = []
-        if not self.root.exists():
+        # Walk only the deepest folder the prefix names (raw/payments/dt=2026/11/24/ reads one day).
+        base = self._path(prefix.rsplit("/", 1)[0]) if "/" in prefix else self.root
+        if not base.is_dir():
             return out
-        for p in self.root.rglob("*"):
+        for p in base.rglob("*"):
             if p.is_file() and not p.name.endswith(".tmp"):
                 key = p.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
                     st = p.stat()
-                    out.append(ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc)))
+                    out.append(ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc), f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"))
         return sorted(out, key=lambda o: o.key)
 
     def get_bytes(self, key: str) -> bytes:
@@ -119,6 +169,32 @@ class LocalLakeStore:
         tmp = p.with_name(p.name + ".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, p)
+
+    @staticmethod
+    def _content_etag(data: bytes) -> str:
+        # The content's MD5, as S3 reports for a plain PUT: mtime and size could repeat.
+        return '"' + hashlib.md5(data, usedforsecurity=False).hexdigest() + '"'
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
+        data = self.get_optional(key)
+        return None if data is None else (data, self._content_etag(data))
+
+    def put_bytes_if(self, key: str, data: bytes, etag: str | None) -> str:
+        """Compare-and-swap like S3's If-Match / If-None-Match: under an exclusive flock of the
+        object's folder (between threads and processes), check the version, then write."""
+        p = self._path(key)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        folder = os.open(p.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX)
+            current = self.get_with_etag(key)
+            found = current[1] if current else None
+            if found != etag:
+                raise ConditionalWriteFailed(key, etag, found)
+            self.put_bytes(key, data)
+            return self._content_etag(data)
+        finally:
+            os.close(folder)  # releases the lock
 
     def put_file(self, key: str, path: Path) -> None:
         p = self._path(key)

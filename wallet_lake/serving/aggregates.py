@@ -13,6 +13,9 @@ one of the others):
   ~50k. Refreshing a dt recomputes its month from that dt on (at most a month), never history.
 
 On Postgres they are tables (migration 0002), refreshed per dt by `refresh_report_aggregates`.
+Every change to curated_payments marks its dt in report_aggregate_dirty_dts (migration 0005); the
+refresher sensor drains the marks (`drain_marks`), and a report's `as_of` comes from the marks
+still pending (`AS_OF_SQL`).
 On the lake (wallet_lake.lake.query) the same SELECTs are CTEs over the latest-record view, so
 the report SQL reads the same relation names on both engines. Keep to SQL that Postgres, DuckDB
 and Trino (Athena) read alike: positional GROUP BY, mod(), CASE, no casts with `::`.
@@ -36,7 +39,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES
 
@@ -86,6 +92,10 @@ def latency_width_sql(column: str) -> str:
 # inlined as subqueries so that Postgres plans with the table's statistics). They are filled
 # from constants in code, never from request values.
 
+# Amounts are summed as DECIMAL(38,0): exact for any number of int64 amounts (the contract admits
+# up to 2^63-1, so two of them already overflow a bigint sum; Trino's sum(bigint) would fail the
+# whole dt). 38 digits hold 10^19 maximal amounts. Postgres stores them as numeric(38,0).
+_EXACT_AMOUNT = "CAST(amount_cents AS DECIMAL(38, 0))"
 STATUS_DAILY_COLUMNS = ("dt", "merchant_id", "currency", "status", "decline_reason", "payment_count", "amount_cents")
 STATUS_DAILY_SQL = f"""
 SELECT dt,
@@ -95,7 +105,7 @@ SELECT dt,
        CASE WHEN status = '{DECLINED}' THEN coalesce(nullif(decline_reason, ''), '{UNKNOWN}')
             ELSE '{NOT_DECLINED}' END AS decline_reason,
        count(*)          AS payment_count,
-       sum(amount_cents) AS amount_cents
+       sum({_EXACT_AMOUNT}) AS amount_cents
 FROM {{source}}
 GROUP BY 1, 2, 3, 4, 5
 """.strip()
@@ -193,8 +203,12 @@ def relation_ctes(curated_source: str) -> list[tuple[str, str]]:
 
 
 # --- Postgres refresh -------------------------------------------------------------------------
-# Advisory-lock namespace of aggregate refreshes ('wlra'); the second key is the dt's ordinal.
-_LOCK_NAMESPACE = 0x776C7261
+# Advisory-lock namespace of aggregate refreshes ('wlrm'); the second key is the ordinal of the
+# first day of the month. Per month, not per dt: a refresh rewrites the month-to-date rows from
+# its first dt to the month's end out of every day of the month, so two refreshes of different
+# dts of one month would insert the same month-to-date keys (a unique violation) or write one
+# from the other's stale days.
+_LOCK_NAMESPACE = 0x776C726D
 _DTS = "(SELECT * FROM public.curated_payments WHERE dt = ANY(%(dts)s)) AS changed"
 
 _REFRESH_STATEMENTS: tuple[str, ...] = (
@@ -235,49 +249,247 @@ def _month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
     next_month = (start + dt.timedelta(days=32)).replace(day=1)
     return start, next_month - dt.timedelta(days=1)
 
-# Marks left by the triggers of migration 0002; SKIP LOCKED so that two refreshes never wait on
-# each other here (each takes the marks the other has not).
-_DRAIN_MARKS = """
+# Marks left by the triggers (migrations 0002, 0005): every change to curated_payments marks its
+# dt(s). A refresh deletes exactly the marks its DELETE sees, and recomputes their dts in later
+# statements of the same transaction, which see every change committed before that DELETE; a
+# mark committed afterwards stays for the next refresh. SKIP LOCKED so that two refreshes never
+# wait on each other here (each takes the marks the other has not).
+_DRAIN_ALL_MARKS = """
 DELETE FROM public.report_aggregate_dirty_dts
 WHERE id IN (SELECT id FROM public.report_aggregate_dirty_dts FOR UPDATE SKIP LOCKED)
 RETURNING dt
 """.strip()
+_DRAIN_MARKS_OF_DTS = """
+DELETE FROM public.report_aggregate_dirty_dts
+WHERE id IN (SELECT id FROM public.report_aggregate_dirty_dts WHERE dt = ANY(%(dts)s) FOR UPDATE SKIP LOCKED)
+RETURNING dt
+""".strip()
+
+
+def _month_lock_keys(days: Iterable[dt.date]) -> list[int]:
+    """Second keys of the advisory locks covering `days`, in the order they are taken."""
+    return sorted({day.replace(day=1).toordinal() for day in days})
+
+
+def _rewrite(conn, ordered: list[dt.date]) -> None:
+    """Delete + insert the aggregates of `ordered` (sorted dts whose months' locks are held)."""
+    # The month-to-date window sorts ~60k rows a month: keep the sort in memory.
+    conn.execute("SET LOCAL work_mem = '64MB'")
+    params = {"dts": ordered}
+    for statement in _REFRESH_STATEMENTS:
+        conn.execute(statement, params)
+    first_per_month: dict[dt.date, dt.date] = {}
+    for day in ordered:
+        first_per_month.setdefault(day.replace(day=1), day)
+    for refresh_from in first_per_month.values():
+        month_start, month_end = _month_bounds(refresh_from)
+        mtd = {"refresh_from": refresh_from, "month_start": month_start, "month_end": month_end}
+        for statement in _MTD_STATEMENTS:
+            conn.execute(statement, mtd)
 
 
 def refresh_report_aggregates(conn, dts: Iterable[dt.date], *, include_marked: bool = True) -> list[dt.date]:
-    """Recompute the report aggregates of exactly the given dts (plus, by default, the dts the
-    triggers marked: those a payment left when its surviving record moved to a later dt), by
-    delete + insert in one transaction; and the month-to-date latency rows from each month's
-    first refreshed dt to the month's end. Returns the dts refreshed, sorted.
+    """Recompute the report aggregates of exactly the given dts (plus, by default, every dt the
+    triggers marked), by delete + insert in one transaction; and the month-to-date latency rows
+    from each month's first refreshed dt to the month's end. The marks of the dts refreshed are
+    drained with them. Returns the dts refreshed, sorted.
 
     Call it after loading rows, with the dts of the rows loaded (the Postgres asset: the dts of
-    the landing hour's curated rows). Concurrent refreshes of the same dt serialize on an
-    advisory lock, taken in dt order so they cannot deadlock. `conn` is a psycopg connection; in
-    an open transaction this becomes a savepoint and the locks last until the caller commits."""
+    the landing hour's curated rows); the refresher sensor drains the rest (drain_marks).
+    Concurrent refreshes of one month serialize on an advisory lock (waiting for it), taken in
+    month order so they cannot deadlock. `conn` is a psycopg connection; in an open transaction
+    this becomes a savepoint and the locks last until the caller commits."""
     wanted = set(dts)
     with conn.transaction():
         if include_marked:
-            wanted.update(row[0] for row in conn.execute(_DRAIN_MARKS).fetchall())
+            drained = conn.execute(_DRAIN_ALL_MARKS).fetchall()
+        else:
+            drained = conn.execute(_DRAIN_MARKS_OF_DTS, {"dts": sorted(wanted)}).fetchall()
+        wanted.update(row[0] for row in drained)
         ordered = sorted(wanted)
         if not ordered:
             return []
-        for day in ordered:
-            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, day.toordinal()))
-        # The month-to-date window sorts ~60k rows a month: keep the sort in memory.
-        conn.execute("SET LOCAL work_mem = '64MB'")
-        params = {"dts": ordered}
-        for statement in _REFRESH_STATEMENTS:
-            conn.execute(statement, params)
-        first_per_month: dict[dt.date, dt.date] = {}
-        for day in ordered:
-            first_per_month.setdefault(day.replace(day=1), day)
-        for refresh_from in first_per_month.values():
-            month_start, month_end = _month_bounds(refresh_from)
-            mtd = {"refresh_from": refresh_from, "month_start": month_start, "month_end": month_end}
-            for statement in _MTD_STATEMENTS:
-                conn.execute(statement, mtd)
+        for key in _month_lock_keys(ordered):
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, key))
+        _rewrite(conn, ordered)
     return ordered
 
+
+# --- freshness and the refresher --------------------------------------------------------------
+# A report's `as_of`: the aggregates reflect every change committed to curated_payments before
+# it. A change's mark carries marked_at = the start of its transaction, before its commit, and
+# leaves only when a refresh that read the change commits; so with no mark pending for a dt the
+# answer reads, everything committed before the read is in; otherwise everything committed before
+# the oldest pending mark is. Read it before the report's own statement (a later snapshot only
+# reflects more). LEAST ignores NULL: now() (no pending mark) is the transaction's start, which
+# precedes the statement's snapshot.
+AS_OF_SQL = """
+SELECT least(min(marked_at), now()) AS as_of
+FROM public.report_aggregate_dirty_dts
+WHERE dt BETWEEN %(first_dt)s AND %(last_dt)s
+""".strip()
+
+PENDING_MARKS_SQL = """
+SELECT dt, count(*) AS marks, min(marked_at) AS oldest, now() AS db_now
+FROM public.report_aggregate_dirty_dts
+GROUP BY dt
+""".strip()
+
+PENDING_SUMMARY_SQL = """
+SELECT count(*), extract(epoch FROM now() - min(marked_at))
+FROM public.report_aggregate_dirty_dts
+""".strip()
+
+
+@dataclass(frozen=True)
+class PendingDt:
+    """The marks waiting for one dt: how many, and when the oldest was made (Postgres' clock)."""
+
+    day: dt.date
+    marks: int
+    oldest: dt.datetime
+
+
+def plan_refresh_batches(pending: Iterable[PendingDt], max_dts: int) -> list[list[dt.date]]:
+    """The marked dts in refresh order: batches of one month each (the month-to-date rows are
+    rewritten once per batch, from its first dt on), at most `max_dts` sorted dts per batch (so a
+    batch's duration stays bounded), the batch holding the oldest mark first (staleness is what
+    the refresher bounds). Pure."""
+    if max_dts < 1:
+        raise ValueError(f"max_dts must be at least 1, not {max_dts}")
+    by_month: dict[dt.date, list[PendingDt]] = {}
+    for p in pending:
+        by_month.setdefault(p.day.replace(day=1), []).append(p)
+    batches: list[tuple[dt.datetime, list[dt.date]]] = []
+    for days in by_month.values():
+        days.sort(key=lambda p: p.day)
+        for i in range(0, len(days), max_dts):
+            chunk = days[i : i + max_dts]
+            batches.append((min(p.oldest for p in chunk), [p.day for p in chunk]))
+    batches.sort(key=lambda b: (b[0], b[1][0]))
+    return [days for _, days in batches]
+
+
+def next_batch_fits(elapsed_s: float, longest_batch_s: float, budget_s: float) -> bool:
+    """Whether to start another batch after the first of a tick (which always starts, so that
+    every tick makes progress): one as long as the longest so far must still end within the
+    budget. Pure."""
+    return elapsed_s + longest_batch_s <= budget_s
+
+
+def refresh_marked_batch(conn, dts: list[dt.date]) -> int | None:
+    """Refresh one batch of marked dts and drain exactly the marks of those dts its DELETE sees,
+    in one transaction; the number of marks drained, or None when another refresh holds one of
+    the batch's months (nothing done: its marks stay for a later try). Never waits for a lock,
+    so a refresher's tick stays within its budget while the Postgres asset refreshes."""
+    ordered = sorted(set(dts))
+    with conn.transaction():
+        for key in _month_lock_keys(ordered):
+            if not conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, key)).fetchone()[0]:
+                return None
+        drained = conn.execute(_DRAIN_MARKS_OF_DTS, {"dts": ordered}).fetchall()
+        _rewrite(conn, ordered)
+    return len(drained)
+
+
+@dataclass
+class DrainReport:
+    """What one drain did, as numbers for the sensor's observation."""
+
+    dts_refreshed: list[dt.date] = field(default_factory=list)
+    marks_drained: int = 0
+    batches_done: int = 0
+    batches_busy: int = 0  # another refresh held the month: left for the next tick
+    batches_left: int = 0  # not started: the budget was spent
+    seconds: float = 0.0
+    oldest_mark_age_before_s: float | None = None  # the staleness the tick started from
+    pending_marks_after: int = 0
+    oldest_mark_age_after_s: float | None = None
+    failures: dict[str, str] = field(default_factory=dict)  # "dt,dt": error, for batches that raised
+
+
+def drain_marks(conn, *, budget_s: float, max_dts: int, clock=time.monotonic) -> DrainReport:
+    """Refresh the marked dts, oldest mark first, one batch (transaction) at a time, starting
+    batches only while the budget allows (next_batch_fits). `conn` must be in autocommit mode, so
+    each batch commits on its own. A batch that fails on its data (not on the connection) is
+    recorded in `failures` and the others still run; connection errors propagate."""
+    import psycopg
+
+    if not conn.autocommit:
+        raise ValueError("drain_marks needs an autocommit connection: each batch is its own transaction")
+    started = clock()
+    report = DrainReport()
+    rows = conn.execute(PENDING_MARKS_SQL).fetchall()
+    pending = [PendingDt(d, n, oldest) for d, n, oldest, _ in rows]
+    if rows:  # ages on Postgres' clock, the one marked_at is on
+        report.oldest_mark_age_before_s = max(0.0, (rows[0][3] - min(p.oldest for p in pending)).total_seconds())
+    batches = plan_refresh_batches(pending, max_dts)
+    longest = 0.0
+    for i, batch in enumerate(batches):
+        if i and not next_batch_fits(clock() - started, longest, budget_s):  # the first always runs
+            report.batches_left = len(batches) - i
+            break
+        t = clock()
+        try:
+            drained = refresh_marked_batch(conn, batch)
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise  # Postgres went away: nothing more to do this tick
+        except psycopg.DatabaseError as exc:  # this batch's data: the other dts must not wait on it
+            report.failures[",".join(map(str, batch))] = str(exc).strip()[:500]
+            continue
+        finally:
+            longest = max(longest, clock() - t)
+        if drained is None:
+            report.batches_busy += 1
+            continue
+        report.batches_done += 1
+        report.marks_drained += drained
+        report.dts_refreshed += batch
+    count, age = conn.execute(PENDING_SUMMARY_SQL).fetchone()
+    report.pending_marks_after = count
+    report.oldest_mark_age_after_s = None if age is None else max(0.0, float(age))
+    report.seconds = clock() - started
+    return report
+
+
+def _setting(env: str, default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"env": env, "doc": doc})
+
+
+@dataclass(frozen=True)
+class RefresherSettings:
+    """The report aggregates refresher's settings, each read from one environment variable
+    (declared once here: its type, default and doc)."""
+
+    interval_s: int = _setting("WL_AGGREGATES_REFRESH_INTERVAL_S", 30, "Seconds between two ticks of the refresher sensor.")
+    budget_s: float = _setting("WL_AGGREGATES_REFRESH_BUDGET_S", 25.0, "Seconds of refreshing per tick, below the sensor timeout.")
+    # A batch runs to its end even past the budget: its dts' refresh time (~1.2 s per 110k
+    # payments) must stay well below the sensor timeout.
+    max_dts_per_batch: int = _setting("WL_AGGREGATES_REFRESH_BATCH_DTS", 3, "Most dts (of one month) refreshed in one transaction.")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RefresherSettings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name, raw = f.metadata["env"], (env.get(f.metadata["env"]) or "").strip()
+            if raw:
+                kind = int if f.type in (int, "int") else float
+                try:
+                    values[f.name] = kind(raw)
+                except ValueError:
+                    raise ValueError(f"{name}={raw!r}: expected {'an integer' if kind is int else 'a number'} ({f.metadata['doc']})") from None
+        settings = cls(**values)
+        # Dagster abandons a sensor evaluation after DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS (60 s).
+        timeout = float(env.get("DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS") or 60)
+        if settings.interval_s < 1 or settings.max_dts_per_batch < 1:
+            raise ValueError("WL_AGGREGATES_REFRESH_INTERVAL_S and WL_AGGREGATES_REFRESH_BATCH_DTS must be at least 1")
+        if not 0 < settings.budget_s < timeout:
+            raise ValueError(
+                f"WL_AGGREGATES_REFRESH_BUDGET_S={settings.budget_s:g} must be above 0 and below the sensor timeout "
+                f"DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS={timeout:g} (about half of it leaves room for the last batch)"
+            )
+        return settings
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m wallet_lake.serving.aggregates [--dt YYYY-MM-DD ...] [--all]`: refresh by hand

@@ -8,9 +8,11 @@ then per batch key). The rules (README "Curation rules") in order:
      tokens, nothing but whitespace after the object). Fields are parsed with an explicit schema,
      never inferred; unknown fields are ignored; `status` is trimmed and upper-cased.
   2. Bad rows go to quarantine with every reason that applies (machine-readable codes, REASONS).
-  3. Dedupe by payment_id: latest created_at, then later lifecycle state, then the greatest raw
-     line (UTF-8 byte order), so a rerun always picks the same row.
+  3. Dedupe by payment_id: the first record in contracts.ordering.LATEST_FIRST (created_at to the
+     millisecond, then the later lifecycle state, then the record's content), the order Postgres
+     and the lake's latest view use too, so a rerun always picks the same row.
   4. Derive dt/hour (UTC of created_at), authorized_to_complete_ms, flags, processed_at, version.
+     A risk_score of -0.0 becomes 0.0 (they compare equal, so the order could not tell them apart).
 Accounting invariant: raw lines = curated rows + quarantined rows + duplicates removed.
 
 How the JSON types are told apart, in Spark alone (no Python UDF, one full parse per line):
@@ -42,6 +44,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES, LIFECYCLE_RANK
+from wallet_lake.contracts.ordering import PARTITION_COLUMN, spark_order
 from wallet_lake.contracts.schema import CURATED_FIELDS, CURATED_VERSION, RAW_FIELDS, spark_schema
 
 RAW_INPUT_SCHEMA = T.StructType(
@@ -120,13 +123,6 @@ class CurationResult:
 def _sql_trim(col: Column) -> Column:
     """col without leading/trailing JSON whitespace (Spark's trim() removes spaces only)."""
     return F.btrim(col, F.lit(_JSON_WS))
-
-
-def lifecycle_rank(status: Column) -> Column:
-    expr = None
-    for name, rank in LIFECYCLE_RANK.items():
-        expr = F.when(status == name, F.lit(rank)) if expr is None else expr.when(status == name, F.lit(rank))
-    return expr.otherwise(F.lit(-1))
 
 
 def _is_single_object(value: Column) -> Column:
@@ -264,8 +260,9 @@ def quarantine_rows(
 
 
 def valid_rows(flagged: DataFrame, batch_columns: Sequence[str] = ()) -> DataFrame:
-    """Valid lines as typed raw fields plus `_raw_line` (the dedupe tie-breaker)."""
+    """Valid lines as typed raw fields."""
     p = F.col("p")
+    risk = p["risk_score"]
     return flagged.where(F.col("is_valid")).select(
         *batch_columns,
         p["payment_id"].alias("payment_id"),
@@ -275,26 +272,43 @@ def valid_rows(flagged: DataFrame, batch_columns: Sequence[str] = ()) -> DataFra
         F.upper(p["currency"]).alias("currency"),
         F.col("_status").alias("status"),
         p["payment_method"].alias("payment_method"),
-        p["risk_score"].alias("risk_score"),
+        # -0.0 == 0.0 everywhere, so two records differing only there would tie in the order.
+        F.when(risk == 0, F.lit(0.0)).otherwise(risk).alias("risk_score"),
         F.col("_ts_authorized").alias("authorized_at"),
         F.col("_ts_completed").alias("completed_at"),
         F.col("_ts_created").alias("created_at"),
         p["source_system"].alias("source_system"),
         p["decline_reason"].alias("decline_reason"),
-        F.col("value").alias("_raw_line"),
     )
 
 
 DEDUPE_RANK = "_n"
 
 
+def derived_columns() -> dict[str, Column]:
+    """The derived curated columns that depend on the record alone (not processed_at or the
+    version), as expressions over valid_rows' columns."""
+    return {
+        "dt": F.to_date("created_at"),
+        "hour": F.hour("created_at"),
+        "authorized_to_complete_ms": F.when(
+            F.col("authorized_at").isNotNull() & F.col("completed_at").isNotNull(),
+            (F.unix_micros("completed_at") - F.unix_micros("authorized_at")) / F.lit(1000),
+        ).cast("long"),
+        "is_approved": F.col("status") == "APPROVED",
+        "is_refunded": F.col("status") == "REFUNDED",
+    }
+
+
 def rank_within_payment(valid: DataFrame, batch_columns: Sequence[str] = ()) -> DataFrame:
-    """valid_rows plus `_n`: 1 for the row that survives dedupe, 2.. for the duplicates removed."""
+    """valid_rows plus `_n`: 1 for the row that survives dedupe, 2.. for the duplicates removed.
+    The order is contracts.ordering.LATEST_FIRST over the curated columns, derived ones included
+    (processed_at and curated_version are the run's, equal for every row, so they are left out)."""
+    derived = derived_columns()
+    order = spark_order(lambda name: derived.get(name, F.col(name)))
     # payment_id first: the sort of the window then has a useful prefix (a batch column is constant).
-    order = Window.partitionBy("payment_id", *batch_columns).orderBy(
-        F.col("created_at").desc(), lifecycle_rank(F.col("status")).desc(), F.col("_raw_line").desc()
-    )
-    return valid.withColumn(DEDUPE_RANK, F.row_number().over(order))
+    window = Window.partitionBy(PARTITION_COLUMN, *batch_columns).orderBy(*order)
+    return valid.withColumn(DEDUPE_RANK, F.row_number().over(window))
 
 
 def curated_rows(
@@ -304,14 +318,7 @@ def curated_rows(
     nullability (after the batch columns)."""
     latest = ranked.where(F.col(DEDUPE_RANK) == 1)
     derived = {
-        "dt": F.to_date("created_at"),
-        "hour": F.hour("created_at"),
-        "authorized_to_complete_ms": F.when(
-            F.col("authorized_at").isNotNull() & F.col("completed_at").isNotNull(),
-            (F.unix_micros("completed_at") - F.unix_micros("authorized_at")) / F.lit(1000),
-        ).cast("long"),
-        "is_approved": F.col("status") == "APPROVED",
-        "is_refunded": F.col("status") == "REFUNDED",
+        **derived_columns(),
         "processed_at": F.lit(processed_at).cast("timestamp"),
         "curated_version": F.lit(curated_version).cast("int"),
     }
@@ -353,7 +360,7 @@ def curate(
                              curated_version=curated_version, batch_columns=batch_columns),
         quarantine=quarantine_rows(flagged, processed_at=processed_at, accepted_statuses=accepted_statuses,
                                    curated_version=curated_version, batch_columns=batch_columns),
-        valid=valid.drop("_raw_line"),
+        valid=valid,
     )
 
 

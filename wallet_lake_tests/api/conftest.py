@@ -190,6 +190,15 @@ _INSERT = sql.SQL("INSERT INTO public.curated_payments ({}) VALUES ({})").format
 )
 
 
+def split_as_of(answer: dict[str, Any]) -> tuple[dt.datetime, dict[str, Any]]:
+    """A report answer's `as_of` (checked to be an ISO-8601 UTC instant) and the rest of it."""
+    rest = dict(answer)
+    raw = rest.pop("as_of")
+    as_of = dt.datetime.fromisoformat(raw)
+    assert as_of.utcoffset() == dt.timedelta(0), raw
+    return as_of, rest
+
+
 @pytest.fixture
 def new_merchant() -> Callable[[], str]:
     """Unique merchant ids, so tests never see each other's rows (or the pipeline's)."""

@@ -134,7 +134,12 @@ def test_openapi_states_the_semantics(client: TestClient) -> None:
     for description in ops.values():
         assert "inclusive" in description or "one UTC day" in description
     schemas = spec["components"]["schemas"]
-    assert set(schemas["DailyRecon"]["required"]) == {"date", "merchant_id", "by_status", "totals"}
+    assert set(schemas["DailyRecon"]["required"]) == {"date", "merchant_id", "as_of", "by_status", "totals"}
+    # Every answer says how fresh it is, and the field says what it means.
+    for name in ("DailyRecon", "RefundRate", "Declines", "Latency"):
+        as_of = schemas[name]["properties"]["as_of"]
+        assert "as_of" in schemas[name]["required"] and as_of["format"] == "date-time", name
+        assert "committed before this instant" in as_of["description"] and "source=lake" in as_of["description"], name
     status_doc = schemas["StatusLine"]["properties"]["status"]["description"]
     assert all(s in status_doc for s in ACCEPTED_STATUSES)
     # Range answers echo the query's own names.

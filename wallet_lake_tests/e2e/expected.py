@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 ACCEPTED = {"PENDING": 0, "APPROVED": 1, "DECLINED": 1, "FAILED": 1, "CANCELLED": 1, "REFUNDED": 2, "CHARGEBACK": 3}
 
@@ -20,6 +20,34 @@ def _ts(value):
         raise ValueError("not a string")
     d = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     return (d if d.tzinfo else d.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def _ms(t):
+    return None if t is None else t - timedelta(microseconds=t.microsecond % 1000)
+
+
+def _text(v):
+    """An optional text field as curated: a string as is, another JSON value as its JSON text."""
+    return None if v is None else v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+
+
+def _later_first(v, f=lambda x: x):
+    return (0,) if v is None else (1, f(v))
+
+
+def _order_key(e: dict, raw: dict, authorized, completed) -> tuple:
+    """Greater = kept: created_at to the millisecond, lifecycle rank, then the content (text as
+    UTF-8 bytes, a value before none), then the sub-millisecond digits (one run: one
+    curated_version and processed_at)."""
+    b = lambda s: s.encode("utf-8")  # noqa: E731
+    return (
+        _ms(e["created_at"]), ACCEPTED[e["status"]], b(e["status"]), e["amount_cents"], b(e["currency"]),
+        b(e["merchant_id"]), _later_first(_text(raw.get("user_id")), b), _later_first(_text(e["payment_method"]), b),
+        _later_first(None if raw.get("risk_score") is None else float(raw["risk_score"])),
+        _later_first(_ms(authorized)), _later_first(_ms(completed)), _later_first(_text(raw.get("source_system")), b),
+        _later_first(_text(e["decline_reason"]), b), _later_first(e["authorized_to_complete_ms"]),
+        e["created_at"], _later_first(authorized), _later_first(completed),
+    )
 
 
 def validate(line: str) -> dict | None:
@@ -50,7 +78,7 @@ def validate(line: str) -> dict | None:
     risk = e.get("risk_score")
     if risk is not None and (isinstance(risk, bool) or not isinstance(risk, (int, float)) or not 0 <= risk <= 1):
         return None
-    return {
+    out = {
         "payment_id": e["payment_id"],
         "merchant_id": e["merchant_id"],
         "amount_cents": amount,
@@ -66,6 +94,8 @@ def validate(line: str) -> dict | None:
         "hour": created.hour,
         "_line": line,
     }
+    out["_order"] = _order_key(out, e, authorized, completed)
+    return out
 
 
 def expected_hour(lines: list[str]) -> tuple[dict[str, dict], int, int]:
@@ -80,8 +110,7 @@ def expected_hour(lines: list[str]) -> tuple[dict[str, dict], int, int]:
     best: dict[str, dict] = {}
     for e in valid:
         cur = best.get(e["payment_id"])
-        key = (e["created_at"], ACCEPTED[e["status"]], e["_line"])
-        if cur is None or key > (cur["created_at"], ACCEPTED[cur["status"]], cur["_line"]):
+        if cur is None or e["_order"] > cur["_order"]:
             best[e["payment_id"]] = e
     return best, bad, len(valid) - len(best)
 

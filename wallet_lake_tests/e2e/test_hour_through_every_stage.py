@@ -161,13 +161,42 @@ def test_generated_hour_matches_independent_recomputation_at_every_stage(stack_r
         ).records[0]
     refreshed = record.asset_materialization.metadata["aggregates_refreshed_dts"].value
     assert {r["dt"].isoformat() for r in rows} <= set(refreshed), refreshed
+
+    # 7. The pipeline ledger of the hour equals the recomputation from the NDJSON at every stage:
+    #    the Postgres step's check (recorded for the hour's partition) and its metadata, then the API.
+    ledger_want = {"raw_lines": len(lines), "curated": len(expected), "quarantined": bad, "duplicates_removed": dups,
+                   "published": len(expected), "loaded": len(expected), "counted": len(expected)}
+    with dg.DagsterInstance.get() as instance:
+        check_key = dg.AssetCheckKey(dg.AssetKey(["postgres", "curated_payments"]), "pipeline_reconciled")
+        checked = [e for e in instance.event_log_storage.get_asset_check_execution_history(check_key, limit=200) if e.run_id == record.run_id]
+    assert [(e.partition, e.status.value) for e in checked] == [(pk, "SUCCEEDED")]
+    evaluation = checked[0].event.dagster_event.event_specific_data
+    assert evaluation.passed and {k: evaluation.metadata[k].value for k in ledger_want} == ledger_want
+    per_hour = record.asset_materialization.metadata["pipeline_recon"].value[hour.isoformat()]
+    assert {k: per_hour[k] for k in ledger_want} == ledger_want and per_hour["reconciled"] is True
+
     with pg.connect() as conn:
         key_id, key = create_key(conn, merchant_ids=None, label="e2e")
     try:
         _check_reports(create_app(load_settings()), key, rows)
+        _check_ledger(create_app(load_settings()), key, hour, ledger_want, manifest["run_id"])
     finally:
         with pg.connect() as conn:
             conn.execute("DELETE FROM api_keys WHERE key_id = %s", (key_id,))
+
+
+def _check_ledger(app, key: str, hour: datetime, want: dict, curation_run_id: str) -> None:
+    """GET /reports/pipeline-recon for the hour's day: the hour reconciled with the expected figures."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, headers={"X-API-Key": key}) as client:
+        resp = client.get("/reports/pipeline-recon", params={"date": hour.date().isoformat()})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert len(body["hours"]) == 24
+    line = next(h for h in body["hours"] if h["landing_hour"] == hour.strftime("%Y-%m-%dT%H:00:00Z"))
+    assert {k: line[k] for k in want} == want
+    assert (line["reconciled"], line["first_difference"], line["detail"], line["curation_run_id"]) == (True, None, None, curation_run_id)
 
 
 def _percentile_cont(values: list[int], p: float) -> tuple[float, int]:

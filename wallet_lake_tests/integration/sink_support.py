@@ -140,6 +140,45 @@ def stop_service(service: str, timeout: float = 90.0) -> int:
     return pid
 
 
+def kill_service(service: str, timeout: float = 60.0) -> int:
+    """SIGKILL a stack service (kafka, connect) the way a crash or the OOM killer ends it: no
+    shutdown hook, no flush, no group leave. Its whole process group goes (start_bg makes each
+    service a group leader, as `stack/wallet-stack down` relies on); waits until it exited."""
+    pid = int(_pid_file(service).read_text().strip())
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        raise AssertionError(f"{service} (pid {pid} in {_pid_file(service)}) was not running: nothing to kill")
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+            return False
+        except ProcessLookupError:
+            return True
+
+    wait_until(f"{service} (pid {pid}) to exit after SIGKILL", gone, timeout, poll=0.05)
+    return pid
+
+
+def stop_postgres_immediately(timeout: float = 60.0) -> None:
+    """`pg_ctl stop -m immediate` on the stack's data directory, as the postgres OS user (as
+    stack/wallet-stack runs pg_ctl): every backend quits at once without a checkpoint, like a
+    crash, and the next start runs crash recovery from the WAL."""
+    import shlex
+
+    pg_bin = Path(os.environ.get("WL_PG_BIN", "/usr/lib/postgresql/15/bin"))
+    data = Path(os.environ.get("WL_STACK_DIR", ROOT / ".stack")) / "postgres" / "data"
+    cmd = [str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "-t", str(int(timeout)), "stop"]
+    if os.geteuid() == 0:  # pg_ctl refuses root; the cluster belongs to the postgres user
+        cmd = ["su", "postgres", "-s", "/bin/bash", "-c", shlex.join(cmd)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 10)
+    assert proc.returncode == 0, f"pg_ctl stop -m immediate failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+
+
 def start_stack(timeout: float = 300.0) -> None:
     """`stack/wallet-stack up`: starts what is down, health-checks everything (a no-op for
     healthy services), provisions idempotently."""

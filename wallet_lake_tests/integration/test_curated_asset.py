@@ -23,6 +23,7 @@ from wallet_lake.generator.writer import write_generated
 from wallet_lake.lake import catalog
 from wallet_lake.lake.curation_run import read_curated_hour, read_manifest
 from wallet_lake.spark import spark_config
+from wallet_lake_tests.ledger_support import forget_hours, ledger_of
 
 pytestmark = pytest.mark.integration
 
@@ -63,12 +64,14 @@ def hours(stack_resources):
     keys = [o.key for h in hs for o in store.list(h.strftime("raw/payments/dt=%Y/%m/%d/%H/"))]
     keys += [k for h in hs for k in files_of(store, h, dts)] + [manifest_key(h) for h in hs]
     store.delete(keys)
+    forget_hours(stack_resources["postgres"], hs)
 
 
 def materialize(stack_resources, *, partition_key=None, tags=None):
     return dg.materialize(
         [curated_payments], partition_key=partition_key, tags=tags,
-        resources={"lake": stack_resources["lake"], "lazy_pyspark": spark_resource(), "curation_launcher": CurationLauncher(mode="local")},
+        resources={"lake": stack_resources["lake"], "lazy_pyspark": spark_resource(), "curation_launcher": CurationLauncher(mode="local"),
+                   "postgres": stack_resources["postgres"]},
         instance=dg.DagsterInstance.ephemeral(),
     )
 
@@ -115,6 +118,13 @@ def test_runs_reruns_and_a_one_run_backfill_leave_the_lake_identical(stack_resou
     for h in hours:
         assert len(files_of(store, h, dts)) == len(files_first[h])
     assert len({read_manifest(store, h)["run_id"] for h in hours}) == 1
+    # The pipeline ledger holds each hour's figures of the curation the lake holds (raw_payments did not run).
+    for h in hours:
+        m = read_manifest(store, h)
+        assert ledger_of(stack_resources["postgres"], h) == {
+            "curated": (m["curated_rows"], m["run_id"]), "quarantined": (m["quarantined_rows"], m["run_id"]),
+            "duplicates_removed": (m["duplicates_removed"], m["run_id"]),
+        }
 
     # The catalog knows every (dt, merchant_id) partition written.
     glue, db = lake.client("glue"), CurationLauncher().database()

@@ -30,6 +30,7 @@ from wallet_lake.generator.events import generate_with_stats
 from wallet_lake.generator.writer import write_generated
 from wallet_lake.glue.deploy import PACKAGE_KEY, SCRIPT_KEY, deploy_glue_job
 from wallet_lake.lake.curation_run import read_curated_hour, read_manifest
+from wallet_lake_tests.ledger_support import forget_hours, ledger_of
 
 pytestmark = pytest.mark.integration
 
@@ -120,6 +121,7 @@ def hour(stack_resources):
     m = read_manifest(store, h)
     store.delete([o.key for o in store.list(h.strftime("raw/payments/dt=%Y/%m/%d/%H/"))] + m.get("curated_keys", [])
                  + [o.key for o in store.list(f"{QUARANTINE_PREFIX}landing_hour={hour_token(h)}/")] + [manifest_key(h)])
+    forget_hours(stack_resources["postgres"], [h])
 
 
 @pytest.mark.parametrize("messages", ["s3", "cloudwatch"])
@@ -133,7 +135,8 @@ def test_glue_launcher_runs_the_deployed_script_and_reports_the_hours_figures_th
     result = dg.materialize(
         [curated_payments], partition_key=hour.strftime("%Y-%m-%d-%H:00"),
         resources={"lake": lake, "lazy_pyspark": LazyPySparkResource(spark_config={}),
-                   "curation_launcher": LauncherWithLocalGlue(mode="glue", glue_job_name=glue_job, pipes_messages=messages)},
+                   "curation_launcher": LauncherWithLocalGlue(mode="glue", glue_job_name=glue_job, pipes_messages=messages),
+                   "postgres": stack_resources["postgres"]},
         instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success
@@ -149,5 +152,10 @@ def test_glue_launcher_runs_the_deployed_script_and_reports_the_hours_figures_th
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert all(checks[name] for name in CHECK_DESCRIPTIONS)
     assert len(read_curated_hour(lake.store(), hour)) == manifest["curated_rows"] > 0
+    # The ledger got the figures the Glue run reported, of the curation run it published.
+    assert ledger_of(stack_resources["postgres"], hour) == {
+        s: (manifest[k], manifest["run_id"]) for s, k in
+        (("curated", "curated_rows"), ("quarantined", "quarantined_rows"), ("duplicates_removed", "duplicates_removed"))
+    }
     # The Pipes context and messages stayed under their prefix; no local Spark session was needed.
     assert not [o for o in lake.store().list("_pipes/context/")]

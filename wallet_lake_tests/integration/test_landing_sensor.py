@@ -1,55 +1,165 @@
-"""The S3 arrival sensor asks for exactly the landing hours with new objects, once."""
+"""The S3 arrival sensor against the local moto S3 and a Dagster instance: an open hour waits
+without failing the tick and is asked for once it has closed and settled, a late file of a
+closed hour is asked for at once, and a tick lists only the prefixes it needs.
+
+Each test gets its own bucket (other sessions write into the shared lake's current hour). The
+clock is Dagster's partition clock (`dg.partition_loading_context`), which the sensor reads and
+the partitions definition is evaluated at; no test sleeps."""
 
 from __future__ import annotations
 
-import json
-import random
-import time
-from datetime import datetime, timedelta, timezone
+import uuid
+from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 import pytest
 
-from wallet_lake.defs.landing.sensors import landing_arrivals_sensor
-from wallet_lake.lake.store import ObjectInfo
+from wallet_lake.defs.landing.sensors import evaluate_arrivals, landing_arrivals_sensor
+from wallet_lake.lake.arrivals import ArrivalSettings
+from wallet_lake.lake.provision import ensure_bucket
+from wallet_lake.partitions import hourly_landing
+from wallet_lake.resources import LakeResource
 
 pytestmark = pytest.mark.integration
+UTC = timezone.utc
+H = timedelta(hours=1)
 
 
-def _evaluate(instance, lake, cursor):
-    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lake": lake})
-    return landing_arrivals_sensor(ctx)
+def key(hour: datetime, name: str) -> str:
+    return f"raw/payments/dt={hour:%Y/%m/%d/%H}/{name}.ndjson"
 
 
-def test_new_landing_object_requests_its_hour_once(stack_resources):
-    lake = stack_resources["lake"]
+def pk(hour: datetime) -> str:
+    return f"{hour:%Y-%m-%d-%H}:00"
+
+
+@pytest.fixture
+def lake(stack_resources):
+    """A fresh bucket on the local S3, deleted afterwards."""
+    base: LakeResource = stack_resources["lake"]
+    own = LakeResource(bucket=f"wl-sensor-test-{uuid.uuid4().hex[:10]}", kms_key_id=base.kms_key_id,
+                       s3_endpoint_url=base.s3_endpoint_url, region=base.region)
+    s3 = own.client("s3")
+    ensure_bucket(s3, own.bucket, base.kms_key_id, base.region or "us-east-1", apply_policy=False)
+    yield own
+    store = own.store()
+    store.delete([o.key for o in store.list("")])
+    s3.delete_bucket(Bucket=own.bucket)
+
+
+@pytest.fixture(scope="module")
+def repository():
+    from wallet_lake.definitions import defs
+
+    d = defs()
+    return (d if isinstance(d, dg.Definitions) else d.load()).get_repository_def()  # type: ignore[attr-defined]
+
+
+def tick(instance, lake, repository, cursor, at: datetime | None = None):
+    """One evaluation the way the daemon's code server runs it: the sensor function, then Dagster
+    resolving each run request against the job's partitions (where an unknown partition raised)."""
+    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lake": lake}, repository_def=repository)
+    if at is None:
+        return landing_arrivals_sensor.evaluate_tick(ctx)
+    with dg.partition_loading_context(effective_dt=at):
+        return landing_arrivals_sensor.evaluate_tick(ctx)
+
+
+def test_open_hour_waits_and_late_file_of_a_closed_hour_is_asked_for_at_once(lake, repository):
+    instance = dg.DagsterInstance.ephemeral()
     store = lake.store()
-    instance = dg.DagsterInstance.get()
-    # Start from "now": everything already in the lake counts as seen.
-    start_cursor = json.dumps({"since": datetime.now(timezone.utc).isoformat(), "keys_at_since": []})
-    time.sleep(1.1)  # S3 last-modified has one-second resolution: the new object must be newer
-    hour = datetime(2026, 3, 1, tzinfo=timezone.utc) + timedelta(hours=random.randrange(24 * 200))
-    key = hour.strftime("raw/payments/dt=%Y/%m/%d/%H/") + f"sensor-test-{time.time_ns()}.ndjson"
-    store.put_bytes(key, b'{"payment_id": "p"}\n')
+    settle = ArrivalSettings.from_env().settle
+    start = tick(instance, lake, repository, None)  # the empty bucket: nothing to ask for
+    assert start.run_requests == []
 
-    first = _evaluate(instance, lake, start_cursor)
-    pk = hour.strftime("%Y-%m-%d-%H:00")
-    assert [r.partition_key for r in first.run_requests] == [pk]
-    assert first.run_requests[0].run_key.startswith(pk + "@")
+    now = datetime.now(UTC)
+    open_hour = now.replace(minute=0, second=0, microsecond=0)
+    closed_hour = open_hour - 2 * H  # today or yesterday: a lookback day
+    store.put_bytes(key(open_hour, "live"), b'{"payment_id": "p1"}\n')
+    store.put_bytes(key(closed_hour, "late"), b'{"payment_id": "p2"}\n')
 
-    second = _evaluate(instance, lake, first.cursor)
-    assert second.run_requests == []
-    store.delete([key])
+    # The real clock: the open hour's partition does not exist yet, and the tick does not fail.
+    first = tick(instance, lake, repository, start.cursor)
+    assert [r.partition_key for r in first.run_requests] == [pk(closed_hour)]
+    assert first.run_requests[0].tags["dagster/partition"] == pk(closed_hour)
+
+    closes = open_hour + H
+    waiting = tick(instance, lake, repository, first.cursor, at=closes + settle - timedelta(seconds=1))
+    assert waiting.run_requests == []
+    assert pk(open_hour) in waiting.skip_message
+
+    settled = tick(instance, lake, repository, waiting.cursor, at=closes + settle)
+    assert [r.partition_key for r in settled.run_requests] == [pk(open_hour)]
+    assert settled.run_requests[0].run_key.startswith(pk(open_hour) + "@")
+
+    again = tick(instance, lake, repository, settled.cursor, at=closes + settle + timedelta(minutes=1))
+    assert again.run_requests == []
 
 
-def test_cursor_keeps_keys_seen_at_the_same_instant():
-    from wallet_lake.defs.landing.sensors import advance_cursor, new_objects
+class CountingStore:
+    """The real S3 store, recording the prefixes it is asked to list."""
 
-    t = datetime(2026, 11, 24, 13, 0, 5, tzinfo=timezone.utc)
-    a = ObjectInfo("raw/payments/dt=2026/11/24/13/a.ndjson", 1, t)
-    b = ObjectInfo("raw/payments/dt=2026/11/24/13/b.ndjson", 1, t)
-    cursor = advance_cursor({}, [a])
-    # b arrives with the same last-modified second after a was seen: it is still new.
-    assert new_objects([a, b], cursor) == [b]
-    cursor = advance_cursor(cursor, [b])
-    assert new_objects([a, b], cursor) == []
+    def __init__(self, store) -> None:
+        self.store, self.listed = store, []
+
+    def list(self, prefix: str):
+        self.listed.append(prefix)
+        return self.store.list(prefix)
+
+
+def _evaluate(instance, store, cursor, now, settings):
+    ctx = dg.build_sensor_context(instance=instance, cursor=cursor)
+    return evaluate_arrivals(ctx, store, now, settings)
+
+
+def test_a_tick_lists_only_the_days_it_watches_and_the_waiting_hours(lake):
+    instance = dg.DagsterInstance.ephemeral()
+    store = CountingStore(lake.store())
+    settings = ArrivalSettings(settle_seconds=300, lookback_days=1, backstop_days=3)
+    # History the sensor must not read: a landing object in each of 20 older days.
+    for back in range(5, 25):
+        store.store.put_bytes(key(datetime(2026, 11, 24, 8, tzinfo=UTC) - timedelta(days=back), "old"), b"{}\n")
+    last_hour = datetime(2026, 11, 23, 23, tzinfo=UTC)
+    store.store.put_bytes(key(last_hour, "a"), b'{"payment_id": "p"}\n')
+
+    def day(d: date) -> str:
+        return f"raw/payments/dt={d:%Y/%m/%d}/"
+
+    # 00:02: hour 23 of yesterday closed two minutes ago and settles at 00:05.
+    r1 = _evaluate(instance, store, None, datetime(2026, 11, 24, 0, 2, tzinfo=UTC), settings)
+    assert store.listed == [day(date(2026, 11, 24)), day(date(2026, 11, 23))]
+    assert r1.run_requests == []
+    store.listed.clear()
+    r2 = _evaluate(instance, store, r1.cursor, datetime(2026, 11, 24, 0, 3, tzinfo=UTC), settings)
+    assert store.listed == [day(date(2026, 11, 24)), day(date(2026, 11, 22)), "raw/payments/dt=2026/11/23/23/"]
+    assert r2.run_requests == []
+    store.listed.clear()
+    r3 = _evaluate(instance, store, r2.cursor, datetime(2026, 11, 24, 0, 5, tzinfo=UTC), settings)
+    assert store.listed == [day(date(2026, 11, 24)), day(date(2026, 11, 21)), "raw/payments/dt=2026/11/23/23/"]
+    assert [r.partition_key for r in r3.run_requests] == [pk(last_hour)]
+
+
+def test_first_tick_skips_hours_already_curated_and_a_rewrite_is_asked_for(lake):
+    instance = dg.DagsterInstance.ephemeral()
+    store = lake.store()
+    settings = ArrivalSettings(settle_seconds=300, lookback_days=2, backstop_days=0)
+    now = datetime(2026, 11, 24, 14, 20, tzinfo=UTC)
+    curated, fresh = datetime(2026, 11, 24, 9, tzinfo=UTC), datetime(2026, 11, 24, 10, tzinfo=UTC)
+    store.put_bytes(key(curated, "a"), b'{"payment_id": "p1"}\n')
+    store.put_bytes(key(fresh, "a"), b'{"payment_id": "p2"}\n')
+    # A run materializes curated_payments of hour 09 after its object landed (a backfill, say).
+    @dg.asset(key="curated_payments", partitions_def=hourly_landing)
+    def curated_payments() -> None:
+        return None
+
+    assert dg.materialize([curated_payments], instance=instance, partition_key=pk(curated)).success
+
+    first = _evaluate(instance, store, None, now, settings)
+    assert [r.partition_key for r in first.run_requests] == [pk(fresh)]
+
+    # New content under the same key (a new ETag): asked for, although hour 09 was curated.
+    store.put_bytes(key(curated, "a"), b'{"payment_id": "p1", "amount_cents": 5}\n')
+    second = _evaluate(instance, store, first.cursor, now + timedelta(seconds=30), settings)
+    assert [r.partition_key for r in second.run_requests] == [pk(curated)]
+    third = _evaluate(instance, store, second.cursor, now + timedelta(seconds=60), settings)
+    assert third.run_requests == []

@@ -18,7 +18,7 @@ from wallet_lake_tests.integration.sink_support import (
     stop_service, wait_for_shared_sink,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 UTC = timezone.utc
 # Short client timeouts so the failure surfaces in seconds (production keeps the defaults).
 QUICK_FAIL = {"message.timeout.ms": 6000, "socket.connection.setup.timeout.ms": 2000, "reconnect.backoff.max.ms": 1000}

@@ -15,7 +15,7 @@ from wallet_lake_tests.integration.sink_support import (
     stop_service, wait_for_shared_sink, wait_until,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 UTC = timezone.utc
 
 

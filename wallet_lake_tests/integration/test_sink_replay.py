@@ -17,6 +17,7 @@ import pytest
 
 from wallet_lake.contracts.landing import CURATED_PREFIX, hour_token, manifest_key, partition_key_for_hour
 from wallet_lake.contracts.schema import arrow_schema
+from wallet_lake_tests.ledger_support import forget_hours, ledger_of, record_by_hand
 from wallet_lake_tests.integration.sink_support import (
     count_rows, curated_row, delete_rows, ensure_sink_running, fetch_rows, publish_rows, random_day, run_prefix, wait_for_shared_sink,
 )
@@ -87,14 +88,15 @@ def _write_curated_hour(store, hour: datetime, rows: list[dict]) -> list[str]:
         key = f"{CURATED_PREFIX}dt={dt.isoformat()}/merchant_id={merchant}/lh-{token}-000.parquet"
         store.put_bytes(key, buf.getvalue())
         keys.append(key)
-    manifest = {"landing_hour": hour.isoformat(), "curated_rows": len(rows), "curated_keys": keys, "quarantine_keys": []}
+    manifest = {"landing_hour": hour.isoformat(), "run_id": f"by-hand-{token}", "curated_rows": len(rows), "curated_keys": keys,
+                "quarantine_keys": []}
     store.put_bytes(manifest_key(hour), json.dumps(manifest).encode())
     return keys + [manifest_key(hour)]
 
 
 def test_topic_asset_replays_an_hour_from_curated_parquet_and_postgres_is_unchanged(stack_resources, prefix):
     from wallet_lake.defs.publish.assets import KEYS_CHECK, payments_curated_topic
-    from wallet_lake.defs.serving.assets import postgres_curated_payments
+    from wallet_lake.defs.serving.assets import RECON_CHECK, postgres_curated_payments
 
     res = stack_resources
     ensure_sink_running(res)
@@ -104,6 +106,8 @@ def test_topic_asset_replays_an_hour_from_curated_parquet_and_postgres_is_unchan
     ids = [r["payment_id"] for r in rows]
     written = _write_curated_hour(store, hour, rows)
     lake_before = {k: store.get_bytes(k) for k in written}
+    # The ledger rows raw_payments and curated_payments would have recorded for the hour.
+    record_by_hand(res["postgres"], hour, f"by-hand-{hour_token(hour)}", raw_lines=300, curated=300, quarantined=0, duplicates_removed=0)
     pk = partition_key_for_hour(hour)
     resources = {k: res[k] for k in ("lake", "kafka", "postgres", "connect")}
     try:
@@ -115,7 +119,9 @@ def test_topic_asset_replays_an_hour_from_curated_parquet_and_postgres_is_unchan
                 by_key = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
                 topic_md, pg_md = by_key["kafka/payments_curated"], by_key["postgres/curated_payments"]
                 checks = result.get_asset_check_evaluations()
-                assert [(c.check_name, c.passed) for c in checks] == [(KEYS_CHECK, True)]
+                assert [(c.check_name, c.passed) for c in checks] == [(KEYS_CHECK, True), (RECON_CHECK, True)]
+                # The replay is published and loaded again from the same curation: the hour still reconciles.
+                assert ledger_of(res["postgres"], hour)["published"] == ledger_of(res["postgres"], hour)["loaded"] == (300, f"by-hand-{hour_token(hour)}")
                 metadata.append((topic_md, pg_md))
                 snapshots.append(fetch_rows(res["postgres"], ids))
         for topic_md, pg_md in metadata:
@@ -133,3 +139,4 @@ def test_topic_asset_replays_an_hour_from_curated_parquet_and_postgres_is_unchan
         assert {k: store.get_bytes(k) for k in written} == lake_before  # curated data untouched
     finally:
         store.delete(written)
+        forget_hours(res["postgres"], [hour])

@@ -120,7 +120,7 @@ def test_a_publishable_hour_swaps_its_manifest_and_deletes_the_previous_files_an
         cr._publish(store, stats, [(new_file, new_key)], cr.CurationSettings(), pool)
     manifest = json.loads(store.get_bytes(manifest_key(HOUR)))
     assert stats.published and manifest["curated_keys"] == [new_key] and manifest["pending"] == []
-    assert manifest == {**asdict(stats), "manifest_format": cr.MANIFEST_FORMAT, "pending": []}
+    assert manifest == {**asdict(stats), "manifest_format": cr.MANIFEST_FORMAT, "pending": [], "superseded": []}
     assert store.get_optional(old_key) is None and store.get_optional(abandoned_key) is None
     assert cr.current_curated_keys(store) == [new_key]
 

@@ -245,13 +245,14 @@ FLAG_CASES = params(
     ("CHARGEBACK", '{"payment_id":"f-chargeback","merchant_id":"m-1","amount_cents":1250,"currency":"USD","status":"CHARGEBACK","created_at":"2026-11-24T10:00:00Z"}', "f-chargeback", False, False),
 )
 
-# Dedupe scenarios: several events of one payment_id. Where the amount differs, it is chosen so
-# the LOSING line is the greater raw line, proving the earlier tie-breakers decide, not raw order.
+# Dedupe scenarios: several events of one payment_id (the order: contracts.ordering.LATEST_FIRST).
+# Where the amount differs, it is chosen so the LOSING line is the greater raw line and the greater
+# amount, proving the earlier keys decide, not raw order or content.
 REFUND_LATER = [
     main_line('{"payment_id":"d-refund","merchant_id":"m-1","amount_cents":1250,"currency":"USD","status":"REFUNDED","created_at":"2026-11-24T11:00:00Z"}'),
     main_line('{"payment_id":"d-refund","merchant_id":"m-1","amount_cents":1250,"currency":"USD","status":"APPROVED","created_at":"2026-11-24T10:00:00Z"}'),
 ]
-LATEST_BEATS_LIFECYCLE = [  # loser: later lifecycle state, 1 ms earlier, greater raw line
+LATEST_BEATS_LIFECYCLE = [  # loser: later lifecycle state, 1 ms earlier, greater raw line and amount
     main_line('{"payment_id":"d-latest","merchant_id":"m-1","amount_cents":9000,"currency":"USD","status":"REFUNDED","created_at":"2026-11-24T10:00:00.000Z"}'),
     main_line('{"payment_id":"d-latest","merchant_id":"m-1","amount_cents":1000,"currency":"USD","status":"APPROVED","created_at":"2026-11-24T10:00:00.001Z"}'),
 ]
@@ -280,13 +281,13 @@ EQUAL_CREATED_AT = [pytest.param(*values, id=case_id) for case_id, *values in (
 for _param in EQUAL_CREATED_AT:
     main_line(_param.values[1])
     main_line(_param.values[2])
-FULL_TIE = [  # same created_at, same rank (APPROVED = DECLINED = FAILED): greatest raw line wins
+FULL_TIE = [  # same created_at, same rank (APPROVED = DECLINED = FAILED): the greatest status in bytes wins
     main_line('{"payment_id":"d-full-tie","merchant_id":"m-1","amount_cents":1250,"currency":"USD","status":"DECLINED","created_at":"2026-11-24T10:00:00Z"}'),
     main_line('{"payment_id":"d-full-tie","merchant_id":"m-1","amount_cents":1250,"currency":"USD","status":"FAILED","created_at":"2026-11-24T10:00:00Z"}'),
     main_line('{"payment_id":"d-full-tie","merchant_id":"m-1","amount_cents":1250,"currency":"USD","status":"APPROVED","created_at":"2026-11-24T10:00:00Z"}'),
 ]
 # Byte order, not UTF-16 order: U+FF21 is EF BC A1 in UTF-8 and U+1F600 is F0 9F 98 80, so the
-# emoji line is greater by bytes (it would be smaller comparing UTF-16 code units, D83D < FF21).
+# emoji user_id is greater by bytes (it would be smaller comparing UTF-16 code units, D83D < FF21).
 BYTE_ORDER_TIE = [
     main_line('{"payment_id":"d-byte-tie","merchant_id":"m-1","user_id":"u-😀","amount_cents":1250,"currency":"USD","status":"APPROVED","created_at":"2026-11-24T10:00:00Z"}'),
     main_line('{"payment_id":"d-byte-tie","merchant_id":"m-1","user_id":"u-Ａ","amount_cents":1250,"currency":"USD","status":"APPROVED","created_at":"2026-11-24T10:00:00Z"}'),
@@ -493,7 +494,7 @@ def test_refund_later_same_payment_replaces_approved(main):
     assert (row["is_refunded"], row["is_approved"]) == (True, False)
 
 
-def test_latest_created_at_wins_over_later_lifecycle_state_and_raw_line(main):
+def test_latest_created_at_wins_over_later_lifecycle_state_and_content(main):
     assert max(LATEST_BEATS_LIFECYCLE) == LATEST_BEATS_LIFECYCLE[0]  # the loser is the greater line
     row = main.row("d-latest")
     assert (row["status"], row["amount_cents"], row["created_at"]) == ("APPROVED", 1000, utc_us(2026, 11, 24, 10, 0, 0, 1000))
@@ -513,12 +514,12 @@ def test_equal_created_at_later_lifecycle_state_wins(main, payment_id, loser_lin
     assert (row["status"], row["amount_cents"]) == (winner, 1000)
 
 
-def test_full_tie_is_broken_by_greatest_raw_line(main):
-    assert max(FULL_TIE) == FULL_TIE[1]  # "FAILED" > "DECLINED" > "APPROVED" at the first difference
+def test_created_at_and_rank_tie_is_broken_by_content(main):
+    assert b"FAILED" > b"DECLINED" > b"APPROVED"
     assert main.row("d-full-tie")["status"] == "FAILED"
 
 
-def test_full_tie_compares_raw_lines_in_utf8_byte_order(main):
+def test_content_tie_compares_text_in_utf8_byte_order(main):
     emoji, fullwidth = BYTE_ORDER_TIE
     assert emoji.encode("utf-8") > fullwidth.encode("utf-8")
     assert emoji.encode("utf-16-be") < fullwidth.encode("utf-16-be")

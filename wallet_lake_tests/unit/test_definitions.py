@@ -51,4 +51,11 @@ def test_blocking_checks_guard_curated_and_topic():
         "every_raw_line_accounted", "schema_matches_contract", "payment_id_unique_within_hour",
         "required_columns_not_null", "accepted_values",
     )}
-    assert checks == curated | {("kafka/payments_curated", "published_keys_match_curated")}
+    assert checks == curated | {("kafka/payments_curated", "published_keys_match_curated"), ("postgres/curated_payments", "pipeline_reconciled")}
+
+
+def test_the_ledger_check_is_per_landing_hour():
+    graph = _loaded().resolve_asset_graph()
+    key = next(k for k in graph.asset_check_keys if k.name == "pipeline_reconciled")
+    assert key.asset_key.to_user_string() == "postgres/curated_payments"
+    assert graph.get_check_spec(key).partitions_def == hourly_landing

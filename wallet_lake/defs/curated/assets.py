@@ -15,11 +15,13 @@ from pydantic import Field
 
 from wallet_lake.defs.curated import results
 from wallet_lake.defs.curated.launcher import CurationLauncher
+from wallet_lake.defs.ops.hour_leases import holds_landing_hours
 from wallet_lake.lake import catalog
 from wallet_lake.lake.curation_run import curate_landing_hours, read_manifest
 from wallet_lake.lake.store import S3LakeStore
 from wallet_lake.partitions import hourly_landing, partition_hours
-from wallet_lake.resources import LakeResource
+from wallet_lake.resources import LakeResource, PostgresResource
+from wallet_lake.serving import ledger
 
 ACCOUNTING_CHECK = results.cr.ACCOUNTING
 
@@ -35,20 +37,22 @@ class CuratedPaymentsConfig(dg.Config):
     partitions_def=hourly_landing,
     # A backfill of many hours runs as one Spark application, not one JVM per hour.
     backfill_policy=dg.BackfillPolicy.single_run(),
-    # Runs of one hour must not overlap (their manifest swaps would race): give this pool a limit
-    # of 1 on the instance (`dagster instance concurrency set wallet_lake_curation 1`).
+    # One Spark curation at a time on the instance (`dagster instance concurrency set
+    # wallet_lake_curation 1`); runs of the same hour are kept apart by @holds_landing_hours.
     pool="wallet_lake_curation",
     group_name="curated",
     kinds={"spark", "parquet", "s3", "glue"},
     check_specs=results.check_specs(),
     description="Deduplicated, validated payments (one row per payment_id per landing hour); bad lines quarantined with reasons.",
 )
+@holds_landing_hours
 def curated_payments(
     context: dg.AssetExecutionContext,
     config: CuratedPaymentsConfig,
     lake: LakeResource,
     lazy_pyspark: LazyPySparkResource,
     curation_launcher: CurationLauncher,
+    postgres: PostgresResource,
 ) -> dg.MaterializeResult:
     hours = partition_hours(context)
     processed_at = datetime.now(timezone.utc).replace(microsecond=0)
@@ -77,6 +81,12 @@ def curated_payments(
             f"{h['landing_hour']}: raw {h['raw_lines']} = curated {h['curated_rows']} + quarantined {h['quarantined_rows']} "
             f"+ duplicates {h['duplicates_removed']} ({h['curated_files']} files, {'published' if h['published'] else 'NOT published'})"
         )
+    with postgres.connect() as conn:  # the pipeline ledger: figures of the hours now in the lake
+        for h in figures:
+            if h.get("published"):
+                ledger.record_curation(conn, datetime.fromisoformat(h["landing_hour"]), curated=h["curated_rows"],
+                                       quarantined=h["quarantined_rows"], duplicates_removed=h["duplicates_removed"],
+                                       run_id=context.run_id, curation_run_id=h["run_id"])
     store = lake.store()
     if config.register_partitions and isinstance(store, S3LakeStore):
         published = [datetime.fromisoformat(h["landing_hour"]) for h in figures if h.get("published")]

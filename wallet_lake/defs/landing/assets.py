@@ -3,8 +3,10 @@
 import dagster as dg
 
 from wallet_lake.contracts.landing import landing_prefix
+from wallet_lake.defs.ops.hour_leases import holds_landing_hours
 from wallet_lake.partitions import hourly_landing, partition_hours
-from wallet_lake.resources import LakeResource
+from wallet_lake.resources import LakeResource, PostgresResource
+from wallet_lake.serving import ledger
 
 
 @dg.asset(
@@ -15,13 +17,17 @@ from wallet_lake.resources import LakeResource
     kinds={"s3"},
     description="NDJSON payment events under raw/payments/dt=YYYY/MM/DD/HH/ (one partition per landing hour, UTC).",
 )
-def raw_payments(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+@holds_landing_hours
+def raw_payments(context: dg.AssetExecutionContext, lake: LakeResource, postgres: PostgresResource) -> dg.MaterializeResult:
     store = lake.store()
     objects = lines = size = 0
     for hour in partition_hours(context):
         found = [o for o in store.list(landing_prefix(hour)) if o.key.endswith(".ndjson")]
-        hour_lines = sum(store.get_bytes(o.key).count(b"\n") for o in found)
+        # Lines as the curation's Spark reader splits them: the ledger compares the two counts.
+        hour_lines = sum(ledger.count_lines(store.get_bytes(o.key)) for o in found)
         context.log.info(f"{landing_prefix(hour)}: {len(found)} objects, {hour_lines} lines")
+        with postgres.connect() as conn:  # committed per hour, as soon as it is counted
+            ledger.record_stage(conn, hour, ledger.RAW_LINES, hour_lines, run_id=context.run_id, curation_run_id=None)
         objects += len(found)
         lines += hour_lines
         size += sum(o.size for o in found)

@@ -1,64 +1,96 @@
-"""S3 arrival sensor: one run per landing hour whose objects changed since it was last curated.
+"""S3 arrival sensor: one run per landing hour whose objects changed, once the hour has closed.
 
-The cursor is the newest last-modified time seen plus the keys seen at that instant (a cursor on
-the last key misses rewritten or out-of-order keys, dagster#22892). The run_key names the hour
-and the newest object time, so a rewritten hour gets a new run and a re-evaluation does not."""
+The decisions (what is new, which hours are ready, which prefixes to list, the cursor) are in
+wallet_lake/lake/arrivals.py; this module lists the lake, asks the partitions definition whether
+an hour exists, and turns ready hours into run requests. Hours still open (their partition does
+not exist yet) wait in the cursor instead of failing the tick.
+
+The tick's clock is Dagster's partition clock (`dg.partition_loading_context`), so the instant
+that decides whether an hour is ready is the one the partitions definition is evaluated at; a
+test sets both with `dg.partition_loading_context(effective_dt=...)`."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 import dagster as dg
 
-from wallet_lake.contracts.landing import RAW_PREFIX, landing_hour_of_key, partition_key_for_hour
+from wallet_lake.contracts.landing import partition_key_for_hour
 from wallet_lake.defs.jobs import hourly_payments_job
+from wallet_lake.lake import arrivals
+from wallet_lake.lake.arrivals import ArrivalSettings
+from wallet_lake.lake.store import LakeStore
+from wallet_lake.partitions import hourly_landing
 from wallet_lake.resources import LakeResource
 
-
-def new_objects(objects, cursor: dict) -> list:
-    """Objects newer than the cursor, or at the cursor's instant but not yet seen."""
-    since = datetime.fromisoformat(cursor["since"]) if cursor.get("since") else None
-    seen = set(cursor.get("keys_at_since", []))
-    return [o for o in objects if since is None or o.last_modified > since or (o.last_modified == since and o.key not in seen)]
+CURATED_ASSET = dg.AssetKey("curated_payments")
 
 
-def advance_cursor(cursor: dict, fresh: list) -> dict:
-    if not fresh:
-        return cursor
-    newest = max(o.last_modified for o in fresh)
-    keys = [o.key for o in fresh if o.last_modified == newest]
-    if cursor.get("since") and datetime.fromisoformat(cursor["since"]) == newest:
-        keys = sorted(set(keys) | set(cursor.get("keys_at_since", [])))
-    return {"since": newest.isoformat(), "keys_at_since": sorted(keys)}
+def tick_clock() -> datetime:
+    with dg.partition_loading_context() as ctx:
+        return ctx.effective_dt.astimezone(timezone.utc)
+
+
+def partition_exists(hour: datetime, at: datetime) -> bool:
+    """Whether the hour is a partition of hourly_landing at instant `at`."""
+    with dg.partition_loading_context(effective_dt=at):
+        return hourly_landing.has_partition_key(partition_key_for_hour(hour))
+
+
+def curated_since(instance: dg.DagsterInstance, partition_key: str) -> datetime | None:
+    """When the run behind the hour's latest curated_payments materialization started (it listed
+    the hour after that), or the materialization's time when the run is gone; None if never."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=CURATED_ASSET, asset_partitions=[partition_key]), limit=1
+    ).records
+    if not records:
+        return None
+    run = instance.get_run_record_by_id(records[0].run_id) if records[0].run_id else None
+    started = run.start_time if run is not None and run.start_time else records[0].timestamp
+    return datetime.fromtimestamp(started, timezone.utc)
+
+
+def evaluate_arrivals(context: dg.SensorEvaluationContext, store: LakeStore, now: datetime, settings: ArrivalSettings) -> dg.SensorResult:
+    """One tick: list the plan's prefixes, compare with the cursor, ask for the ready hours."""
+    state, note = arrivals.load_cursor(context.cursor)
+    if note:
+        context.log.warning(note)
+    plan = arrivals.plan_listing(state, now, settings)
+    listings = {prefix: store.list(prefix) for prefix in plan.prefixes}
+    tick = arrivals.evaluate(state, plan, listings, now, settings, partition_exists)
+    for warning in tick.warnings:
+        context.log.warning(warning)
+
+    requests = []
+    for hour in tick.ready:
+        # A day seen for the first time (first tick, cursor reset, longer lookback): skip hours
+        # already curated by a run that started after their newest object. A change seen against
+        # the cursor is always asked for: a slow upload's LastModified can predate a run that did
+        # not see it.
+        if not hour.known:
+            since = curated_since(context.instance, hour.partition_key)
+            if since is not None and since > hour.newest:
+                context.log.info(f"{hour.partition_key}: already curated by a run started {since.isoformat()}, after its newest object")
+                continue
+        requests.append(dg.RunRequest(run_key=hour.run_key, partition_key=hour.partition_key))
+
+    waiting = ", ".join(f"{w.partition_key} ({w.objects} objects, from {w.ready_at:%H:%M:%S}Z)" for w in tick.waiting)
+    if waiting:
+        context.log.info(f"waiting for open or settling hours: {waiting}")
+    context.log.info(f"listed {len(plan.prefixes)} prefixes: {', '.join(plan.prefixes)}")
+    return dg.SensorResult(
+        run_requests=requests,
+        cursor=arrivals.dump_cursor(tick.state),
+        skip_reason=None if requests else (f"waiting for {waiting}" if waiting else "no new or rewritten landing objects"),
+    )
 
 
 @dg.sensor(
     job=hourly_payments_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Starts the hourly pipeline for landing hours with new or rewritten NDJSON objects.",
+    description="Starts the hourly pipeline for landing hours with new or rewritten NDJSON objects, once the hour "
+    "has closed and settled (WL_LANDING_SETTLE_SECONDS); late objects of closed hours at once.",
 )
 def landing_arrivals_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    objects = [o for o in lake.store().list(RAW_PREFIX) if o.key.endswith(".ndjson")]
-    fresh = new_objects(objects, cursor)
-    by_hour: dict[datetime, datetime] = {}
-    for o in fresh:
-        hour = landing_hour_of_key(o.key)
-        if hour is None:
-            context.log.warning(f"ignoring {o.key}: not in the landing layout raw/payments/dt=YYYY/MM/DD/HH/")
-            continue
-        by_hour[hour] = max(o.last_modified, by_hour.get(hour, o.last_modified))
-
-    requests = []
-    for hour, newest in sorted(by_hour.items()):
-        pk = partition_key_for_hour(hour)
-        # Skip hours already curated after their newest object arrived (e.g. by a manual backfill).
-        record = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("curated_payments"), asset_partitions=[pk]), limit=1
-        ).records
-        if record and datetime.fromtimestamp(record[0].timestamp, timezone.utc) > newest:
-            continue
-        requests.append(dg.RunRequest(run_key=f"{pk}@{newest.isoformat()}", partition_key=pk))
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(advance_cursor(cursor, fresh)))
+    return evaluate_arrivals(context, lake.store(), tick_clock(), ArrivalSettings.from_env())

@@ -5,8 +5,10 @@ that hour's publish recorded in its kafka/payments_curated materialization (Conn
 writing; the topic's high watermarks stand in only when no such materialization exists), then
 verifies every curated payment_id of the hour is in Postgres with a created_at at least as new,
 and last refreshes the report aggregates of exactly the dts those rows hold in Postgres (plus
-the dts the table's triggers marked when a payment's surviving record moved out of one), never
-all of history."""
+every dt the table's triggers marked since the last refresh), never all of history. When this
+step fails or never runs, the report_aggregates_refresher sensor refreshes the marked dts.
+It records the hour's loaded rows in the pipeline ledger (before failing on missing ones) and
+evaluates the check `pipeline_reconciled` (defs/serving/recon.py)."""
 
 import time
 from datetime import datetime, timedelta, timezone
@@ -14,12 +16,15 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 
 from wallet_lake.defs.publish.assets import END_OFFSETS
-from wallet_lake.lake.curation_run import read_curated_hour_table
+from wallet_lake.defs.serving.recon import RECON_CHECK, RECON_DESCRIPTION, reconcile_run
+from wallet_lake.defs.ops.hour_leases import holds_landing_hours
+from wallet_lake.lake.curation_run import read_curated_hour_table, read_manifest
 from wallet_lake.partitions import hourly_landing, partition_hours
 from wallet_lake.resources import ConnectResource, KafkaResource, LakeResource, PostgresResource
 from wallet_lake.serving.connect import ConnectClient, end_offsets, raise_if_failed, sink_group_id, wait_for_sink
 from wallet_lake.serving.aggregates import refresh_report_aggregates
 from wallet_lake.serving.deploy import sink_connector_config
+from wallet_lake.serving import ledger
 
 TOPIC_ASSET = dg.AssetKey(["kafka", "payments_curated"])
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -73,8 +78,18 @@ def stale_or_missing(expected: dict[str, datetime], found: dict[str, datetime]) 
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="serving",
     kinds={"postgres", "kafka"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            RECON_CHECK,
+            asset=["postgres", "curated_payments"],
+            blocking=True,
+            partitions_def=hourly_landing,
+            description=RECON_DESCRIPTION,
+        )
+    ],
     description="Postgres table curated_payments (PK payment_id), upserted by the Debezium JDBC sink connector.",
 )
+@holds_landing_hours
 def postgres_curated_payments(
     context: dg.AssetExecutionContext,
     config: SinkWaitConfig,
@@ -104,21 +119,31 @@ def postgres_curated_payments(
     verified = 0
     missing: list[str] = []
     touched_dts: set = set()
+    loaded: list[tuple] = []  # (hour, curation run, {dt: rows present}, verified_at) for the ledger
     with postgres.connect() as conn:
         for hour in partition_hours(context):
+            curation = read_manifest(store, hour).get("run_id")  # read first: a newer curation makes this stale, never newer
             table = read_curated_hour_table(store, hour).select(["payment_id", "created_at"])
             expected = dict(zip(table.column("payment_id").to_pylist(), table.column("created_at").to_pylist()))
             ids = list(expected)
             found: dict[str, datetime] = {}
+            found_dt: dict = {}
             for i in range(0, len(ids), _VERIFY_CHUNK):
                 chunk = ids[i : i + _VERIFY_CHUNK]
                 for pid, created, day in conn.execute(
                     "SELECT payment_id, created_at, dt FROM curated_payments WHERE payment_id = ANY(%s)", (chunk,)
                 ):
                     found[pid] = created
+                    found_dt[pid] = day
                     touched_dts.add(day)
-            missing += stale_or_missing(expected, found)
+            verified_at = conn.execute(ledger.CLOCK_SQL).fetchone()[0]
+            hour_missing = set(stale_or_missing(expected, found))
+            loaded.append((hour, curation, ledger.loaded_by_dt(expected, found_dt, hour_missing), verified_at))
+            missing += sorted(hour_missing)
             verified += len(expected)
+    with postgres.connect() as conn:  # before failing on missing rows: the ledger shows the loss
+        for hour, curation, by_dt, verified_at in loaded:
+            ledger.record_loaded(conn, hour, by_dt, run_id=context.run_id, curation_run_id=curation, verified_at=verified_at)
     if missing:
         raise dg.Failure(
             description=f"{len(missing)} published payments are missing or older in Postgres after the sink caught up",
@@ -128,6 +153,8 @@ def postgres_curated_payments(
     with postgres.connect() as conn:
         refreshed = refresh_report_aggregates(conn, touched_dts)
     context.log.info(f"report aggregates refreshed for {len(refreshed)} dt(s): {', '.join(map(str, refreshed)) or 'none'}")
+    refresh_seconds = round(time.monotonic() - started, 2)
+    recon = reconcile_run(context, postgres, touched_dts)
     return dg.MaterializeResult(
         metadata={
             "rows_verified": verified,
@@ -136,6 +163,8 @@ def postgres_curated_payments(
             "offsets_source": source,
             "sink_target_offsets": dg.MetadataValue.json({str(p): o for p, o in sorted(targets.items())}),
             "aggregates_refreshed_dts": dg.MetadataValue.json([str(d) for d in refreshed]),
-            "aggregates_refresh_seconds": round(time.monotonic() - started, 2),
-        }
+            "aggregates_refresh_seconds": refresh_seconds,
+            **recon.metadata,
+        },
+        check_results=[recon.check],
     )

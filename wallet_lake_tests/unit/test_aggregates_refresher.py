@@ -1,0 +1,97 @@
+"""The report aggregates refresher's pure pieces: which marked dts it refreshes in which order and
+batches, when it stops starting batches, and its settings; and the sensor's definition."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from wallet_lake.serving.aggregates import PendingDt, RefresherSettings, next_batch_fits, plan_refresh_batches
+
+T0 = dt.datetime(2026, 11, 24, 12, tzinfo=dt.timezone.utc)
+
+
+def pending(day: str, age_s: float, marks: int = 1) -> PendingDt:
+    return PendingDt(dt.date.fromisoformat(day), marks, T0 - dt.timedelta(seconds=age_s))
+
+
+def test_one_month_per_batch_the_batch_with_the_oldest_mark_first() -> None:
+    marks = [
+        pending("2026-11-20", 5),
+        pending("2026-10-03", 100),  # the oldest mark: its month goes first
+        pending("2026-11-02", 50),
+        pending("2026-10-30", 1),
+        pending("2026-12-01", 70),
+    ]
+    assert plan_refresh_batches(marks, max_dts=7) == [
+        [dt.date(2026, 10, 3), dt.date(2026, 10, 30)],
+        [dt.date(2026, 12, 1)],
+        [dt.date(2026, 11, 2), dt.date(2026, 11, 20)],
+    ]
+
+
+def test_a_month_with_more_dts_than_a_batch_is_split_in_date_order() -> None:
+    ages = {1: 3, 2: 1, 3: 2, 4: 1, 5: 9, 6: 1, 7: 1, 8: 1, 9: 5, 10: 1}  # seconds
+    marks = [pending(f"2026-11-{d:02d}", age_s=a) for d, a in ages.items()]
+    # Days 1-4 (oldest 3 s), 5-8 (9 s), 9-10 (5 s): the chunk holding the oldest mark first.
+    assert plan_refresh_batches(marks, max_dts=4) == [
+        [dt.date(2026, 11, d) for d in (5, 6, 7, 8)],
+        [dt.date(2026, 11, d) for d in (9, 10)],
+        [dt.date(2026, 11, d) for d in (1, 2, 3, 4)],
+    ]
+
+
+def test_nothing_marked_plans_nothing_and_a_batch_needs_room_for_a_dt() -> None:
+    assert plan_refresh_batches([], max_dts=7) == []
+    with pytest.raises(ValueError, match="max_dts"):
+        plan_refresh_batches([pending("2026-11-01", 1)], max_dts=0)
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "longest", "budget", "fits"),
+    [(0.0, 0.0, 25.0, True), (10.0, 15.0, 25.0, True), (10.1, 15.0, 25.0, False), (30.0, 0.0, 25.0, False)],
+)
+def test_another_batch_starts_only_if_one_as_long_as_the_longest_still_ends_in_the_budget(
+    elapsed: float, longest: float, budget: float, fits: bool
+) -> None:
+    assert next_batch_fits(elapsed, longest, budget) is fits
+
+
+def test_settings_defaults_and_overrides() -> None:
+    assert RefresherSettings.from_env({}) == RefresherSettings(interval_s=30, budget_s=25.0, max_dts_per_batch=3)
+    env = {"WL_AGGREGATES_REFRESH_INTERVAL_S": "10", "WL_AGGREGATES_REFRESH_BUDGET_S": "4.5", "WL_AGGREGATES_REFRESH_BATCH_DTS": " 3 "}
+    assert RefresherSettings.from_env(env) == RefresherSettings(interval_s=10, budget_s=4.5, max_dts_per_batch=3)
+    # Empty means unset (a variable may be present but empty).
+    assert RefresherSettings.from_env({"WL_AGGREGATES_REFRESH_INTERVAL_S": ""}).interval_s == 30
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WL_AGGREGATES_REFRESH_INTERVAL_S": "half a minute"}, "WL_AGGREGATES_REFRESH_INTERVAL_S='half a minute': expected an integer"),
+        ({"WL_AGGREGATES_REFRESH_BATCH_DTS": "0"}, "must be at least 1"),
+        ({"WL_AGGREGATES_REFRESH_BUDGET_S": "60"}, "below the sensor timeout DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS=60"),
+        ({"WL_AGGREGATES_REFRESH_BUDGET_S": "0"}, "must be above 0"),
+        ({"WL_AGGREGATES_REFRESH_BUDGET_S": "50", "DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS": "45"}, "DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS=45"),
+    ],
+)
+def test_bad_settings_name_the_variable(env: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        RefresherSettings.from_env(env)
+
+
+def test_a_longer_sensor_timeout_allows_a_longer_budget() -> None:
+    env = {"WL_AGGREGATES_REFRESH_BUDGET_S": "100", "DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS": "180"}
+    assert RefresherSettings.from_env(env).budget_s == 100
+
+
+def test_the_refresher_sensor_is_defined_running_on_its_interval() -> None:
+    from wallet_lake.definitions import defs
+
+    d = defs()
+    d = d if isinstance(d, dg.Definitions) else d.load()  # type: ignore[attr-defined]
+    sensor = d.resolve_sensor_def("report_aggregates_refresher")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == RefresherSettings.from_env().interval_s

@@ -49,3 +49,21 @@ print_env() {
   [[ -z "${KAFKA_HOME:-}" ]] || printf 'export WL_KAFKA_HOME=%q\n' "$KAFKA_HOME"  # the Kafka jars (bench: ProducerPerformance)
   printf 'while IFS= read -r _l; do [[ -z "$_l" || "$_l" == \\#* ]] && continue; _k="${_l%%%%=*}"; [[ -n "${!_k+x}" ]] || export "$_l"; done < %q; unset _l _k\n' "$WL_STACK_DIR/secrets.env"
 }
+
+# The stack's ports (55000-59094 by default) sit inside Linux's ephemeral range (32768-60999):
+# an outgoing connection may be given one of them as its source port, and a restarted broker then
+# fails with "Address already in use" (seen after SIGKILL recoveries). Reserve them where we may
+# (root, writable sysctl); elsewhere this is a no-op and the error names the port as before.
+reserve_stack_ports() {
+  local f=/proc/sys/net/ipv4/ip_local_reserved_ports ports=() hp current
+  [[ -w "$f" ]] || return 0
+  for hp in "$WL_PG_PORT" "${WL_S3_ENDPOINT_URL##*:}" "${WL_KAFKA_BOOTSTRAP##*:}" "${WL_KAFKA_CONTROLLER_PORT:-}" \
+            "${WL_KAFKA_SASL_BOOTSTRAP##*:}" "${WL_CONNECT_URL##*:}" "${WL_API_PORT:-}" "${WL_DAGSTER_PORT:-}"; do
+    hp="${hp%%/*}"
+    [[ "$hp" =~ ^[0-9]+$ ]] && ports+=("$hp")
+  done
+  ((${#ports[@]})) || return 0
+  current="$(cat "$f")"
+  local IFS=,
+  echo "${current:+$current,}${ports[*]}" >"$f" 2>/dev/null || true
+}

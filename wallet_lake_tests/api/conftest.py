@@ -96,7 +96,7 @@ def pg_admin(pg_settings: Settings) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture(scope="session")
-def api_key(pg_admin: psycopg.Connection) -> Iterator[Callable[..., str]]:
+def api_key(pg_admin: psycopg.Connection, pg_settings: Settings) -> Iterator[Callable[..., str]]:
     """Create keys in api_keys: api_key() for every merchant, api_key(["m1", ...]) for some.
     Every key created is deleted at the end of the session."""
     created: list[str] = []
@@ -108,7 +108,14 @@ def api_key(pg_admin: psycopg.Connection) -> Iterator[Callable[..., str]]:
 
     yield create
     if created:
-        pg_admin.execute("DELETE FROM public.api_keys WHERE key_id = ANY(%s)", [created])
+        # A new connection: the session's one is broken when a later fault test (marker `faults`)
+        # stopped Postgres, and the keys must still be removed.
+        conninfo = make_conninfo(
+            "", host=pg_settings.pg_host, port=pg_settings.pg_port, user=pg_settings.pg_user,
+            dbname=pg_settings.pg_db, connect_timeout=pg_settings.pg_connect_timeout_s,
+        )
+        with psycopg.connect(conninfo, password=pg_settings.pg_password.get_secret_value(), autocommit=True) as conn:
+            conn.execute("DELETE FROM public.api_keys WHERE key_id = ANY(%s)", [created])
 
 
 class KeyedClient:

@@ -37,6 +37,8 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument("--short", action="store_true", help="the short variant: a few hours and kills, a few minutes")
     p.add_argument("--events-per-hour", type=int, help="generator events per landing hour (default 500; --short 150)")
     p.add_argument("--no-wait-open-hour", action="store_true", help="do not wait for the open hour to close and be processed")
+    p.add_argument("--no-operator-reruns", action="store_true",
+                   help="restart dead services but never re-execute failed runs (measures what recovers by itself)")
     p.add_argument("--out", type=Path, help="results file (default bench/results/soak.json; --short: soak-short.json)")
     a = p.parse_args(argv)
     overrides = {"hours": a.hours, "kills": a.kills, "events_per_hour": a.events_per_hour}
@@ -46,6 +48,8 @@ def parse(argv: list[str] | None = None) -> Options:
         opts = Options(seed=a.seed, **{k: v for k, v in overrides.items() if v is not None})
     if a.no_wait_open_hour:
         opts.wait_open_hour = False
+    if a.no_operator_reruns:
+        opts.operator_reruns = False
     if opts.hours < 1 or opts.kills < 0:
         p.error("--hours must be >= 1 and --kills >= 0")
     opts.out = a.out or RESULTS / ("soak-short.json" if a.short else "soak.json")

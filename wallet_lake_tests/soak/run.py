@@ -30,7 +30,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -72,6 +72,7 @@ class Options:
     wait_open_hour: bool = True
     backfill_hours: int = 4
     restore_apps: bool = True  # stop the apps at the end when they were not running at the start
+    operator_reruns: bool = True  # re-execute runs a fault failed (off: measure what heals by itself)
     out: Path | None = None
     command: str = ""
 
@@ -176,8 +177,8 @@ class Operator:
     """What the README tells an operator to do after a fault, done through the same interfaces:
     the stack script, and the webserver's GraphQL API (the UI's buttons)."""
 
-    def __init__(self, gql: stack.Dagster, since: float, log: Log) -> None:
-        self.gql, self.since, self.log = gql, since, log
+    def __init__(self, gql: stack.Dagster, since: float, log: Log, reruns: bool = True) -> None:
+        self.gql, self.since, self.log, self.reruns = gql, since, log, reruns
         self.handled: set[str] = set()
         self.actions: list[dict] = []
         self.no_worker_since: float | None = None
@@ -223,6 +224,10 @@ class Operator:
                              why=self.gql.run_failure(r["runId"]) if r["status"] == "FAILURE" else "canceled")
                 continue
             why = self.gql.run_failure(r["runId"]) if r["status"] == "FAILURE" else "canceled"
+            if not self.reruns:
+                self._record("failed run NOT re-executed (--no-operator-reruns)", run=r["runId"], status=r["status"],
+                             partitions=sorted(parts), why=why)
+                continue
             new = self.gql.reexecute(r["runId"])
             self._record("re-execute failed run (UI: Re-execute all steps)", run=r["runId"], status=r["status"],
                          partitions=sorted(parts), new_run=new, why=why)
@@ -304,7 +309,7 @@ class Soak:
         self.api = stack.Api(key)
         api_log = stack.stack_dir() / "logs" / "api.log"
         self.api_log_offset = api_log.stat().st_size if api_log.exists() else 0
-        self.operator = Operator(self.gql, self.t0 - 5, self.log)
+        self.operator = Operator(self.gql, self.t0 - 5, self.log, reruns=self.opts.operator_reruns)
 
     def plan_landing(self) -> None:
         from wallet_lake.generator.events import generate_with_stats
@@ -624,6 +629,8 @@ class Soak:
                 "report_staleness": self.staleness,
                 "staleness_timeouts": sum(1 for s in self.staleness if s["timed_out"]),
                 "operator_actions": self.operator.actions if hasattr(self, "operator") else [],
+                "operator_reruns": sum(1 for a in (self.operator.actions if hasattr(self, "operator") else [])
+                                       if a["action"].startswith("re-execute")),
                 "sensor_tick_errors_by_sensor": {k: len(v) for k, v in ticks.items() if v},
                 "sensor_tick_error_examples": {k: [(t.get("error") or {}).get("message", "")[:300] for t in v[:3]] for k, v in ticks.items() if v},
                 "api_5xx_by_route_status": api5["by_route_status"],

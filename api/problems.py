@@ -85,12 +85,14 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         503: "Postgres (or the lake, for source=lake) is unavailable or the query exceeded its time limit; retry later.",
         500: "Unexpected error; the body carries only the request id.",
     }
+    retry_after = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
     return {
         s: {
             # `model` registers the Problem schema; the media type is fixed by problem_media_types().
             "model": Problem,
             "description": descriptions.get(s, ""),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            **({"headers": retry_after} if s == 429 else {}),
         }
         for s in statuses
     }

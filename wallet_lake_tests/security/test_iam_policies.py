@@ -30,7 +30,7 @@ REGION, ACCOUNT = "us-east-1", "123456789012"
 KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 VALUES = {
     "ACCOUNT_ID": ACCOUNT, "REGION": REGION, "BUCKET": "wallet-lake", "KMS_KEY_ARN": KEY_ARN,
-    "GLUE_DATABASE": "wallet_db", "ATHENA_WORKGROUP": "wallet-lake",
+    "GLUE_DATABASE": "wallet_db", "ATHENA_WORKGROUP": "wallet-lake", "GLUE_JOB_NAME": "wallet-lake-curate", "KMS_ALIAS": "alias/wallet-lake",
 }
 BUCKET = f"arn:aws:s3:::{VALUES['BUCKET']}"
 
@@ -100,6 +100,12 @@ NEEDS: dict[str, list[Call]] = {
         Call("s3:GetObject", obj("_glue/scripts/curate_job.py"), {}, "Glue loads wallet_lake/glue/curate_job.py"),
         Call("logs:CreateLogStream", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws-glue/jobs/output:log-stream:jr_1", {}, "Glue job output"),
         Call("logs:PutLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws-glue/jobs/error:log-stream:jr_1", {}, "Glue job errors"),
+        # On Glue (--in_lake): Spark's output goes through _scratch/ (the JVM's calls: not recordable).
+        Call("s3:PutObject", obj("_scratch/curation/20261124T131500-abcd1234/curated/part-0.parquet"), KMS_PUT, "Spark writes its output"),
+        Call("s3:GetObject", obj("_scratch/curation/20261124T131500-abcd1234/curated/part-0.parquet"), {}, "curation_run downloads it"),
+        Call("s3:DeleteObject", obj("_scratch/curation/20261124T131500-abcd1234/curated/part-0.parquet"), {}, "curation_run deletes leftovers"),
+        Call("s3:GetObject", obj("_pipes/context/abc"), {}, "open_dagster_pipes reads its context"),
+        Call("s3:PutObject", obj("_pipes/messages/xyz/1.json"), {}, "Pipes messages through S3"),
     ],
     "dagster-code-location.json": CURATION + [
         Call("s3:ListBucket", BUCKET, {"s3:prefix": RAW_PREFIX}, "defs/landing/sensors.py: landing_arrivals_sensor lists raw/payments/"),
@@ -108,6 +114,23 @@ NEEDS: dict[str, list[Call]] = {
         Call("secretsmanager:GetSecretValue", secret("AmazonMSK_wallet-lake-producer"), {}, "security/secrets.py: WL_KAFKA_SASL_PASSWORD_SECRET_ID"),
         Call("secretsmanager:GetSecretValue", secret("wallet-lake/alert-webhook"), {}, "ops/alerts.py: WL_ALERT_WEBHOOK_URL_SECRET_ID"),
         Call("kms:Decrypt", KEY_ARN, VIA_SECRETS, "secrets encrypted under the project key"),
+        Call("glue:StartJobRun", f"{GLUE}:job/wallet-lake-curate", {}, "launcher=glue: PipesGlueClient"),
+        Call("glue:GetJobRun", f"{GLUE}:job/wallet-lake-curate", {}, "launcher=glue: PipesGlueClient polls"),
+        Call("s3:PutObject", obj("_pipes/context/abc"), {}, "PipesS3ContextInjector"),
+        Call("s3:DeleteObject", obj("_pipes/context/abc"), {}, "PipesS3ContextInjector cleans up"),
+        Call("s3:GetObject", obj("_pipes/messages/xyz/1.json"), {}, "PipesS3MessageReader"),
+        Call("logs:GetLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws-glue/jobs/output:log-stream:jr_1", {}, "PipesCloudWatchMessageReader"),
+        Call("glue:CreateTable", f"{GLUE}:table/wallet_db/curated_payments_latest", {}, "defs/curated/assets.py: catalog.ensure_catalog"),
+        Call("glue:BatchCreatePartition", f"{GLUE}:table/wallet_db/curated_payments", {}, "catalog.register_curated_partitions"),
+    ],
+    "lake-replay.json": [  # lake/replay.py: replay_quarantine
+        Call("s3:GetObject", obj(MANIFEST), {}, "read_manifest"),
+        Call("s3:GetObject", obj(QUARANTINE), {}, "read_quarantine_hour_table"),
+        Call("s3:GetObject", obj(f"{landing_prefix(H)}replay-0123456789abcdef.ndjson"), {}, "get_optional: written already?"),
+        Call("s3:ListBucket", BUCKET, {}, "so that a missing replay object answers 404, not 403"),
+        Call("s3:PutObject", obj(f"{landing_prefix(H)}replay-0123456789abcdef.ndjson"), KMS_PUT, "put_bytes of the repaired lines"),
+        Call("kms:GenerateDataKey", KEY_ARN, VIA_S3, "SSE-KMS puts"),
+        Call("kms:Decrypt", KEY_ARN, VIA_S3, "reads of SSE-KMS objects"),
     ],
     "api-lake-queries.json": [  # lake/query.py AthenaLake through pyathena (and DuckDB over pyarrow S3)
         Call("athena:StartQueryExecution", WORKGROUP, {}, "pyathena cursor.execute"),
@@ -116,6 +139,7 @@ NEEDS: dict[str, list[Call]] = {
         Call("athena:StopQueryExecution", WORKGROUP, {}, "pyathena cancels on timeout"),
         Call("glue:GetTable", f"{GLUE}:table/wallet_db/curated_payments", {}, "Athena reads the table definition as the caller"),
         Call("glue:GetDatabase", f"{GLUE}:database/wallet_db", {}, "Athena resolves schema_name"),
+        Call("glue:GetPartitions", f"{GLUE}:table/wallet_db/curated_payments", {}, "Athena prunes the table's registered partitions"),
         Call("s3:ListBucket", BUCKET, {"s3:prefix": f"{CURATED_PREFIX}dt=2026-11-24/"}, "Athena/pyarrow list dt= partitions"),
         Call("s3:GetObject", obj(CURATED), {}, "Athena/DuckDB read curated Parquet"),
         Call("s3:GetBucketLocation", BUCKET, {}, "Athena checks the results bucket"),
@@ -137,6 +161,9 @@ NEEDS: dict[str, list[Call]] = {
     "provisioner.json": [  # wallet_lake/provision.py aws -> lake/provision.py
         Call("kms:CreateKey", "*", {}, "ensure_kms_key"),
         Call("kms:CreateAlias", f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/wallet-lake", {}, "ensure_kms_key"),
+        Call("kms:EnableKeyRotation", KEY_ARN, {}, "ensure_kms_key"),
+        Call("s3:PutBucketVersioning", BUCKET, {}, "ensure_bucket"),
+        Call("s3:PutLifecycleConfiguration", BUCKET, {}, "ensure_bucket: noncurrent versions expire"),
         Call("kms:CreateAlias", KEY_ARN, {}, "ensure_kms_key (the alias's target key)"),
         Call("kms:DescribeKey", KEY_ARN, {}, "ensure_kms_key"),
         Call("s3:ListBucket", BUCKET, {}, "ensure_bucket: head_bucket"),
@@ -158,14 +185,15 @@ MUST_NOT: dict[str, list[Call]] = {
         Call("s3:PutObject", obj(RAW), KMS_PUT), Call("s3:GetObject", obj(RESULT)), Call("kms:Decrypt", KEY_ARN),
         Call("kms:ScheduleKeyDeletion", KEY_ARN), Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres")),
         Call("glue:DeleteTable", f"{GLUE}:table/wallet_db/curated_payments"), Call("athena:StartQueryExecution", WORKGROUP),
-        Call("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin"),
+        Call("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin"), Call("glue:StartJobRun", f"{GLUE}:job/wallet-lake-curate"),
     ],
     "dagster-code-location.json": [
         Call("s3:DeleteBucket", BUCKET), Call("s3:PutBucketPolicy", BUCKET), Call("s3:DeleteObject", obj(RAW)),
         Call("s3:PutObject", obj(RAW), KMS_PUT), Call("s3:DeleteObject", obj(MANIFEST)), Call("kms:Decrypt", KEY_ARN),
         Call("kms:ScheduleKeyDeletion", KEY_ARN), Call("secretsmanager:GetSecretValue", secret("AmazonMSK_wallet-lake-connect")),
         Call("secretsmanager:PutSecretValue", secret("wallet-lake/postgres")), Call("glue:CreateDatabase", f"{GLUE}:database/wallet_db"),
-        Call("iam:CreateUser", f"arn:aws:iam::{ACCOUNT}:user/x"),
+        Call("iam:CreateUser", f"arn:aws:iam::{ACCOUNT}:user/x"), Call("glue:StartJobRun", f"{GLUE}:job/another-job"),
+        Call("glue:DeleteTable", f"{GLUE}:table/wallet_db/curated_payments"), Call("s3:PutObject", obj("_scratch/curation/x"), KMS_PUT),
     ],
     "api-lake-queries.json": [
         Call("s3:PutObject", obj(CURATED), KMS_PUT), Call("s3:PutObject", obj(RAW), KMS_PUT), Call("s3:PutObject", obj(MANIFEST), KMS_PUT),
@@ -182,7 +210,12 @@ MUST_NOT: dict[str, list[Call]] = {
     ],
     "landing-writer.json": [
         Call("s3:GetObject", obj(RAW)), Call("s3:DeleteObject", obj(RAW)), Call("s3:PutObject", obj(CURATED), KMS_PUT),
-        Call("s3:ListBucket", BUCKET, {"s3:prefix": RAW_PREFIX}), Call("kms:Decrypt", KEY_ARN, VIA_S3),
+        Call("s3:ListBucket", BUCKET, {"s3:prefix": RAW_PREFIX}), Call("kms:Decrypt", KEY_ARN, VIA_SECRETS),
+    ],
+    "lake-replay.json": [
+        Call("s3:PutObject", obj(RAW), KMS_PUT), Call("s3:GetObject", obj(RAW)), Call("s3:DeleteObject", obj(QUARANTINE)),
+        Call("s3:PutObject", obj(CURATED), KMS_PUT), Call("s3:PutObject", obj(MANIFEST), KMS_PUT), Call("s3:GetObject", obj(CURATED)),
+        Call("kms:Decrypt", KEY_ARN), Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres")),
     ],
     "provisioner.json": [
         Call("s3:GetObject", obj(CURATED)), Call("s3:PutObject", obj(RAW), KMS_PUT), Call("s3:DeleteBucket", BUCKET),

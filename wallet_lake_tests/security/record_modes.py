@@ -160,10 +160,8 @@ def _sensor_publish_and_secrets(store, hour: datetime) -> None:
 
 
 def _glue_launcher(rec, res, names: dict, hour: datetime, messages: str, log_path: str) -> None:
-    sys.path.insert(0, str(HERE.parents[1]))
-    from wallet_lake_tests.integration.test_glue_pipes import LocalGlueRunner
-
     from wallet_lake.defs.curated.launcher import CurationLauncher
+    from wallet_lake_tests.integration.test_glue_pipes import LocalGlueRunner
 
     class RecordingGlueRunner(LocalGlueRunner):
         """LocalGlueRunner whose Glue API calls are recorded as the launcher's; what Glue does

@@ -116,3 +116,11 @@ def test_recorded_puts_pass_the_bucket_policy_when_the_key_is_named_by_its_arn(r
     # And a put naming the alias itself would be refused: the reason for the ARN on AWS.
     named = [c for c in puts if c.context.get("s3:x-amz-server-side-encryption-aws-kms-key-id") == names["alias"]]
     assert named and evaluate(policy, "s3:PutObject", named[0].resource, {**named[0].context, "aws:SecureTransport": "true"}) == DENY
+
+
+def test_the_writer_cannot_do_the_pipelines_part_and_the_api_can_at_most_read(recording):
+    pipeline = recording["calls"]["dagster-code-location.json"]
+    writer, api = (statements(n, recording["values"]) for n in ("landing-writer.json", "api-lake-queries.json"))
+    assert [c for c in pipeline if evaluate(writer, c.action, c.resource, c.context) != ALLOW]
+    allowed = {c.action for c in pipeline if evaluate(api, c.action, c.resource, c.context) == ALLOW}
+    assert allowed <= {"s3:GetObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey", "glue:GetTable"}

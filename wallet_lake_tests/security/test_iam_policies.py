@@ -4,14 +4,13 @@ cannot simulate policies: simulate_custom_policy answers 500).
 - each document parses, has no unresolved placeholder, and lints clean with parliament;
 - no action has a wildcard; every wildcard resource is a documented exception (exceptions.json);
 - every action exists (policyuniverse's catalogue); cloudsplaining sees no escalation/exfiltration;
-- each role can do what the pipeline needs (listed below per role, and recorded from the real
-  pipeline code's S3 calls against the local S3 API) and cannot do what it must not."""
+- each role can do what the pipeline needs (listed below per role) and cannot do what it must not.
+The calls every mode really makes are recorded and judged in test_iam_calls.py."""
 
 from __future__ import annotations
 
 import json
 import string
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 
 from wallet_lake.contracts.landing import CURATED_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX, hour_token, landing_prefix, manifest_key
 from wallet_lake.generator.writer import landing_key
+from wallet_lake_tests.security.aws_calls import Call
 from wallet_lake_tests.security.policy_eval import ALLOW, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,17 +68,6 @@ VIA_SECRETS = {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}
 RESULT = "athena-results/8d1f0c52-3c2e-4a0b-9d9e-2b7f6c1e0a11.csv"
 WORKGROUP = f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/wallet-lake"
 GLUE = f"arn:aws:glue:{REGION}:{ACCOUNT}"
-
-
-@dataclass(frozen=True)
-class Call:
-    action: str
-    resource: str
-    context: dict = field(default_factory=dict, hash=False, compare=False)
-    why: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.resource}"
 
 
 CURATION = [  # lake/curation_run.curate_landing_hour through lake/store.S3LakeStore
@@ -329,55 +318,3 @@ def test_every_aws_service_the_code_calls_is_covered_by_some_policy():
     covered = {a.split(":")[0] for name in POLICY_FILES for st in statements(name) for a in _as_list(st["Action"])}
     assert services, "no AWS client found in the code: the scan is broken"
     assert services <= covered, f"services without a policy: {services - covered}"
-
-
-# ---------------------------------------------------------------- recorded from the real code
-
-
-def _denied(name: str, calls: list[Call]) -> list[str]:
-    return sorted({f"{c} ({c.why})" for c in calls if evaluate(statements(name), c.action, c.resource, c.context) != ALLOW})
-
-
-def _calls(recorded: list[dict]) -> list[Call]:
-    """Recorded S3 operations (s3_recording.py) as the IAM calls they need, with the KMS calls S3
-    makes on the caller's behalf for SSE-KMS objects."""
-    calls = []
-    for r in recorded:
-        resource = BUCKET if r["action"] == "s3:ListBucket" else obj(r["key"])
-        context = {"s3:prefix": r["prefix"]} if r["action"] == "s3:ListBucket" else {}
-        if r.get("sse"):
-            context = {"s3:x-amz-server-side-encryption": r["sse"], "s3:x-amz-server-side-encryption-aws-kms-key-id": KEY_ARN}
-        calls.append(Call(r["action"], resource, context, r["operation"]))
-        if r["operation"] in ("PutObject", "CreateMultipartUpload"):
-            calls.append(Call("kms:GenerateDataKey", KEY_ARN, VIA_S3, r["operation"]))
-        if r["operation"] == "GetObject":
-            calls.append(Call("kms:Decrypt", KEY_ARN, VIA_S3, r["operation"]))
-    return calls
-
-
-@pytest.mark.integration
-def test_roles_allow_every_s3_call_the_real_pipeline_code_makes(stack_resources):
-    """Generator -> curation (twice, the second replacing the first run's files) -> publish read,
-    against the local S3 API with each S3 call recorded (wallet_lake_tests/security/s3_recording.py,
-    in its own process and Spark session), then judged against the roles."""
-    import os
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-m", "wallet_lake_tests.security.s3_recording"], cwd=ROOT, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    recorded = json.loads(proc.stdout.strip().splitlines()[-1])
-    writer, pipeline = _calls(recorded["writer"]), _calls(recorded["pipeline"])
-
-    ops = {c.why for c in pipeline}
-    assert {"ListObjectsV2", "GetObject", "PutObject", "DeleteObjects"} <= ops, ops
-    assert _denied("landing-writer.json", writer) == []
-    assert _denied("dagster-code-location.json", pipeline) == []
-    sensor_and_publish = [c for c in pipeline if (c.action == "s3:ListBucket" and c.context.get("s3:prefix") == RAW_PREFIX)
-                          or (c.action == "s3:GetObject" and c.why == "GetObject" and c.resource.startswith(obj(CURATED_PREFIX)))]
-    assert _denied("glue-curate-job.json", [c for c in pipeline if c not in sensor_and_publish]) == []
-    # And the reverse: the writer cannot do the pipeline's part; the API can at most read.
-    assert _denied("landing-writer.json", pipeline)
-    assert {c.action for c in pipeline if evaluate(statements("api-lake-queries.json"), c.action, c.resource, c.context) == ALLOW} <= {
-        "s3:GetObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey"}

@@ -16,17 +16,20 @@ log = logging.getLogger("wallet_lake.provision")
 
 
 def provision_aws(res) -> None:
-    from wallet_lake.lake.provision import ensure_bucket, ensure_glue_database, ensure_kms_key
+    from wallet_lake.lake.provision import ensure_bucket, ensure_glue_database, ensure_kms_key, key_arn, noncurrent_version_days
     import os
 
     lake = res["lake"]
-    key_id = ensure_kms_key(lake.client("kms"), lake.kms_key_id)
-    log.info("kms key %s -> %s", lake.kms_key_id, key_id)
+    kms = lake.client("kms")
+    key_id = ensure_kms_key(kms, lake.kms_key_id)
+    log.info("kms key %s -> %s (automatic rotation on)", lake.kms_key_id, key_id)
     # WL_S3_BUCKET_POLICY=skip on the local S3 API only (moto cannot evaluate the policy's conditions).
     apply_policy = os.environ.get("WL_S3_BUCKET_POLICY", "apply") != "skip"
-    log.info("bucket %s: %s (policy infra/s3/bucket-policy.json %s)", lake.bucket,
-             ensure_bucket(lake.client("s3"), lake.bucket, key_id, lake.region or "us-east-1", apply_policy),
-             "applied" if apply_policy else "not applied: WL_S3_BUCKET_POLICY=skip")
+    days = noncurrent_version_days()
+    status = ensure_bucket(lake.client("s3"), lake.bucket, key_id, lake.region or "us-east-1", apply_policy,
+                           kms_key_arn=key_arn(kms, key_id) if apply_policy else None, noncurrent_days=days)
+    log.info("bucket %s: %s (versioned, old versions expire after %s days; policy infra/s3/bucket-policy.json %s)",
+             lake.bucket, status, days, "applied" if apply_policy else "not applied: WL_S3_BUCKET_POLICY=skip")
     db = os.environ.get("WL_GLUE_DATABASE", "wallet_db")
     log.info("glue database %s: %s", db, ensure_glue_database(lake.client("glue"), db))
 

@@ -1,5 +1,6 @@
-"""Lake infrastructure, idempotently: the bucket (public access blocked, default SSE-KMS), the
-KMS key behind an alias, and the Glue database. On AWS this is what Terraform/CloudFormation
+"""Lake infrastructure, idempotently: the bucket (public access blocked, default SSE-KMS,
+versioned with old versions expiring), the KMS key behind an alias (yearly rotation on), and the
+Glue database. On AWS this is what Terraform/CloudFormation
 would own; locally it provisions the moto server the same way."""
 
 from __future__ import annotations
@@ -14,18 +15,58 @@ INFRA_DIR = Path(os.environ.get("WL_INFRA_DIR", Path(__file__).resolve().parents
 
 
 def ensure_kms_key(kms, alias: str) -> str:
-    """Key id behind `alias` (alias/...), creating key and alias when missing."""
-    if not alias.startswith("alias/"):
-        return kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
-    try:
-        return kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
-    except kms.exceptions.NotFoundException:
+    """Key id behind `alias` (alias/...), creating key and alias when missing; automatic key
+    rotation is enabled every time (idempotent: AWS and moto accept it when already on)."""
+    key_id = _existing_key_id(kms, alias)
+    if key_id is None:
         key_id = kms.create_key(Description="wallet-lake data at rest", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
         kms.create_alias(AliasName=alias, TargetKeyId=key_id)
-        return key_id
+    kms.enable_key_rotation(KeyId=key_id)
+    return key_id
 
 
-def ensure_bucket(s3, bucket: str, kms_key_id: str, region: str, apply_policy: bool = True) -> str:
+def _existing_key_id(kms, key: str) -> str | None:
+    if not key.startswith("alias/"):
+        return kms.describe_key(KeyId=key)["KeyMetadata"]["KeyId"]  # a key id or ARN must exist
+    try:
+        return kms.describe_key(KeyId=key)["KeyMetadata"]["KeyId"]
+    except kms.exceptions.NotFoundException:
+        return None
+
+
+def key_arn(kms, key_id: str) -> str:
+    return kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+
+
+# Old versions (overwritten or deleted objects) are kept this many days, then expire.
+NONCURRENT_VERSION_DAYS_ENV = "WL_S3_NONCURRENT_VERSION_DAYS"
+DEFAULT_NONCURRENT_VERSION_DAYS = 30
+
+
+def noncurrent_version_days(env=os.environ) -> int:
+    raw = env.get(NONCURRENT_VERSION_DAYS_ENV) or str(DEFAULT_NONCURRENT_VERSION_DAYS)
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{NONCURRENT_VERSION_DAYS_ENV} must be a whole number of days >= 1, got {raw!r}")
+    return int(raw)
+
+
+def lifecycle_rules(days: int) -> list[dict]:
+    """Expire noncurrent versions after `days`; drop delete markers left with no version behind
+    them, and parts of uploads abandoned for a week."""
+    return [{
+        "ID": "expire-noncurrent-versions",
+        "Filter": {"Prefix": ""},
+        "Status": "Enabled",
+        "NoncurrentVersionExpiration": {"NoncurrentDays": days},
+        "Expiration": {"ExpiredObjectDeleteMarker": True},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+    }]
+
+
+def ensure_bucket(s3, bucket: str, kms_key_id: str, region: str, apply_policy: bool = True, *,
+                  kms_key_arn: str | None = None, noncurrent_days: int = DEFAULT_NONCURRENT_VERSION_DAYS) -> str:
+    """The bucket and its settings. Versioning keeps every overwritten or deleted object
+    (raw landing objects above all) as a noncurrent version, expired after `noncurrent_days`."""
     created = "exists"
     try:
         s3.head_bucket(Bucket=bucket)
@@ -47,23 +88,28 @@ def ensure_bucket(s3, bucket: str, kms_key_id: str, region: str, apply_policy: b
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_id}, "BucketKeyEnabled": True}]
         },
     )
-    ensure_bucket_policy(s3, bucket, apply_policy)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": lifecycle_rules(noncurrent_days)})
+    ensure_bucket_policy(s3, bucket, apply_policy, kms_key_arn=kms_key_arn)
     return created
 
 
-def bucket_policy(bucket: str) -> dict:
-    """infra/s3/bucket-policy.json for `bucket`: deny requests without TLS and puts that ask for
-    any encryption other than SSE-KMS (see infra/s3/README.md)."""
+def bucket_policy(bucket: str, kms_key_arn: str) -> dict:
+    """infra/s3/bucket-policy.json for `bucket`: deny requests without TLS, puts that ask for
+    any encryption other than SSE-KMS, and puts that name a KMS key other than the project key
+    (see infra/s3/README.md)."""
     text = (INFRA_DIR / "s3" / "bucket-policy.json").read_text()
-    return json.loads(string.Template(text).substitute(BUCKET=bucket))
+    return json.loads(string.Template(text).substitute(BUCKET=bucket, KMS_KEY_ARN=kms_key_arn))
 
 
-def ensure_bucket_policy(s3, bucket: str, apply: bool = True) -> str:
+def ensure_bucket_policy(s3, bucket: str, apply: bool = True, *, kms_key_arn: str | None = None) -> str:
     """Apply the policy (idempotent): "applied". With apply=False (the local S3 API, moto, which
     enforces Deny statements for Principal "*" without evaluating their conditions, so this policy
     would deny every request) no policy is left on the bucket: "not applied"."""
     if apply:
-        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(bucket_policy(bucket)))
+        if not (kms_key_arn or "").startswith("arn:aws:kms:"):
+            raise ValueError(f"the bucket policy pins the project key by its ARN, got {kms_key_arn!r}")
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(bucket_policy(bucket, kms_key_arn)))
         return "applied"
     s3.delete_bucket_policy(Bucket=bucket)
     return "not applied"

@@ -38,6 +38,10 @@ pytestmark = pytest.mark.integration
 class LocalGlueRunner:
     """The Glue API client for PipesGlueClient, running job scripts here (see module doc)."""
 
+    # Glue's log group for job runs (moto reports a placeholder): the job's stdout goes to
+    # <group>/output, where PipesCloudWatchMessageReader reads it and the job role's policy writes.
+    LOG_GROUP = "/aws-glue/jobs"
+
     def __init__(self, glue, s3, logs, env: dict[str, str]):
         self.glue, self.s3, self.logs, self.env = glue, s3, logs, env
         self.runs: dict[str, subprocess.CompletedProcess] = {}
@@ -61,12 +65,12 @@ class LocalGlueRunner:
         script = self._download(job["Command"]["ScriptLocation"])
         package = self._download(args["--extra-py-files"])
         argv = [sys.executable, str(script), *[x for kv in args.items() for x in kv]]
-        self.runs[run_id] = subprocess.run(argv, env={**self.env, "PYTHONPATH": str(package)}, capture_output=True, text=True, timeout=900)
+        self.runs[run_id] = subprocess.run(argv, env={**self.env, "PYTHONPATH": os.pathsep.join(filter(None, [str(package), self.env.get("PYTHONPATH")]))}, capture_output=True, text=True, timeout=900)
         self._to_cloudwatch(JobName, run_id)
         return {"JobRunId": run_id}
 
     def _to_cloudwatch(self, job_name: str, run_id: str) -> None:
-        group = self.glue.get_job_run(JobName=job_name, RunId=run_id)["JobRun"]["LogGroupName"] + "/output"
+        group = self.LOG_GROUP + "/output"
         for call, kw in ((self.logs.create_log_group, {"logGroupName": group}),
                          (self.logs.create_log_stream, {"logGroupName": group, "logStreamName": run_id})):
             try:
@@ -82,6 +86,7 @@ class LocalGlueRunner:
 
     def get_job_run(self, JobName: str, RunId: str, **_):  # noqa: N803
         response = self.glue.get_job_run(JobName=JobName, RunId=RunId)
+        response["JobRun"]["LogGroupName"] = self.LOG_GROUP
         proc = self.runs[RunId]
         response["JobRun"]["JobRunState"] = "SUCCEEDED" if proc.returncode == 0 else "FAILED"
         if proc.returncode:

@@ -18,6 +18,7 @@ from wallet_lake.defs.landing.sensors import evaluate_arrivals, landing_arrivals
 from wallet_lake.lake.arrivals import ArrivalSettings
 from wallet_lake.lake.provision import ensure_bucket
 from wallet_lake.partitions import hourly_landing
+from wallet_lake_tests.s3_support import delete_bucket_and_versions
 from wallet_lake.resources import LakeResource
 
 pytestmark = pytest.mark.integration
@@ -42,9 +43,7 @@ def lake(stack_resources):
     s3 = own.client("s3")
     ensure_bucket(s3, own.bucket, base.kms_key_id, base.region or "us-east-1", apply_policy=False)
     yield own
-    store = own.store()
-    store.delete([o.key for o in store.list("")])
-    s3.delete_bucket(Bucket=own.bucket)
+    delete_bucket_and_versions(s3, own.bucket)  # versioned, as provisioning makes the lake bucket
 
 
 @pytest.fixture(scope="module")

@@ -73,8 +73,12 @@ def test_s3_store_refuses_to_write_without_a_kms_key():
 # ---------------------------------------------------------------- the bucket policy
 
 
+PROJECT_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+OTHER_KEY = "arn:aws:kms:us-east-1:123456789012:key/99999999-12ab-34cd-56ef-1234567890ab"
+
+
 def _statements():
-    return bucket_policy("wallet-lake")["Statement"]
+    return bucket_policy("wallet-lake", PROJECT_KEY)["Statement"]
 
 
 OBJECT = "arn:aws:s3:::wallet-lake/curated/payments/dt=2026-11-24/merchant_id=m1/lh-2026112413-000.parquet"
@@ -82,9 +86,9 @@ TLS = {"aws:SecureTransport": "true"}
 
 
 def test_bucket_policy_file_is_the_one_provisioning_renders():
-    rendered = bucket_policy("some-bucket")
+    rendered = bucket_policy("some-bucket", PROJECT_KEY)
     assert rendered["Version"] == "2012-10-17"
-    assert json.dumps(rendered).count("some-bucket") == 3
+    assert json.dumps(rendered).count("some-bucket") == 4 and json.dumps(rendered).count(PROJECT_KEY) == 1
     assert "${" not in json.dumps(rendered)
     assert json.loads(POLICY_FILE.read_text())["Id"] == rendered["Id"]
 
@@ -109,10 +113,27 @@ def test_bucket_policy_lets_headerless_puts_and_multipart_parts_through_to_defau
     assert evaluate(_statements(), "s3:PutObject", OBJECT, TLS) != DENY
 
 
+def test_bucket_policy_pins_the_project_key():
+    kms_put = {**TLS, "s3:x-amz-server-side-encryption": "aws:kms"}
+    assert evaluate(_statements(), "s3:PutObject", OBJECT, {**kms_put, "s3:x-amz-server-side-encryption-aws-kms-key-id": PROJECT_KEY}) != DENY
+    assert evaluate(_statements(), "s3:PutObject", OBJECT, {**kms_put, "s3:x-amz-server-side-encryption-aws-kms-key-id": OTHER_KEY}) == DENY
+    # The condition compares the header as sent: an alias or a bare key id is refused, so on AWS
+    # WL_KMS_KEY_ID is the key's ARN (infra/s3/README.md).
+    for named in ("alias/wallet-lake", PROJECT_KEY.rsplit("/", 1)[1]):
+        assert evaluate(_statements(), "s3:PutObject", OBJECT, {**kms_put, "s3:x-amz-server-side-encryption-aws-kms-key-id": named}) == DENY
+    # No key named: the bucket default applies, which is the project key.
+    assert evaluate(_statements(), "s3:PutObject", OBJECT, kms_put) != DENY
+
+
+def test_provisioning_refuses_to_pin_a_key_that_is_not_an_arn():
+    with pytest.raises(ValueError, match="by its ARN"):
+        ensure_bucket_policy(None, "wallet-lake", apply=True, kms_key_arn="alias/wallet-lake")
+
+
 def test_bucket_policy_lints_clean_with_parliament():
     from parliament import analyze_policy_string
 
-    findings = analyze_policy_string(json.dumps(bucket_policy("wallet-lake")), include_community_auditors=False).findings
+    findings = analyze_policy_string(json.dumps(bucket_policy("wallet-lake", PROJECT_KEY)), include_community_auditors=False).findings
     assert [f.issue for f in findings] == []
 
 
@@ -126,8 +147,9 @@ def test_local_s3_api_would_deny_everything_under_the_policy_so_provisioning_ski
     bucket = f"wl-test-policy-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
     try:
-        assert ensure_bucket_policy(s3, bucket, apply=True) == "applied"
-        assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == bucket_policy(bucket)
+        key = lake.client("kms").describe_key(KeyId=lake.kms_key_id)["KeyMetadata"]["Arn"]
+        assert ensure_bucket_policy(s3, bucket, apply=True, kms_key_arn=key) == "applied"
+        assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == bucket_policy(bucket, key)
         with pytest.raises(s3.exceptions.ClientError) as denied:
             s3.put_object(Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=lake.kms_key_id)
         assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

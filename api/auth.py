@@ -221,10 +221,12 @@ SECURITY_SCHEMES = {
 
 
 def presented_key(request: Request) -> str | None:
-    """The key from X-API-Key, else from `Authorization: Bearer <key>`."""
+    """The key from X-API-Key, else from `Authorization: Bearer <key>`. A present X-API-Key is
+    the credential even when empty: skipping it for the bearer token would accept a request
+    whose X-API-Key is not a valid key."""
     key = request.headers.get("x-api-key")
-    if key:
-        return key
+    if key is not None:
+        return key.strip() or None
     scheme, _, credentials = (request.headers.get("authorization") or "").partition(" ")
     return (credentials.strip() or None) if scheme.lower() == "bearer" else None
 

@@ -216,7 +216,7 @@ def new_merchant() -> Callable[[], str]:
 
 
 # How the sink writes: an upsert on payment_id; the table's trigger refuses regressions.
-_UPSERT = sql.SQL("{} ON CONFLICT (payment_id) DO UPDATE SET {}").format(
+UPSERT_CURATED = sql.SQL("{} ON CONFLICT (payment_id) DO UPDATE SET {}").format(
     _INSERT,
     sql.SQL(", ").join(
         sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in CURATED_COLUMNS if c != "payment_id"
@@ -234,7 +234,7 @@ def payments(pg_admin: psycopg.Connection) -> Iterator[Callable[[list[dict[str, 
     def upsert(rows: list[dict[str, Any]], *, refresh: bool = True) -> None:
         merchants.update(r["merchant_id"] for r in rows)
         with pg_admin.cursor() as cur:
-            cur.executemany(_UPSERT, rows)
+            cur.executemany(UPSERT_CURATED, rows)
         if refresh:
             refresh_report_aggregates(pg_admin, {r["dt"] for r in rows})
 

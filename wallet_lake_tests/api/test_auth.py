@@ -76,6 +76,19 @@ def test_bearer_token_is_accepted(offline_app) -> None:
     assert r.status_code == 503  # authenticated and valid: it reached the (absent) database
 
 
+@pytest.mark.parametrize("x_api_key", ["", " ", "nope", generate_key()[1]])
+def test_an_x_api_key_header_is_the_credential_even_beside_a_valid_bearer(offline_app, x_api_key: str) -> None:
+    # Found by schemathesis (test_fuzz_schema.py, ignored_auth): an empty X-API-Key header next
+    # to a valid bearer token was skipped and the bearer accepted. A request naming a key in
+    # X-API-Key is judged by that key alone, whatever else it carries.
+    r = TestClient(offline_app).get(
+        "/reports/daily-recon",
+        params={"date": "2026-11-24"},
+        headers={"X-API-Key": x_api_key, "Authorization": f"Bearer {ALL_MERCHANTS_KEY}"},
+    )
+    assert r.status_code == 401
+
+
 @pytest.mark.parametrize(("url", "params"), REPORTS)
 def test_scoped_key_reads_its_merchants_only(offline_app, url: str, params: dict) -> None:
     c = TestClient(offline_app, headers={"X-API-Key": SCOPED_KEY})

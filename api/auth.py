@@ -8,21 +8,30 @@ invert it, so a slow or salted hash would only cost CPU per request. The present
 compared with hmac.compare_digest (constant time); the row is found by key_id, never by the
 secret, so no index lookup's timing depends on the secret either.
 
-Verified keys are cached per process for `api_key_cache_ttl_s` seconds (default 5): a
-revocation takes effect within that time, and a request costs no extra query in between."""
+Lookups are cached per process (CachedKeyStore): known keys for `api_key_cache_ttl_s` seconds
+(default 5: a revocation takes effect within that time), unknown key ids apart, for
+`api_key_negative_cache_ttl_s` (default 60), so a repeated made-up key costs no pooled
+connection. Both caches are bounded and drop their oldest entry when full, each on its own.
+
+Rate limits (api/ratelimit.py) are checked here too: per client address before the key is
+looked up, per key once it is verified; either answers 429 with Retry-After."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
+
+from api.ratelimit import TokenBucketLimiter
+from api.ttl_cache import TtlCache
 
 KEY_PREFIX = "wlk"
 _KEY = re.compile(r"^wlk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
@@ -109,33 +118,88 @@ _LOOKUP = "SELECT key_sha256, all_merchants, merchant_ids, revoked_at IS NOT NUL
 
 
 class PostgresKeyStore:
-    """api_keys in Postgres, with a small per-process cache (unknown key_ids are cached too, so
-    a flood of made-up keys costs one query per key_id and TTL, not one per request)."""
+    """api_keys in Postgres: one query on a pooled connection per lookup (CachedKeyStore in front)."""
 
-    MAX_ENTRIES = 10_000
-
-    def __init__(self, database, ttl_s: float) -> None:
+    def __init__(self, database) -> None:
         self.database = database
-        self.ttl_s = ttl_s
-        # Touched only from the event loop of the process: no lock needed.
-        self._cache: dict[str, tuple[float, StoredKey | None]] = {}
 
     async def lookup(self, key_id: str) -> StoredKey | None:
-        now = time.monotonic()
-        hit = self._cache.get(key_id)
-        if hit is not None and now - hit[0] < self.ttl_s:
-            return hit[1]
         async with self.database.connection() as conn:
             row = await (await conn.execute(_LOOKUP, {"key_id": key_id})).fetchone()
-        stored = None if row is None else StoredKey(key_id, bytes(row[0]), row[1], frozenset(row[2]), row[3])
-        if len(self._cache) >= self.MAX_ENTRIES:
-            self._cache.clear()
-        self._cache[key_id] = (now, stored)
+        return None if row is None else StoredKey(key_id, bytes(row[0]), row[1], frozenset(row[2]), row[3])
+
+
+class CachedKeyStore:
+    """Another store behind two bounded per-process caches: known keys (revoked ones included)
+    and unknown key ids, each with its own TTL and size, so a flood of bogus ids only ever
+    evicts other bogus ids. Concurrent lookups of the same uncached id share one query.
+
+    Touched only from the process's event loop: no lock needed."""
+
+    def __init__(
+        self,
+        store: KeyStore,
+        *,
+        ttl_s: float,
+        negative_ttl_s: float,
+        max_entries: int = 10_000,
+        negative_max_entries: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.configure(ttl_s=ttl_s, negative_ttl_s=negative_ttl_s, max_entries=max_entries,
+                       negative_max_entries=negative_max_entries)
+        self._pending: dict[str, asyncio.Future[StoredKey | None]] = {}
+
+    def configure(self, *, ttl_s: float, negative_ttl_s: float, max_entries: int, negative_max_entries: int) -> None:
+        """(Re)size the caches, emptying them (the app calls this once its settings are read)."""
+        self.known: TtlCache[str, StoredKey] = TtlCache(max_entries, ttl_s, self.clock)
+        self.unknown: TtlCache[str, bool] = TtlCache(negative_max_entries, negative_ttl_s, self.clock)
+
+    async def lookup(self, key_id: str) -> StoredKey | None:
+        stored = self.known.get(key_id)
+        if stored is not None:
+            return stored
+        if key_id in self.unknown:
+            return None
+        pending = self._pending.get(key_id)
+        if pending is None:
+            pending = self._pending[key_id] = asyncio.ensure_future(self._fetch(key_id))
+        # Shielded: a cancelled request must not cancel the query the others are waiting on.
+        return await asyncio.shield(pending)
+
+    async def _fetch(self, key_id: str) -> StoredKey | None:
+        try:
+            stored = await self.store.lookup(key_id)
+        finally:
+            self._pending.pop(key_id, None)
+        if stored is None:
+            self.unknown.set(key_id, True)
+        else:
+            self.known.set(key_id, stored)
         return stored
 
 
 class NotAuthenticated(Exception):
     """No key, or not a valid one: 401."""
+
+
+class RateLimited(Exception):
+    """Too many requests from this client address or with this key: 429 with Retry-After."""
+
+    def __init__(self, scope: str, retry_after_s: float) -> None:
+        super().__init__(scope)
+        self.scope = scope  # "client" or "key"
+        self.retry_after_s = retry_after_s
+
+
+class RateLimits:
+    """The app's two limiters (api/ratelimit.py), sized from its settings."""
+
+    def __init__(self, client: TokenBucketLimiter, key: TokenBucketLimiter) -> None:
+        self.client = client
+        self.key = key
 
 
 class MerchantForbidden(Exception):
@@ -165,8 +229,19 @@ def presented_key(request: Request) -> str | None:
     return (credentials.strip() or None) if scheme.lower() == "bearer" else None
 
 
+def client_address(request: Request) -> str:
+    """The TCP peer (the proxy's address behind one, unless uvicorn runs with --proxy-headers)."""
+    return request.client.host if request.client else "unknown"
+
+
 async def authenticate(request: Request) -> ApiKey:
-    """The caller's key from X-API-Key (or Authorization: Bearer); 401 without a valid one."""
+    """The caller's key from X-API-Key (or Authorization: Bearer); 429 past the client's rate
+    (checked first: it also bounds the key lookups of made-up keys), 401 without a valid key,
+    429 past the key's rate."""
+    limits: RateLimits = request.app.state.rate_limits
+    wait = limits.client.acquire(client_address(request))
+    if wait:
+        raise RateLimited("client", wait)
     presented = presented_key(request)
     if not presented:
         raise NotAuthenticated()
@@ -174,6 +249,9 @@ async def authenticate(request: Request) -> ApiKey:
     if key is None:
         raise NotAuthenticated()
     request.state.key_id = key.key_id  # the access log names the key (its id, never the key)
+    wait = limits.key.acquire(key.key_id)
+    if wait:
+        raise RateLimited("key", wait)
     return key
 
 

@@ -13,11 +13,12 @@ import structlog
 from fastapi import Depends, FastAPI
 
 from api import metrics
-from api.auth import SECURITY_SCHEMES, KeyStore, PostgresKeyStore
+from api.auth import SECURITY_SCHEMES, CachedKeyStore, KeyStore, PostgresKeyStore, RateLimits
 from api.db import Database, create_pool
 from api.logs import configure_logging
 from api.middleware import RequestContextMiddleware
 from api.params import reject_unknown_query_params
+from api.ratelimit import TokenBucketLimiter
 from api.problems import install_exception_handlers, problem_media_types
 from api.reports.source import LakeEngines
 from api.routes import health, reports
@@ -31,8 +32,7 @@ log = structlog.get_logger(logger_name="api.main")
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings or load_settings()
     app.state.settings = settings
-    if isinstance(app.state.key_store, PostgresKeyStore):
-        app.state.key_store.ttl_s = settings.api_key_cache_ttl_s
+    _apply_settings(app, settings)
     pool = create_pool(settings)
     # Not waiting: the API starts while Postgres may still be coming up; /readyz tells when it can serve.
     await pool.open(wait=False)
@@ -56,6 +56,23 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database.pool = None
         await pool.close()
         log.info("postgres pool closed")
+
+
+def _apply_settings(app: FastAPI, settings: Settings) -> None:
+    """Size the key caches, rate limits and lake bounds from the settings (at create_app when
+    given, else at startup once they are read)."""
+    if isinstance(app.state.key_store, CachedKeyStore):
+        app.state.key_store.configure(
+            ttl_s=settings.api_key_cache_ttl_s,
+            negative_ttl_s=settings.api_key_negative_cache_ttl_s,
+            max_entries=settings.api_key_cache_max_entries,
+            negative_max_entries=settings.api_key_negative_cache_max_entries,
+        )
+    app.state.rate_limits = RateLimits(
+        client=TokenBucketLimiter(settings.api_rate_limit_client_per_s, settings.api_rate_limit_client_burst),
+        key=TokenBucketLimiter(settings.api_rate_limit_key_per_s, settings.api_rate_limit_key_burst),
+    )
+    app.state.lake.configure(settings)
 
 
 def _document_security(openapi: dict) -> dict:
@@ -89,6 +106,10 @@ Authentication: an API key (`python -m api.keys create`) in the `X-API-Key` head
 `Authorization: Bearer <key>`. A key is scoped to merchant ids or to all merchants; omitting
 `merchant` asks for every merchant, which only all-merchant keys may do.
 
+Rate limits: reports are limited per client address and per API key (token buckets); past
+either, the answer is 429 with a `Retry-After` header (seconds). `source=lake` ranges are
+limited to a few weeks and a bounded scan.
+
 Errors are RFC 7807 problem documents (application/problem+json) that name the offending
 parameter and its accepted form, and carry the request id (X-Request-ID)."""
 
@@ -101,8 +122,8 @@ def create_app(
 ) -> FastAPI:
     """Build the app; without `settings` they are read from WL_* variables at startup.
 
-    key_store: where API keys are checked (default: the api_keys table, cached per
-    settings.api_key_cache_ttl_s); lake_engine: factory of the source=lake engine (default: from
+    key_store: where API keys are checked (default: the api_keys table behind a CachedKeyStore
+    sized by the settings); lake_engine: factory of the source=lake engine (default: from
     WL_LAKE_ENGINE and friends, on first use)."""
     configure_logging()
     app = FastAPI(
@@ -114,10 +135,14 @@ def create_app(
     )
     app.state.settings = settings
     app.state.database = Database()
-    app.state.key_store = key_store or PostgresKeyStore(
-        app.state.database, settings.api_key_cache_ttl_s if settings else Settings.model_fields["api_key_cache_ttl_s"].default
+    defaults = settings or Settings.model_construct()  # field defaults until the real ones are read
+    app.state.key_store = key_store or CachedKeyStore(
+        PostgresKeyStore(app.state.database),
+        ttl_s=defaults.api_key_cache_ttl_s,
+        negative_ttl_s=defaults.api_key_negative_cache_ttl_s,
     )
-    app.state.lake = LakeEngines(lake_engine) if lake_engine else LakeEngines()
+    app.state.lake = LakeEngines(lake_engine)
+    _apply_settings(app, defaults)  # again at startup when the settings are read then
     app.state.metrics = metrics.ApiMetrics()
     install_exception_handlers(app)
     _document_problem_media_types(app)

@@ -1,7 +1,9 @@
 """Prometheus metrics of the API: request counts, errors and latency per route template.
 
-Labels use the route template (`/reports/daily-recon`), never the raw path, so a scan of made-up
-URLs cannot blow up the series count (unmatched paths share `route="<unmatched>"`).
+Every label has a bounded set of values, so no request can blow up the series count: the route
+template (`/reports/daily-recon`), never the raw path (unmatched paths share
+`route="<unmatched>"`); the method from a fixed set (any other token, which HTTP allows, is
+`method="other"`); the status code.
 
 Each app has its own registry (tests build many apps in one process). With several worker
 processes (uvicorn --workers N) set PROMETHEUS_MULTIPROC_DIR to an empty directory before start:
@@ -16,6 +18,8 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 UNMATCHED = "<unmatched>"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 # Seconds; dense below 100 ms, where the report targets are (p99 < 50 ms).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -38,6 +42,7 @@ class ApiMetrics:
         )
 
     def observe(self, method: str, route: str | None, status: int, seconds: float) -> None:
+        method = method if method in METHODS else OTHER_METHOD
         route = route or UNMATCHED
         self.requests.labels(method, route, str(status)).inc()
         if status >= 400:

@@ -18,8 +18,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.status import HTTP_503_SERVICE_UNAVAILABLE
 
 from api.access import AllMerchantsKeyRequired
-from api.auth import MerchantForbidden, NotAuthenticated
-from wallet_lake.lake.query import LakeUnavailable
+from api.auth import MerchantForbidden, NotAuthenticated, RateLimited
+from api.ratelimit import retry_after_header
+from wallet_lake.lake.query import LakeScanTooLarge, LakeUnavailable
 from api.params import UnknownQueryParameters, accepted_forms
 
 log = structlog.get_logger(logger_name="api.problems")
@@ -34,6 +35,8 @@ UNAUTHENTICATED = "urn:wallet-lake:problem:unauthenticated"
 FORBIDDEN_MERCHANT = "urn:wallet-lake:problem:forbidden-merchant"
 ALL_MERCHANTS_KEY_REQUIRED = "urn:wallet-lake:problem:all-merchants-key-required"
 LAKE_UNAVAILABLE = "urn:wallet-lake:problem:lake-unavailable"
+LAKE_SCAN_TOO_LARGE = "urn:wallet-lake:problem:lake-scan-too-large"
+RATE_LIMITED = "urn:wallet-lake:problem:rate-limited"
 INTERNAL_ERROR = "urn:wallet-lake:problem:internal-error"
 
 
@@ -77,16 +80,19 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "Unknown or repeated query parameters.",
         401: "No API key, or not a valid one (X-API-Key header or Authorization: Bearer).",
         403: "The API key is not allowed to read the merchant asked for (or every merchant).",
-        422: "A parameter is missing or malformed.",
+        422: "A parameter is missing or malformed (or, for source=lake, the range or the scan it needs is too large).",
+        429: "Too many requests from this client address or with this API key; retry after `Retry-After` seconds.",
         503: "Postgres (or the lake, for source=lake) is unavailable or the query exceeded its time limit; retry later.",
         500: "Unexpected error; the body carries only the request id.",
     }
+    retry_after = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
     return {
         s: {
             # `model` registers the Problem schema; the media type is fixed by problem_media_types().
             "model": Problem,
             "description": descriptions.get(s, ""),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            **({"headers": retry_after} if s == 429 else {}),
         }
         for s in statuses
     }
@@ -238,6 +244,31 @@ def _lake_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _rate_limited(request: Request, exc: RateLimited) -> JSONResponse:
+    who = "this client address" if exc.scope == "client" else "this API key"
+    return problem_response(
+        request_id_of(request),
+        status=429,
+        type_=RATE_LIMITED,
+        title="Too many requests",
+        detail=f"Too many requests from {who}; retry after the number of seconds in Retry-After.",
+        headers={"Retry-After": retry_after_header(exc.retry_after_s)},
+    )
+
+
+def _lake_scan_too_large(request: Request, exc: LakeScanTooLarge) -> JSONResponse:
+    return problem_response(
+        request_id_of(request),
+        status=422,
+        type_=LAKE_SCAN_TOO_LARGE,
+        title="Lake scan too large",
+        detail=(
+            f"source=lake reads every curated partition from the first day asked for on: that is {exc.scan_bytes} "
+            f"bytes, over the limit of {exc.max_bytes}. Ask for a later first day, or use source=postgres."
+        ),
+    )
+
+
 def internal_error_response(request_id: str | None) -> JSONResponse:
     return problem_response(
         request_id,
@@ -259,3 +290,5 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MerchantForbidden, _merchant_forbidden)  # type: ignore[arg-type]
     app.add_exception_handler(AllMerchantsKeyRequired, _all_merchants_key_required)  # type: ignore[arg-type]
     app.add_exception_handler(LakeUnavailable, _lake_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(LakeScanTooLarge, _lake_scan_too_large)  # type: ignore[arg-type]
+    app.add_exception_handler(RateLimited, _rate_limited)  # type: ignore[arg-type]

@@ -37,9 +37,43 @@ class Settings(BaseSettings):
     pg_connect_timeout_s: Annotated[int, Field(ge=1)] = 5
     # /readyz waits at most this long for a connection: probes have short deadlines of their own.
     api_readyz_timeout_s: Annotated[float, Field(gt=0)] = 2.0
-    # How long a verified API key (or an unknown key id) is remembered per process: a revocation
-    # takes effect within this time. 0 checks Postgres on every request.
+    # How long a verified API key is remembered per process (WL_API_KEY_CACHE_TTL_S): a
+    # revocation takes effect within this time. 0 checks Postgres on every request.
     api_key_cache_ttl_s: Annotated[float, Field(ge=0)] = 5.0
+    # Known keys remembered at most (WL_API_KEY_CACHE_MAX_ENTRIES); past it the oldest is dropped.
+    api_key_cache_max_entries: Annotated[int, Field(ge=1)] = 10_000
+    # How long a well-formed but unknown key id is remembered as unknown per process
+    # (WL_API_KEY_NEGATIVE_CACHE_TTL_S), so a repeated bogus key costs no pooled connection.
+    # A key created with that id is accepted once the entry expires (ids are random 64-bit, so
+    # only a guess made before the key existed is ever cached). 0 disables the negative cache.
+    api_key_negative_cache_ttl_s: Annotated[float, Field(ge=0)] = 60.0
+    # Unknown key ids remembered at most (WL_API_KEY_NEGATIVE_CACHE_MAX_ENTRIES), oldest dropped
+    # first; kept apart from the known keys, which a flood of bogus ids never evicts.
+    api_key_negative_cache_max_entries: Annotated[int, Field(ge=1)] = 100_000
+
+    # Token-bucket rate limits per process (api/ratelimit.py), answered with 429 and Retry-After.
+    # Per client address (WL_API_RATE_LIMIT_CLIENT_PER_S / _BURST), checked before the key is
+    # looked up, so it also bounds the database lookups of unknown keys; the address is the TCP
+    # peer (behind a proxy, run uvicorn with --proxy-headers and --forwarded-allow-ips).
+    # 0 per second disables a limit.
+    api_rate_limit_client_per_s: Annotated[float, Field(ge=0)] = 100.0
+    api_rate_limit_client_burst: Annotated[int, Field(ge=1)] = 200
+    # Per valid API key (WL_API_RATE_LIMIT_KEY_PER_S / _BURST), counted only once the key is
+    # verified: a request naming someone else's (public) key id cannot spend that key's tokens.
+    api_rate_limit_key_per_s: Annotated[float, Field(ge=0)] = 50.0
+    api_rate_limit_key_burst: Annotated[int, Field(ge=1)] = 100
+
+    # source=lake bounds (DuckDB runs inside the API process). Longest from..to range a lake
+    # report may ask for (WL_API_LAKE_MAX_RANGE_DAYS); longer ones are a 422.
+    api_lake_max_range_days: Annotated[int, Field(ge=1, le=366)] = 31
+    # Most Parquet bytes one lake query may scan (WL_API_LAKE_MAX_SCAN_BYTES), counted when the
+    # partitions from the report's first day on are listed; more is a 422 (scan too large).
+    api_lake_max_scan_bytes: Annotated[int, Field(ge=1)] = 2 * 1024**3
+    # DuckDB memory_limit of each lake query (WL_API_LAKE_MEMORY_LIMIT, DuckDB's own form such
+    # as 512MB or 2GiB; its default would be 80% of RAM); at most two lake queries run at once.
+    api_lake_memory_limit: Annotated[str, Field(pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")] = "1GB"
+    # DuckDB threads of each lake query (WL_API_LAKE_THREADS); its default is one per core.
+    api_lake_threads: Annotated[int, Field(ge=1)] = 1
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> "Settings":

@@ -11,6 +11,7 @@ last)`, the answer's freshness, read before the rows (a later read only reflects
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -23,7 +24,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from api.reports.sql import ReportQuery
-from wallet_lake.lake.query import LakeQueryEngine, LakeUnavailable, open_lake_engine
+from api.settings import Settings
+from wallet_lake.lake.query import LakeQueryConfig, LakeQueryEngine, LakeUnavailable, open_lake_engine
 from wallet_lake.serving.aggregates import AS_OF_SQL
 
 
@@ -82,14 +84,40 @@ def lake_fetch(engine: LakeQueryEngine, scan_from: dt.date, limiter: anyio.Capac
     return _LakeFetch(engine, scan_from, limiter)
 
 
+def bounded_lake_config(settings: Settings, env: Mapping[str, str] | None = None) -> LakeQueryConfig:
+    """The lake's configuration (WL_LAKE_* and friends) with the API's bounds on DuckDB: memory,
+    threads and scanned bytes (api/settings.py)."""
+    return dataclasses.replace(
+        LakeQueryConfig.from_env(env),
+        duckdb_memory_limit=settings.api_lake_memory_limit,
+        duckdb_threads=settings.api_lake_threads,
+        max_scan_bytes=settings.api_lake_max_scan_bytes,
+    )
+
+
 class LakeEngines:
     """The app's lake engine, created on first use: a Postgres-only deployment never needs the
-    lake's configuration, and a misconfigured lake fails only source=lake requests (503)."""
+    lake's configuration, and a misconfigured lake fails only source=lake requests (503).
 
-    def __init__(self, factory: Callable[[], LakeQueryEngine] = open_lake_engine) -> None:
+    Without a factory the engine comes from the environment, bounded by the app's settings
+    (given at startup through `configure`)."""
+
+    def __init__(self, factory: Callable[[], LakeQueryEngine] | None = None) -> None:
         self._factory = factory
+        self._settings: Settings | None = None
         self._engine: LakeQueryEngine | None = None
         self._limiter: anyio.CapacityLimiter | None = None
+
+    def configure(self, settings: Settings) -> None:
+        self._settings = settings
+        self._engine = None
+
+    def _create(self) -> LakeQueryEngine:
+        if self._factory is not None:
+            return self._factory()
+        if self._settings is None:  # never an unbounded DuckDB inside the API
+            raise LakeUnavailable("the lake engine is not configured yet")
+        return open_lake_engine(bounded_lake_config(self._settings))
 
     @property
     def limiter(self) -> anyio.CapacityLimiter:
@@ -100,7 +128,7 @@ class LakeEngines:
     def get(self) -> LakeQueryEngine:
         if self._engine is None:
             try:
-                self._engine = self._factory()
+                self._engine = self._create()
             except LakeUnavailable:
                 raise
             except (KeyError, ValueError, ImportError) as exc:

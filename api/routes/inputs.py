@@ -70,8 +70,9 @@ class DateRange:
     date_from: dt.date
     date_to: dt.date
 
-    def checked(self) -> DateRange:
-        """The range, once from <= to and it spans at most MAX_RANGE_DAYS days; 422 otherwise.
+    def checked(self, lake_max_days: int | None = None) -> DateRange:
+        """The range, once from <= to and it spans at most MAX_RANGE_DAYS days (at most
+        lake_max_days for source=lake, when given); 422 otherwise.
 
         Handlers call this first thing rather than the dependency checking it: FastAPI
         validates a route's own parameters only after its dependencies ran, so a dependency
@@ -81,6 +82,10 @@ class DateRange:
         days = (self.date_to - self.date_from).days + 1
         if days > MAX_RANGE_DAYS:
             raise _range_error(f"the range holds {days} days; at most {MAX_RANGE_DAYS} are allowed")
+        if lake_max_days is not None and days > lake_max_days:
+            raise _range_error(
+                f"the range holds {days} days; source=lake allows at most {lake_max_days} (source=postgres: {MAX_RANGE_DAYS})"
+            )
         return self
 
 
@@ -105,7 +110,9 @@ SourceParam = Annotated[
     Literal["postgres", "lake"],
     query(
         "Where the report runs: `postgres` (pre-aggregated serving tables, fast) or `lake` (the curated Parquet "
-        "through DuckDB locally or Athena in production, over the latest record per payment; for heavy or ad hoc use).",
+        "through DuckDB locally or Athena in production, over the latest record per payment; for heavy or ad hoc use). "
+        "source=lake is bounded: ranges of at most WL_API_LAKE_MAX_RANGE_DAYS days (default 31), and a scan of at most "
+        "WL_API_LAKE_MAX_SCAN_BYTES of Parquet from the first day on (422 past either).",
         "postgres or lake",
     ),
 ]

@@ -17,11 +17,16 @@ from api.auth import Authenticated
 from api.problems import problem_responses
 from api.reports import daily_recon, declines, latency, pipeline_recon, refund_rate
 from api.reports.source import report_fetch
-from api.routes.inputs import LandingDate, PaymentMethod, Range, ReportDate, SourceParam
+from api.routes.inputs import DateRange, LandingDate, PaymentMethod, Range, ReportDate, SourceParam
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-_ERRORS = problem_responses(400, 401, 403, 422, 500, 503)
+_ERRORS = problem_responses(400, 401, 403, 422, 429, 500, 503)
+
+
+def _checked(request: Request, dates: DateRange, source: str) -> DateRange:
+    """The range checked, with the tighter bound of source=lake (api/settings.py)."""
+    return dates.checked(request.app.state.settings.api_lake_max_range_days if source == "lake" else None)
 
 
 def _json(answer: BaseModel) -> Response:
@@ -56,7 +61,7 @@ async def get_daily_recon(
 async def get_refund_rate(
     request: Request, key: Authenticated, dates: Range, merchant_id: MerchantScope, source: SourceParam = "postgres"
 ) -> Response:
-    dates = dates.checked()
+    dates = _checked(request, dates, source)
     async with report_fetch(request.app.state, source, scan_from=dates.date_from) as fetch:
         answer = await refund_rate.run(fetch, date_from=dates.date_from, date_to=dates.date_to, merchant_id=merchant_id)
     return _json(answer)
@@ -68,7 +73,7 @@ async def get_refund_rate(
     summary="Authorization-to-completion latency per payment method",
     description=latency.DESCRIPTION
     + " Platform-wide (no merchant parameter): any valid key may read it; it holds no amounts or merchant data.",
-    responses=problem_responses(400, 401, 422, 500, 503),
+    responses=problem_responses(400, 401, 422, 429, 500, 503),
 )
 async def get_latency(
     request: Request,
@@ -77,7 +82,7 @@ async def get_latency(
     payment_method: PaymentMethod = None,
     source: SourceParam = "postgres",
 ) -> Response:
-    dates = dates.checked()
+    dates = _checked(request, dates, source)
     async with report_fetch(request.app.state, source, scan_from=dates.date_from) as fetch:
         answer = await latency.run(fetch, date_from=dates.date_from, date_to=dates.date_to, payment_method=payment_method)
     return _json(answer)
@@ -93,13 +98,13 @@ async def get_latency(
 async def get_declines(
     request: Request, key: Authenticated, dates: Range, merchant_id: MerchantScope, source: SourceParam = "postgres"
 ) -> Response:
-    dates = dates.checked()
+    dates = _checked(request, dates, source)
     async with report_fetch(request.app.state, source, scan_from=dates.date_from) as fetch:
         answer = await declines.run(fetch, date_from=dates.date_from, date_to=dates.date_to, merchant_id=merchant_id)
     return _json(answer)
 
 
-_RECON_ERRORS = problem_responses(400, 401, 403, 422, 500, 503)
+_RECON_ERRORS = problem_responses(400, 401, 403, 422, 429, 500, 503)
 _RECON_ERRORS[403] = {**_RECON_ERRORS[403], "description": "The API key is scoped to some merchants; this report needs an all-merchants key."}
 
 

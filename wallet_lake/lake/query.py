@@ -39,7 +39,16 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 class LakeUnavailable(RuntimeError):
-    """The lake cannot answer now: not configured, storage or engine unreachable, or timed out."""
+    """The lake cannot answer now: not configured, storage or engine unreachable, timed out, or
+    any other engine error (out of memory included)."""
+
+
+class LakeScanTooLarge(ValueError):
+    """The partitions a query would scan hold more bytes than the configured bound."""
+
+    def __init__(self, scan_bytes: int, max_bytes: int) -> None:
+        super().__init__(f"the scan would read {scan_bytes} bytes; at most {max_bytes} are allowed")
+        self.scan_bytes, self.max_bytes = scan_bytes, max_bytes
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,11 @@ class LakeQueryConfig:
     # Athena writes every query's results under athena_output: SSE-KMS under the project's key,
     # like every other object the project writes.
     kms_key_id: str | None = None
+    # DuckDB bounds (the reports API sets them from its settings; None keeps DuckDB's defaults:
+    # 80% of RAM, one thread per core, no scan bound). Athena bounds itself (workgroup limits).
+    duckdb_memory_limit: str | None = None
+    duckdb_threads: int | None = None
+    max_scan_bytes: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakeQueryConfig:
@@ -142,6 +156,7 @@ class DuckDBLake:
         fs = self.filesystem()
         base = f"{self.config.bucket}/{CURATED_PREFIX}"
         files: list[str] = []
+        scan_bytes = 0
         for part in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True, recursive=False)):
             name = part.path.rsplit("/", 1)[-1]
             if part.type != pafs.FileType.Directory or not name.startswith("dt="):
@@ -156,6 +171,9 @@ class DuckDBLake:
                 leaf = f.path.rsplit("/", 1)[-1]
                 if f.type == pafs.FileType.File and leaf.endswith(".parquet") and not leaf.startswith(("_", ".")):
                     files.append(f.path)
+                    scan_bytes += f.size or 0
+        if self.config.max_scan_bytes is not None and scan_bytes > self.config.max_scan_bytes:
+            raise LakeScanTooLarge(scan_bytes, self.config.max_scan_bytes)
         schema = arrow_schema()
         partitioning = ds.partitioning(
             pa.schema([schema.field(c) for c in CURATED_PARTITION_COLUMNS]), flavor="hive"
@@ -165,17 +183,33 @@ class DuckDBLake:
             partitioning=partitioning, partition_base_dir=base,
         )
 
+    def connect(self):
+        """A fresh in-memory DuckDB with the configured memory and thread bounds (given at
+        connect time, so they hold before the first statement)."""
+        import duckdb
+
+        config: dict[str, Any] = {}
+        if self.config.duckdb_memory_limit is not None:
+            config["memory_limit"] = self.config.duckdb_memory_limit
+        if self.config.duckdb_threads is not None:
+            config["threads"] = self.config.duckdb_threads
+        return duckdb.connect(config=config)
+
     def query(self, statement: str, params: Mapping[str, Any], *, scan_from: dt.date) -> list[dict[str, Any]]:
         import duckdb
+        import pyarrow as pa
 
         try:
             files = self.dataset(scan_from)
-        except OSError as exc:
+        except (OSError, pa.ArrowException) as exc:
             raise LakeUnavailable(f"cannot list the lake: {exc}") from exc
         sql = to_duckdb_placeholders(
             compose(statement, f"SELECT {', '.join(CURATED_COLUMNS)} FROM curated_files WHERE dt >= %({SCAN_FROM_PARAM})s")
         )
-        con = duckdb.connect()
+        try:
+            con = self.connect()
+        except duckdb.Error as exc:
+            raise LakeUnavailable(f"cannot start DuckDB: {exc}") from exc
         timer = threading.Timer(self.config.timeout_s, con.interrupt)
         try:
             con.register("curated_files", files)
@@ -185,8 +219,10 @@ class DuckDBLake:
             return [dict(zip(names, row)) for row in cur.fetchall()]
         except duckdb.InterruptException as exc:
             raise LakeUnavailable(f"lake query exceeded {self.config.timeout_s} s") from exc
-        except (OSError, duckdb.IOException) as exc:
-            raise LakeUnavailable(f"cannot read the lake: {exc}") from exc
+        except (OSError, duckdb.Error, pa.ArrowException) as exc:
+            # Every engine error, out-of-memory included, is the lake failing to answer now (503),
+            # never an unexpected 500: the statement is the project's own, not the caller's.
+            raise LakeUnavailable(f"lake query failed ({type(exc).__name__}): {exc}") from exc
         finally:
             timer.cancel()
             con.close()

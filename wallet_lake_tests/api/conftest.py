@@ -29,8 +29,11 @@ from wallet_lake.contracts.schema import CURATED_COLUMNS, CURATED_VERSION
 from wallet_lake.lake.query import LakeUnavailable
 from wallet_lake.serving.aggregates import refresh_report_aggregates
 
+# The shared test apps serve thousands of requests from one client ("testclient") and a few
+# keys; rate limits are tested on apps of their own (test_rate_limits.py).
+NO_RATE_LIMITS = dict(api_rate_limit_client_per_s=0, api_rate_limit_key_per_s=0)
 # Never contacted (the pure app's pool is never opened); `.invalid` cannot resolve anywhere.
-OFFLINE_SETTINGS = dict(pg_host="db.invalid", pg_user="nobody", pg_password="pure-test-password", pg_db="none")
+OFFLINE_SETTINGS = dict(pg_host="db.invalid", pg_user="nobody", pg_password="pure-test-password", pg_db="none", **NO_RATE_LIMITS)
 
 # Keys of the offline app (fresh per test run; they exist only in its memory).
 ALL_MERCHANTS_KEY = generate_key()[1]
@@ -134,7 +137,7 @@ class KeyedClient:
 def live_http(pg_settings: Settings) -> Iterator[TestClient]:
     """The real app with its real pool (lifespan runs); sends no key by itself. Verified keys
     are not cached (TTL 0), so revocations apply at once."""
-    app = create_app(pg_settings.model_copy(update={"api_key_cache_ttl_s": 0}))
+    app = create_app(pg_settings.model_copy(update={"api_key_cache_ttl_s": 0, **NO_RATE_LIMITS}))
     with TestClient(app) as c:
         yield c
 

@@ -36,3 +36,18 @@ def test_counts_errors_and_latency_by_route_template(client: TestClient) -> None
     assert get("wallet_lake_api_request_duration_seconds_bucket", method="GET", route="/healthz", le="+Inf") == 2
     # Raw paths never become label values.
     assert not any("12345" in str(labels) for _, labels in s)
+
+
+def test_method_label_is_bounded(client: TestClient) -> None:
+    """HTTP allows any token as a method: unknown ones share method="other", so made-up methods
+    (like made-up paths) cannot add series."""
+    for i in range(5):
+        client.request(f"BREW{i}", "/healthz")  # 405 on a known route
+        client.request(f"SCAN{i}", f"/no/such/{i}")  # 404
+    client.request("DELETE", "/healthz")
+    s = samples(client)
+    methods = {dict(labels).get("method") for _, labels in s} - {None}
+    assert methods == {"DELETE", "other"}  # (this /metrics GET is counted after it answers)
+    assert s[("wallet_lake_api_requests_total", frozenset({("method", "other"), ("route", "/healthz"), ("status", "405")}))] == 5
+    assert s[("wallet_lake_api_requests_total", frozenset({("method", "other"), ("route", "<unmatched>"), ("status", "404")}))] == 5
+    assert not any("BREW" in str(labels) or "SCAN" in str(labels) for _, labels in s)

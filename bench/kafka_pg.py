@@ -85,15 +85,21 @@ def synthetic_curated(n: int, prefix: str):
 
 # ------------------------------------------------------------------ publish
 def perf_test(bootstrap: str, topic: str, records: int, payload_file: Path, producer_props: dict) -> float:
-    """ProducerPerformance's records/s (its own final summary line)."""
+    """ProducerPerformance's records/s (its own final summary line). Its settings, the SASL login
+    included, go in a 0600 file: never a password on a command line."""
     libs = Path(os.environ["WL_KAFKA_HOME"]) / "libs"  # from `stack/wallet-stack env`
-    props = [f"{k}={v}" for k, v in {"bootstrap.servers": bootstrap, **producer_props}.items()]
-    cmd = [
-        "java", "-Xmx1g", f"-Dlog4j2.configurationFile={ROOT / 'stack' / 'kafka' / 'log4j2.properties'}", "-cp", f"{libs}/*",
-        "org.apache.kafka.tools.ProducerPerformance", "--topic", topic, "--num-records", str(records),
-        "--throughput", "-1", "--payload-file", str(payload_file), "--producer-props", *props,
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    fd, props_path = tempfile.mkstemp(prefix="wl-bench-producer-", suffix=".properties")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.writelines(f"{k}={v}\n" for k, v in {"bootstrap.servers": bootstrap, **producer_props}.items())
+        cmd = [
+            "java", "-Xmx1g", f"-Dlog4j2.configurationFile={ROOT / 'stack' / 'kafka' / 'log4j2.properties'}", "-cp", f"{libs}/*",
+            "org.apache.kafka.tools.ProducerPerformance", "--topic", topic, "--num-records", str(records),
+            "--throughput", "-1", "--payload-file", str(payload_file), "--producer.config", props_path,
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(props_path)
     m = re.findall(r"(\d+) records sent, ([\d.]+) records/sec", out)
     if not m or float(m[-1][1]) == 0:
         raise RuntimeError(f"no summary line in ProducerPerformance output:\n{out[-2000:]}")
@@ -101,49 +107,21 @@ def perf_test(bootstrap: str, topic: str, records: int, payload_file: Path, prod
 
 
 def java_props_of(conf: dict) -> dict:
-    """The Java producer settings equal to the librdkafka ones the project uses."""
-    return {
+    """The Java producer settings equal to the librdkafka ones the project uses, the security
+    ones included (SASL_SSL as the same principal, the same CA)."""
+    props = {
         "acks": "all", "enable.idempotence": "true", "compression.type": conf["compression.type"],
         "linger.ms": str(conf["linger.ms"]), "batch.size": str(conf["batch.size"]),
     }
-
-
-def bench_publish(ctx: dict, table, repeats: int) -> dict:
-    from wallet_lake.publish.producer import producer_config, publish
-    from wallet_lake.publish.records import SCHEMA_HEADERS, curated_records
-
-    bootstrap = ctx["bootstrap"]
-    conf = producer_config(ctx["res"]["kafka"].client_config())
-    # ProducerPerformance sends records without keys, which a compacted topic rejects: both
-    # sides write to the same non-compacted topic; the compacted curated-topic config is
-    # measured for the publish path alone as extra information.
-    topic = ctx["create_topic"](f"wl-bench-{ctx['run']}-publish", 6, {"cleanup.policy": "delete"})
-    compacted = ctx["create_topic"](f"wl-bench-{ctx['run']}-publish-compacted", 6)
-    payload_file = Path(tempfile.mkstemp(prefix="wl-bench-payloads-", suffix=".txt")[1])
-    ctx["cleanup"].append(lambda: payload_file.unlink(missing_ok=True))
-    sample = [value for _, value in curated_records(table.slice(0, 10_000))]
-    payload_file.write_bytes(b"\n".join(sample))
-    record_bytes = sum(len(v) for v in sample) / len(sample)
-    n = table.num_rows
-    perf, ours = [], []
-    for _ in range(repeats):
-        perf.append(perf_test(bootstrap, topic, n, payload_file, java_props_of(conf)))
-        started = time.monotonic()
-        result = publish(curated_records(table), topic, conf, headers=SCHEMA_HEADERS)
-        ours.append(result.messages / (time.monotonic() - started))
-        print(f"  publish: perf-test {perf[-1]:,.0f}/s, publish path {ours[-1]:,.0f}/s", flush=True)
-    started = time.monotonic()
-    result = publish(curated_records(table), compacted, conf, headers=SCHEMA_HEADERS)
-    ours_compacted = result.messages / (time.monotonic() - started)
-    print(f"  publish: publish path into a compacted topic {ours_compacted:,.0f}/s", flush=True)
-    return {
-        "records": n, "repeats": repeats, "value_bytes_avg": round(record_bytes),
-        "perf_test_records_per_s": round(max(perf)), "publish_records_per_s": round(max(ours)),
-        "all_perf_test": [round(x) for x in perf], "all_publish": [round(x) for x in ours],
-        "publish_over_perf_test": round(max(ours) / max(perf), 3),
-        "publish_into_compacted_topic_records_per_s": round(ours_compacted),
-        "producer_config": {k: v for k, v in conf.items() if k != "bootstrap.servers"},
-    }
+    protocol = conf.get("security.protocol", "PLAINTEXT")
+    props["security.protocol"] = protocol
+    if protocol.startswith("SASL"):
+        props["sasl.mechanism"] = conf["sasl.mechanism"]
+        props["sasl.jaas.config"] = (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
+                                     f'username="{conf["sasl.username"]}" password="{conf["sasl.password"]}";')
+    if protocol.endswith("SSL") and conf.get("ssl.ca.location"):
+        props.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": conf["ssl.ca.location"]})
+    return props
 
 
 # ------------------------------------------------------------------ sink
@@ -206,8 +184,14 @@ def last_keys(ctx: dict, topic: str) -> list[str]:
 def _sink_round(ctx: dict, client, name: str, config: dict, pg, target: str, probe: list, n: int, timeout: float) -> dict:
     """One sink measurement: a new connector (its own consumer group, so it reads the topic from
     the start) into the emptied table, from its creation to the last row visible; deleted after."""
+    from wallet_lake.security.kafka_acls import add_grants, admin_client, remove_grants, sink_connector_grants
+
     with pg.connect() as conn:
         conn.execute(f"TRUNCATE {target}")
+    # The worker's principal reads only what it is granted: this connector's topic and group.
+    grants = sink_connector_grants(config["topics"], name, config["errors.deadletterqueue.topic.name"])
+    add_grants(admin_client(), grants)
+    ctx["cleanup"].append(lambda: remove_grants(admin_client(), grants))
     ctx["cleanup"].append(lambda: client.delete(name))
     ctx["groups"].append(f"connect-{name}")
     load_before = os.getloadavg()[0]
@@ -251,7 +235,6 @@ def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: floa
     from wallet_lake.contracts.schema import CURATED_COLUMNS
     from wallet_lake.publish.producer import producer_config, publish
     from wallet_lake.publish.records import SCHEMA_HEADERS, curated_records
-    from wallet_lake.serving.connect import ConnectClient
     from wallet_lake.serving.deploy import sink_connector_config
 
     res, pg, run = ctx["res"], ctx["res"]["postgres"], ctx["run"]
@@ -289,7 +272,7 @@ def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: floa
 
     config = sink_connector_config(res)
     config.update({"topics": topic, "collection.name.format": target, "errors.deadletterqueue.topic.name": dlq, **overrides})
-    client = ConnectClient(res["connect"].url)
+    client = res["connect"].client()
     rounds = []
     for rnd in range(1, sink_repeats + 1):
         rounds.append(_sink_round(ctx, client, f"wl-bench-{run}-sink-{rnd}", config, pg, target, probe, n, timeout))
@@ -328,13 +311,14 @@ def versions(ctx: dict) -> dict:
     import confluent_kafka
     import httpx
 
+    http = ctx["res"]["connect"].client().http
     try:
-        connect = httpx.get(ctx["res"]["connect"].url, timeout=10).json()
+        connect = http.get("/").json()
     except httpx.TransportError as exc:
         raise SystemExit(f"Kafka Connect at {ctx['res']['connect'].url} does not answer ({exc}): bring the stack up (stack/wallet-stack up) and rerun") from None
     with ctx["res"]["postgres"].connect() as conn:
         pg_version = conn.execute("SHOW server_version").fetchone()[0]
-    plugins = httpx.get(f"{ctx['res']['connect'].url}/connector-plugins", timeout=10).json()
+    plugins = http.get("/connector-plugins").json()
     debezium = next((p["version"] for p in plugins if p["class"] == "io.debezium.connector.jdbc.JdbcSinkConnector"), None)
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
     return {
@@ -376,8 +360,10 @@ def main(argv: list[str] | None = None) -> int:
     from wallet_lake.resources import resources_from_os_env
 
     res = resources_from_os_env()
+    # The benchmarks' own principal (security/kafka_acls.py): it owns the wl-bench-* topics and groups.
+    res["kafka"] = res["kafka"].as_principal("bench")
     bootstrap = res["kafka"].bootstrap_servers
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(res["kafka"].client_config())
     run = uuid.uuid4().hex[:8]
     ctx: dict = {"res": res, "bootstrap": bootstrap, "run": run, "topics": [], "groups": [], "cleanup": []}
 

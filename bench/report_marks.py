@@ -156,7 +156,6 @@ def main(argv: list[str] | None = None) -> int:
     from wallet_lake.publish.records import SCHEMA_HEADERS, curated_records
     from wallet_lake.publish.topic import curated_topic_spec, ensure_topic
     from wallet_lake.resources import resources_from_os_env
-    from wallet_lake.serving.connect import ConnectClient
     from wallet_lake.serving.deploy import sink_connector_config
 
     res = resources_from_os_env()
@@ -205,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             for rows, t in ((first, t_first), (second, t_second)):
                 assert publish(curated_records(rows), t, conf, headers=SCHEMA_HEADERS).messages == n
             config = sink_connector_config(res)
-            client = ConnectClient(res["connect"].url)
+            client = res["connect"].client()
         k = 0
         for rnd in range(args.rounds):
             for target in ((plain, marked) if rnd % 2 == 0 else (marked, plain)):

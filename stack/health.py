@@ -5,25 +5,28 @@ metadata, a Connect worker that has loaded the Debezium JDBC sink, an S3 API tha
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import urllib.request
 
 DEBEZIUM_SINK = "io.debezium.connector.jdbc.JdbcSinkConnector"
 
 
 def kafka() -> None:
-    from confluent_kafka.admin import AdminClient
+    # As the provisioning admin (mutual TLS): the SCRAM users may not exist yet on a new broker.
+    from wallet_lake.security.kafka_acls import admin_client
 
-    md = AdminClient({"bootstrap.servers": os.environ["WL_KAFKA_BOOTSTRAP"]}).list_topics(timeout=5)
+    md = admin_client().list_topics(timeout=5)
     if not md.brokers:
         raise SystemExit("no broker in metadata")
 
 
 def connect() -> None:
-    with urllib.request.urlopen(f"{os.environ['WL_CONNECT_URL']}/connector-plugins", timeout=5) as r:
-        plugins = [p["class"] for p in json.load(r)]
+    import httpx
+
+    auth = (os.environ["WL_CONNECT_REST_USERNAME"], os.environ["WL_CONNECT_REST_PASSWORD"])
+    r = httpx.get(f"{os.environ['WL_CONNECT_URL']}/connector-plugins", auth=auth, timeout=5)
+    r.raise_for_status()
+    plugins = [p["class"] for p in r.json()]
     if DEBEZIUM_SINK not in plugins:
         raise SystemExit(f"{DEBEZIUM_SINK} not loaded; plugins: {plugins}")
 

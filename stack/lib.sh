@@ -24,12 +24,20 @@ load_env() {
   # Local secrets (database password, Kafka SCRAM users): generated once per clone, each when
   # missing, kept out of git, never printed.
   local secrets="$WL_STACK_DIR/secrets.env" key
-  for key in WL_PG_PASSWORD WL_KAFKA_PRODUCER_PASSWORD WL_KAFKA_CONNECT_PASSWORD WL_KAFKA_INTRUDER_PASSWORD; do
+  for key in WL_PG_PASSWORD WL_KAFKA_PRODUCER_PASSWORD WL_KAFKA_CONNECT_PASSWORD WL_KAFKA_TESTS_PASSWORD \
+             WL_KAFKA_BENCH_PASSWORD WL_KAFKA_INTRUDER_PASSWORD WL_CONNECT_REST_PASSWORD; do
     if ! grep -q "^$key=" "$secrets" 2>/dev/null; then
       (umask 077; printf '%s=%s\n' "$key" "$(openssl rand -hex 24)" >>"$secrets")
     fi
   done
+  # The pipeline's own Kafka login (WL_KAFKA_SASL_USERNAME=producer) is the producer principal's.
+  if ! grep -q "^WL_KAFKA_SASL_PASSWORD=" "$secrets"; then
+    (umask 077; grep "^WL_KAFKA_PRODUCER_PASSWORD=" "$secrets" | sed 's/^WL_KAFKA_PRODUCER_PASSWORD=/WL_KAFKA_SASL_PASSWORD=/' >>"$secrets")
+  fi
   _export_file "$secrets"
+  # TLS material of the stack (stack/tls.py): the CA every Kafka client verifies the broker with.
+  export WL_KAFKA_TLS_DIR="${WL_KAFKA_TLS_DIR:-$WL_STACK_DIR/tls}"
+  export WL_KAFKA_SSL_CA_LOCATION="${WL_KAFKA_SSL_CA_LOCATION:-$WL_KAFKA_TLS_DIR/ca.pem}"
   # Dagster reads dagster.yaml from DAGSTER_HOME: link the repo's file into the git-ignored home.
   mkdir -p "$DAGSTER_HOME"
   ln -sfn "$ROOT/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
@@ -46,6 +54,7 @@ print_env() {
     printf 'export %s=%q\n' "$key" "${!key}"
   done <"$ROOT/stack/local.env"
   printf 'export WL_STACK_DIR=%q WL_CACHE_DIR=%q DAGSTER_HOME=%q\n' "$WL_STACK_DIR" "$WL_CACHE_DIR" "$DAGSTER_HOME"
+  printf 'export WL_KAFKA_TLS_DIR=%q WL_KAFKA_SSL_CA_LOCATION=%q\n' "$WL_KAFKA_TLS_DIR" "$WL_KAFKA_SSL_CA_LOCATION"
   [[ -z "${KAFKA_HOME:-}" ]] || printf 'export WL_KAFKA_HOME=%q\n' "$KAFKA_HOME"  # the Kafka jars (bench: ProducerPerformance)
   printf 'while IFS= read -r _l; do [[ -z "$_l" || "$_l" == \\#* ]] && continue; _k="${_l%%%%=*}"; [[ -n "${!_k+x}" ]] || export "$_l"; done < %q; unset _l _k\n' "$WL_STACK_DIR/secrets.env"
 }
@@ -58,7 +67,7 @@ reserve_stack_ports() {
   local f=/proc/sys/net/ipv4/ip_local_reserved_ports ports=() hp current
   [[ -w "$f" ]] || return 0
   for hp in "$WL_PG_PORT" "${WL_S3_ENDPOINT_URL##*:}" "${WL_KAFKA_BOOTSTRAP##*:}" "${WL_KAFKA_CONTROLLER_PORT:-}" \
-            "${WL_KAFKA_SASL_BOOTSTRAP##*:}" "${WL_CONNECT_URL##*:}" "${WL_API_PORT:-}" "${WL_DAGSTER_PORT:-}"; do
+            "${WL_KAFKA_INTERNAL_PORT:-}" "${WL_CONNECT_URL##*:}" "${WL_API_PORT:-}" "${WL_DAGSTER_PORT:-}"; do
     hp="${hp%%/*}"
     [[ "$hp" =~ ^[0-9]+$ ]] && ports+=("$hp")
   done

@@ -1,5 +1,5 @@
 """Provision what the pipeline needs outside its own runs, idempotently:
-`python -m wallet_lake.provision [all|aws|catalog|glue|postgres|kafka|kafka_auth|connect]`.
+`python -m wallet_lake.provision [all | STEP ...]` (steps: aws catalog glue postgres kafka kafka_auth connect).
 
 aws: bucket + KMS key + Glue database; catalog: Glue tables and the latest view; glue: the
 curation Glue job (script, package, job); postgres: migrations; kafka: the curated topic;
@@ -68,18 +68,19 @@ def provision_postgres(res) -> None:
 
 def provision_kafka(res) -> None:
     from wallet_lake.publish.topic import curated_topic_spec, ensure_topic
+    from wallet_lake.security.kafka_acls import admin_client
 
     k = res["kafka"]
-    log.info("topic %s: %s", k.topic, ensure_topic(k.admin(), curated_topic_spec(k.topic, k.replication_factor)))
+    log.info("topic %s: %s", k.topic, ensure_topic(admin_client(), curated_topic_spec(k.topic, k.replication_factor)))
 
 
 def provision_kafka_auth(res) -> None:
     """SCRAM users and ACLs of the project's Kafka principals (security/kafka_acls.py)."""
-    from wallet_lake.security.kafka_acls import USERS, broker_has_authorizer, desired_grants, ensure_acls, ensure_scram_users
+    from wallet_lake.security.kafka_acls import USERS, admin_client, broker_has_authorizer, desired_grants, ensure_acls, ensure_scram_users
     from wallet_lake.security.secrets import resolve_secret
 
     k, c = res["kafka"], res["connect"]
-    admin = k.admin()
+    admin = admin_client()
     if not broker_has_authorizer(admin):
         log.warning("kafka: the broker runs without an authorizer (docker-compose, or a local broker started before "
                     "SASL/ACLs were configured): users and ACLs not applied. Locally: stop the pid in "
@@ -93,12 +94,11 @@ def provision_kafka_auth(res) -> None:
 def provision_connect(res) -> None:
     import time
 
-    from wallet_lake.serving.connect import ConnectClient
     from wallet_lake.serving.deploy import sink_connector_config
     from wallet_lake.serving.monitor import instance_states
 
     c = res["connect"]
-    client = ConnectClient(c.url)
+    client = c.client()
     log.info("connector %s: %s", c.connector_name, client.deploy(c.connector_name, sink_connector_config(res)))
 
     def failed() -> list[str]:
@@ -126,13 +126,13 @@ STEPS = {"aws": provision_aws, "catalog": provision_catalog, "glue": provision_g
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", nargs="?", default="all", choices=["all", *STEPS])
+    parser.add_argument("what", nargs="*", default=["all"], choices=["all", *STEPS])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[provision] %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     res = resources_from_os_env()
     for name, step in STEPS.items():
-        if args.what in ("all", name):
+        if "all" in args.what or name in args.what:
             step(res)
 
 

@@ -37,18 +37,31 @@ class LakeResource(dg.ConfigurableResource):
         return boto3.client(service, endpoint_url=self.s3_endpoint_url or None, region_name=self.region or None)
 
 
+def with_changes(resource: dg.ConfigurableResource, **changes) -> dg.ConfigurableResource:
+    """A new resource of the same kind with some fields changed. (pydantic's model_copy is not
+    enough: Dagster rebuilds a resource from the arguments it was constructed with.)"""
+    return type(resource)(**{**resource.model_dump(), **changes})
+
+
 class KafkaResource(dg.ConfigurableResource):
     bootstrap_servers: str = Field(description="Kafka bootstrap servers (WL_KAFKA_BOOTSTRAP).")
     topic: str = Field(default="payments.curated", description="Curated topic (WL_KAFKA_TOPIC).")
     replication_factor: int = Field(default=1, description="Replication factor of created topics (WL_KAFKA_REPLICATION_FACTOR).")
-    security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SASL_PLAINTEXT or SASL_SSL (WL_KAFKA_SECURITY_PROTOCOL).")
+    security_protocol: str = Field(default="SASL_SSL", description="SASL_SSL (the stack's and production's), SASL_PLAINTEXT or PLAINTEXT (WL_KAFKA_SECURITY_PROTOCOL).")
     sasl_mechanism: Optional[str] = Field(default=None, description="e.g. SCRAM-SHA-512 (WL_KAFKA_SASL_MECHANISM).")
     sasl_username: Optional[str] = Field(default=None, description="SASL user (WL_KAFKA_SASL_USERNAME).")
-    # The SASL password is no field (never in run config or the UI): WL_KAFKA_SASL_PASSWORD or
-    # WL_KAFKA_SASL_PASSWORD_SECRET_ID, resolved when a client is configured (security/secrets.py).
+    ssl_ca_location: Optional[str] = Field(
+        default=None, description="PEM file of the CA the broker's certificate is checked against (WL_KAFKA_SSL_CA_LOCATION); "
+        "empty = the system's trust store (MSK).",
+    )
+    # The SASL password is no field (never in run config or the UI): the secret named here
+    # (WL_KAFKA_SASL_PASSWORD, or WL_KAFKA_SASL_PASSWORD_SECRET_ID), resolved when a client is
+    # configured (security/secrets.py).
+    sasl_password_secret: str = Field(default="WL_KAFKA_SASL_PASSWORD", description="Name of the secret with the SASL password.")
 
     def security_config(self) -> dict:
-        """librdkafka security settings; empty for PLAINTEXT."""
+        """librdkafka security settings; empty for PLAINTEXT. TLS always verifies the broker's
+        certificate and host name."""
         protocol = (self.security_protocol or "PLAINTEXT").upper()
         if protocol == "PLAINTEXT":
             return {}
@@ -57,11 +70,22 @@ class KafkaResource(dg.ConfigurableResource):
             from wallet_lake.security.secrets import resolve_secret
 
             conf.update({"sasl.mechanism": self.sasl_mechanism or "SCRAM-SHA-512", "sasl.username": self.sasl_username or "",
-                         "sasl.password": resolve_secret("WL_KAFKA_SASL_PASSWORD")})
+                         "sasl.password": resolve_secret(self.sasl_password_secret)})
+        if protocol.endswith("SSL"):
+            conf.update({"ssl.endpoint.identification.algorithm": "https", "enable.ssl.certificate.verification": True})
+            if self.ssl_ca_location:
+                conf["ssl.ca.location"] = self.ssl_ca_location
         return conf
 
     def client_config(self) -> dict:
         return {"bootstrap.servers": self.bootstrap_servers, **self.security_config()}
+
+    def as_principal(self, user: str) -> "KafkaResource":
+        """The same cluster as another of the project's SCRAM principals (security/kafka_acls.py
+        USERS), e.g. the tests' or the benchmarks' own login."""
+        from wallet_lake.security.kafka_acls import USERS
+
+        return with_changes(self, sasl_username=user, sasl_password_secret=USERS[user])
 
     def admin(self):
         from confluent_kafka.admin import AdminClient
@@ -86,6 +110,10 @@ class PostgresResource(dg.ConfigurableResource):
 
 class ConnectResource(dg.ConfigurableResource):
     url: str = Field(description="Kafka Connect REST URL (WL_CONNECT_URL).")
+    rest_username: Optional[str] = Field(
+        default=None, description="User of the REST API's basic authentication (WL_CONNECT_REST_USERNAME); its password is "
+        "the secret WL_CONNECT_REST_PASSWORD, never a field. Empty: no credentials are sent.",
+    )
     connector_name: str = Field(default="wallet-lake-postgres-sink", description="WL_CONNECTOR_NAME")
     replication_factor: int = Field(default=1, description="Replication factor of the dead-letter topic.")
     tasks_max: int = Field(
@@ -93,6 +121,17 @@ class ConnectResource(dg.ConfigurableResource):
         description="tasks.max of the sink connector (WL_CONNECT_TASKS_MAX): at most the topic's partitions; "
         "about the cores the Connect workers have (docs/benchmarks.md, sink tuning).",
     )
+
+    def client(self, timeout: float = 30.0):
+        """A REST client that authenticates as rest_username."""
+        from wallet_lake.serving.connect import ConnectClient
+
+        auth = None
+        if self.rest_username:
+            from wallet_lake.security.secrets import resolve_secret
+
+            auth = (self.rest_username, resolve_secret("WL_CONNECT_REST_PASSWORD"))
+        return ConnectClient(self.url, timeout=timeout, auth=auth)
 
 
 def resource_values(env: Callable[[str, type], object]) -> dict[str, dg.ConfigurableResource]:
@@ -108,14 +147,14 @@ def resource_values(env: Callable[[str, type], object]) -> dict[str, dg.Configur
         "kafka": KafkaResource(
             bootstrap_servers=env("WL_KAFKA_BOOTSTRAP", str), topic=env("WL_KAFKA_TOPIC", str),
             security_protocol=env("WL_KAFKA_SECURITY_PROTOCOL", str), sasl_mechanism=env("WL_KAFKA_SASL_MECHANISM", str),
-            sasl_username=env("WL_KAFKA_SASL_USERNAME", str),
+            sasl_username=env("WL_KAFKA_SASL_USERNAME", str), ssl_ca_location=env("WL_KAFKA_SSL_CA_LOCATION", str),
         ),
         "postgres": PostgresResource(
             host=env("WL_PG_HOST", str), port=env("WL_PG_PORT", int), user=env("WL_PG_USER", str),
             password=env("WL_PG_PASSWORD", str), dbname=env("WL_PG_DB", str),
         ),
         "connect": ConnectResource(
-            url=env("WL_CONNECT_URL", str), connector_name=env("WL_CONNECTOR_NAME", str), tasks_max=env("WL_CONNECT_TASKS_MAX", int),
+            url=env("WL_CONNECT_URL", str), rest_username=env("WL_CONNECT_REST_USERNAME", str), connector_name=env("WL_CONNECTOR_NAME", str), tasks_max=env("WL_CONNECT_TASKS_MAX", int),
         ),
     }
 

@@ -32,7 +32,11 @@ os.environ.setdefault("DAGSTER_HOME", str(ROOT / ".dagster_home"))
 
 @pytest.fixture(scope="session")
 def stack_resources():
-    """The pipeline's resources built from the environment, as the CLI tools build them."""
+    """The pipeline's resources built from the environment, as the CLI tools build them, except
+    that Kafka is reached as the `tests` principal (security/kafka_acls.py): the suite publishes
+    and reads back the curated topic and owns its throwaway t-* topics and groups, which the
+    pipeline's own `producer` may not. Runs of the pipeline (Dagster, scripts) stay `producer`."""
     from wallet_lake.resources import resources_from_os_env
 
-    return resources_from_os_env()
+    res = resources_from_os_env()
+    return {**res, "kafka": res["kafka"].as_principal("tests")}

@@ -23,7 +23,8 @@ from typing import Iterable, Mapping
 # environment holds them (the stack script exports WL_PG_PASSWORD before any code runs).
 KNOWN_SECRETS = (
     "WL_PG_PASSWORD", "WL_KAFKA_SASL_PASSWORD", "WL_ALERT_WEBHOOK_URL",
-    "WL_KAFKA_PRODUCER_PASSWORD", "WL_KAFKA_CONNECT_PASSWORD", "WL_KAFKA_INTRUDER_PASSWORD",
+    "WL_KAFKA_PRODUCER_PASSWORD", "WL_KAFKA_CONNECT_PASSWORD", "WL_KAFKA_TESTS_PASSWORD", "WL_KAFKA_BENCH_PASSWORD",
+    "WL_KAFKA_INTRUDER_PASSWORD", "WL_CONNECT_REST_PASSWORD",
 )
 MASK = "***"
 # Values shorter than this are not masked: masking "1" or "" would garble every message.

@@ -35,9 +35,11 @@ class ConnectError(RuntimeError):
 
 
 class ConnectClient:
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = 30.0, auth: tuple[str, str] | None = None) -> None:
+        """`auth`: (user, password) of the REST API's basic authentication; ConnectResource.client()
+        fills it from the settings."""
         self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=timeout)
+        self.http = httpx.Client(base_url=self.url, timeout=timeout, auth=auth)
 
     def _send(self, method: str, path: str, rebalance_timeout: float = 60.0, **kwargs) -> httpx.Response:
         """A request, retried while the worker group rebalances (Connect answers 409 then, e.g.

@@ -41,7 +41,7 @@ def _free_hour(pg) -> datetime:
 def _watermarks(kafka) -> dict[int, int]:
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": kafka.bootstrap_servers, "group.id": "e2e-probe", "enable.auto.commit": False})
+    c = Consumer({**kafka.client_config(), "group.id": "t-e2e-probe", "enable.auto.commit": False})
     try:
         parts = c.list_topics(kafka.topic, timeout=10).topics[kafka.topic].partitions
         return {p: c.get_watermark_offsets(TopicPartition(kafka.topic, p), timeout=10)[1] for p in parts}
@@ -52,7 +52,7 @@ def _watermarks(kafka) -> dict[int, int]:
 def _consume_between(kafka, start: dict[int, int], end: dict[int, int]) -> list[tuple[str, bytes]]:
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": kafka.bootstrap_servers, "group.id": f"e2e-{time.time_ns()}", "enable.auto.commit": False})
+    c = Consumer({**kafka.client_config(), "group.id": f"t-e2e-{time.time_ns()}", "enable.auto.commit": False})
     c.assign([TopicPartition(kafka.topic, p, start.get(p, 0)) for p in end])
     want = sum(end[p] - start.get(p, 0) for p in end)
     out, deadline = [], time.monotonic() + 60

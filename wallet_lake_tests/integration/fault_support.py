@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 from wallet_lake.contracts.schema import CURATED_COLUMNS
-from wallet_lake.serving.connect import ConnectClient, committed_offsets, end_offsets, sink_group_id
+from wallet_lake.serving.connect import committed_offsets, end_offsets, sink_group_id
 from wallet_lake_tests.integration.sink_support import (
     curated_row, delete_rows, ensure_sink_running, start_stack, wait_for_shared_sink, wait_until,
 )
@@ -149,7 +149,7 @@ def assert_every_row_once_with_its_final_values(pg, prefix: str, load: Load) -> 
 def dead_letter_topic(res) -> str:
     """The sink's dead-letter topic, as the deployed connector names it."""
     c = res["connect"]
-    return ConnectClient(c.url).config(c.connector_name)["errors.deadletterqueue.topic.name"]
+    return c.client().config(c.connector_name)["errors.deadletterqueue.topic.name"]
 
 
 def topic_ends(kafka, topic: str) -> dict[int, int]:

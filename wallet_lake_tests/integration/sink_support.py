@@ -23,7 +23,7 @@ import httpx
 from wallet_lake.contracts.schema import CURATED_COLUMNS
 from wallet_lake.publish.producer import PublishResult, producer_config, publish
 from wallet_lake.publish.records import SCHEMA_HEADERS, curated_record
-from wallet_lake.serving.connect import ConnectClient, raise_if_failed, sink_group_id, wait_for_sink
+from wallet_lake.serving.connect import raise_if_failed, sink_group_id, wait_for_sink
 
 ROOT = Path(__file__).resolve().parents[2]
 UTC = timezone.utc
@@ -79,7 +79,7 @@ def wait_for_shared_sink(res, end_offsets: dict[int, int], timeout: float = 180.
     """Until the shared connector committed past end_offsets (its rows are then in Postgres);
     fails at once, with the trace, if the connector or a task FAILED."""
     connect, kafka = res["connect"], res["kafka"]
-    client = ConnectClient(connect.url)
+    client = connect.client()
     wait_for_sink(
         kafka.client_config(), sink_group_id(connect.connector_name), kafka.topic, end_offsets,
         timeout=timeout, poll=0.5, check=lambda: raise_if_failed(client.status(connect.connector_name)),
@@ -189,7 +189,7 @@ def start_stack(timeout: float = 300.0) -> None:
 def ensure_sink_running(res, timeout: float = 120.0) -> None:
     """The shared connector RUNNING with all tasks; a FAILED instance (left by an outage) is restarted."""
     connect = res["connect"]
-    client = ConnectClient(connect.url)
+    client = connect.client()
 
     def running():
         try:
@@ -230,11 +230,16 @@ def throwaway_connector(res, topic: str, overrides: dict | None = None) -> Itera
 
     from wallet_lake.serving.deploy import sink_connector_config
 
+    from wallet_lake.security.kafka_acls import add_grants, admin_client, sink_connector_grants
+
     assert topic.startswith("t-"), topic
     name = topic
     config = sink_connector_config(res)
     config.update({"topics": topic, "errors.deadletterqueue.topic.name": f"{topic}.dlq", **(overrides or {})})
-    ConnectClient(res["connect"].url).deploy(name, config)
+    # The worker's principal may read only the topics of its provisioned sink: grant it this
+    # connector's topic, group and dead-letter topic, as an operator adding a sink would.
+    add_grants(admin_client(), sink_connector_grants(topic, name, f"{topic}.dlq"))
+    res["connect"].client().deploy(name, config)
     try:
         yield name
     finally:
@@ -248,7 +253,7 @@ def remove_connector(res, name: str, dlq_topic: str | None = None) -> None:
     from confluent_kafka.admin import AdminClient
 
     assert name.startswith("t-"), name
-    ConnectClient(res["connect"].url).delete(name)
+    res["connect"].client().delete(name)
     admin = AdminClient(res["kafka"].client_config())
 
     def group_deleted() -> bool:
@@ -261,6 +266,10 @@ def remove_connector(res, name: str, dlq_topic: str | None = None) -> None:
     wait_until(f"consumer group of {name} deleted", group_deleted, 60, poll=1.0)
     if dlq_topic and dlq_topic in admin.list_topics(timeout=10).topics:
         delete_topics(admin, [dlq_topic])
+    if dlq_topic:
+        from wallet_lake.security.kafka_acls import admin_client, remove_grants, sink_connector_grants
+
+        remove_grants(admin_client(), sink_connector_grants(name, name, dlq_topic))
 
 
 def consume(kafka, topic: str, start: dict[int, int], until, timeout: float = 60.0) -> list:

@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 
-from wallet_lake.serving.connect import ConnectClient
 from wallet_lake.serving.deploy import sink_connector_config
 from wallet_lake_tests.integration.sink_support import remove_connector
 
@@ -18,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 def test_the_shared_sink_deploys_unchanged_when_deployed_again(stack_resources):
     res = stack_resources
-    client = ConnectClient(res["connect"].url)
+    client = res["connect"].client()
     config = sink_connector_config(res)
     assert client.deploy(res["connect"].connector_name, config) in ("unchanged", "updated")
     assert client.deploy(res["connect"].connector_name, config) == "unchanged"
@@ -29,7 +28,7 @@ def test_the_shared_sink_deploys_unchanged_when_deployed_again(stack_resources):
 
 def test_a_new_connector_is_created_then_unchanged_then_updated(stack_resources):
     res = stack_resources
-    client = ConnectClient(res["connect"].url)
+    client = res["connect"].client()
     name = f"t-deploy-{uuid.uuid4().hex[:10]}"
     config = sink_connector_config(res)
     config.update({"topics": name, "errors.deadletterqueue.topic.name": f"{name}.dlq"})  # a topic nobody writes

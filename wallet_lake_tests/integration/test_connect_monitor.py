@@ -12,12 +12,12 @@ from datetime import datetime, timezone
 
 import dagster as dg
 import pytest
+
 from confluent_kafka.admin import AdminClient
 
 from wallet_lake.defs.serving.sensors import connect_sink_monitor
 from wallet_lake.publish.topic import curated_topic_spec
-from wallet_lake.resources import ConnectResource
-from wallet_lake.serving.connect import ConnectClient
+from wallet_lake.resources import with_changes
 from wallet_lake_tests.integration.sink_support import (
     create_topic, curated_row, delete_topics, publish_rows, run_prefix, throwaway_connector, wait_until,
 )
@@ -57,7 +57,7 @@ def alerts(monkeypatch):
 def _tick(res, connector: str, cursor: str | None):
     context = dg.build_sensor_context(
         cursor=cursor,
-        resources={"connect": ConnectResource(url=res["connect"].url, connector_name=connector), "kafka": res["kafka"]},
+        resources={"connect": with_changes(res["connect"], connector_name=connector), "kafka": res["kafka"]},
     )
     result = connect_sink_monitor(context)
     [observation] = result.asset_events
@@ -66,7 +66,7 @@ def _tick(res, connector: str, cursor: str | None):
 
 
 def _task_state(res, connector: str) -> str | None:
-    status = ConnectClient(res["connect"].url).status_or_none(connector)
+    status = res["connect"].client().status_or_none(connector)
     return status["tasks"][0]["state"] if status and status["tasks"] else None
 
 

@@ -18,7 +18,7 @@ from wallet_lake.contracts.schema import connect_value_schema
 from wallet_lake.publish.producer import producer_config, publish
 from wallet_lake.publish.records import curated_record
 from wallet_lake.publish.topic import curated_topic_spec
-from wallet_lake.serving.connect import ConnectClient, raise_if_failed, sink_group_id, wait_for_sink
+from wallet_lake.serving.connect import raise_if_failed, sink_group_id, wait_for_sink
 from wallet_lake_tests.integration.sink_support import (
     consume, count_rows, create_topic, curated_row, delete_rows, delete_topics, random_day, run_prefix, throwaway_connector,
 )
@@ -68,7 +68,7 @@ def test_poison_messages_land_in_the_dead_letter_topic_and_the_rest_still_load(s
     result = publish(records, topic, producer_config(kafka.client_config()))
 
     with throwaway_connector(res, topic) as name:
-        client = ConnectClient(res["connect"].url)
+        client = res["connect"].client()
         wait_for_sink(kafka.client_config(), sink_group_id(name), topic, result.end_offsets, timeout=120, poll=0.5,
                       check=lambda: raise_if_failed(client.status_or_none(name) or {}))
         assert count_rows(res["postgres"], [r["payment_id"] for r in rows]) == (60, 60)

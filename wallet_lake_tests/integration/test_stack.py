@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-import httpx
 import pytest
 
 from wallet_lake.contracts.lifecycle import LIFECYCLE_RANK
@@ -41,12 +40,13 @@ def test_postgres_has_indexes_for_merchant_dt_and_dt(stack_resources):
 
 def test_connect_runs_the_debezium_sink_with_the_password_from_a_config_provider(stack_resources):
     c = stack_resources["connect"]
-    plugins = httpx.get(f"{c.url}/connector-plugins", timeout=10).json()
+    http = c.client().http
+    plugins = http.get("/connector-plugins").json()
     assert any(p["class"] == "io.debezium.connector.jdbc.JdbcSinkConnector" for p in plugins)
-    status = httpx.get(f"{c.url}/connectors/{c.connector_name}/status", timeout=10).json()
+    status = http.get(f"/connectors/{c.connector_name}/status").json()
     assert status["connector"]["state"] == "RUNNING"
     assert [t["state"] for t in status["tasks"]] == ["RUNNING"] * c.tasks_max
-    config = httpx.get(f"{c.url}/connectors/{c.connector_name}/config", timeout=10).json()
+    config = http.get(f"/connectors/{c.connector_name}/config").json()
     assert config["connection.password"] == "${env:WL_PG_PASSWORD}"
     assert os.environ["WL_PG_PASSWORD"] not in str(config)
     fields = [f["field"] for f in connect_value_schema()["fields"]]

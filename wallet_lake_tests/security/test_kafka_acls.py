@@ -1,5 +1,6 @@
-"""Kafka authentication and ACLs on the local broker: SCRAM-SHA-512 on the SASL_PLAINTEXT listener,
-KRaft's StandardAuthorizer, the ACLs of security/kafka_acls.py. The broker itself decides every
+"""Kafka authentication and ACLs on the local broker: SCRAM-SHA-512 over SASL_SSL for every
+client, mutual TLS for the provisioning admin, no unauthenticated listener, KRaft's
+StandardAuthorizer with the ACLs of security/kafka_acls.py. The broker itself decides every
 assertion here (its answers to real requests, or the operations it reports as authorized for the
 caller); nothing is written to the shared curated topic, its dead-letter topic or Connect's own
 topics."""
@@ -13,22 +14,30 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from wallet_lake.security.kafka_acls import CONNECT_INTERNAL_PREFIX, USERS, Grant, desired_grants, sasl_client_config
+from wallet_lake.resources import resources_from_os_env
+from wallet_lake.security.kafka_acls import (
+    BENCH_PREFIX, CONNECT_INTERNAL_PREFIX, TEST_PREFIX, USERS, Grant, admin_client_config, desired_grants,
+)
 
 pytestmark = pytest.mark.integration
 
 TOPIC = os.environ.get("WL_KAFKA_TOPIC", "payments.curated")
 DLQ = f"{TOPIC}.dlq"
-SASL = os.environ.get("WL_KAFKA_SASL_BOOTSTRAP", "127.0.0.1:59094")
-PLAIN = os.environ["WL_KAFKA_BOOTSTRAP"]
+BOOTSTRAP = os.environ["WL_KAFKA_BOOTSTRAP"]
+INTERNAL = f"127.0.0.1:{os.environ['WL_KAFKA_INTERNAL_PORT']}"
+QUICK = {"socket.timeout.ms": 8000, "socket.connection.setup.timeout.ms": 8000}
 
 
 def conf(user: str, password: str | None = None) -> dict:
-    return sasl_client_config(SASL, user, password if password is not None else os.environ[USERS[user]])
+    """SASL_SSL client settings of one of the SCRAM users, as the project's clients build them."""
+    config = resources_from_os_env()["kafka"].as_principal(user).client_config()
+    assert config["security.protocol"] == "SASL_SSL" and config["sasl.username"] == user
+    return {**config, "sasl.password": password} if password is not None else config
 
 
 def admin(user: str | None = None) -> AdminClient:
-    return AdminClient(conf(user) if user else {"bootstrap.servers": PLAIN})
+    """The user's admin client; without a user, the provisioning admin (mutual TLS)."""
+    return AdminClient(conf(user) if user else admin_client_config())
 
 
 def authorized_ops(client: AdminClient, topic: str) -> set[str]:
@@ -82,7 +91,7 @@ def create_topic(client: AdminClient, name: str):
 
 @pytest.fixture
 def scratch_topics():
-    """Topics a test creates (under Connect's prefix); deleted through the PLAINTEXT admin."""
+    """Topics a test creates; deleted through the provisioning admin."""
     names: list[str] = []
     yield names
     if names:
@@ -97,12 +106,40 @@ def scratch_topics():
 # ---------------------------------------------------------------- the listeners
 
 
-def test_plaintext_listener_keeps_serving_the_existing_clients_as_super_user():
+def refused_connection(config: dict) -> KafkaException:
+    """The error of a metadata request that must not get through."""
+    with pytest.raises(KafkaException) as failed:
+        AdminClient({**config, **QUICK}).describe_topics(TopicCollection([TOPIC]), request_timeout=10)[TOPIC].result(20)
+    return failed.value
+
+
+def test_no_listener_serves_a_client_without_credentials():
+    # The clients' listener speaks TLS + SASL only: plain TCP, or TLS without a SASL login, gets nothing.
+    refused_connection({"bootstrap.servers": BOOTSTRAP})
+    ca = os.environ["WL_KAFKA_SSL_CA_LOCATION"]
+    refused_connection({"bootstrap.servers": BOOTSTRAP, "security.protocol": "SSL", "ssl.ca.location": ca})
+    # The internal listener wants a client certificate of the stack's CA.
+    refused_connection({"bootstrap.servers": INTERNAL, "security.protocol": "SSL", "ssl.ca.location": ca})
+    refused_connection({"bootstrap.servers": INTERNAL})
+
+
+def test_clients_verify_the_brokers_certificate():
+    # Without the stack's CA the broker's certificate is not trusted: the client refuses the broker.
+    producer = conf("producer")
+    producer.pop("ssl.ca.location")
+    refused_connection(producer)
+
+
+def test_the_admin_certificate_is_the_only_super_user():
     assert {"READ", "WRITE", "DESCRIBE", "ALTER", "DELETE"} <= authorized_ops(admin(), TOPIC)
+    server = (os.environ["WL_STACK_DIR"] + "/kafka/server.properties")
+    props = dict(line.split("=", 1) for line in open(server).read().splitlines() if "=" in line and not line.startswith("#"))
+    assert props["super.users"] == "User:broker;User:admin"
+    assert "PLAINTEXT" not in props["listener.security.protocol.map"]
 
 
 def test_sasl_listener_refuses_a_wrong_password():
-    c = AdminClient({**conf("producer", password="not-the-password"), "socket.timeout.ms": 10000})
+    c = AdminClient({**conf("producer", password="not-the-password"), **QUICK})
     with pytest.raises(KafkaException) as failed:
         c.describe_topics(TopicCollection([TOPIC]), request_timeout=10)[TOPIC].result(15)
     assert failed.value.args[0].code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._TRANSPORT, KafkaError._TIMED_OUT)
@@ -199,8 +236,9 @@ def test_kafka_resource_takes_sasl_settings_and_password_from_configuration(stac
     from wallet_lake.resources import KafkaResource
     from wallet_lake.security.secrets import forget
 
-    plain = stack_resources["kafka"]
-    assert plain.security_config() == {} and plain.client_config() == {"bootstrap.servers": PLAIN}
+    pipeline = resources_from_os_env()["kafka"]
+    assert pipeline.client_config()["security.protocol"] == "SASL_SSL"
+    assert pipeline.client_config()["ssl.endpoint.identification.algorithm"] == "https"
 
     secrets = stack_resources["lake"].client("secretsmanager")
     secret_id = f"wallet-lake/test/kafka-producer-{uuid.uuid4().hex}"
@@ -209,10 +247,36 @@ def test_kafka_resource_takes_sasl_settings_and_password_from_configuration(stac
     monkeypatch.setenv("WL_KAFKA_SASL_PASSWORD_SECRET_ID", secret_id)
     forget("WL_KAFKA_SASL_PASSWORD")
     try:
-        sasl = KafkaResource(bootstrap_servers=SASL, topic=TOPIC, security_protocol="SASL_PLAINTEXT",
-                             sasl_mechanism="SCRAM-SHA-512", sasl_username="producer")
+        sasl = KafkaResource(bootstrap_servers=BOOTSTRAP, topic=TOPIC, security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+                             sasl_username="producer", ssl_ca_location=os.environ["WL_KAFKA_SSL_CA_LOCATION"])
         assert sasl.client_config()["sasl.username"] == "producer"
         assert authorized_ops(sasl.admin(), TOPIC) == {"WRITE", "DESCRIBE", "DESCRIBE_CONFIGS"}
     finally:
         forget("WL_KAFKA_SASL_PASSWORD")
         secrets.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
+
+
+# ---------------------------------------------------------------- tests and benchmarks
+
+
+@pytest.mark.parametrize(("user", "own", "foreign"), [("tests", TEST_PREFIX, BENCH_PREFIX), ("bench", BENCH_PREFIX, TEST_PREFIX)])
+def test_tests_and_bench_own_their_prefix_and_nothing_else(user, own, foreign, scratch_topics):
+    mine = f"{own}acl-probe-{uuid.uuid4().hex[:8]}"
+    scratch_topics.append(mine)
+    create_topic(admin(user), mine)
+    assert produce_error(conf(user), mine) is None
+    assert fetch(conf(user), mine, f"{own}acl-probe") == "message"
+    with pytest.raises(KafkaException) as failed:
+        create_topic(admin(user), f"{foreign}acl-probe-{uuid.uuid4().hex[:8]}")
+    assert failed.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    for other in (f"{CONNECT_INTERNAL_PREFIX}configs", "__consumer_offsets"):
+        assert authorized_ops(admin(user), other) == set(), other
+
+
+def test_bench_may_not_touch_the_curated_topic():
+    assert authorized_ops(admin("bench"), TOPIC) == set()
+
+
+def test_tests_may_drive_and_observe_the_curated_topic_but_not_alter_or_delete_it():
+    assert authorized_ops(admin("tests"), TOPIC) == {"WRITE", "READ", "DESCRIBE", "DESCRIBE_CONFIGS"}
+    assert authorized_ops(admin("tests"), DLQ) == {"READ", "DESCRIBE"}

@@ -1,5 +1,5 @@
-"""The pipeline's own publish over SASL: a KafkaResource configured from the WL_KAFKA_* variables
-(SASL_PLAINTEXT, SCRAM-SHA-512, the password from WL_KAFKA_SASL_PASSWORD) publishes curated
+"""The pipeline's own publish over SASL_SSL: a KafkaResource configured from the WL_KAFKA_* variables
+(SASL_SSL, SCRAM-SHA-512, the stack's CA, the password from WL_KAFKA_SASL_PASSWORD) publishes curated
 records to the curated topic through the topic asset's own steps (ensure_topic, curated_records,
 producer_config, publish, compare_published_keys) as the `producer` principal; a principal without
 ACLs fails fast with DeliveryFailed naming the topic and the authorization error.
@@ -33,15 +33,14 @@ from wallet_lake_tests.integration.sink_support import consume, curated_row, del
 
 pytestmark = pytest.mark.integration
 
-SASL = os.environ.get("WL_KAFKA_SASL_BOOTSTRAP", "127.0.0.1:59094")
+BOOTSTRAP = os.environ["WL_KAFKA_BOOTSTRAP"]
 ROWS = 40
 
 
 def sasl_kafka(monkeypatch, user: str):
     """The pipeline's KafkaResource as resource_values builds it from the environment, with the
-    WL_KAFKA_* variables saying: SASL listener, SCRAM-SHA-512, `user`, password in the environment."""
-    monkeypatch.setenv("WL_KAFKA_BOOTSTRAP", SASL)
-    monkeypatch.setenv("WL_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    WL_KAFKA_* variables saying: SASL_SSL, SCRAM-SHA-512, `user`, password in the environment."""
+    monkeypatch.setenv("WL_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     monkeypatch.setenv("WL_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
     monkeypatch.setenv("WL_KAFKA_SASL_USERNAME", user)
     monkeypatch.setenv("WL_KAFKA_SASL_PASSWORD", os.environ[USERS[user]])
@@ -49,7 +48,7 @@ def sasl_kafka(monkeypatch, user: str):
     forget("WL_KAFKA_SASL_PASSWORD")  # resolve_secret remembers values per process
     kafka = resources_from_os_env()["kafka"]
     assert (kafka.bootstrap_servers, kafka.security_protocol, kafka.sasl_mechanism, kafka.sasl_username) == (
-        SASL, "SASL_PLAINTEXT", "SCRAM-SHA-512", user)
+        BOOTSTRAP, "SASL_SSL", "SCRAM-SHA-512", user)
     return kafka
 
 
@@ -80,8 +79,8 @@ def curated_table(prefix: str) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=arrow_schema())
 
 
-def high_watermarks(plain_kafka, topic: str) -> dict[int, int]:
-    c = Consumer({**plain_kafka.client_config(), "group.id": f"t-reader-{uuid.uuid4().hex}", "enable.auto.commit": False})
+def high_watermarks(observer, topic: str) -> dict[int, int]:
+    c = Consumer({**observer.client_config(), "group.id": f"t-reader-{uuid.uuid4().hex}", "enable.auto.commit": False})
     try:
         parts = c.list_topics(topic, timeout=15).topics[topic].partitions
         return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
@@ -92,17 +91,17 @@ def high_watermarks(plain_kafka, topic: str) -> dict[int, int]:
 def test_producer_principal_publishes_curated_records_with_settings_from_configuration(
     stack_resources, monkeypatch, forget_sasl_password, published,
 ):
-    plain = stack_resources["kafka"]
+    observer = stack_resources["kafka"]
     kafka = sasl_kafka(monkeypatch, "producer")
     conf = producer_config(kafka.client_config())
     assert (conf["bootstrap.servers"], conf["security.protocol"], conf["sasl.mechanism"], conf["sasl.username"]) == (
-        SASL, "SASL_PLAINTEXT", "SCRAM-SHA-512", "producer")
+        BOOTSTRAP, "SASL_SSL", "SCRAM-SHA-512", "producer")
     assert conf["sasl.password"] == os.environ["WL_KAFKA_PRODUCER_PASSWORD"]
 
     prefix = published["prefix"]
     table = curated_table(prefix)
     ids = table.column("payment_id").to_pylist()
-    start = high_watermarks(plain, kafka.topic)
+    start = high_watermarks(observer, kafka.topic)
 
     # What the topic asset does for an hour, with the producer principal's own rights.
     started = time.monotonic()
@@ -113,11 +112,11 @@ def test_producer_principal_publishes_curated_records_with_settings_from_configu
     assert result.messages == ROWS
     assert compare_published_keys(ids, result.delivered_keys).passed
 
-    # Read back by the super user on the PLAINTEXT listener, from where the topic ended before.
+    # Read back by the tests principal (the producer may not read), from where the topic ended before.
     def mine(got):  # other publishers may write the topic meanwhile
         return [m for m in got if m.key().startswith(prefix.encode())]
 
-    messages = mine(consume(plain, kafka.topic, start, until=lambda got: len(mine(got)) >= ROWS, timeout=20))
+    messages = mine(consume(observer, kafka.topic, start, until=lambda got: len(mine(got)) >= ROWS, timeout=20))
     assert sorted(m.key().decode() for m in messages) == sorted(ids)
     assert all(m.offset() < result.end_offsets[m.partition()] for m in messages)
     assert all(m.value().startswith(b'{"payment_id":"' + m.key() + b'"') for m in messages)
@@ -132,7 +131,7 @@ def test_principal_without_acls_fails_the_publish_with_an_authorization_error(mo
     assert time.monotonic() - started < 20  # refused at once, not after message.timeout.ms
     message = str(failed.value)
     # 0 of however many were enqueued before the producer stopped (none when its fatal error came first)
-    assert re.search(rf"publish to topic {re.escape(kafka.topic)} at broker\(s\) {re.escape(SASL)} failed: 0 of \d+ records acknowledged", message)
+    assert re.search(rf"publish to topic {re.escape(kafka.topic)} at broker\(s\) {re.escape(BOOTSTRAP)} failed: 0 of \d+ records acknowledged", message)
     # The records' TOPIC_AUTHORIZATION_FAILED, or librdkafka's fatal CLUSTER_AUTHORIZATION_FAILED
     # for the idempotent producer id, whichever the broker answers first: never a bare KafkaException.
     assert "AUTHORIZATION_FAILED" in message and "refused the client's principal" in message

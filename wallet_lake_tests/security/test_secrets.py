@@ -122,8 +122,6 @@ def _occurrences(secret: bytes, paths) -> list[str]:
 def test_full_flow_leaves_the_database_password_in_no_log_metadata_or_connector_config(full_flow, stack_resources):
     import dagster as dg
 
-    from wallet_lake.serving.connect import ConnectClient
-
     password = os.environ["WL_PG_PASSWORD"]
     secret = password.encode()
     assert len(password) >= 16
@@ -157,7 +155,7 @@ def test_full_flow_leaves_the_database_password_in_no_log_metadata_or_connector_
 
     # 4. The connector as Connect serves it and stores it (its config topic).
     connect = stack_resources["connect"]
-    client = ConnectClient(connect.url)
+    client = connect.client()
     for path in (f"/connectors/{connect.connector_name}", f"/connectors/{connect.connector_name}/config", f"/connectors/{connect.connector_name}/tasks"):
         resp = client.http.get(path)
         assert resp.status_code == 200, path
@@ -173,7 +171,10 @@ def _config_topic_bytes(kafka) -> bytes:
     from confluent_kafka import Consumer, TopicPartition
 
     topic = "_wallet-lake-connect-configs"
-    c = Consumer({**kafka.client_config(), "group.id": f"leak-scan-{uuid.uuid4().hex}", "enable.auto.commit": False})
+    from wallet_lake.security.kafka_acls import admin_client_config
+
+    # Connect's internal topics are the worker's alone: read them as the provisioning admin.
+    c = Consumer({**admin_client_config(), "group.id": f"t-leak-scan-{uuid.uuid4().hex}", "enable.auto.commit": False})
     try:
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}

@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 
 from wallet_lake.contracts.landing import CURATED_PREFIX, hour_token, landing_prefix, manifest_key
 from wallet_lake_tests.soak import expect
-from wallet_lake_tests.soak.stack import Api, env
+from wallet_lake_tests.soak.stack import Api, env, kafka_conf
 
 UTC = timezone.utc
 EXAMPLES = 10
@@ -111,7 +111,7 @@ def topic_records() -> dict[str, set[tuple[int, str]]]:
     from confluent_kafka import Consumer, TopicPartition
 
     topic = env("WL_KAFKA_TOPIC")
-    c = Consumer({"bootstrap.servers": env("WL_KAFKA_BOOTSTRAP"), "group.id": f"soak-check-{time.time_ns()}",
+    c = Consumer({**kafka_conf(), "group.id": f"t-soak-check-{time.time_ns()}",
                   "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     out: dict[str, set] = defaultdict(set)
     try:

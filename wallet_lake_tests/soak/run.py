@@ -236,7 +236,7 @@ class Operator:
             self.sink_failed_since = self.sink_failed_since or now
             if now - self.sink_failed_since > 180:  # connect_sink_monitor did not bring it back
                 url = f"{stack.env('WL_CONNECT_URL')}/connectors/{stack.env('WL_CONNECTOR_NAME')}/restart?includeTasks=true&onlyFailed=true"
-                httpx.post(url, timeout=10)
+                httpx.post(url, auth=stack.connect_auth(), timeout=10)
                 self._record("restart failed sink tasks (README: When the sink fails)", tasks=failed_tasks)
                 self.sink_failed_since = None
         else:

@@ -29,6 +29,18 @@ def env(name: str) -> str:
     return value
 
 
+def kafka_conf() -> dict:
+    """librdkafka settings of the `tests` principal over SASL_SSL, built from the stack's
+    variables by hand: the check shares no code with the pipeline."""
+    return {"bootstrap.servers": env("WL_KAFKA_BOOTSTRAP"), "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": "tests", "sasl.password": env("WL_KAFKA_TESTS_PASSWORD"), "ssl.ca.location": env("WL_KAFKA_SSL_CA_LOCATION")}
+
+
+def connect_auth() -> tuple[str, str]:
+    """Basic-auth credentials of Connect's REST API."""
+    return env("WL_CONNECT_REST_USERNAME"), env("WL_CONNECT_REST_PASSWORD")
+
+
 def stack_dir() -> Path:
     return Path(os.environ.get("WL_STACK_DIR") or ROOT / ".stack")
 
@@ -190,7 +202,7 @@ def broker_up() -> bool:
     from confluent_kafka.admin import AdminClient
 
     try:
-        md = AdminClient({"bootstrap.servers": env("WL_KAFKA_BOOTSTRAP")}).list_topics(timeout=5)
+        md = AdminClient(kafka_conf()).list_topics(timeout=5)
         return env("WL_KAFKA_TOPIC") in md.topics
     except Exception:  # noqa: BLE001 - any client error means "not up" for a probe
         return False
@@ -199,7 +211,7 @@ def broker_up() -> bool:
 def connect_up() -> bool:
     """The worker answers and the sink connector and all its tasks run."""
     try:
-        r = httpx.get(f"{env('WL_CONNECT_URL')}/connectors/{env('WL_CONNECTOR_NAME')}/status", timeout=5)
+        r = httpx.get(f"{env('WL_CONNECT_URL')}/connectors/{env('WL_CONNECTOR_NAME')}/status", auth=connect_auth(), timeout=5)
         if r.status_code != 200:
             return False
         s = r.json()
@@ -210,7 +222,7 @@ def connect_up() -> bool:
 
 def connect_failed_tasks() -> list[int]:
     try:
-        s = httpx.get(f"{env('WL_CONNECT_URL')}/connectors/{env('WL_CONNECTOR_NAME')}/status", timeout=5).json()
+        s = httpx.get(f"{env('WL_CONNECT_URL')}/connectors/{env('WL_CONNECTOR_NAME')}/status", auth=connect_auth(), timeout=5).json()
         return [t["id"] for t in s.get("tasks", []) if t["state"] == "FAILED"]
     except (httpx.HTTPError, ValueError):
         return []

@@ -3,10 +3,14 @@ requires, the Confluent one maps the same sink setting for setting, and neither 
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from wallet_lake.security.secrets import KNOWN_SECRETS
+from wallet_lake.serving.connect import CONNECT_DIR
 from wallet_lake.serving.deploy import sink_connector_config
 
 RES = {
@@ -14,6 +18,14 @@ RES = {
     "kafka": SimpleNamespace(topic="payments.curated"),
     "connect": SimpleNamespace(replication_factor=3, tasks_max=4),
 }
+
+
+def _properties(path: Path) -> dict[str, str]:
+    lines = [l for l in path.read_text().splitlines() if l.strip() and not l.lstrip().startswith("#")]
+    return dict(l.split("=", 1) for l in lines)
+
+
+WORKER = _properties(CONNECT_DIR / "worker.properties")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +49,8 @@ def test_debezium_sink_upserts_on_payment_id_from_the_value_and_never_deletes(de
 def test_debezium_sink_batches_reduces_duplicates_and_writes_utc(debezium):
     assert debezium["use.reduction.buffer"] == "true"
     assert int(debezium["batch.size"]) >= 1000
-    assert int(debezium["consumer.override.max.poll.records"]) >= int(debezium["batch.size"])
+    # The worker sets its sinks' consumer (connectors may not override it: policy None).
+    assert int(WORKER["consumer.max.poll.records"]) >= int(debezium["batch.size"])
     assert debezium["use.time.zone"] == "UTC"
     assert "reWriteBatchedInserts=true" in debezium["connection.url"]
 
@@ -88,3 +101,23 @@ def test_confluent_mapping_avoids_rewritten_batches_without_a_reduction_buffer(c
 def test_tasks_come_from_configuration_in_both_flavors(debezium, confluent):
     # WL_CONNECT_TASKS_MAX (ConnectResource.tasks_max): more tasks where the workers have cores.
     assert debezium["tasks.max"] == confluent["tasks.max"] == "4"
+
+
+# ---------------------------------------------------------------- the worker is locked down
+
+
+def test_connectors_may_not_override_their_kafka_clients():
+    assert WORKER["connector.client.config.override.policy"] == "None"
+    assert not any(k.startswith(("consumer.override.", "producer.override.", "admin.override.")) for k in sink_connector_config(RES))
+
+
+def test_the_env_provider_admits_the_sinks_secret_and_no_other(debezium):
+    allow = re.compile(WORKER["config.providers.env.param.allowlist.pattern"])
+    named = set(re.findall(r"\$\{env:([A-Z0-9_]+)\}", str(debezium)))
+    assert named and all(allow.fullmatch(n) for n in named)
+    assert [s for s in KNOWN_SECRETS if allow.fullmatch(s)] == sorted(named)
+    assert not allow.fullmatch("AWS_SECRET_ACCESS_KEY") and not allow.fullmatch("WL_PG_PASSWORD_X")
+
+
+def test_the_rest_api_requires_basic_authentication():
+    assert WORKER["rest.extension.classes"] == "org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension"

@@ -21,7 +21,7 @@ from wallet_lake.defs.ops.hour_leases import holds_landing_hours
 from wallet_lake.lake.curation_run import read_curated_hour_table, read_manifest
 from wallet_lake.partitions import hourly_landing, partition_hours
 from wallet_lake.resources import ConnectResource, KafkaResource, LakeResource, PostgresResource
-from wallet_lake.serving.connect import ConnectClient, end_offsets, raise_if_failed, sink_group_id, wait_for_sink
+from wallet_lake.serving.connect import end_offsets, raise_if_failed, sink_group_id, wait_for_sink
 from wallet_lake.serving.aggregates import refresh_report_aggregates
 from wallet_lake.serving.deploy import sink_connector_config
 from wallet_lake.serving import ledger
@@ -98,7 +98,7 @@ def postgres_curated_payments(
     postgres: PostgresResource,
     connect: ConnectResource,
 ) -> dg.MaterializeResult:
-    client = ConnectClient(connect.url)
+    client = connect.client()
     res = {"postgres": postgres, "kafka": kafka, "connect": connect}
     deployed = client.deploy(connect.connector_name, sink_connector_config(res))
     client.wait_running(connect.connector_name)

@@ -56,7 +56,7 @@ def _kafka_figures(kafka: KafkaResource, name: str, config: dict) -> dict:
 )
 def connect_sink_monitor(context: dg.SensorEvaluationContext, connect: ConnectResource, kafka: KafkaResource) -> dg.SensorResult:
     name = connect.connector_name
-    client = ConnectClient(connect.url)
+    client = connect.client()
     state = json.loads(context.cursor) if context.cursor else {}
     now = time.time()
 

@@ -405,7 +405,14 @@ class Api:
         self.client = httpx.Client(base_url=self.base, headers={"X-API-Key": key}, timeout=30)
 
     def get(self, path: str, **params) -> httpx.Response:
-        return self.client.get(path, params={k: v for k, v in params.items() if v is not None})
+        """GET, waiting out the API's rate limit the way a well-behaved client does (429 with
+        Retry-After); the check asks many reports in a burst."""
+        for _ in range(30):
+            resp = self.client.get(path, params={k: v for k, v in params.items() if v is not None})
+            if resp.status_code != 429:
+                return resp
+            time.sleep(min(float(resp.headers.get("Retry-After", "1")), 5.0))
+        return resp
 
     def close(self) -> None:
         self.client.close()

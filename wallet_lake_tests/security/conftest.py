@@ -31,9 +31,10 @@ class FullFlow:
     run_id: str
     raw_keys: list[str]
     stack_dir: Path
-    output: str
+    # repr=False: pytest prints fixtures in a failure report, and a leak would be in these.
+    output: str = field(repr=False)
     written_keys: list[str] = field(default_factory=list)
-    cmdlines: dict[bytes, str] = field(default_factory=dict)  # every process seen during the run
+    cmdlines: dict[bytes, str] = field(default_factory=dict, repr=False)  # every process seen during the run
 
 
 def _free_hour(pg) -> datetime:

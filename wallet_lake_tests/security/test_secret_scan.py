@@ -210,6 +210,7 @@ def test_no_secret_in_parquet_metadata_of_the_run(full_flow, run_secrets, stack_
     store = stack_resources["lake"].store()
     objects = {k: store.get_bytes(k) for k in full_flow.written_keys}
     parquet = {k: v for k, v in objects.items() if ss.is_parquet(v)}
-    assert any(k.startswith("curated/") for k in parquet) and any(k.startswith("raw/") for k in parquet), sorted(objects)
+    # Landing and raw objects are NDJSON; the run's Parquet is its curated and quarantine output.
+    assert any(k.startswith("curated/") for k in parquet) and any(k.startswith("quarantine/") for k in parquet), sorted(objects)
     _assert_clean(run_secrets, [b for k, v in sorted(parquet.items()) for b in ss.parquet_metadata(k, v)])
 

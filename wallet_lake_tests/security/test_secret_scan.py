@@ -202,7 +202,7 @@ def test_no_secret_in_any_process_command_line(full_flow, run_secrets, running_a
                  f"api.main:app --host 127.0.0.1 --port {env['WL_API_PORT']}"):
         assert proc in seen, f"no process with {proc!r} in its command line: the scan would not cover it"
     assert any(b"asset materialize" in c for c in full_flow.cmdlines), "the run's own process was not sampled"
-    _assert_clean(run_secrets, [*ss.cmdline_blobs(now), *ss.cmdline_blobs(full_flow.cmdlines)])
+    _assert_clean(run_secrets, ss.cmdline_blobs({**full_flow.cmdlines, **now}))
 
 
 @pytest.mark.e2e

@@ -1,12 +1,14 @@
 """One full flow shared by the security tests: a generated landing hour materialized through
 every asset by `dagster asset materialize` on the project's instance (as the e2e test and
-scripts/run do). The encryption test lists the objects it wrote; the secret-leak test searches
-the logs, compute logs, event log and connector config it produced."""
+scripts/run do), with every secret of the project configured (alert_webhook). The encryption
+test lists the objects it wrote; the secret scan (test_secret_scan.py) searches what it left
+behind and the command lines of the processes it started."""
 
 from __future__ import annotations
 
 import os
 import random
+import secrets
 import subprocess
 import sys
 import time
@@ -15,6 +17,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+
+from wallet_lake_tests.ops.webhook import webhook_receiver
+from wallet_lake_tests.security.secret_scan import CmdlineSampler
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,8 +31,10 @@ class FullFlow:
     run_id: str
     raw_keys: list[str]
     stack_dir: Path
-    output: str
+    # repr=False: pytest prints fixtures in a failure report, and a leak would be in these.
+    output: str = field(repr=False)
     written_keys: list[str] = field(default_factory=list)
+    cmdlines: dict[bytes, str] = field(default_factory=dict, repr=False)  # every process seen during the run
 
 
 def _free_hour(pg) -> datetime:
@@ -43,7 +50,26 @@ def _free_hour(pg) -> datetime:
 
 
 @pytest.fixture(scope="session")
-def full_flow(stack_resources) -> FullFlow:
+def alert_webhook():
+    """The alert webhook of the session's runs: a loopback receiver at a random token path, as
+    secret as a Slack webhook URL, in WL_ALERT_WEBHOOK_URL of every process the session starts.
+    Yields what it received."""
+    with webhook_receiver() as received:
+        base = received.url.split("/services/")[0]
+        url = f"{base}/services/T{secrets.token_hex(4).upper()}/B{secrets.token_hex(4).upper()}/{secrets.token_urlsafe(24)}"
+        before = os.environ.get("WL_ALERT_WEBHOOK_URL")
+        os.environ["WL_ALERT_WEBHOOK_URL"] = url
+        try:
+            yield received
+        finally:
+            if before is None:
+                os.environ.pop("WL_ALERT_WEBHOOK_URL", None)
+            else:
+                os.environ["WL_ALERT_WEBHOOK_URL"] = before
+
+
+@pytest.fixture(scope="session")
+def full_flow(stack_resources, alert_webhook) -> FullFlow:
     import dagster as dg
 
     from wallet_lake.lake.curation_run import read_manifest
@@ -64,10 +90,11 @@ def full_flow(stack_resources) -> FullFlow:
     from wallet_lake.contracts.landing import landing_prefix
 
     stack_resources["lake"].store().put_bytes(f"{landing_prefix(hour)}security-probe-{seed}.ndjson", b"this line is not json\n")
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "wallet_lake.definitions", "--select", "*", "--partition", pk],
-        env=env, cwd=ROOT, capture_output=True, text=True,
-    )
+    with CmdlineSampler() as sampler:
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "wallet_lake.definitions", "--select", "*", "--partition", pk],
+            env=env, cwd=ROOT, capture_output=True, text=True,
+        )
     assert proc.returncode == 0, f"materialize failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
 
     with dg.DagsterInstance.get() as instance:
@@ -79,4 +106,4 @@ def full_flow(stack_resources) -> FullFlow:
     from wallet_lake.contracts.landing import manifest_key
 
     written = raw_keys + manifest["curated_keys"] + manifest["quarantine_keys"] + [manifest_key(hour)]
-    return FullFlow(hour, pk, runs[0].run_id, raw_keys, Path(env["WL_STACK_DIR"]), proc.stdout + proc.stderr, written)
+    return FullFlow(hour, pk, runs[0].run_id, raw_keys, Path(env["WL_STACK_DIR"]), proc.stdout + proc.stderr, written, sampler.seen)

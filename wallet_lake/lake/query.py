@@ -167,7 +167,9 @@ class DuckDBLake:
                 continue  # not a partition of ours
             if day < scan_from:
                 continue
-            for f in fs.get_file_info(pafs.FileSelector(part.path, recursive=True)):
+            # A partition can vanish between the two listings (a rerun's swap deleted it), and a
+            # versioned bucket may list a prefix whose objects are all deleted: both are empty.
+            for f in fs.get_file_info(pafs.FileSelector(part.path, recursive=True, allow_not_found=True)):
                 leaf = f.path.rsplit("/", 1)[-1]
                 if f.type == pafs.FileType.File and leaf.endswith(".parquet") and not leaf.startswith(("_", ".")):
                     files.append(f.path)

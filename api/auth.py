@@ -114,7 +114,8 @@ class StaticKeyStore:
         return self._rows.get(key_id)
 
 
-_LOOKUP = "SELECT key_sha256, all_merchants, merchant_ids, revoked_at IS NOT NULL FROM public.api_keys WHERE key_id = %(key_id)s"
+# The API's role may not read api_keys: it calls the narrow lookup function (migration 0008).
+_LOOKUP = "SELECT key_sha256, all_merchants, merchant_ids, revoked FROM public.api_key_lookup(%(key_id)s)"
 
 
 class PostgresKeyStore:

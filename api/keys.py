@@ -7,7 +7,8 @@
 
 `create` prints the key once, on stdout; only its SHA-256 is stored (see api.auth), so a lost key
 cannot be shown again: revoke it and create another. Nothing here logs key material. The
-connection settings are the API's (WL_PG_*), with a writable session."""
+connection settings are the API's (WL_PG_*), logged in as the key administrator
+(WL_PG_KEYS_USER / WL_PG_KEYS_PASSWORD, who may read and write api_keys only), with a writable session."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import psycopg
 
 from api.access import MERCHANT_MAX_LENGTH, MERCHANT_PATTERN
 from api.auth import generate_key, hash_key
-from api.settings import Settings, SettingsError, load_settings
+from api.settings import KeyAdminSettings, Settings, SettingsError, load_settings
 
 _MERCHANT = re.compile(MERCHANT_PATTERN)
 
@@ -99,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_settings(KeyAdminSettings)
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2

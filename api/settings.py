@@ -6,9 +6,9 @@ the API at some other database."""
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, ClassVar
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 APPLICATION_NAME = "wallet-lake-api"
@@ -20,12 +20,21 @@ class SettingsError(RuntimeError):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WL_", extra="ignore", frozen=True)
+    # The Postgres role of this program (wallet_lake/serving/pg_roles.py): the API reads as its
+    # own read-only role; KeyAdminSettings below logs in as the key administrator instead.
+    PG_DUTY: ClassVar[str] = "api"
 
     pg_host: Annotated[str, Field(min_length=1, description="Postgres host (WL_PG_HOST).")]
     pg_port: Annotated[int, Field(ge=1, le=65535, description="Postgres port (WL_PG_PORT).")] = 5432
-    pg_user: Annotated[str, Field(min_length=1, description="Postgres role (WL_PG_USER).")]
-    pg_password: Annotated[SecretStr, Field(description="Postgres password (WL_PG_PASSWORD).")]
+    pg_user: Annotated[str, Field(min_length=1, validation_alias=AliasChoices("WL_PG_API_USER"),
+                                  description="Postgres role of the API (WL_PG_API_USER).")]
+    pg_password: Annotated[SecretStr, Field(validation_alias=AliasChoices("WL_PG_API_PASSWORD"),
+                                            description="Its password (WL_PG_API_PASSWORD, or WL_PG_API_PASSWORD_SECRET_ID).")]
     pg_db: Annotated[str, Field(min_length=1, description="Postgres database (WL_PG_DB).")]
+    # TLS: libpq sslmode (WL_PG_SSLMODE; verify-full checks the server's certificate and name)
+    # and the CA it is checked against (WL_PG_SSLROOTCERT; empty: libpq's default location).
+    pg_sslmode: Annotated[str, Field(pattern=r"^(disable|allow|prefer|require|verify-ca|verify-full)$")] = "verify-full"
+    pg_sslrootcert: str = ""
 
     pg_pool_min_size: Annotated[int, Field(ge=0)] = 1
     pg_pool_max_size: Annotated[int, Field(ge=1)] = 10
@@ -96,6 +105,7 @@ class Settings(BaseSettings):
         )
         if read_only:
             options += " -c default_transaction_read_only=on"
+        tls = {"sslmode": self.pg_sslmode} | ({"sslrootcert": self.pg_sslrootcert} if self.pg_sslrootcert else {})
         return make_conninfo(
             "",
             host=self.pg_host,
@@ -105,31 +115,47 @@ class Settings(BaseSettings):
             connect_timeout=self.pg_connect_timeout_s,
             application_name=application_name,
             options=options,
+            **tls,
         )
 
 
-def _secret_overrides() -> dict[str, str]:
-    """The database password from AWS Secrets Manager when WL_PG_PASSWORD_SECRET_ID names a
-    secret (wallet_lake.security.secrets: JSON field WL_PG_PASSWORD_SECRET_KEY, default
-    "password"); otherwise WL_PG_PASSWORD from the environment, read by pydantic."""
-    if not os.environ.get("WL_PG_PASSWORD_SECRET_ID"):
+class KeyAdminSettings(Settings):
+    """`python -m api.keys`: the same settings, logged in as the key administrator."""
+
+    PG_DUTY: ClassVar[str] = "keys"
+
+    pg_user: Annotated[str, Field(min_length=1, validation_alias=AliasChoices("WL_PG_KEYS_USER"),
+                                  description="Postgres role of the key administrator (WL_PG_KEYS_USER).")]
+    pg_password: Annotated[SecretStr, Field(validation_alias=AliasChoices("WL_PG_KEYS_PASSWORD"),
+                                            description="Its password (WL_PG_KEYS_PASSWORD, or WL_PG_KEYS_PASSWORD_SECRET_ID).")]
+
+
+def _secret_overrides(cls: type[Settings]) -> dict[str, str]:
+    """The database password from AWS Secrets Manager when <NAME>_SECRET_ID names a secret
+    (wallet_lake.security.secrets: JSON field <NAME>_SECRET_KEY, default "password"); otherwise
+    <NAME> from the environment, read by pydantic. NAME is the duty's password variable
+    (WL_PG_API_PASSWORD, WL_PG_KEYS_PASSWORD)."""
+    from wallet_lake.serving.pg_roles import ROLES
+
+    name = ROLES[cls.PG_DUTY].password_env
+    if not os.environ.get(f"{name}_SECRET_ID"):
         return {}
     from wallet_lake.security.secrets import SecretNotFound, resolve_secret
 
     try:
-        return {"pg_password": resolve_secret("WL_PG_PASSWORD")}
+        return {name: resolve_secret(name)}  # by its alias: the field reads no other variable
     except SecretNotFound as exc:  # its message names the secret, never a value
-        raise SettingsError(f"invalid API configuration: WL_PG_PASSWORD_SECRET_ID: {exc}") from None
+        raise SettingsError(f"invalid API configuration: {name}_SECRET_ID: {exc}") from None
 
 
-def load_settings() -> Settings:
+def load_settings(cls: type[Settings] = Settings) -> Settings:
     """Settings from the environment (the password possibly from Secrets Manager), with an error
     that cannot leak the password.
 
     pydantic's own message for a missing field echoes every input value, password included."""
-    overrides = _secret_overrides()
+    overrides = _secret_overrides(cls)
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]  # the other fields come from the environment
+        return cls(**overrides)  # type: ignore[arg-type]  # the other fields come from the environment
     except ValidationError as exc:
         problems = "; ".join(
             f"{_env_name(err['loc'])}: {err['msg']}"
@@ -139,4 +165,6 @@ def load_settings() -> Settings:
 
 
 def _env_name(loc: tuple) -> str:
+    if loc and str(loc[0]).startswith("WL_"):  # a field read through its alias
+        return str(loc[0])
     return "WL_" + "_".join(str(p) for p in loc).upper() if loc else "settings"

@@ -24,7 +24,8 @@ load_env() {
   # Local secrets (database password, Kafka SCRAM users): generated once per clone, each when
   # missing, kept out of git, never printed.
   local secrets="$WL_STACK_DIR/secrets.env" key
-  for key in WL_PG_PASSWORD WL_KAFKA_PRODUCER_PASSWORD WL_KAFKA_CONNECT_PASSWORD WL_KAFKA_TESTS_PASSWORD \
+  for key in WL_PG_PASSWORD WL_PG_PIPELINE_PASSWORD WL_PG_SINK_PASSWORD WL_PG_API_PASSWORD WL_PG_KEYS_PASSWORD \
+             WL_DAGSTER_PG_PASSWORD WL_KAFKA_PRODUCER_PASSWORD WL_KAFKA_CONNECT_PASSWORD WL_KAFKA_TESTS_PASSWORD \
              WL_KAFKA_BENCH_PASSWORD WL_KAFKA_INTRUDER_PASSWORD WL_CONNECT_REST_PASSWORD; do
     if ! grep -q "^$key=" "$secrets" 2>/dev/null; then
       (umask 077; printf '%s=%s\n' "$key" "$(openssl rand -hex 24)" >>"$secrets")
@@ -35,9 +36,15 @@ load_env() {
     (umask 077; grep "^WL_KAFKA_PRODUCER_PASSWORD=" "$secrets" | sed 's/^WL_KAFKA_PRODUCER_PASSWORD=/WL_KAFKA_SASL_PASSWORD=/' >>"$secrets")
   fi
   _export_file "$secrets"
-  # TLS material of the stack (stack/tls.py): the CA every Kafka client verifies the broker with.
-  export WL_KAFKA_TLS_DIR="${WL_KAFKA_TLS_DIR:-$WL_STACK_DIR/tls}"
-  export WL_KAFKA_SSL_CA_LOCATION="${WL_KAFKA_SSL_CA_LOCATION:-$WL_KAFKA_TLS_DIR/ca.pem}"
+  # TLS material of the stack (stack/tls.py): the CA every Kafka and Postgres client verifies the
+  # server with. PGSSLROOTCERT: for libpq clients configured by file only (Dagster's instance
+  # storage, dagster.yaml); it sets where the CA is, never whether TLS is verified (sslmode does).
+  export WL_TLS_DIR="${WL_TLS_DIR:-$WL_STACK_DIR/tls}"
+  export WL_KAFKA_SSL_CA_LOCATION="${WL_KAFKA_SSL_CA_LOCATION:-$WL_TLS_DIR/ca.pem}"
+  export WL_PG_SSLROOTCERT="${WL_PG_SSLROOTCERT:-$WL_TLS_DIR/ca.pem}"
+  export PGSSLROOTCERT="${PGSSLROOTCERT:-$WL_PG_SSLROOTCERT}"
+  # Provisioning's cluster administrator reaches the local server over its Unix socket only.
+  export WL_PG_ADMIN_HOST="${WL_PG_ADMIN_HOST:-$WL_STACK_DIR/postgres/run}"
   # Dagster reads dagster.yaml from DAGSTER_HOME: link the repo's file into the git-ignored home.
   mkdir -p "$DAGSTER_HOME"
   ln -sfn "$ROOT/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
@@ -54,7 +61,8 @@ print_env() {
     printf 'export %s=%q\n' "$key" "${!key}"
   done <"$ROOT/stack/local.env"
   printf 'export WL_STACK_DIR=%q WL_CACHE_DIR=%q DAGSTER_HOME=%q\n' "$WL_STACK_DIR" "$WL_CACHE_DIR" "$DAGSTER_HOME"
-  printf 'export WL_KAFKA_TLS_DIR=%q WL_KAFKA_SSL_CA_LOCATION=%q\n' "$WL_KAFKA_TLS_DIR" "$WL_KAFKA_SSL_CA_LOCATION"
+  printf 'export WL_TLS_DIR=%q WL_KAFKA_SSL_CA_LOCATION=%q\n' "$WL_TLS_DIR" "$WL_KAFKA_SSL_CA_LOCATION"
+  printf 'export WL_PG_SSLROOTCERT=%q PGSSLROOTCERT=%q WL_PG_ADMIN_HOST=%q\n' "$WL_PG_SSLROOTCERT" "$PGSSLROOTCERT" "$WL_PG_ADMIN_HOST"
   [[ -z "${KAFKA_HOME:-}" ]] || printf 'export WL_KAFKA_HOME=%q\n' "$KAFKA_HOME"  # the Kafka jars (bench: ProducerPerformance)
   printf 'while IFS= read -r _l; do [[ -z "$_l" || "$_l" == \\#* ]] && continue; _k="${_l%%%%=*}"; [[ -n "${!_k+x}" ]] || export "$_l"; done < %q; unset _l _k\n' "$WL_STACK_DIR/secrets.env"
 }

@@ -30,7 +30,7 @@ LEAF_DAYS = 825
 RENEW_BEFORE_DAYS = 30
 HOSTS = ("127.0.0.1", "localhost")
 # name -> (server certificate?, client certificate?)
-LEAVES = {"broker": (True, True), "admin": (False, True)}
+LEAVES = {"broker": (True, True), "admin": (False, True), "postgres": (True, False)}
 
 
 def _now() -> dt.datetime:

@@ -1,8 +1,10 @@
 """Provision what the pipeline needs outside its own runs, idempotently:
-`python -m wallet_lake.provision [all | STEP ...]` (steps: aws catalog glue postgres kafka kafka_auth connect).
+`python -m wallet_lake.provision [all | STEP ...]` (steps: aws catalog glue postgres_roles postgres kafka kafka_auth connect).
 
 aws: bucket + KMS key + Glue database; catalog: Glue tables and the latest view; glue: the
-curation Glue job (script, package, job); postgres: migrations; kafka: the curated topic;
+curation Glue job (script, package, job); postgres_roles: login roles, their passwords and the
+databases (as the cluster administrator); postgres: migrations, then each role's grants (as the
+schema owner); kafka: the curated topic;
 kafka_auth: SCRAM users and ACLs; connect: the Postgres sink connector. stack/wallet-stack up runs `all`."""
 
 from __future__ import annotations
@@ -58,12 +60,22 @@ def provision_glue_job(res) -> None:
                                                       role_arn=role, job_name=name))
 
 
-def provision_postgres(res) -> None:
-    from wallet_lake.serving.migrate import migrate
+def provision_postgres_roles(res) -> None:
+    from wallet_lake.serving.pg_provision import ensure_roles
 
-    pg = res["postgres"]
-    applied = migrate(pg.host, pg.port, pg.user, pg.password, pg.dbname)
+    log.info("postgres roles: %s", ", ".join(f"{duty} {state}" for duty, state in ensure_roles().items()))
+
+
+def provision_postgres(res) -> None:
+    from wallet_lake.serving import pg_connect
+    from wallet_lake.serving.migrate import migrate
+    from wallet_lake.serving.pg_provision import apply_grants
+
+    owner = pg_connect.connect_kwargs("owner")
+    applied = migrate(owner["host"], owner["port"], owner["user"], owner["password"], owner["dbname"], pg_connect.tls_kwargs())
     log.info("postgres migrations applied: %s", applied or "none (up to date)")
+    with pg_connect.connect("owner") as conn:
+        log.info("postgres grants: %d statements (serving/pg_roles.py)", apply_grants(conn))
 
 
 def provision_kafka(res) -> None:
@@ -121,7 +133,7 @@ def provision_connect(res) -> None:
     client.wait_running(c.connector_name)
 
 
-STEPS = {"aws": provision_aws, "catalog": provision_catalog, "glue": provision_glue_job, "postgres": provision_postgres, "kafka": provision_kafka, "kafka_auth": provision_kafka_auth, "connect": provision_connect}
+STEPS = {"aws": provision_aws, "catalog": provision_catalog, "glue": provision_glue_job, "postgres_roles": provision_postgres_roles, "postgres": provision_postgres, "kafka": provision_kafka, "kafka_auth": provision_kafka_auth, "connect": provision_connect}
 
 
 def main(argv: list[str] | None = None) -> None:

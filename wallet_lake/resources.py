@@ -94,17 +94,24 @@ class KafkaResource(dg.ConfigurableResource):
 
 
 class PostgresResource(dg.ConfigurableResource):
+    """The serving database as the pipeline's own role (WL_PG_PIPELINE_USER: aggregates, ledger,
+    hour leases; reads curated rows; serving/pg_roles.py), over verified TLS."""
+
     host: str = Field(description="WL_PG_HOST")
     port: int = Field(description="WL_PG_PORT")
-    user: str = Field(description="WL_PG_USER")
-    password: str = Field(description="WL_PG_PASSWORD (secret; never logged)")
+    user: str = Field(description="WL_PG_PIPELINE_USER")
+    password: str = Field(description="WL_PG_PIPELINE_PASSWORD (secret; never logged)")
     dbname: str = Field(description="WL_PG_DB")
+    sslmode: str = Field(default="verify-full", description="WL_PG_SSLMODE: libpq sslmode (verify-full checks the certificate and host)")
+    sslrootcert: str = Field(default="", description="WL_PG_SSLROOTCERT: the CA the server's certificate is checked against")
 
     @contextmanager
     def connect(self):
         import psycopg
 
-        with psycopg.connect(host=self.host, port=self.port, user=self.user, password=self.password, dbname=self.dbname, connect_timeout=10) as conn:
+        tls = {"sslmode": self.sslmode} | ({"sslrootcert": self.sslrootcert} if self.sslrootcert else {})
+        with psycopg.connect(host=self.host, port=self.port, user=self.user, password=self.password, dbname=self.dbname,
+                             connect_timeout=10, **tls) as conn:
             yield conn
 
 
@@ -115,6 +122,8 @@ class ConnectResource(dg.ConfigurableResource):
         "the secret WL_CONNECT_REST_PASSWORD, never a field. Empty: no credentials are sent.",
     )
     connector_name: str = Field(default="wallet-lake-postgres-sink", description="WL_CONNECTOR_NAME")
+    pg_sink_user: str = Field(default="wl_sink", description="The sink connector's Postgres role (WL_PG_SINK_USER); its password "
+                              "is the worker's secret WL_PG_SINK_PASSWORD, resolved inside the worker, never a field.")
     replication_factor: int = Field(default=1, description="Replication factor of the dead-letter topic.")
     tasks_max: int = Field(
         default=2,
@@ -150,11 +159,12 @@ def resource_values(env: Callable[[str, type], object]) -> dict[str, dg.Configur
             sasl_username=env("WL_KAFKA_SASL_USERNAME", str), ssl_ca_location=env("WL_KAFKA_SSL_CA_LOCATION", str),
         ),
         "postgres": PostgresResource(
-            host=env("WL_PG_HOST", str), port=env("WL_PG_PORT", int), user=env("WL_PG_USER", str),
-            password=env("WL_PG_PASSWORD", str), dbname=env("WL_PG_DB", str),
+            host=env("WL_PG_HOST", str), port=env("WL_PG_PORT", int), user=env("WL_PG_PIPELINE_USER", str),
+            password=env("WL_PG_PIPELINE_PASSWORD", str), dbname=env("WL_PG_DB", str),
+            sslmode=env("WL_PG_SSLMODE", str), sslrootcert=env("WL_PG_SSLROOTCERT", str),
         ),
         "connect": ConnectResource(
-            url=env("WL_CONNECT_URL", str), rest_username=env("WL_CONNECT_REST_USERNAME", str), connector_name=env("WL_CONNECTOR_NAME", str), tasks_max=env("WL_CONNECT_TASKS_MAX", int),
+            url=env("WL_CONNECT_URL", str), rest_username=env("WL_CONNECT_REST_USERNAME", str), connector_name=env("WL_CONNECTOR_NAME", str), pg_sink_user=env("WL_PG_SINK_USER", str), tasks_max=env("WL_CONNECT_TASKS_MAX", int),
         ),
     }
 

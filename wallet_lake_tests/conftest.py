@@ -35,8 +35,12 @@ def stack_resources():
     """The pipeline's resources built from the environment, as the CLI tools build them, except
     that Kafka is reached as the `tests` principal (security/kafka_acls.py): the suite publishes
     and reads back the curated topic and owns its throwaway t-* topics and groups, which the
-    pipeline's own `producer` may not. Runs of the pipeline (Dagster, scripts) stay `producer`."""
-    from wallet_lake.resources import resources_from_os_env
+    pipeline's own `producer` may not. Runs of the pipeline (Dagster, scripts) stay `producer`.
+    Likewise Postgres is reached as the schema's owner (fixtures delete and insert rows the
+    pipeline's role may not); Dagster's own runs use the pipeline role (serving/pg_roles.py)."""
+    from wallet_lake.resources import resources_from_os_env, with_changes
+    from wallet_lake.serving.pg_connect import login
 
     res = resources_from_os_env()
-    return {**res, "kafka": res["kafka"].as_principal("tests")}
+    user, password = login("owner")
+    return {**res, "kafka": res["kafka"].as_principal("tests"), "postgres": with_changes(res["postgres"], user=user, password=password)}

@@ -5,7 +5,7 @@
 # as stack/wallet-stack does with envsubst (envsubst is not in this image, so bash does it here).
 # Differences from envsubst, on purpose: comment lines are copied untouched, and a placeholder
 # whose variable is unset stops the container instead of silently becoming empty.
-# ${provider:key} references (e.g. ${env:WL_PG_PASSWORD}) are not placeholders: they stay for
+# ${provider:key} references (e.g. ${env:WL_PG_SINK_PASSWORD}) are not placeholders: they stay for
 # the worker's config providers to resolve.
 set -euo pipefail
 

@@ -103,7 +103,7 @@ def admin_client_config() -> dict:
     """librdkafka settings of the provisioning admin on the local stack: mutual TLS on the
     broker's internal listener with the certificate stack/tls.py issued (CN=admin, a super user).
     The key file is the secret; nothing else grants these rights."""
-    tls = Path(os.environ["WL_KAFKA_TLS_DIR"])
+    tls = Path(os.environ["WL_TLS_DIR"])
     return {
         "bootstrap.servers": f"127.0.0.1:{os.environ['WL_KAFKA_INTERNAL_PORT']}", "security.protocol": "SSL",
         "ssl.ca.location": str(tls / "ca.pem"), "ssl.certificate.location": str(tls / "admin.pem"),

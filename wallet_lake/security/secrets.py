@@ -25,6 +25,9 @@ KNOWN_SECRETS = (
     "WL_PG_PASSWORD", "WL_KAFKA_SASL_PASSWORD", "WL_ALERT_WEBHOOK_URL",
     "WL_KAFKA_PRODUCER_PASSWORD", "WL_KAFKA_CONNECT_PASSWORD", "WL_KAFKA_TESTS_PASSWORD", "WL_KAFKA_BENCH_PASSWORD",
     "WL_KAFKA_INTRUDER_PASSWORD", "WL_CONNECT_REST_PASSWORD",
+    # Postgres roles (serving/pg_roles.py) besides the owner's WL_PG_PASSWORD above.
+    "WL_PG_PIPELINE_PASSWORD", "WL_PG_SINK_PASSWORD", "WL_PG_API_PASSWORD", "WL_PG_KEYS_PASSWORD",
+    "WL_DAGSTER_PG_PASSWORD", "WL_PG_ADMIN_PASSWORD",
 )
 MASK = "***"
 # Values shorter than this are not masked: masking "1" or "" would garble every message.

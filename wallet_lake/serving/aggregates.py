@@ -503,10 +503,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--all", action="store_true",
                         help="every dt of curated_payments (only after a change of the aggregates' definitions)")
     args = parser.parse_args(argv)
-    with psycopg.connect(
-        host=os.environ["WL_PG_HOST"], port=int(os.environ.get("WL_PG_PORT", "5432")), user=os.environ["WL_PG_USER"],
-        password=os.environ["WL_PG_PASSWORD"], dbname=os.environ["WL_PG_DB"], autocommit=True,
-    ) as conn:
+    from wallet_lake.serving import pg_connect
+
+    # The pipeline's role: it keeps the aggregates and reads curated rows (serving/pg_roles.py).
+    with pg_connect.connect("pipeline", autocommit=True) as conn:
         dts = list(args.dt)
         if args.all:
             dts += [r[0] for r in conn.execute("SELECT DISTINCT dt FROM public.curated_payments").fetchall()]

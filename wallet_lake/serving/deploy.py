@@ -7,6 +7,7 @@ Platform users (its plugin is not installed here, so that mapping is rendered an
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from wallet_lake.publish.records import SCHEMA_JSON
 from wallet_lake.serving.connect import CONFLUENT_SINK_CONFIG_FILE, CONNECT_DIR, SINK_CONFIG_FILE, render_connector_config
@@ -22,7 +23,10 @@ def sink_connector_config(res: dict, flavor: str = "debezium") -> dict:
             "WL_PG_HOST": pg.host,
             "WL_PG_PORT": str(pg.port),
             "WL_PG_DB": pg.dbname,
-            "WL_PG_USER": pg.user,
+            # The sink logs in as its own role (INSERT/UPDATE/SELECT on curated_payments only) and
+            # verifies the server's certificate like every other client.
+            "WL_PG_SINK_USER": connect.pg_sink_user,
+            "WL_PG_JDBC_TLS": urlencode({"sslmode": pg.sslmode} | ({"sslrootcert": pg.sslrootcert} if pg.sslrootcert else {})),
             "WL_CONNECT_REPLICATION_FACTOR": str(connect.replication_factor),
             "WL_CONNECT_TASKS_MAX": str(connect.tasks_max),
             # The value schema (contracts.schema), as a JSON string inside the connector JSON.

@@ -19,7 +19,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from api.auth import StaticKeyStore, generate_key
 from api.keys import create_key
@@ -27,6 +26,7 @@ from api.main import create_app
 from api.settings import Settings, SettingsError, load_settings
 from wallet_lake.contracts.schema import CURATED_COLUMNS, CURATED_VERSION
 from wallet_lake.lake.query import LakeUnavailable
+from wallet_lake.serving import pg_connect
 from wallet_lake.serving.aggregates import refresh_report_aggregates
 
 # The shared test apps serve thousands of requests from one client ("testclient") and a few
@@ -79,17 +79,10 @@ def pg_settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def pg_admin(pg_settings: Settings) -> Iterator[psycopg.Connection]:
-    """A writable connection for test rows; the API's own connections are read-only."""
-    conninfo = make_conninfo(
-        "",
-        host=pg_settings.pg_host,
-        port=pg_settings.pg_port,
-        user=pg_settings.pg_user,
-        dbname=pg_settings.pg_db,
-        connect_timeout=pg_settings.pg_connect_timeout_s,
-    )
+    """A writable connection for test rows, as the schema's owner (serving/pg_roles.py); the
+    API's own role only reads."""
     try:
-        conn = psycopg.connect(conninfo, password=pg_settings.pg_password.get_secret_value(), autocommit=True)
+        conn = pg_connect.connect("owner", autocommit=True)
     except psycopg.OperationalError as exc:
         pytest.fail(f"Postgres at {pg_settings.pg_host}:{pg_settings.pg_port} unreachable: {exc}")
     with conn:
@@ -113,11 +106,7 @@ def api_key(pg_admin: psycopg.Connection, pg_settings: Settings) -> Iterator[Cal
     if created:
         # A new connection: the session's one is broken when a later fault test (marker `faults`)
         # stopped Postgres, and the keys must still be removed.
-        conninfo = make_conninfo(
-            "", host=pg_settings.pg_host, port=pg_settings.pg_port, user=pg_settings.pg_user,
-            dbname=pg_settings.pg_db, connect_timeout=pg_settings.pg_connect_timeout_s,
-        )
-        with psycopg.connect(conninfo, password=pg_settings.pg_password.get_secret_value(), autocommit=True) as conn:
+        with pg_connect.connect("owner", autocommit=True) as conn:
             conn.execute("DELETE FROM public.api_keys WHERE key_id = ANY(%s)", [created])
 
 

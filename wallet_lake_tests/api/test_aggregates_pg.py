@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wallet_lake.serving.aggregates import (
+from wallet_lake.serving import pg_connect
     LATENCY_RELATIVE_ERROR,
     latency_bucket,
     latency_bucket_width,
@@ -193,10 +194,7 @@ def test_concurrent_refreshes_of_the_same_dts_serialize(pg_settings, pg_admin: p
 
     def refresh(order: list[dt.date]) -> None:
         try:
-            with psycopg.connect(
-                host=pg_settings.pg_host, port=pg_settings.pg_port, user=pg_settings.pg_user,
-                password=pg_settings.pg_password.get_secret_value(), dbname=pg_settings.pg_db, autocommit=True,
-            ) as conn:
+            with pg_connect.connect("pipeline", autocommit=True) as conn:
                 for _ in range(5):
                     refresh_report_aggregates(conn, order, include_marked=False)
         except BaseException as exc:  # collected and re-raised in the test thread

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg.conninfo import make_conninfo
 
 from wallet_lake.serving import aggregates
 from wallet_lake.serving.aggregates import refresh_report_aggregates
+from wallet_lake.serving import pg_connect
 
 from .conftest import payment
 
@@ -89,8 +89,7 @@ def month_held(pg_settings) -> Iterator[Callable[[dt.date], None]]:
     connection of its own, so that refreshes elsewhere on the shared stack (the refresher sensor,
     other runs' Postgres steps) leave the test's pending marks in place while it looks; released
     at the end of the test, or by calling the returned function's .release()."""
-    conninfo = make_conninfo("", host=pg_settings.pg_host, port=pg_settings.pg_port, user=pg_settings.pg_user, dbname=pg_settings.pg_db)
-    conn = psycopg.connect(conninfo, password=pg_settings.pg_password.get_secret_value(), autocommit=True)
+    conn = pg_connect.connect("pipeline", autocommit=True)
 
     def hold(day: dt.date) -> None:
         for key in aggregates._month_lock_keys([day]):

@@ -32,6 +32,7 @@ from wallet_lake.contracts.schema import CURATED_COLUMNS
 from wallet_lake.defs.serving.aggregates_refresher import report_aggregates_refresher
 from wallet_lake.resources import PostgresResource
 from wallet_lake.serving.aggregates import drain_marks, refresh_report_aggregates
+from wallet_lake.serving import pg_connect
 
 from .conftest import payment, split_as_of
 
@@ -294,10 +295,7 @@ def test_a_refresh_leaves_the_marks_added_while_it_ran(pg_admin: psycopg.Connect
     [(first_mark, _)] = pending_marks(pg_admin, [d])
 
     # Hold the dt's aggregate rows: the sensor's refresh drains the mark, then waits on them.
-    blocker = psycopg.connect(
-        host=pg_settings.pg_host, port=pg_settings.pg_port, user=pg_settings.pg_user,
-        password=pg_settings.pg_password.get_secret_value(), dbname=pg_settings.pg_db,
-    )
+    blocker = pg_connect.connect("owner")
     outcome: dict[str, Any] = {}
 
     def run_tick() -> None:
@@ -335,10 +333,7 @@ def test_a_tick_stops_starting_batches_when_its_budget_is_spent(pg_admin: psycop
     months = [far_month() for _ in range(3)]
     days = [m + dt.timedelta(days=1) for m in months]
     payments([payment(merchant, currency="EUR", status="APPROVED", amount_cents=1, created_at=at(d, 1)) for d in days], refresh=False)
-    with psycopg.connect(
-        host=pg_settings.pg_host, port=pg_settings.pg_port, user=pg_settings.pg_user,
-        password=pg_settings.pg_password.get_secret_value(), dbname=pg_settings.pg_db, autocommit=True,
-    ) as conn:
+    with pg_connect.connect("pipeline", autocommit=True) as conn:
         # A budget that the first batch (always run) overspends: the other months wait.
         report = drain_marks(conn, budget_s=1e-9, max_dts=7)
     assert report.batches_done == 1 and report.batches_left >= 2
@@ -440,10 +435,7 @@ def test_concurrent_refreshes_neither_fail_nor_double_count(pg_admin: psycopg.Co
     def repeatedly(refresh: Callable[[psycopg.Connection], Any]) -> Callable[[], None]:
         def loop() -> None:
             try:
-                with psycopg.connect(
-                    host=pg_settings.pg_host, port=pg_settings.pg_port, user=pg_settings.pg_user,
-                    password=pg_settings.pg_password.get_secret_value(), dbname=pg_settings.pg_db, autocommit=True,
-                ) as conn:
+                with pg_connect.connect("pipeline", autocommit=True) as conn:
                     while not stop.is_set():
                         refresh(conn)
             except BaseException as exc:  # collected and re-raised in the test thread

@@ -22,8 +22,8 @@ def test_the_shared_sink_deploys_unchanged_when_deployed_again(stack_resources):
     assert client.deploy(res["connect"].connector_name, config) in ("unchanged", "updated")
     assert client.deploy(res["connect"].connector_name, config) == "unchanged"
     live = client.config(res["connect"].connector_name)
-    assert live["connection.password"] == "${env:WL_PG_PASSWORD}"
-    assert os.environ["WL_PG_PASSWORD"] not in str(live)
+    assert live["connection.password"] == "${env:WL_PG_SINK_PASSWORD}"
+    assert os.environ["WL_PG_SINK_PASSWORD"] not in str(live)
 
 
 def test_a_new_connector_is_created_then_unchanged_then_updated(stack_resources):

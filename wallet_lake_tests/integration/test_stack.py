@@ -47,8 +47,8 @@ def test_connect_runs_the_debezium_sink_with_the_password_from_a_config_provider
     assert status["connector"]["state"] == "RUNNING"
     assert [t["state"] for t in status["tasks"]] == ["RUNNING"] * c.tasks_max
     config = http.get(f"/connectors/{c.connector_name}/config").json()
-    assert config["connection.password"] == "${env:WL_PG_PASSWORD}"
-    assert os.environ["WL_PG_PASSWORD"] not in str(config)
+    assert config["connection.password"] == "${env:WL_PG_SINK_PASSWORD}"
+    assert os.environ["WL_PG_SINK_PASSWORD"] not in str(config)
     fields = [f["field"] for f in connect_value_schema()["fields"]]
     assert fields == list(CURATED_COLUMNS)
 

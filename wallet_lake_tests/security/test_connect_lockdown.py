@@ -73,7 +73,7 @@ def test_a_connector_naming_another_variable_of_the_worker_never_sees_its_value(
     finally:
         delete_topics(admin, [topic])
     # Postgres refused the login, and the user it names is not the secret (the worker resolved
-    # the reference to nothing; the sink's own ${env:WL_PG_PASSWORD} resolves, or no sink would run).
+    # the reference to nothing; the sink's own ${env:WL_PG_SINK_PASSWORD} resolves, or no sink would run).
     refused = re.search(r'authentication failed for user "([^"]*)"', trace)
     assert refused, trace[-2000:]
     assert refused.group(1) != os.environ["WL_KAFKA_CONNECT_PASSWORD"]

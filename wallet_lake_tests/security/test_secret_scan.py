@@ -79,7 +79,7 @@ def api_key(running_apps) -> tuple[str, str]:
 @pytest.fixture(scope="session")
 def run_secrets(alert_webhook, api_key) -> list[ss.Secret]:
     """Every secret of the run; the setup fails when one is missing or weak (ss.WeakSecret)."""
-    tls_dir = Path(os.environ.get("WL_KAFKA_TLS_DIR", _stack_dir() / "tls"))
+    tls_dir = Path(os.environ.get("WL_TLS_DIR", _stack_dir() / "tls"))
     found = ss.secrets_to_scan(os.environ, {api_key[0]: api_key[1]}, tls_dir)
     assert {s.name for s in found} >= {"TLS private key ca-key.pem", "TLS private key broker-key.pem", "TLS private key admin-key.pem"}
     return found
@@ -177,7 +177,7 @@ def test_no_secret_in_the_runs_event_log(full_flow, run_secrets):
 def test_no_secret_in_connect_rest_answers(full_flow, run_secrets, stack_resources):
     connect = stack_resources["connect"]
     client = connect.client()
-    assert "${env:WL_PG_PASSWORD}" in client.http.get(f"/connectors/{connect.connector_name}/config").text
+    assert "${env:WL_PG_SINK_PASSWORD}" in client.http.get(f"/connectors/{connect.connector_name}/config").text
     assert _assert_clean(run_secrets, ss.connect_rest(client, connect.connector_name)) >= 6
 
 

@@ -66,16 +66,17 @@ def test_missing_secret_names_what_to_set_and_never_a_value(secretsmanager):
 
 
 def test_pipeline_connects_to_postgres_with_the_password_from_secrets_manager(secretsmanager, monkeypatch):
-    """The CLI tools' resources (resources_from_os_env) with WL_PG_PASSWORD only in Secrets Manager."""
+    """The CLI tools' resources (resources_from_os_env) with the pipeline role's password
+    WL_PG_PIPELINE_PASSWORD only in Secrets Manager."""
     from wallet_lake.resources import resources_from_os_env
 
-    secret_id = secretsmanager.create(json.dumps({"password": os.environ["WL_PG_PASSWORD"]}))
-    monkeypatch.delenv("WL_PG_PASSWORD")
-    monkeypatch.setenv("WL_PG_PASSWORD_SECRET_ID", secret_id)
+    secret_id = secretsmanager.create(json.dumps({"password": os.environ["WL_PG_PIPELINE_PASSWORD"]}))
+    monkeypatch.delenv("WL_PG_PIPELINE_PASSWORD")
+    monkeypatch.setenv("WL_PG_PIPELINE_PASSWORD_SECRET_ID", secret_id)
     forget()
     pg = resources_from_os_env()["postgres"]
     with pg.connect() as conn:
-        assert conn.execute("SELECT current_user").fetchone()[0] == pg.user
+        assert conn.execute("SELECT current_user").fetchone()[0] == pg.user == os.environ["WL_PG_PIPELINE_USER"]
 
 
 def test_secrets_exec_starts_a_command_with_the_resolved_secret_in_its_environment(secretsmanager):

@@ -85,9 +85,9 @@ class Lake:
 
 
 def pg_connect() -> psycopg.Connection:
-    return psycopg.connect(host=env("WL_PG_HOST"), port=int(env("WL_PG_PORT")), user=env("WL_PG_USER"),
-                           password=env("WL_PG_PASSWORD"), dbname=env("WL_PG_DB"), connect_timeout=10,
-                           row_factory=dict_row, autocommit=True)
+    from wallet_lake.serving.pg_connect import connect_kwargs
+
+    return psycopg.connect(**connect_kwargs("owner", connect_timeout=10, row_factory=dict_row, autocommit=True))
 
 
 def pg_rows_by_id(ids: list[str]) -> dict[str, dict]:

@@ -189,9 +189,10 @@ def _http_ok(url: str, timeout: float = 5) -> bool:
 def postgres_up() -> bool:
     import psycopg
 
+    from wallet_lake.serving import pg_connect
+
     try:
-        with psycopg.connect(host=env("WL_PG_HOST"), port=int(env("WL_PG_PORT")), user=env("WL_PG_USER"),
-                             password=env("WL_PG_PASSWORD"), dbname=env("WL_PG_DB"), connect_timeout=3) as c:
+        with psycopg.connect(**pg_connect.connect_kwargs("owner", connect_timeout=3)) as c:
             c.execute("SELECT 1")
         return True
     except psycopg.Error:

@@ -14,9 +14,10 @@ from wallet_lake.serving.connect import CONNECT_DIR
 from wallet_lake.serving.deploy import sink_connector_config
 
 RES = {
-    "postgres": SimpleNamespace(host="db.internal", port=5432, dbname="wallet", user="loader"),
+    "postgres": SimpleNamespace(host="db.internal", port=5432, dbname="wallet", user="pipeline", sslmode="verify-full",
+                                sslrootcert="/etc/ssl/rds-ca.pem"),
     "kafka": SimpleNamespace(topic="payments.curated"),
-    "connect": SimpleNamespace(replication_factor=3, tasks_max=4),
+    "connect": SimpleNamespace(replication_factor=3, tasks_max=4, pg_sink_user="loader"),
 }
 
 
@@ -64,10 +65,17 @@ def test_debezium_sink_sends_bad_records_to_a_dead_letter_topic_with_context_hea
     assert debezium["errors.log.include.messages"] == "false"  # payment data stays out of the logs
 
 
+def test_the_sink_logs_in_as_its_own_role_and_verifies_the_server(debezium, confluent):
+    assert debezium["connection.username"] == confluent["connection.user"] == "loader"  # not the pipeline's role
+    for config in (debezium, confluent):
+        query = dict(p.split("=", 1) for p in config["connection.url"].split("?", 1)[1].split("&"))
+        assert query["sslmode"] == "verify-full" and query["sslrootcert"] == "%2Fetc%2Fssl%2Frds-ca.pem"
+
+
 def test_password_comes_only_from_the_worker_config_provider(debezium, confluent):
     for config in (debezium, confluent):
-        assert config["connection.password"] == "${env:WL_PG_PASSWORD}"
-        assert not any("password" in k and v != "${env:WL_PG_PASSWORD}" for k, v in config.items())
+        assert config["connection.password"] == "${env:WL_PG_SINK_PASSWORD}"
+        assert not any("password" in k and v != "${env:WL_PG_SINK_PASSWORD}" for k, v in config.items())
 
 
 # Debezium setting -> Confluent JDBC sink setting holding the same meaning.
@@ -116,7 +124,8 @@ def test_the_env_provider_admits_the_sinks_secret_and_no_other(debezium):
     named = set(re.findall(r"\$\{env:([A-Z0-9_]+)\}", str(debezium)))
     assert named and all(allow.fullmatch(n) for n in named)
     assert [s for s in KNOWN_SECRETS if allow.fullmatch(s)] == sorted(named)
-    assert not allow.fullmatch("AWS_SECRET_ACCESS_KEY") and not allow.fullmatch("WL_PG_PASSWORD_X")
+    assert not allow.fullmatch("AWS_SECRET_ACCESS_KEY") and not allow.fullmatch("WL_PG_SINK_PASSWORD_X")
+    assert not allow.fullmatch("WL_PG_PASSWORD")  # the schema owner's password: not the sink's to use
 
 
 def test_the_rest_api_requires_basic_authentication():

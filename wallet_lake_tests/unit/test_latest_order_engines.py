@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -38,7 +37,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from wallet_lake.contracts.schema import CURATED_COLUMNS, CURATED_FIELDS
-from wallet_lake.serving import contract_sql
+from wallet_lake.serving import contract_sql, pg_connect
 from wallet_lake.transforms.curate import RAW_INPUT_SCHEMA, curate
 
 pytestmark = pytest.mark.integration
@@ -211,11 +210,8 @@ def floored(r: dict) -> dict:
 @pytest.fixture(scope="module")
 def pg():
     try:
-        conn = psycopg.connect(
-            host=os.environ["WL_PG_HOST"], port=int(os.environ.get("WL_PG_PORT", "5432")), user=os.environ["WL_PG_USER"],
-            password=os.environ["WL_PG_PASSWORD"], dbname=os.environ["WL_PG_DB"], autocommit=True,
-        )
-    except (KeyError, psycopg.OperationalError) as exc:
+        conn = pg_connect.connect("owner", autocommit=True)
+    except (KeyError, RuntimeError, psycopg.OperationalError) as exc:
         pytest.fail(f"Postgres of the local stack unreachable (stack/wallet-stack up; WL_PG_*): {exc}")
     with conn:
         if conn.execute("SELECT to_regclass('public.curated_payments')").fetchone()[0] is None:

@@ -1,0 +1,103 @@
+"""Create the Postgres login roles and databases of wallet-lake, and bring each role to exactly
+its grants (serving/pg_roles.py). Idempotent; provisioning runs it at every `stack/wallet-stack up`.
+
+Two logins do this:
+  - the cluster administrator (WL_PG_ADMIN_USER; locally `postgres` over the stack's Unix socket
+    WL_PG_ADMIN_HOST, on RDS the master user with WL_PG_ADMIN_PASSWORD, possibly through
+    WL_PG_ADMIN_PASSWORD_SECRET_ID) creates roles, sets their passwords and creates databases;
+  - the schema owner (WL_PG_USER) grants on its tables, after the migrations.
+
+Passwords never travel in SQL text: the client computes each SCRAM-SHA-256 verifier
+(libpq's PQencryptPasswordConn) and only the verifier is sent, so a statement log holds no
+password."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from psycopg import sql
+
+from wallet_lake.serving.pg_roles import ROLES, grants_sql
+
+log = logging.getLogger("wallet_lake.serving.pg_provision")
+
+# Login roles hold no power beyond their grants: no role or database creation, no replication.
+# (INHERIT stays: the owner creates in the public schema through pg_database_owner membership.)
+_ROLE_OPTIONS = "LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+
+
+def role_names(env: Mapping[str, str]) -> dict[str, str]:
+    """duty -> role name, from the WL_*_USER variables."""
+    missing = [r.user_env for r in ROLES.values() if not env.get(r.user_env)]
+    if missing:
+        raise RuntimeError(f"environment variables not set: {', '.join(missing)} (see stack/local.env)")
+    return {duty: env[r.user_env] for duty, r in ROLES.items()}
+
+
+def admin_connect_kwargs(env: Mapping[str, str], dbname: str = "postgres") -> dict[str, Any]:
+    from wallet_lake.security.secrets import SecretNotFound, resolve_secret
+    from wallet_lake.serving.pg_connect import tls_kwargs
+
+    host = env.get("WL_PG_ADMIN_HOST") or env["WL_PG_HOST"]
+    kwargs: dict[str, Any] = {"host": host, "port": int(env.get("WL_PG_PORT") or 5432), "dbname": dbname,
+                              "user": env.get("WL_PG_ADMIN_USER") or "postgres", "connect_timeout": 10, "autocommit": True}
+    try:
+        kwargs["password"] = resolve_secret("WL_PG_ADMIN_PASSWORD", env=env)
+    except SecretNotFound:
+        pass  # the local Unix socket: the OS user is trusted (the socket's folder is 0700)
+    if not host.startswith("/"):
+        kwargs.update(tls_kwargs(env))
+    return kwargs
+
+
+def ensure_roles(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Create missing roles and databases, (re)set every password, restrict CONNECT; returns
+    duty -> 'created' | 'updated'."""
+    import psycopg
+
+    from wallet_lake.security.secrets import resolve_secret
+
+    env = os.environ if env is None else env
+    names = role_names(env)
+    dbs = {"serving": env["WL_PG_DB"], "dagster": env["WL_DAGSTER_PG_DB"]}
+    done: dict[str, str] = {}
+    with psycopg.connect(**admin_connect_kwargs(env)) as conn:
+        for duty, role in ROLES.items():
+            name = names[duty]
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE ROLE {} " + _ROLE_OPTIONS).format(sql.Identifier(name)))
+            verifier = conn.pgconn.encrypt_password(
+                resolve_secret(role.password_env, env=env).encode(), name.encode(), b"scram-sha-256"
+            ).decode()
+            conn.execute(sql.SQL("ALTER ROLE {} WITH " + _ROLE_OPTIONS + " PASSWORD {}").format(
+                sql.Identifier(name), sql.Literal(verifier)))
+            done[duty] = "updated" if exists else "created"
+        owners = {"serving": names["owner"], "dagster": names["dagster"]}
+        for which, db in dbs.items():
+            row = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (db,)).fetchone()
+            if row is None:
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(owners[which])))
+            elif row[0] != owners[which]:
+                # A stack made before the roles existed: its objects stay with the old owner.
+                log.warning("database %s is owned by %s, not %s: recreate it (stack/wallet-stack down; rm -rf .stack/postgres)",
+                            db, row[0], owners[which])
+            conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(db)))
+            users = [names[d] for d, r in ROLES.items() if r.database == which]
+            conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                sql.Identifier(db), sql.SQL(", ").join(sql.Identifier(u) for u in users)))
+    return done
+
+
+def apply_grants(conn, env: Mapping[str, str] | None = None) -> int:
+    """As the schema owner: every role to exactly its grants (one transaction); returns the
+    number of statements."""
+    env = os.environ if env is None else env
+    stmts = grants_sql(role_names(env))
+    with conn.transaction():
+        for stmt in stmts:
+            conn.execute(stmt)
+    return len(stmts)

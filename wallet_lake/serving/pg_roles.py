@@ -1,0 +1,114 @@
+"""Postgres roles of wallet-lake, one per duty, and the exact privileges each holds.
+
+The single source of who may do what in Postgres: provisioning (serving/pg_provision.py) creates
+the login roles and renders the GRANTs from here; the security tests check every role against
+these tables both ways (allowed, and refused outside them). Role names come from the
+environment (WL_PG_*_USER, stack/local.env); passwords are secrets resolved by
+wallet_lake.security.secrets (environment, or Secrets Manager through NAME_SECRET_ID).
+
+Tables are the serving schema's (migrations/); a table added by a migration is readable by no
+duty until it is listed here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from psycopg import sql
+
+
+@dataclass(frozen=True)
+class PgRole:
+    duty: str
+    user_env: str  # variable naming the login role
+    password_env: str  # secret name (security/secrets.py)
+    doc: str
+    database: str = "serving"  # "serving" (WL_PG_DB) or "dagster" (WL_DAGSTER_PG_DB)
+    # table -> privileges, on the serving database's public schema
+    tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # functions it may execute beyond those every role may (trigger functions run as their owner)
+    functions: tuple[str, ...] = ()
+
+
+_REPORT_TABLES = (
+    "report_status_daily", "report_status_daily_all", "report_latency_daily", "report_latency_totals_daily",
+    "report_latency_mtd",
+)
+_RW = ("SELECT", "INSERT", "UPDATE", "DELETE")
+
+# Looked up by the API instead of reading api_keys: one row by key id, hashes only (migration 0008).
+API_KEY_LOOKUP_FUNCTION = "api_key_lookup(text)"
+
+ROLES: dict[str, PgRole] = {
+    role.duty: role
+    for role in (
+        # Owns the schema (every table is its object): migrations, provisioning's grants, the
+        # test suite's fixtures. Never used by a long-running service.
+        PgRole("owner", "WL_PG_USER", "WL_PG_PASSWORD", "owns the serving schema; runs migrations and grants"),
+        # The Dagster assets' Postgres step: verifies what the sink loaded, keeps the report
+        # aggregates and the ledger, leases landing hours. Reads curated rows, never writes them.
+        PgRole(
+            "pipeline", "WL_PG_PIPELINE_USER", "WL_PG_PIPELINE_PASSWORD",
+            "the pipeline's Postgres step: aggregates, ledger, hour leases; reads curated rows",
+            tables={
+                "curated_payments": ("SELECT",),
+                **{t: _RW for t in _REPORT_TABLES},
+                "report_aggregate_dirty_dts": ("SELECT", "DELETE"),
+                "pipeline_ledger": _RW,
+                "pipeline_ledger_loaded_dts": _RW,
+                "landing_hour_leases": _RW,
+            },
+        ),
+        # The JDBC sink connector: upserts curated rows (ON CONFLICT DO UPDATE needs SELECT).
+        # Its triggers mark dirty dts as their owner (SECURITY DEFINER, migration 0008).
+        PgRole(
+            "sink", "WL_PG_SINK_USER", "WL_PG_SINK_PASSWORD", "the Kafka Connect JDBC sink: upserts curated_payments",
+            tables={"curated_payments": ("SELECT", "INSERT", "UPDATE")},
+        ),
+        # The reports API: reads what the reports read; API keys only through the lookup function.
+        PgRole(
+            "api", "WL_PG_API_USER", "WL_PG_API_PASSWORD", "the reports API: reads reports, looks keys up by id",
+            tables={
+                "curated_payments": ("SELECT",),
+                **{t: ("SELECT",) for t in _REPORT_TABLES},
+                "report_aggregate_dirty_dts": ("SELECT",),
+                "pipeline_ledger": ("SELECT",),
+                "pipeline_ledger_loaded_dts": ("SELECT",),
+            },
+            functions=(API_KEY_LOOKUP_FUNCTION,),
+        ),
+        # `python -m api.keys`: creates, revokes (an UPDATE) and lists keys; deletes none.
+        PgRole(
+            "keys", "WL_PG_KEYS_USER", "WL_PG_KEYS_PASSWORD", "API key administration (python -m api.keys)",
+            tables={"api_keys": ("SELECT", "INSERT", "UPDATE")},
+        ),
+        # Dagster's instance storage: owns its own database and nothing in the serving one.
+        PgRole("dagster", "WL_DAGSTER_PG_USER", "WL_DAGSTER_PG_PASSWORD", "Dagster's instance storage", database="dagster"),
+    )
+}
+
+# Every table of the serving schema a duty may be granted (the migrations' tables, yoyo's aside).
+SERVING_TABLES = (
+    "curated_payments", *_REPORT_TABLES, "report_aggregate_dirty_dts", "pipeline_ledger", "pipeline_ledger_loaded_dts",
+    "landing_hour_leases", "api_keys",
+)
+
+
+def grants_sql(names: dict[str, str]) -> list[sql.Composed]:
+    """Statements that bring every non-owner role of the serving database to exactly its grants
+    (revoke all, then grant), run by the owner after the migrations. `names`: duty -> role."""
+    stmts: list[sql.Composed] = []
+    for role in ROLES.values():
+        if role.duty == "owner" or role.database != "serving":
+            continue
+        who = sql.Identifier(names[role.duty])
+        stmts.append(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(who))
+        stmts.append(sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {}").format(who))
+        for table, privileges in sorted(role.tables.items()):
+            stmts.append(
+                sql.SQL("GRANT {} ON TABLE public.{} TO {}").format(
+                    sql.SQL(", ").join(sql.SQL(p) for p in privileges), sql.Identifier(table), who
+                )
+            )
+        for function in role.functions:
+            stmts.append(sql.SQL("GRANT EXECUTE ON FUNCTION public.{} TO {}").format(sql.SQL(function), who))
+    return stmts

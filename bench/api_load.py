@@ -50,38 +50,34 @@ METHODS = ("card", "wallet", "bank_transfer", "bnpl")
 
 
 def pg_connect(dbname: str, **kwargs):
-    import psycopg
+    """The benchmark database as the schema's owner (it loads the rows), over verified TLS."""
+    from wallet_lake.serving import pg_connect as pg
 
-    return psycopg.connect(
-        host=os.environ["WL_PG_HOST"], port=int(os.environ["WL_PG_PORT"]), user=os.environ["WL_PG_USER"],
-        password=os.environ["WL_PG_PASSWORD"], dbname=dbname, **kwargs,
-    )
+    return pg.connect("owner", dbname=dbname, **kwargs)
 
 
 def ensure_database() -> None:
-    with pg_connect(os.environ["WL_PG_DB"], autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            return
-        can_create = conn.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
-        if can_create:
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
-            return
-    # The stack's role cannot create databases: ask the server's superuser over its socket, as
-    # stack/wallet-stack does for wallet_lake and dagster.
-    run_dir = Path(os.environ.get("WL_STACK_DIR", ROOT / ".stack")) / "postgres" / "run"
-    psql = shutil.which("psql") or "/usr/lib/postgresql/15/bin/psql"
-    sql = f"CREATE DATABASE {BENCH_DB} OWNER {os.environ['WL_PG_USER']}"
-    cmd = f"{psql} -X -q -v ON_ERROR_STOP=1 -h '{run_dir}' -p {os.environ['WL_PG_PORT']} -U postgres -d postgres -c \"{sql}\""
-    if os.getuid() == 0:
-        subprocess.run(["su", "postgres", "-s", "/bin/bash", "-c", cmd], check=True)
-    else:
-        subprocess.run(["bash", "-c", cmd], check=True)
+    """The benchmark database, made like the serving one (serving/pg_provision.py): owned by the
+    schema's owner, entered only by it and the API's role, which the benchmark's API logs in as."""
+    import psycopg
+
+    from wallet_lake.serving.pg_provision import admin_connect_kwargs, ensure_database as ensure_db, role_names
+
+    names = role_names(os.environ)
+    with psycopg.connect(**admin_connect_kwargs(os.environ)) as admin:
+        ensure_db(admin, BENCH_DB, names["owner"], [names["owner"], names["api"]])
 
 
 def migrate_bench() -> list[str]:
+    from wallet_lake.serving import pg_connect as pg
     from wallet_lake.serving.migrate import migrate
+    from wallet_lake.serving.pg_provision import apply_grants
 
-    return migrate(os.environ["WL_PG_HOST"], int(os.environ["WL_PG_PORT"]), os.environ["WL_PG_USER"], os.environ["WL_PG_PASSWORD"], BENCH_DB)
+    owner = pg.connect_kwargs("owner")
+    applied = migrate(owner["host"], owner["port"], owner["user"], owner["password"], BENCH_DB, pg.tls_kwargs())
+    with pg_connect(BENCH_DB, autocommit=True) as conn:
+        apply_grants(conn)
+    return applied
 
 
 # --- data --------------------------------------------------------------------------------------

@@ -168,9 +168,18 @@ KEEP_NEWEST_TRIGGER = "CREATE TRIGGER {t}_keep_newest BEFORE UPDATE ON {t} FOR E
 
 
 def create_table_like_curated(conn, table: str) -> None:
-    """A copy of curated_payments: columns, PK, indexes and the no-regression trigger."""
+    """A copy of curated_payments: columns, PK, indexes and the no-regression trigger, writable by
+    the sink's role exactly as curated_payments is (serving/pg_roles.py)."""
+    from psycopg import sql
+
+    from wallet_lake.serving.pg_roles import ROLES
+
     conn.execute(f"CREATE TABLE {table} (LIKE curated_payments INCLUDING ALL)")
     conn.execute(KEEP_NEWEST_TRIGGER.format(t=table))
+    sink = ROLES["sink"]
+    conn.execute(sql.SQL("GRANT {} ON TABLE {} TO {}").format(
+        sql.SQL(", ").join(sql.SQL(p) for p in sink.tables["curated_payments"]), sql.Identifier(table),
+        sql.Identifier(os.environ[sink.user_env])))
 
 
 def count_rows(pg, table: str) -> int:
@@ -396,9 +405,12 @@ def main(argv: list[str] | None = None) -> int:
     from confluent_kafka.admin import AdminClient
 
     from wallet_lake.publish.topic import curated_topic_spec, ensure_topic
-    from wallet_lake.resources import resources_from_os_env
+    from wallet_lake.resources import resources_from_os_env, with_changes
+    from wallet_lake.serving.pg_connect import login
 
     res = resources_from_os_env()
+    # Postgres as the schema's owner: the benchmark creates, loads and drops its own tables.
+    res["postgres"] = with_changes(res["postgres"], **dict(zip(("user", "password"), login("owner"))))
     # The benchmarks' own principal (security/kafka_acls.py): it owns the wl-bench-* topics and groups.
     res["kafka"] = res["kafka"].as_principal("bench")
     bootstrap = res["kafka"].bootstrap_servers

@@ -155,10 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     from wallet_lake.publish.producer import producer_config, publish
     from wallet_lake.publish.records import SCHEMA_HEADERS, curated_records
     from wallet_lake.publish.topic import curated_topic_spec, ensure_topic
-    from wallet_lake.resources import resources_from_os_env
+    from wallet_lake.resources import resources_from_os_env, with_changes
     from wallet_lake.serving.deploy import sink_connector_config
+    from wallet_lake.serving.pg_connect import login
 
     res = resources_from_os_env()
+    # Postgres as the schema's owner: the benchmark creates, loads and drops its own tables.
+    res["postgres"] = with_changes(res["postgres"], **dict(zip(("user", "password"), login("owner"))))
     pg, n = res["postgres"], args.records
     admin = AdminClient(res["kafka"].client_config())
     run = uuid.uuid4().hex[:8]

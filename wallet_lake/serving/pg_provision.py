@@ -78,18 +78,22 @@ def ensure_roles(env: Mapping[str, str] | None = None) -> dict[str, str]:
             done[duty] = "updated" if exists else "created"
         owners = {"serving": names["owner"], "dagster": names["dagster"]}
         for which, db in dbs.items():
-            row = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (db,)).fetchone()
-            if row is None:
-                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(owners[which])))
-            elif row[0] != owners[which]:
-                # A stack made before the roles existed: its objects stay with the old owner.
-                log.warning("database %s is owned by %s, not %s: recreate it (stack/wallet-stack down; rm -rf .stack/postgres)",
-                            db, row[0], owners[which])
-            conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(db)))
-            users = [names[d] for d, r in ROLES.items() if r.database == which]
-            conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-                sql.Identifier(db), sql.SQL(", ").join(sql.Identifier(u) for u in users)))
+            ensure_database(conn, db, owners[which], [names[d] for d, r in ROLES.items() if r.database == which])
     return done
+
+
+def ensure_database(admin, db: str, owner: str, users: list[str]) -> None:
+    """As the cluster administrator: database `db` owned by `owner`, which only `users` may enter."""
+    row = admin.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (db,)).fetchone()
+    if row is None:
+        admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(owner)))
+    elif row[0] != owner:
+        # A stack made before the roles existed: its objects stay with the old owner.
+        log.warning("database %s is owned by %s, not %s: recreate it (stack/wallet-stack down; rm -rf .stack/postgres)",
+                    db, row[0], owner)
+    admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(db)))
+    admin.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+        sql.Identifier(db), sql.SQL(", ").join(sql.Identifier(u) for u in users)))
 
 
 def apply_grants(conn, env: Mapping[str, str] | None = None) -> int:

@@ -52,7 +52,8 @@ ROLES: dict[str, PgRole] = {
             tables={
                 "curated_payments": ("SELECT",),
                 **{t: _RW for t in _REPORT_TABLES},
-                "report_aggregate_dirty_dts": ("SELECT", "DELETE"),
+                # Drains marks: SELECT ... FOR UPDATE SKIP LOCKED (which needs UPDATE), then DELETE.
+                "report_aggregate_dirty_dts": ("SELECT", "UPDATE", "DELETE"),
                 "pipeline_ledger": _RW,
                 "pipeline_ledger_loaded_dts": _RW,
                 "landing_hour_leases": _RW,

@@ -12,11 +12,12 @@ from collections import Counter, defaultdict
 
 import psycopg
 import pytest
+
+from wallet_lake.serving import pg_connect
 from hypothesis import given
 from hypothesis import strategies as st
 
 from wallet_lake.serving.aggregates import (
-from wallet_lake.serving import pg_connect
     LATENCY_RELATIVE_ERROR,
     latency_bucket,
     latency_bucket_width,

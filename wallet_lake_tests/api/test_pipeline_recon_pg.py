@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
+
+from wallet_lake.serving import pg_connect
 from fastapi.testclient import TestClient
 
 from wallet_lake.serving import aggregates
 from wallet_lake.serving.aggregates import refresh_report_aggregates
-from wallet_lake.serving import pg_connect
 
 from .conftest import payment
 

@@ -26,13 +26,14 @@ from typing import Any
 import dagster as dg
 import psycopg
 import pytest
+
+from wallet_lake.serving import pg_connect
 from psycopg import sql
 
 from wallet_lake.contracts.schema import CURATED_COLUMNS
 from wallet_lake.defs.serving.aggregates_refresher import report_aggregates_refresher
 from wallet_lake.resources import PostgresResource
 from wallet_lake.serving.aggregates import drain_marks, refresh_report_aggregates
-from wallet_lake.serving import pg_connect
 
 from .conftest import payment, split_as_of
 

@@ -38,10 +38,11 @@ from wallet_lake_tests.security.call_recorder import install, read_log
 
 HERE = Path(__file__).resolve().parent
 SECRETS = {  # secret name -> (variable the code resolves, role that reads it)
-    "wallet-lake/postgres": ("WL_PG_PASSWORD", "dagster-code-location.json"),
+    "wallet-lake/postgres-pipeline": ("WL_PG_PIPELINE_PASSWORD", "dagster-code-location.json"),
     "AmazonMSK_wallet-lake-producer": ("WL_KAFKA_SASL_PASSWORD", "dagster-code-location.json"),
     "wallet-lake/alert-webhook": ("WL_ALERT_WEBHOOK_URL", "dagster-code-location.json"),
-    "wallet-lake/postgres-api": ("WL_PG_PASSWORD", "api-lake-queries.json"),
+    "wallet-lake/postgres-api": ("WL_PG_API_PASSWORD", "api-lake-queries.json"),
+    "wallet-lake/postgres-keys": ("WL_PG_KEYS_PASSWORD", "key-admin.json"),
 }
 
 
@@ -77,9 +78,9 @@ def main() -> None:
             deploy_glue_job(lake.client("glue"), lake.client("s3"), lake.bucket, lake.kms_key_id,
                             role_arn="arn:aws:iam::123456789012:role/wallet-lake-glue-curate", job_name=names["job"])
         admin["athena"].create_work_group(Name=names["workgroup"], Configuration={})
-        for name in SECRETS:
+        for name, (variable, _) in SECRETS.items():
             try:
-                admin["secretsmanager"].create_secret(Name=name, SecretString=json.dumps({"password": os.environ["WL_PG_PASSWORD"]}))
+                admin["secretsmanager"].create_secret(Name=name, SecretString=json.dumps({"password": os.environ[variable]}))
                 created_secrets.append(name)
             except admin["secretsmanager"].exceptions.ResourceExistsException:
                 pass
@@ -106,7 +107,9 @@ def main() -> None:
         assert not replay_quarantine(lake.store(), hour).written
 
         rec.role = "api-lake-queries.json"
-        _athena_and_api_keys(lake, names)
+        _athena(lake, names)
+        rec.role = "key-admin.json"
+        _api_keys()
         rec.role = None
     finally:
         rec.role = None
@@ -202,11 +205,11 @@ def _glue_launcher(rec, res, names: dict, hour: datetime, messages: str, log_pat
                                         glue_database=names["database"]), hour)
 
 
-def _athena_and_api_keys(lake, names: dict) -> None:
+def _athena(lake, names: dict) -> None:
     from datetime import date
 
-    from api.keys import main as keys_main
     from api.reports.sql import LATENCY
+    from api.settings import load_settings
     from wallet_lake.lake.query import AthenaLake, LakeQueryConfig
     from wallet_lake.security.secrets import forget
 
@@ -218,11 +221,24 @@ def _athena_and_api_keys(lake, names: dict) -> None:
     params = {n: "2026-01-01" for n in re.findall(r"%\((\w+)\)s", LATENCY.sql)}  # a report, as the API runs it
     AthenaLake(config).query(LATENCY.sql, params, scan_from=date(2026, 1, 1))
     forget()
-    os.environ["WL_PG_PASSWORD_SECRET_ID"] = "wallet-lake/postgres-api"
+    os.environ["WL_PG_API_PASSWORD_SECRET_ID"] = "wallet-lake/postgres-api"
     try:
-        assert keys_main(["list"]) == 0  # api.settings resolves the API's Postgres password
+        load_settings()  # the API resolves its Postgres password
     finally:
-        del os.environ["WL_PG_PASSWORD_SECRET_ID"]
+        del os.environ["WL_PG_API_PASSWORD_SECRET_ID"]
+        forget()
+
+
+def _api_keys() -> None:
+    from api.keys import main as keys_main
+    from wallet_lake.security.secrets import forget
+
+    forget()
+    os.environ["WL_PG_KEYS_PASSWORD_SECRET_ID"] = "wallet-lake/postgres-keys"
+    try:
+        assert keys_main(["list"]) == 0  # api.keys resolves the key administrator's password
+    finally:
+        del os.environ["WL_PG_KEYS_PASSWORD_SECRET_ID"]
         forget()
 
 

@@ -70,6 +70,7 @@ def test_every_mode_made_its_characteristic_calls(recording):
         ("glue-curate-job.json", "s3", "PutObject"), ("glue-curate-job.json", "logs", "PutLogEvents"),
         ("lake-replay.json", "s3", "PutObject"),
         ("api-lake-queries.json", "athena", "StartQueryExecution"), ("api-lake-queries.json", "secretsmanager", "GetSecretValue"),
+        ("key-admin.json", "secretsmanager", "GetSecretValue"),
     }
     assert expected - ops == set()
     assert {c["role"] for c in recording["raw"]} == set(RECORDED_ROLES)

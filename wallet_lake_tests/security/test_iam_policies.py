@@ -99,7 +99,7 @@ NEEDS: dict[str, list[Call]] = {
     "dagster-code-location.json": CURATION + [
         Call("s3:ListBucket", BUCKET, {"s3:prefix": RAW_PREFIX}, "defs/landing/sensors.py: landing_arrivals_sensor lists raw/payments/"),
         Call("s3:GetObject", obj(CURATED), {}, "lake/curation_run.read_curated_hour (publish, serving)"),
-        Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres"), {}, "security/secrets.py: WL_PG_PASSWORD_SECRET_ID"),
+        Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres-pipeline"), {}, "security/secrets.py: WL_PG_PIPELINE_PASSWORD_SECRET_ID"),
         Call("secretsmanager:GetSecretValue", secret("AmazonMSK_wallet-lake-producer"), {}, "security/secrets.py: WL_KAFKA_SASL_PASSWORD_SECRET_ID"),
         Call("secretsmanager:GetSecretValue", secret("wallet-lake/alert-webhook"), {}, "ops/alerts.py: WL_ALERT_WEBHOOK_URL_SECRET_ID"),
         Call("kms:Decrypt", KEY_ARN, VIA_SECRETS, "secrets encrypted under the project key"),
@@ -139,8 +139,12 @@ NEEDS: dict[str, list[Call]] = {
         Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres-api"), {}, "security/secrets.py resolve_secret for the API's Postgres password"),
     ],
     "kafka-connect.json": [  # the sink's config provider on AWS (locally: the env provider)
-        Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres"), {}, "connection.password of the JDBC sink"),
+        Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres-sink"), {}, "connection.password of the JDBC sink (its own role)"),
         Call("secretsmanager:GetSecretValue", secret("AmazonMSK_wallet-lake-connect"), {}, "the worker's SASL/SCRAM password"),
+        Call("kms:Decrypt", KEY_ARN, VIA_SECRETS, "secrets encrypted under the project key"),
+    ],
+    "key-admin.json": [  # python -m api.keys (api/settings.py KeyAdminSettings)
+        Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres-keys"), {}, "the key administrator's Postgres password"),
         Call("kms:Decrypt", KEY_ARN, VIA_SECRETS, "secrets encrypted under the project key"),
     ],
     "landing-writer.json": [  # generator/writer.write_generated (the processor's side of the contract)
@@ -172,7 +176,7 @@ MUST_NOT: dict[str, list[Call]] = {
     "glue-curate-job.json": [
         Call("s3:DeleteBucket", BUCKET), Call("s3:PutBucketPolicy", BUCKET), Call("s3:DeleteObject", obj(RAW)),
         Call("s3:PutObject", obj(RAW), KMS_PUT), Call("s3:GetObject", obj(RESULT)), Call("kms:Decrypt", KEY_ARN),
-        Call("kms:ScheduleKeyDeletion", KEY_ARN), Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres")),
+        Call("kms:ScheduleKeyDeletion", KEY_ARN), Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres-pipeline")),
         Call("glue:DeleteTable", f"{GLUE}:table/wallet_db/curated_payments"), Call("athena:StartQueryExecution", WORKGROUP),
         Call("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin"), Call("glue:StartJobRun", f"{GLUE}:job/wallet-lake-curate"),
     ],
@@ -180,7 +184,7 @@ MUST_NOT: dict[str, list[Call]] = {
         Call("s3:DeleteBucket", BUCKET), Call("s3:PutBucketPolicy", BUCKET), Call("s3:DeleteObject", obj(RAW)),
         Call("s3:PutObject", obj(RAW), KMS_PUT), Call("s3:DeleteObject", obj(MANIFEST)), Call("kms:Decrypt", KEY_ARN),
         Call("kms:ScheduleKeyDeletion", KEY_ARN), Call("secretsmanager:GetSecretValue", secret("AmazonMSK_wallet-lake-connect")),
-        Call("secretsmanager:PutSecretValue", secret("wallet-lake/postgres")), Call("glue:CreateDatabase", f"{GLUE}:database/wallet_db"),
+        Call("secretsmanager:PutSecretValue", secret("wallet-lake/postgres-pipeline")), Call("glue:CreateDatabase", f"{GLUE}:database/wallet_db"),
         Call("iam:CreateUser", f"arn:aws:iam::{ACCOUNT}:user/x"), Call("glue:StartJobRun", f"{GLUE}:job/another-job"),
         Call("glue:DeleteTable", f"{GLUE}:table/wallet_db/curated_payments"), Call("s3:PutObject", obj("_scratch/curation/x"), KMS_PUT),
     ],
@@ -190,12 +194,17 @@ MUST_NOT: dict[str, list[Call]] = {
         Call("s3:GetObject", obj(RAW)), Call("s3:GetObject", obj(QUARANTINE)), Call("s3:ListBucket", BUCKET, {"s3:prefix": RAW_PREFIX}),
         Call("glue:UpdateTable", f"{GLUE}:table/wallet_db/curated_payments"), Call("athena:DeleteWorkGroup", WORKGROUP),
         Call("athena:StartQueryExecution", f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/primary"),
-        Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres")), Call("kms:Decrypt", KEY_ARN),
+        Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres-pipeline")), Call("kms:Decrypt", KEY_ARN),
+        Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres-keys")),
+    ],
+    "key-admin.json": [
+        Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres-api")), Call("s3:GetObject", obj(CURATED)),
+        Call("kms:Decrypt", KEY_ARN, VIA_S3), Call("secretsmanager:PutSecretValue", secret("wallet-lake/postgres-keys")),
     ],
     "kafka-connect.json": [
         Call("s3:GetObject", obj(CURATED)), Call("secretsmanager:GetSecretValue", secret("AmazonMSK_wallet-lake-producer")),
         Call("secretsmanager:GetSecretValue", secret("wallet-lake/alert-webhook")), Call("kms:GenerateDataKey", KEY_ARN, VIA_S3),
-        Call("kms:Decrypt", KEY_ARN, VIA_S3),
+        Call("kms:Decrypt", KEY_ARN, VIA_S3), Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres-pipeline")),
     ],
     "landing-writer.json": [
         Call("s3:GetObject", obj(RAW)), Call("s3:DeleteObject", obj(RAW)), Call("s3:PutObject", obj(CURATED), KMS_PUT),
@@ -204,12 +213,12 @@ MUST_NOT: dict[str, list[Call]] = {
     "lake-replay.json": [
         Call("s3:PutObject", obj(RAW), KMS_PUT), Call("s3:GetObject", obj(RAW)), Call("s3:DeleteObject", obj(QUARANTINE)),
         Call("s3:PutObject", obj(CURATED), KMS_PUT), Call("s3:PutObject", obj(MANIFEST), KMS_PUT), Call("s3:GetObject", obj(CURATED)),
-        Call("kms:Decrypt", KEY_ARN), Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres")),
+        Call("kms:Decrypt", KEY_ARN), Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres-pipeline")),
     ],
     "provisioner.json": [
         Call("s3:GetObject", obj(CURATED)), Call("s3:PutObject", obj(RAW), KMS_PUT), Call("s3:DeleteBucket", BUCKET),
         Call("kms:ScheduleKeyDeletion", KEY_ARN), Call("kms:Decrypt", KEY_ARN, VIA_S3),
-        Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres")), Call("glue:DeleteDatabase", f"{GLUE}:database/wallet_db"),
+        Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres-pipeline")), Call("glue:DeleteDatabase", f"{GLUE}:database/wallet_db"),
     ],
 }
 

@@ -130,6 +130,17 @@ class ConnectResource(dg.ConfigurableResource):
         description="tasks.max of the sink connector (WL_CONNECT_TASKS_MAX): at most the topic's partitions; "
         "about the cores the Connect workers have (docs/benchmarks.md, sink tuning).",
     )
+    secrets: str = Field(
+        default="env",
+        description="WL_CONNECT_SECRETS: how the sink's database password reaches the worker: 'env' (the worker's "
+        "environment, the local stack) or 'secretsmanager' (AWS Secrets Manager, on AWS); the worker is rendered "
+        "in the same mode (wallet_lake/serving/connect_worker.py).",
+    )
+    sink_secret: str = Field(
+        default="WL_PG_SINK_PASSWORD",
+        description="WL_CONNECT_SINK_SECRET: the sink's password secret by name (NAME; in secretsmanager mode "
+        "NAME_SECRET_ID and NAME_SECRET_KEY name its Secrets Manager secret and field).",
+    )
 
     def client(self, timeout: float = 30.0):
         """A REST client that authenticates as rest_username."""
@@ -165,6 +176,7 @@ def resource_values(env: Callable[[str, type], object]) -> dict[str, dg.Configur
         ),
         "connect": ConnectResource(
             url=env("WL_CONNECT_URL", str), rest_username=env("WL_CONNECT_REST_USERNAME", str), connector_name=env("WL_CONNECTOR_NAME", str), pg_sink_user=env("WL_PG_SINK_USER", str), tasks_max=env("WL_CONNECT_TASKS_MAX", int),
+            secrets=env("WL_CONNECT_SECRETS", str), sink_secret=env("WL_CONNECT_SINK_SECRET", str),
         ),
     }
 

@@ -41,11 +41,16 @@ class SecretNotFound(RuntimeError):
     """No source holds the secret; the message names the variables, never a value."""
 
 
+def secrets_manager_endpoint(env: Mapping[str, str]) -> str | None:
+    """The Secrets Manager endpoint override (the local AWS API), or None for AWS's own; the Connect
+    worker's Secrets Manager provider is pointed at the same one (serving/connect_worker.py)."""
+    return env.get("WL_SECRETS_ENDPOINT_URL") or env.get("WL_S3_ENDPOINT_URL") or None
+
+
 def _secrets_manager(env: Mapping[str, str]):
     import boto3
 
-    endpoint = env.get("WL_SECRETS_ENDPOINT_URL") or env.get("WL_S3_ENDPOINT_URL") or None
-    return boto3.client("secretsmanager", endpoint_url=endpoint, region_name=env.get("AWS_REGION") or None)
+    return boto3.client("secretsmanager", endpoint_url=secrets_manager_endpoint(env), region_name=env.get("AWS_REGION") or None)
 
 
 def read_secret_value(secret_id: str, key: str | None = None, *, client=None, env: Mapping[str, str] | None = None) -> str:

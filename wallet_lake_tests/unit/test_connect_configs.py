@@ -4,29 +4,25 @@ requires, the Confluent one maps the same sink setting for setting, and neither 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from wallet_lake.security.secrets import KNOWN_SECRETS
-from wallet_lake.serving.connect import CONNECT_DIR
+from wallet_lake.serving.connect_worker import parse_properties, render_worker_properties
 from wallet_lake.serving.deploy import sink_connector_config
 
 RES = {
     "postgres": SimpleNamespace(host="db.internal", port=5432, dbname="wallet", user="pipeline", sslmode="verify-full",
                                 sslrootcert="/etc/ssl/rds-ca.pem"),
     "kafka": SimpleNamespace(topic="payments.curated"),
-    "connect": SimpleNamespace(replication_factor=3, tasks_max=4, pg_sink_user="loader"),
+    "connect": SimpleNamespace(replication_factor=3, tasks_max=4, pg_sink_user="loader", secrets="env", sink_secret="WL_PG_SINK_PASSWORD"),
 }
-
-
-def _properties(path: Path) -> dict[str, str]:
-    lines = [l for l in path.read_text().splitlines() if l.strip() and not l.lstrip().startswith("#")]
-    return dict(l.split("=", 1) for l in lines)
-
-
-WORKER = _properties(CONNECT_DIR / "worker.properties")
+# What stack/wallet-stack gives the renderer (the local stack's env mode).
+WORKER_ENV = {"WL_KAFKA_BOOTSTRAP": "b-1.msk:9096", "WL_CONNECT_LISTENER": "http://10.0.0.5:8083", "WL_CONNECT_ADVERTISED_HOST": "10.0.0.5",
+              "WL_CONNECT_REPLICATION_FACTOR": "3", "WL_CONNECT_PLUGIN_PATH": "/opt/connect-plugins", "WL_CONNECT_SECRETS": "env",
+              "WL_CONNECT_SINK_SECRET": "WL_PG_SINK_PASSWORD"}
+WORKER = parse_properties(render_worker_properties(WORKER_ENV))
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +126,90 @@ def test_the_env_provider_admits_the_sinks_secret_and_no_other(debezium):
 
 def test_the_rest_api_requires_basic_authentication():
     assert WORKER["rest.extension.classes"] == "org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension"
+
+
+# ---------------------------------------------------------------- the sink's secret, per mode (WL_CONNECT_SECRETS)
+
+# The AWS deployment: no endpoint override (AWS's own), the secret of infra/iam/kafka-connect.json.
+AWS_ENV = {**WORKER_ENV, "WL_CONNECT_SECRETS": "secretsmanager", "AWS_REGION": "eu-west-1", "WL_S3_ENDPOINT_URL": "",
+           "WL_PG_SINK_PASSWORD_SECRET_ID": "wallet-lake/postgres-sink"}
+AWS_RES = {**RES, "connect": SimpleNamespace(**{**vars(RES["connect"]), "secrets": "secretsmanager"})}
+
+
+def _providers(worker: dict) -> dict:
+    return {k: v for k, v in worker.items() if k.startswith("config.providers")}
+
+
+def test_on_aws_the_connector_names_the_sinks_secret_in_secrets_manager_and_no_variable():
+    for flavor in ("debezium", "confluent"):
+        config = sink_connector_config(AWS_RES, flavor, env=AWS_ENV)
+        assert config["connection.password"] == "${secretsManager:wallet-lake/postgres-sink:password}"
+        assert "${env:" not in str(config)
+
+
+def test_on_aws_the_worker_loads_only_the_secrets_manager_provider_admitting_the_sinks_secret():
+    worker = parse_properties(render_worker_properties(AWS_ENV))
+    assert _providers(worker) == {
+        "config.providers": "secretsManager",
+        "config.providers.secretsManager.class": "io.walletlake.connect.config.SecretsManagerConfigProvider",
+        "config.providers.secretsManager.param.allowlist.pattern": "^wallet-lake/postgres-sink$",
+        "config.providers.secretsManager.param.region": "eu-west-1",
+    }  # no endpoint: AWS's own; no env provider: the worker's variables are out of reach
+    allow = re.compile(worker["config.providers.secretsManager.param.allowlist.pattern"])
+    assert allow.fullmatch("wallet-lake/postgres-sink")
+    for other in ("wallet-lake/postgres-api", "wallet-lake/postgres", "wallet-lake/postgres-pipeline", "AmazonMSK_wallet-lake-connect", "wallet-lake/alert-webhook", "wallet-lake/postgres-sinkX"):
+        assert not allow.fullmatch(other), other
+    # Everything else is the local worker's, setting for setting.
+    assert {k: v for k, v in worker.items() if k not in _providers(worker)} == {k: v for k, v in WORKER.items() if k not in _providers(WORKER)}
+
+
+def test_the_secrets_manager_provider_follows_the_local_aws_endpoint_as_the_python_code_does():
+    worker = parse_properties(render_worker_properties({**AWS_ENV, "WL_S3_ENDPOINT_URL": "http://127.0.0.1:55000"}))
+    assert worker["config.providers.secretsManager.param.endpoint"] == "http://127.0.0.1:55000"
+    worker = parse_properties(render_worker_properties({**AWS_ENV, "WL_SECRETS_ENDPOINT_URL": "https://vpce-1.secretsmanager.eu-west-1.vpce.amazonaws.com"}))
+    assert worker["config.providers.secretsManager.param.endpoint"] == "https://vpce-1.secretsmanager.eu-west-1.vpce.amazonaws.com"
+
+
+@pytest.mark.parametrize("env", [WORKER_ENV, AWS_ENV], ids=["env", "secretsmanager"])
+def test_worker_and_connector_agree_in_every_mode(env):
+    # The connector's reference names the worker's only provider, and its path passes the allowlist.
+    res = AWS_RES if env is AWS_ENV else RES
+    ref = sink_connector_config(res, env=env)["connection.password"]
+    alias, path = re.fullmatch(r"\$\{(\w+):([^:}]+)(?::[^}]+)?\}", ref).groups()
+    providers = _providers(parse_properties(render_worker_properties(env)))
+    assert providers["config.providers"] == alias
+    assert re.fullmatch(providers[f"config.providers.{alias}.param.allowlist.pattern"], path)
+
+
+def test_the_sinks_secret_is_a_parameter_not_a_fixed_variable():
+    # A sink role with its own password (issue 12, Postgres roles): only WL_CONNECT_SINK_SECRET changes.
+    env = {**WORKER_ENV, "WL_CONNECT_SINK_SECRET": "WL_SINK_PG_PASSWORD"}
+    res = {**RES, "connect": SimpleNamespace(**{**vars(RES["connect"]), "sink_secret": "WL_SINK_PG_PASSWORD"})}
+    assert sink_connector_config(res, env=env)["connection.password"] == "${env:WL_SINK_PG_PASSWORD}"
+    assert parse_properties(render_worker_properties(env))["config.providers.env.param.allowlist.pattern"] == "^WL_SINK_PG_PASSWORD$"
+    aws = {**AWS_ENV, "WL_CONNECT_SINK_SECRET": "WL_SINK_PG_PASSWORD", "WL_SINK_PG_PASSWORD_SECRET_ID": "wallet-lake/postgres-sink",
+           "WL_SINK_PG_PASSWORD_SECRET_KEY": "sink_password"}
+    aws_res = {**AWS_RES, "connect": SimpleNamespace(**{**vars(AWS_RES["connect"]), "sink_secret": "WL_SINK_PG_PASSWORD"})}
+    assert sink_connector_config(aws_res, env=aws)["connection.password"] == "${secretsManager:wallet-lake/postgres-sink:sink_password}"
+    assert parse_properties(render_worker_properties(aws))["config.providers.secretsManager.param.allowlist.pattern"] == "^wallet-lake/postgres-sink$"
+
+
+def test_regex_characters_of_a_secret_name_match_only_themselves():
+    worker = parse_properties(render_worker_properties({**AWS_ENV, "WL_PG_SINK_PASSWORD_SECRET_ID": "wallet.lake/pg+1"}))
+    allow = re.compile(worker["config.providers.secretsManager.param.allowlist.pattern"])
+    assert allow.fullmatch("wallet.lake/pg+1")
+    assert not allow.fullmatch("walletXlake/pg+1") and not allow.fullmatch("wallet.lake/pgg1")
+    assert "\\" not in worker["config.providers.secretsManager.param.allowlist.pattern"]  # a properties file would eat it
+
+
+@pytest.mark.parametrize(("overrides", "names"), [
+    ({"WL_PG_SINK_PASSWORD_SECRET_ID": ""}, "WL_PG_SINK_PASSWORD_SECRET_ID"),
+    ({"WL_PG_SINK_PASSWORD_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:1:secret:wallet-lake/postgres-sink-AbCdEf"}, "not an ARN"),
+    ({"WL_CONNECT_SECRETS": "vault"}, "WL_CONNECT_SECRETS"),
+    ({"WL_CONNECT_SINK_SECRET": "wl pg"}, "WL_CONNECT_SINK_SECRET"),
+], ids=["no secret id", "an ARN", "unknown mode", "bad name"])
+def test_an_incomplete_or_malformed_mode_is_refused_naming_the_variable(overrides, names):
+    from wallet_lake.serving.connect_worker import ConnectSecretsError
+
+    with pytest.raises(ConnectSecretsError, match=names):
+        render_worker_properties({**AWS_ENV, **overrides})

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 from api.auth import NotAuthenticated
-from api.ui.session import COOKIE, forget_key
+from api.ui.session import COOKIE, PAGE_HEADERS, forget_key
 
 UI_PREFIX = "/ui"
 
@@ -40,11 +40,13 @@ def _wrap(handler: Callable[..., Any], templates: Jinja2Templates) -> Callable[.
                 {"error": "Your API key is not valid (or was revoked)." if COOKIE in request.cookies else None},
                 status_code=401,
             )
+            page.headers.update(PAGE_HEADERS)
             if COOKIE in request.cookies:
                 forget_key(page, secure=secure)
             return page
         problem = json.loads(bytes(response.body))
         page = templates.TemplateResponse(request, "error.html", {"problem": problem}, status_code=response.status_code)
+        page.headers.update(PAGE_HEADERS)
         if "retry-after" in response.headers:
             page.headers["Retry-After"] = response.headers["retry-after"]
         return page

@@ -30,7 +30,7 @@ from api.routes.formats import FormatParam, csv_response, wants_csv
 from api.routes.inputs import PAYMENT_METHOD_PATTERN, DateRange, iso_date
 from api.ui import display, pages
 from api.ui.errors import render_problems_as_pages
-from api.ui.session import CrossSiteForm, PageKey, forget_key, keep_key, login_form_key
+from api.ui.session import PAGE_HEADERS, CrossSiteForm, PageKey, forget_key, keep_key, login_form_key
 from wallet_lake.serving.aggregates import LATENCY_EXACT_BELOW_MS, LATENCY_RELATIVE_ERROR
 
 HERE = Path(__file__).resolve().parent
@@ -41,16 +41,6 @@ VENDOR_FILES = {"chart.umd.min.js": HERE / "node_modules" / "chart.js" / "dist" 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals.update(show=display.show, exact=display.exact)
 router = APIRouter(prefix="/ui", include_in_schema=False)
-
-# Pages hold merchants' figures: never cached, never framed, no script or style from elsewhere,
-# and no Referer leaving them.
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
 
 _DATE_FORM = "YYYY-MM-DD, a calendar date"
 OptionalDate = Annotated[dt.date | None, BeforeValidator(iso_date), query("UTC day; omitted: yesterday.", _DATE_FORM)]
@@ -102,7 +92,7 @@ def _page(request: Request, template: str, key: ApiKey, context: dict[str, Any])
     response = templates.TemplateResponse(
         request, template, {"key": key, "csv_url": f"{request.url.path}?{urlencode({**request.query_params, 'format': 'csv'})}", **context}
     )
-    response.headers.update(_PAGE_HEADERS)
+    response.headers.update(PAGE_HEADERS)
     return response
 
 
@@ -126,7 +116,7 @@ async def index() -> Response:
 @router.get("/login")
 async def login_page(request: Request) -> Response:
     response = templates.TemplateResponse(request, "login.html", {"error": None})
-    response.headers.update(_PAGE_HEADERS)
+    response.headers.update(PAGE_HEADERS)
     return response
 
 
@@ -138,7 +128,7 @@ async def login(request: Request) -> Response:
         await authenticate_key(request, presented)
     except NotAuthenticated:
         page = templates.TemplateResponse(request, "login.html", {"error": "That is not a valid API key."}, status_code=401)
-        page.headers.update(_PAGE_HEADERS)
+        page.headers.update(PAGE_HEADERS)
         return page
     response = RedirectResponse("/ui/daily-recon", status_code=303)
     keep_key(response, presented, secure=secure)

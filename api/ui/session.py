@@ -25,6 +25,19 @@ COOKIE_PATH = "/ui"
 MAX_LOGIN_BODY_BYTES = 4096
 
 
+# Every page: never cached (merchants' figures), never framed (no clickjacking of the forms), no
+# script, style or form target from elsewhere, and no Referer to other sites. "same-origin", not
+# "no-referrer": under no-referrer browsers send `Origin: null` with the login form, which
+# same_origin() must refuse.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
 class CrossSiteForm(Exception):
     """A form POSTed from another origin: 403 (a login or logout forged by another site)."""
 

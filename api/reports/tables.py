@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -169,15 +168,3 @@ def pipeline_recon(answer: PipelineRecon) -> Table:
         )
     return Table(PIPELINE_RECON, rows)
 
-
-def with_leading(column: Column, value: Any, table: Table) -> Table:
-    """`table` with `column` (holding `value` on every row) in front: a day's table in a series."""
-    return Table((column, *table.columns), [(value, *row) for row in table.rows])
-
-
-def concat(columns: Sequence[Column], tables: Sequence[Table]) -> Table:
-    """The rows of several tables of the same columns, in order."""
-    for t in tables:
-        if tuple(t.columns) != tuple(columns):
-            raise ValueError(f"columns differ: {t.names} != {[c.name for c in columns]}")
-    return Table(tuple(columns), [row for t in tables for row in t.rows])

@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, StringConstraints
 
 from api.access import MERCHANT_MAX_LENGTH, MERCHANT_PATTERN, AllMerchantsKeyRequired
 from api.auth import ApiKey, MerchantForbidden, NotAuthenticated, authenticate_key
@@ -48,17 +48,26 @@ OptionalFrom = Annotated[
     dt.date | None, BeforeValidator(iso_date), query("First UTC day; omitted: 6 days before `to`.", _DATE_FORM, alias="from")
 ]
 OptionalTo = Annotated[dt.date | None, BeforeValidator(iso_date), query("Last UTC day; omitted: yesterday.", _DATE_FORM, alias="to")]
+
+
+def _blank_is_none(value: object) -> object:
+    # A form's empty text field arrives as `merchant=`: on a page it means "not given".
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# The constraints sit on the str of the union: after _blank_is_none, None must not meet them.
 OptionalMerchant = Annotated[
-    str | None,
+    Annotated[str, StringConstraints(min_length=1, max_length=MERCHANT_MAX_LENGTH, pattern=MERCHANT_PATTERN)] | None,
+    BeforeValidator(_blank_is_none),
     query(
-        "Merchant; omitted: the key's first merchant (every merchant for all-merchant keys).",
+        "Merchant; omitted or empty: the key's first merchant (every merchant for all-merchant keys).",
         f"a merchant id, 1 to {MERCHANT_MAX_LENGTH} characters, no whitespace",
-        min_length=1, max_length=MERCHANT_MAX_LENGTH, pattern=MERCHANT_PATTERN,
     ),
 ]
 OptionalMethod = Annotated[
-    str | None,
-    query("Payment method; omitted: every method.", "lower-case letters, digits and _", pattern=PAYMENT_METHOD_PATTERN, max_length=32),
+    Annotated[str, StringConstraints(max_length=32, pattern=PAYMENT_METHOD_PATTERN)] | None,
+    BeforeValidator(_blank_is_none),
+    query("Payment method; omitted or empty: every method.", "lower-case letters, digits and _"),
 ]
 
 

@@ -169,9 +169,9 @@ def page(browser):
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    # A 401 or 403 page is an answer under test, not an error of the page ("Failed to load resource").
+    # A 4xx page (401, 403, 422) is an answer under test, not an error of the page ("Failed to load resource").
     pg.on("console", lambda msg: errors.append(msg.text)
-          if msg.type == "error" and not msg.text.startswith("Failed to load resource: the server responded with a status of 40")
+          if msg.type == "error" and not msg.text.startswith("Failed to load resource: the server responded with a status of 4")
           else None)
     try:
         yield pg

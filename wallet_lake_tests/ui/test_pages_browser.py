@@ -185,6 +185,13 @@ def test_latency_page_charts_percentiles_per_method_and_states_the_error_bound(p
         assert drawn == {"labels": [d.isoformat() for d in days(first, last)], "lines": want}, method
     assert_csv_is_the_table(page, page.get_attribute("a.csv", "href"), "latency")
     page.screenshot(path=screenshots / "latency.png", full_page=True)
+    # The filter form as a person submits it: the empty payment-method field means every method.
+    with page.expect_navigation():
+        page.click("form.filters button[type=submit]")
+    assert page.url.endswith("payment_method=") and page.evaluate(READ_TABLE, "latency") == rows
+    # A malformed one is a 422 page naming the parameter and its accepted form.
+    response = page.goto(f"{server.base}/ui/latency?from={first}&to={last}&payment_method=Card%20X")
+    assert response.status == 422 and "payment_method" in page.inner_text(".problem")
 
 
 def test_ledger_page_marks_each_hour_and_links_its_runs_in_the_dagster_ui(page, server, keys, seeded, screenshots) -> None:

@@ -149,10 +149,10 @@ PIPELINE_RECON = (
     _col("landing_hour", "Landing hour (UTC)", "instant"),
     *(_col(f, f.replace("_", " ").capitalize(), "count") for f in PIPELINE_FIGURES),
     _col("reconciled", "Reconciled", "bool"),
-    _col("first_difference", "First difference", "text"),
-    _col("detail", "Detail", "text"),
-    _col("curation_run_id", "Curation run", "text"),
     _col("run_ids", "Dagster runs", "runs"),
+    _col("first_difference", "First difference", "text"),
+    _col("curation_run_id", "Curation run", "text"),
+    _col("detail", "Detail", "text"),
 )
 
 
@@ -163,8 +163,8 @@ def pipeline_recon(answer: PipelineRecon) -> Table:
     for h in answer.hours:
         runs = list(dict.fromkeys(h.runs[s] for s in PIPELINE_FIGURES if s in h.runs))
         rows.append(
-            (h.landing_hour, *(getattr(h, f) for f in PIPELINE_FIGURES), h.reconciled, h.first_difference, h.detail,
-             h.curation_run_id, runs)
+            (h.landing_hour, *(getattr(h, f) for f in PIPELINE_FIGURES), h.reconciled, runs, h.first_difference,
+             h.curation_run_id, h.detail)
         )
     return Table(PIPELINE_RECON, rows)
 

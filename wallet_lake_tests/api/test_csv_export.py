@@ -134,7 +134,7 @@ def test_every_report_answers_csv_with_a_header_row_and_the_json_lines(live_clie
     assert lat[1:] == [[str(x[c]) for c in lat[0]] for x in latency["methods"]] and len(lat) == 2
 
     ledger = _csv(live_client.get("/reports/pipeline-recon", params={"date": d.isoformat(), "format": "csv"}))
-    assert ledger[0][:2] == ["landing_hour", "raw_lines"] and ledger[0][-1] == "run_ids"
+    assert ledger[0][:2] == ["landing_hour", "raw_lines"] and ledger[0][-1] == "detail"
     assert [r[0] for r in ledger[1:]] == [f"{d.isoformat()}T{h:02d}:00:00Z" for h in range(24)]
 
 

@@ -241,11 +241,16 @@ async def authenticate(request: Request) -> ApiKey:
     """The caller's key from X-API-Key (or Authorization: Bearer); 429 past the client's rate
     (checked first: it also bounds the key lookups of made-up keys), 401 without a valid key,
     429 past the key's rate."""
+    return await authenticate_key(request, presented_key(request))
+
+
+async def authenticate_key(request: Request, presented: str | None) -> ApiKey:
+    """`authenticate` for a key however it was presented (the reports pages read it from their
+    cookie, api/ui/session.py): the same rate limits, the same verification."""
     limits: RateLimits = request.app.state.rate_limits
     wait = limits.client.acquire(client_address(request))
     if wait:
         raise RateLimited("client", wait)
-    presented = presented_key(request)
     if not presented:
         raise NotAuthenticated()
     key = await verify(request.app.state.key_store, presented)

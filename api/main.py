@@ -22,6 +22,7 @@ from api.ratelimit import TokenBucketLimiter
 from api.problems import install_exception_handlers, problem_media_types
 from api.reports.source import LakeEngines
 from api.routes import health, reports
+from api.ui import routes as ui
 from api.settings import Settings, load_settings
 from wallet_lake.lake.query import LakeQueryEngine
 
@@ -150,6 +151,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(reports.router)
+    ui.install(app)
     return app
 
 

@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     # DuckDB threads of each lake query (WL_API_LAKE_THREADS); its default is one per core.
     api_lake_threads: Annotated[int, Field(ge=1)] = 1
 
+    # The reports pages (/ui, api/ui): the API key entered in their login form is kept in an
+    # HttpOnly, SameSite=Strict cookie. Secure (WL_API_UI_COOKIE_SECURE) keeps the browser from
+    # ever sending it over plain HTTP: set it wherever the pages are served over HTTPS; off for
+    # the local stack, which serves http://127.0.0.1.
+    api_ui_cookie_secure: bool = False
+    # Base URL of the Dagster UI (WL_DAGSTER_UI_URL): the pipeline ledger page links each landing
+    # hour to its run there (<url>/runs/<run id>).
+    dagster_ui_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] = "http://127.0.0.1:3000"
+
     @model_validator(mode="after")
     def _pool_bounds(self) -> "Settings":
         if self.pg_pool_min_size > self.pg_pool_max_size:

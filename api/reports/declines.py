@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from api.reports.common import CurrencyAmount, RangeAnswer, rate
+from api.reports.common import AMOUNT_DOC, CURRENCY_DOC, CurrencyAmount, RangeAnswer, rate
 from api.reports.source import Fetch
 from api.reports.sql import DECLINES, DECLINES_ALL, ReportQuery
 from wallet_lake.serving.aggregates import UNKNOWN
@@ -18,8 +18,8 @@ DESCRIPTION = (
     "merchant when `merchant` is omitted, for all-merchant keys): the payments whose current status is DECLINED, "
     f"per decline_reason (a missing or empty reason is reported as `{UNKNOWN}`), with their count and amounts per "
     "currency; their total; and `decline_rate` = declined count / count of all payments in the range (every "
-    "status), null when the range holds no payment. Amounts are never summed across currencies. An empty range "
-    "answers zero counts."
+    "status), null when the range holds no payment; and per currency the same by count and by amount "
+    "(`by_currency`). Amounts are never summed across currencies. An empty range answers zero counts."
 )
 
 
@@ -29,12 +29,23 @@ class ReasonLine(BaseModel):
     amounts: list[CurrencyAmount] = Field(description="Their amounts per currency, sorted by currency.")
 
 
+class CurrencyDeclines(BaseModel):
+    currency: str = Field(description=CURRENCY_DOC, examples=["EUR"])
+    payment_count: int = Field(ge=0, description="All payments in this currency, every status.")
+    amount_cents: int = Field(ge=0, description=AMOUNT_DOC + " All payments, every status.")
+    declined_count: int = Field(ge=0, description="Payments in this currency now DECLINED.")
+    declined_amount_cents: int = Field(ge=0, description=AMOUNT_DOC + " DECLINED payments.")
+    decline_rate: float | None = Field(description="declined_count / payment_count of this currency.")
+    decline_amount_rate: float | None = Field(description="declined_amount_cents / amount_cents; null when the latter is 0.")
+
+
 class Declines(RangeAnswer):
     payment_count: int = Field(ge=0, description="All payments in the range, every status (the rate's denominator).")
     declined_count: int = Field(ge=0, description="Payments now DECLINED.")
     decline_rate: float | None = Field(description="declined_count / payment_count; null when payment_count is 0.")
     declined_amounts: list[CurrencyAmount] = Field(description="Amounts of declined payments per currency, sorted by currency.")
     by_reason: list[ReasonLine] = Field(description="Per decline reason, most frequent first (ties by reason).")
+    by_currency: list[CurrencyDeclines] = Field(description="Per currency with payments in the range, sorted by currency.")
 
 
 def _amounts(per_currency: Mapping[str, int]) -> list[CurrencyAmount]:
@@ -48,17 +59,31 @@ def shape(
     reasons: dict[str, dict[str, int]] = {}
     counts: dict[str, int] = {}
     declined_amounts: dict[str, int] = {}
+    # currency -> [payments, amount, declined, declined amount]
+    currencies: dict[str, list[int]] = {}
     for r in rows:
         n, amount = int(r["payment_count"]), int(r["amount_cents"])
         total += n
+        per_currency = currencies.setdefault(r["currency"], [0, 0, 0, 0])
+        per_currency[0] += n
+        per_currency[1] += amount
         reason = r["decline_reason"]
         if reason is None:  # not declined: counts in the denominator only
             continue
+        per_currency[2] += n
+        per_currency[3] += amount
         counts[reason] = counts.get(reason, 0) + n
         per = reasons.setdefault(reason, {})
         per[r["currency"]] = per.get(r["currency"], 0) + amount
         declined_amounts[r["currency"]] = declined_amounts.get(r["currency"], 0) + amount
     declined = sum(counts.values())
+    by_currency = [
+        CurrencyDeclines(
+            currency=c, payment_count=n, amount_cents=a, declined_count=dn, declined_amount_cents=da,
+            decline_rate=rate(dn, n), decline_amount_rate=rate(da, a),
+        )
+        for c, (n, a, dn, da) in sorted(currencies.items())
+    ]
     by_reason = [
         ReasonLine(decline_reason=reason, count=counts[reason], amounts=_amounts(reasons[reason]))
         for reason in sorted(counts, key=lambda k: (-counts[k], k))
@@ -66,7 +91,7 @@ def shape(
     return Declines(
         date_from=date_from, date_to=date_to, merchant_id=merchant_id, as_of=as_of,
         payment_count=total, declined_count=declined, decline_rate=rate(declined, total),
-        declined_amounts=_amounts(declined_amounts), by_reason=by_reason,
+        declined_amounts=_amounts(declined_amounts), by_reason=by_reason, by_currency=by_currency,
     )
 
 

@@ -19,7 +19,7 @@ PAYMENT_METHOD_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 
 
-def _iso_date(value: object) -> object:
+def iso_date(value: object) -> object:
     # pydantic alone would also take unix timestamps ("1732406400") and other forms; reports
     # take exactly YYYY-MM-DD so that a date means the same thing to every client.
     if isinstance(value, str):
@@ -36,22 +36,22 @@ _DATE_FORM = "YYYY-MM-DD, a calendar date"
 
 ReportDate = Annotated[
     dt.date,
-    BeforeValidator(_iso_date),
+    BeforeValidator(iso_date),
     query("UTC day to report (the dt of created_at).", _DATE_FORM, examples=["2026-11-24"]),
 ]
 LandingDate = Annotated[
     dt.date,
-    BeforeValidator(_iso_date),
+    BeforeValidator(iso_date),
     query("UTC day whose 24 landing hours (raw/payments/dt=YYYY/MM/DD/HH/) are listed.", _DATE_FORM, examples=["2026-11-24"]),
 ]
 DateFrom = Annotated[
     dt.date,
-    BeforeValidator(_iso_date),
+    BeforeValidator(iso_date),
     query("First UTC day of the range (dt of created_at), inclusive.", _DATE_FORM, alias="from", examples=["2026-11-01"]),
 ]
 DateTo = Annotated[
     dt.date,
-    BeforeValidator(_iso_date),
+    BeforeValidator(iso_date),
     query(
         f"Last UTC day of the range, inclusive; not before `from`, at most {MAX_RANGE_DAYS} days after it counting both ends.",
         f"{_DATE_FORM}, from <= to, at most {MAX_RANGE_DAYS} days in the range",

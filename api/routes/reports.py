@@ -15,8 +15,10 @@ from pydantic import BaseModel
 from api.access import AllMerchantsKey, MerchantScope
 from api.auth import Authenticated
 from api.problems import problem_responses
-from api.reports import daily_recon, declines, latency, pipeline_recon, refund_rate
+from api.reports import daily_recon, declines, latency, pipeline_recon, refund_rate, tables
 from api.reports.source import report_fetch
+from api.reports.tables import Table
+from api.routes.formats import FormatParam, csv_documented, csv_response, wants_csv
 from api.routes.inputs import DateRange, LandingDate, PaymentMethod, Range, ReportDate, SourceParam
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -33,7 +35,17 @@ def _json(answer: BaseModel) -> Response:
     """The answer as JSON (field aliases such as `from`). Built here rather than by FastAPI from
     response_model, which would validate the model it was just given a second time; the
     response_model stays declared for the OpenAPI schema."""
-    return Response(answer.model_dump_json(by_alias=True), media_type="application/json")
+    return Response(answer.model_dump_json(by_alias=True), media_type="application/json", headers={"Vary": "Accept"})
+
+
+def _answer(request: Request, format_: str | None, answer: BaseModel, table: Table, filename: str) -> Response:
+    """JSON, or CSV (api/routes/formats.py) with the columns of api/reports/tables.py."""
+    return csv_response(table, f"{filename}.csv") if wants_csv(request, format_) else _json(answer)
+
+
+def _responses(errors: dict, table_columns: tuple[tables.Column, ...] | None = None) -> dict:
+    header = ",".join(c.name for c in table_columns) if table_columns else "decline_reason,count,amount_cents_EUR"
+    return {**csv_documented(header + "\r\n"), **errors}
 
 
 @router.get(
@@ -41,14 +53,19 @@ def _json(answer: BaseModel) -> Response:
     response_model=daily_recon.DailyRecon,
     summary="Daily reconciliation of one merchant (or all)",
     description=daily_recon.DESCRIPTION,
-    responses=_ERRORS,
+    responses=_responses(_ERRORS, tables.DAILY_RECON),
 )
 async def get_daily_recon(
-    request: Request, key: Authenticated, date: ReportDate, merchant_id: MerchantScope, source: SourceParam = "postgres"
+    request: Request,
+    key: Authenticated,
+    date: ReportDate,
+    merchant_id: MerchantScope,
+    source: SourceParam = "postgres",
+    format: FormatParam = None,
 ) -> Response:
     async with report_fetch(request.app.state, source, scan_from=date) as fetch:
         answer = await daily_recon.run(fetch, report_date=date, merchant_id=merchant_id)
-    return _json(answer)
+    return _answer(request, format, answer, tables.daily_recon(answer), f"daily-recon_{date}")
 
 
 @router.get(
@@ -56,15 +73,20 @@ async def get_daily_recon(
     response_model=refund_rate.RefundRate,
     summary="Refund and chargeback rates over a date range",
     description=refund_rate.DESCRIPTION,
-    responses=_ERRORS,
+    responses=_responses(_ERRORS, tables.REFUND_RATE),
 )
 async def get_refund_rate(
-    request: Request, key: Authenticated, dates: Range, merchant_id: MerchantScope, source: SourceParam = "postgres"
+    request: Request,
+    key: Authenticated,
+    dates: Range,
+    merchant_id: MerchantScope,
+    source: SourceParam = "postgres",
+    format: FormatParam = None,
 ) -> Response:
     dates = _checked(request, dates, source)
     async with report_fetch(request.app.state, source, scan_from=dates.date_from) as fetch:
         answer = await refund_rate.run(fetch, date_from=dates.date_from, date_to=dates.date_to, merchant_id=merchant_id)
-    return _json(answer)
+    return _answer(request, format, answer, tables.refund_rate(answer), f"refund-rate_{dates.date_from}_{dates.date_to}")
 
 
 @router.get(
@@ -73,7 +95,7 @@ async def get_refund_rate(
     summary="Authorization-to-completion latency per payment method",
     description=latency.DESCRIPTION
     + " Platform-wide (no merchant parameter): any valid key may read it; it holds no amounts or merchant data.",
-    responses=problem_responses(400, 401, 422, 429, 500, 503),
+    responses=_responses(problem_responses(400, 401, 422, 429, 500, 503), tables.LATENCY),
 )
 async def get_latency(
     request: Request,
@@ -81,11 +103,12 @@ async def get_latency(
     dates: Range,
     payment_method: PaymentMethod = None,
     source: SourceParam = "postgres",
+    format: FormatParam = None,
 ) -> Response:
     dates = _checked(request, dates, source)
     async with report_fetch(request.app.state, source, scan_from=dates.date_from) as fetch:
         answer = await latency.run(fetch, date_from=dates.date_from, date_to=dates.date_to, payment_method=payment_method)
-    return _json(answer)
+    return _answer(request, format, answer, tables.latency(answer), f"latency_{dates.date_from}_{dates.date_to}")
 
 
 @router.get(
@@ -93,15 +116,20 @@ async def get_latency(
     response_model=declines.Declines,
     summary="Declined payments per reason, and the decline rate",
     description=declines.DESCRIPTION,
-    responses=_ERRORS,
+    responses=_responses(_ERRORS),
 )
 async def get_declines(
-    request: Request, key: Authenticated, dates: Range, merchant_id: MerchantScope, source: SourceParam = "postgres"
+    request: Request,
+    key: Authenticated,
+    dates: Range,
+    merchant_id: MerchantScope,
+    source: SourceParam = "postgres",
+    format: FormatParam = None,
 ) -> Response:
     dates = _checked(request, dates, source)
     async with report_fetch(request.app.state, source, scan_from=dates.date_from) as fetch:
         answer = await declines.run(fetch, date_from=dates.date_from, date_to=dates.date_to, merchant_id=merchant_id)
-    return _json(answer)
+    return _answer(request, format, answer, tables.declines(answer), f"declines_{dates.date_from}_{dates.date_to}")
 
 
 _RECON_ERRORS = problem_responses(400, 401, 403, 422, 429, 500, 503)
@@ -113,10 +141,11 @@ _RECON_ERRORS[403] = {**_RECON_ERRORS[403], "description": "The API key is scope
     response_model=pipeline_recon.PipelineRecon,
     summary="Pipeline ledger: every landing hour of a day from raw lines to the reports",
     description=pipeline_recon.DESCRIPTION,
-    responses=_RECON_ERRORS,
+    responses=_responses(_RECON_ERRORS, tables.PIPELINE_RECON),
 )
-async def get_pipeline_recon(request: Request, key: AllMerchantsKey, date: LandingDate) -> Response:
-    return _json(await pipeline_recon.run(request.app.state.database, date))
+async def get_pipeline_recon(request: Request, key: AllMerchantsKey, date: LandingDate, format: FormatParam = None) -> Response:
+    answer = await pipeline_recon.run(request.app.state.database, date)
+    return _answer(request, format, answer, tables.pipeline_recon(answer), f"pipeline-recon_{date}")
 
 
 # Response examples, set on the finished document: FastAPI drops None values while building it,

@@ -8,19 +8,12 @@ under pytest 9 (it writes Node._nodeid, which pytest 9 no longer has)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import hypothesis
-import requests
 import schemathesis
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -35,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from wallet_lake_tests.api.conftest import payment
+from wallet_lake_tests.api.live_server import api_server  # noqa: F401  (the fuzz loop's server; bench/api_fuzz.py imports it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,46 +55,6 @@ CHECKS = [
 CHECKS_WITH_KEY = [*CHECKS, ignored_auth]
 
 SCOPES = ("all-merchants", "merchant-scoped", "no-key", "bogus-key")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def api_server(log_path: Path, env: Mapping[str, str] | None = None, ready_timeout_s: float = 60) -> Iterator[str]:
-    """`uvicorn api.main:app` on a free loopback port, configured from the WL_* environment
-    (plus `env`), until it answers /readyz; yields its base URL, stops it on exit."""
-    port = _free_port()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + ready_timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the API server exited with {proc.returncode}; log {log_path}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the API server at {base} was not ready within {ready_timeout_s:.0f} s; log {log_path}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def seed_rows(merchants: Sequence[str]) -> list[dict[str, Any]]:

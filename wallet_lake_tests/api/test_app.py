@@ -105,10 +105,10 @@ def test_password_not_in_logs_when_postgres_is_down(client: TestClient, caplog: 
 @pytest.mark.parametrize(
     ("path", "params", "statuses"),
     [
-        ("/reports/daily-recon", {"date", "merchant", "source"}, ("400", "401", "403", "422", "500", "503")),
-        ("/reports/refund-rate", {"from", "to", "merchant", "source"}, ("400", "401", "403", "422", "500", "503")),
-        ("/reports/declines", {"from", "to", "merchant", "source"}, ("400", "401", "403", "422", "500", "503")),
-        ("/reports/latency", {"from", "to", "payment_method", "source"}, ("400", "401", "422", "500", "503")),
+        ("/reports/daily-recon", {"date", "merchant", "source", "format"}, ("400", "401", "403", "422", "500", "503")),
+        ("/reports/refund-rate", {"from", "to", "merchant", "source", "format"}, ("400", "401", "403", "422", "500", "503")),
+        ("/reports/declines", {"from", "to", "merchant", "source", "format"}, ("400", "401", "403", "422", "500", "503")),
+        ("/reports/latency", {"from", "to", "payment_method", "source", "format"}, ("400", "401", "422", "500", "503")),
     ],
 )
 def test_openapi_documents_report_and_problems(client: TestClient, path: str, params: set, statuses: tuple) -> None:

@@ -44,7 +44,7 @@ def test_parameter_errors_are_problems(client: TestClient) -> None:
 def test_openapi_documents_the_endpoint_with_an_example(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     op = spec["paths"][URL]["get"]
-    assert [p["name"] for p in op["parameters"]] == ["date"]
+    assert [p["name"] for p in op["parameters"]] == ["date", "format"]
     assert {next(iter(s)) for s in op["security"]} == {"ApiKey", "Bearer"}
     for status in ("400", "401", "403", "422", "500", "503"):
         assert list(op["responses"][status]["content"]) == ["application/problem+json"], status

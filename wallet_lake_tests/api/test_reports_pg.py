@@ -188,6 +188,14 @@ def test_declines_per_reason_with_unknown_for_missing_reasons(live_client: TestC
             {"decline_reason": "unknown", "count": 2, "amounts": [{"currency": "EUR", "amount_cents": 700}]},
             {"decline_reason": "suspected_fraud", "count": 1, "amounts": [{"currency": "EUR", "amount_cents": 500}]},
         ],
+        "by_currency": [
+            {"currency": "EUR", "payment_count": 6, "amount_cents": 3300, "declined_count": 4,
+             "declined_amount_cents": 1300, "decline_rate": 4 / 6, "decline_amount_rate": 1300 / 3300},
+            {"currency": "JPY", "payment_count": 1, "amount_cents": 1000, "declined_count": 0,
+             "declined_amount_cents": 0, "decline_rate": 0.0, "decline_amount_rate": 0.0},
+            {"currency": "USD", "payment_count": 1, "amount_cents": 200, "declined_count": 1,
+             "declined_amount_cents": 200, "decline_rate": 1.0, "decline_amount_rate": 1.0},
+        ],
     }
 
 
@@ -198,7 +206,7 @@ def test_empty_range_is_zero_counts_not_404(live_client: TestClient, new_merchan
     assert declines.status_code == 200
     assert split_as_of(declines.json())[1] == {
         "from": "2026-01-01", "to": "2026-12-31", "merchant_id": merchant, "payment_count": 0,
-        "declined_count": 0, "decline_rate": None, "declined_amounts": [], "by_reason": [],
+        "declined_count": 0, "decline_rate": None, "declined_amounts": [], "by_reason": [], "by_currency": [],
     }
     refunds = live_client.get("/reports/refund-rate", params=params)
     assert refunds.status_code == 200 and refunds.json()["captured_count"] == 0

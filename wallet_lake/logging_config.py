@@ -10,7 +10,6 @@ stderr when neither is set. Every message goes through the secret redactor."""
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from datetime import datetime, timezone
@@ -26,10 +25,13 @@ _handlers_lock = threading.Lock()
 
 
 def pipeline_log_path() -> Path | None:
-    if os.environ.get("WL_PIPELINE_LOG_FILE"):
-        return Path(os.environ["WL_PIPELINE_LOG_FILE"])
-    if os.environ.get("WL_STACK_DIR"):
-        return Path(os.environ["WL_STACK_DIR"]) / "logs" / "pipeline.jsonl"
+    from wallet_lake.settings import OpsSettings, load
+
+    ops = load(OpsSettings)
+    if ops.pipeline_log_file:
+        return Path(ops.pipeline_log_file)
+    if ops.stack_dir:
+        return Path(ops.stack_dir) / "logs" / "pipeline.jsonl"
     return None
 
 

@@ -18,44 +18,40 @@ log = logging.getLogger("wallet_lake.provision")
 
 
 def provision_aws(res) -> None:
-    from wallet_lake.lake.provision import ensure_bucket, ensure_glue_database, ensure_kms_key, key_arn, noncurrent_version_days
-    import os
+    from wallet_lake.lake.provision import ensure_bucket, ensure_glue_database, ensure_kms_key, key_arn
+    from wallet_lake.settings import BucketProvisionSettings, GlueSettings, load
 
-    lake = res["lake"]
+    lake, bucket = res["lake"], load(BucketProvisionSettings)
     kms = lake.client("kms")
     key_id = ensure_kms_key(kms, lake.kms_key_id)
     log.info("kms key %s -> %s (automatic rotation on)", lake.kms_key_id, key_id)
     # WL_S3_BUCKET_POLICY=skip on the local S3 API only (moto cannot evaluate the policy's conditions).
-    apply_policy = os.environ.get("WL_S3_BUCKET_POLICY", "apply") != "skip"
-    days = noncurrent_version_days()
+    apply_policy, days = bucket.s3_bucket_policy == "apply", bucket.s3_noncurrent_version_days
     status = ensure_bucket(lake.client("s3"), lake.bucket, key_id, lake.region or "us-east-1", apply_policy,
                            kms_key_arn=key_arn(kms, key_id) if apply_policy else None, noncurrent_days=days)
     log.info("bucket %s: %s (versioned, old versions expire after %s days; policy infra/s3/bucket-policy.json %s)",
              lake.bucket, status, days, "applied" if apply_policy else "not applied: WL_S3_BUCKET_POLICY=skip")
-    db = os.environ.get("WL_GLUE_DATABASE", "wallet_db")
+    db = load(GlueSettings).glue_database
     log.info("glue database %s: %s", db, ensure_glue_database(lake.client("glue"), db))
 
 
 def provision_catalog(res) -> None:
     """Glue Data Catalog: raw, curated and quarantine tables and the latest view (lake/catalog.py)."""
-    import os
-
     from wallet_lake.lake.catalog import ensure_catalog
+    from wallet_lake.settings import GlueSettings, load
 
     lake = res["lake"]
-    db = os.environ.get("WL_GLUE_DATABASE", "wallet_db")
+    db = load(GlueSettings).glue_database
     log.info("glue catalog %s: %s", db, ensure_catalog(lake.client("glue"), db, lake.bucket))
 
 
 def provision_glue_job(res) -> None:
     """The curation Glue job: script and package under _glue/scripts/, then the job (glue/deploy.py)."""
-    import os
+    from wallet_lake.glue.deploy import deploy_glue_job
+    from wallet_lake.settings import GlueSettings, load
 
-    from wallet_lake.glue.deploy import DEFAULT_JOB_NAME, deploy_glue_job
-
-    lake = res["lake"]
-    name = os.environ.get("WL_GLUE_JOB_NAME") or DEFAULT_JOB_NAME
-    role = os.environ.get("WL_GLUE_ROLE_ARN") or "arn:aws:iam::123456789012:role/wallet-lake-glue-curate"
+    lake, glue = res["lake"], load(GlueSettings)
+    name, role = glue.glue_job_name, glue.glue_role_arn
     log.info("glue job %s: %s", name, deploy_glue_job(lake.client("glue"), lake.client("s3"), lake.bucket, lake.kms_key_id,
                                                       role_arn=role, job_name=name))
 

@@ -1,8 +1,9 @@
-"""Dagster resources: every client the pipeline uses, configured from environment variables.
+"""Dagster resources: every client the pipeline uses, configured from the settings declared in
+wallet_lake/settings.py.
 
-`resource_values(env)` is the one place that maps resources to variable names: Dagster wiring
-passes dg.EnvVar (resolved at run time, so definitions never read the environment at import),
-command-line tools pass os.environ.get."""
+`resource_values(secret)` is the one place that maps resources to settings: Dagster wiring passes
+dg.EnvVar for secrets (resolved at run time, never shown in the UI), command-line tools and tests
+resolve them now."""
 
 from __future__ import annotations
 
@@ -154,49 +155,48 @@ class ConnectResource(dg.ConfigurableResource):
         return ConnectClient(self.url, timeout=timeout, auth=auth)
 
 
-def resource_values(env: Callable[[str, type], object]) -> dict[str, dg.ConfigurableResource]:
-    """The pipeline's resources with every setting taken from `env(name, type)`.
+def resource_values(secret: Callable[[str, type], object]) -> dict[str, dg.ConfigurableResource]:
+    """The pipeline's resources: every setting from its declaration in wallet_lake/settings.py
+    (read now), every secret through `secret(name, type)` (Dagster: dg.EnvVar, resolved when a
+    run starts and never shown; tools: resolved now, possibly from Secrets Manager)."""
+    from wallet_lake.settings import ConnectSettings, KafkaSettings, LakeSettings, PostgresSettings, load
 
-    Every variable listed here must be set (it may be empty where the field is optional, e.g.
-    WL_S3_ENDPOINT_URL on AWS); the README documents each."""
+    lake, kafka, pg, connect = load(LakeSettings), load(KafkaSettings), load(PostgresSettings), load(ConnectSettings)
     return {
         "lake": LakeResource(
-            bucket=env("WL_LAKE_BUCKET", str), kms_key_id=env("WL_KMS_KEY_ID", str),
-            s3_endpoint_url=env("WL_S3_ENDPOINT_URL", str), region=env("AWS_REGION", str),
+            bucket=lake.lake_bucket, lake_uri=lake.lake_uri, kms_key_id=lake.kms_key_id,
+            s3_endpoint_url=lake.s3_endpoint_url, region=lake.aws_region,
         ),
         "kafka": KafkaResource(
-            bootstrap_servers=env("WL_KAFKA_BOOTSTRAP", str), topic=env("WL_KAFKA_TOPIC", str),
-            security_protocol=env("WL_KAFKA_SECURITY_PROTOCOL", str), sasl_mechanism=env("WL_KAFKA_SASL_MECHANISM", str),
-            sasl_username=env("WL_KAFKA_SASL_USERNAME", str), ssl_ca_location=env("WL_KAFKA_SSL_CA_LOCATION", str),
+            bootstrap_servers=kafka.kafka_bootstrap, topic=kafka.kafka_topic, replication_factor=kafka.kafka_replication_factor,
+            security_protocol=kafka.kafka_security_protocol, sasl_mechanism=kafka.kafka_sasl_mechanism,
+            sasl_username=kafka.kafka_sasl_username, ssl_ca_location=kafka.kafka_ssl_ca_location,
         ),
         "postgres": PostgresResource(
-            host=env("WL_PG_HOST", str), port=env("WL_PG_PORT", int), user=env("WL_PG_PIPELINE_USER", str),
-            password=env("WL_PG_PIPELINE_PASSWORD", str), dbname=env("WL_PG_DB", str),
-            sslmode=env("WL_PG_SSLMODE", str), sslrootcert=env("WL_PG_SSLROOTCERT", str),
+            host=pg.pg_host, port=pg.pg_port, user=pg.pg_pipeline_user, password=secret("WL_PG_PIPELINE_PASSWORD", str),
+            dbname=pg.pg_db, sslmode=pg.pg_sslmode, sslrootcert=pg.pg_sslrootcert or "",
         ),
         "connect": ConnectResource(
-            url=env("WL_CONNECT_URL", str), rest_username=env("WL_CONNECT_REST_USERNAME", str), connector_name=env("WL_CONNECTOR_NAME", str), pg_sink_user=env("WL_PG_SINK_USER", str), tasks_max=env("WL_CONNECT_TASKS_MAX", int),
-            secrets=env("WL_CONNECT_SECRETS", str), sink_secret=env("WL_CONNECT_SINK_SECRET", str),
+            url=connect.connect_url, rest_username=connect.connect_rest_username, connector_name=connect.connector_name,
+            pg_sink_user=pg.pg_sink_user, tasks_max=connect.connect_tasks_max, replication_factor=connect.connect_replication_factor,
+            secrets=connect.connect_secrets, sink_secret=connect.connect_sink_secret,
         ),
     }
 
 
 def dagster_env(name: str, kind: type):
-    """Deferred lookup: Dagster resolves the variable when a run starts, not at import."""
+    """A secret for Dagster: resolved when a run starts, never part of the shown config."""
     return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
 
 
 def os_env(name: str, kind: type):
-    import os
+    """A secret now: from Secrets Manager (NAME_SECRET_ID) or the environment (security/secrets.py)."""
+    from wallet_lake.security.secrets import SecretNotFound, resolve_secret
 
-    from wallet_lake.security.secrets import KNOWN_SECRETS, resolve_secret
-
-    if name in KNOWN_SECRETS and os.environ.get(f"{name}_SECRET_ID"):
-        return kind(resolve_secret(name))  # from Secrets Manager (security/secrets.py)
     try:
-        return kind(os.environ[name])
-    except KeyError:
-        raise RuntimeError(f"environment variable {name} is not set (source the stack: eval \"$(stack/wallet-stack env)\")") from None
+        return kind(resolve_secret(name))
+    except SecretNotFound as exc:
+        raise RuntimeError(f"{exc} (source the stack: eval \"$(stack/wallet-stack env)\")") from None
 
 
 def resources_from_os_env() -> dict[str, dg.ConfigurableResource]:

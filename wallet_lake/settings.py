@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextvars import ContextVar
 from collections.abc import Mapping
 from typing import Annotated, ClassVar, Literal, Optional, TypeVar
 
@@ -27,10 +28,20 @@ class SettingsError(ValueError):
     """A setting is missing or invalid; the message names variables, never their values."""
 
 
+# Set while load() validates values it took from a mapping: the process environment must not
+# fill in what the mapping lacks.
+_MAPPING_ONLY: ContextVar[bool] = ContextVar("wallet_lake_settings_mapping_only", default=False)
+
+
 class Group(BaseSettings):
-    """A group of settings read from WL_* variables."""
+    """A group of settings read from WL_* variables (`Group()` reads os.environ directly;
+    load() reads any mapping, treating empty values as unset)."""
 
     model_config = SettingsConfigDict(env_prefix="WL_", extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        return (init_settings,) if _MAPPING_ONLY.get() else (init_settings, env_settings)
     TITLE: ClassVar[str] = ""
 
 
@@ -56,10 +67,14 @@ def load(group: type[G], env: Mapping[str, str] | None = None, **overrides) -> G
     """The group's values from `env` (default os.environ; empty means unset), with an error that
     names the variables and never echoes a value."""
     env = os.environ if env is None else env
-    data = {f: env[var] for f, var in env_names(group).items() if (env.get(var) or "").strip() != ""}
-    data.update(overrides)
+    names = env_names(group)
+    # A field with an alias validates under that name only (no fallback to WL_<FIELD>).
+    key = {f: (var if group.model_fields[f].validation_alias else f) for f, var in names.items()}
+    data = {key[f]: env[var] for f, var in names.items() if (env.get(var) or "").strip() != ""}
+    data.update({key.get(f, f): v for f, v in overrides.items()})
+    token = _MAPPING_ONLY.set(True)
     try:
-        return group.model_validate(data)
+        return group(**data)
     except ValidationError as exc:
         names = env_names(group)
         problems = "; ".join(
@@ -67,6 +82,8 @@ def load(group: type[G], env: Mapping[str, str] | None = None, **overrides) -> G
             for err in exc.errors(include_input=False, include_url=False)
         )
         raise SettingsError(f"invalid configuration: {problems}") from None
+    finally:
+        _MAPPING_ONLY.reset(token)
 
 
 def default(group: type[Group], field: str):
@@ -80,18 +97,31 @@ def doc(group: type[Group], field: str) -> str:
 # ---------------------------------------------------------------------------------------- groups
 
 
-class LakeSettings(Group):
-    TITLE: ClassVar[str] = "Lake (S3, KMS)"
-    lake_bucket: Annotated[str, Field(min_length=1, description="lake bucket (landing, curated, quarantine, manifests)")]
-    kms_key_id: Annotated[Optional[str], Field(description="KMS key for SSE-KMS on every object written: an alias or id locally; on AWS the key's ARN (the bucket policy pins the key by ARN)")] = None
-    s3_endpoint_url: Annotated[Optional[str], Field(description="S3-compatible endpoint (the local AWS API); unset on AWS")] = None
-    secrets_endpoint_url: Annotated[Optional[str], Field(description="Secrets Manager endpoint (default: WL_S3_ENDPOINT_URL's, then AWS's own)")] = None
+class AwsSettings(Group):
+    """Where the AWS APIs are, and the project's KMS key (every AWS client, secrets included)."""
+
+    TITLE: ClassVar[str] = "AWS"
     aws_region: Annotated[Optional[str], Field(validation_alias=AliasChoices("AWS_REGION"), description="AWS region of every client")] = None
+    s3_endpoint_url: Annotated[Optional[str], Field(description="S3-compatible endpoint (the local AWS API, which also serves KMS, Glue, Athena and Secrets Manager); unset on AWS")] = None
+    secrets_endpoint_url: Annotated[Optional[str], Field(description="Secrets Manager endpoint (default: WL_S3_ENDPOINT_URL's, then AWS's own)")] = None
+    kms_key_id: Annotated[Optional[str], Field(description="KMS key for SSE-KMS on every object written: an alias or id locally; on AWS the key's ARN (the bucket policy pins the key by ARN)")] = None
+
+    def secrets_endpoint(self) -> Optional[str]:
+        return self.secrets_endpoint_url or self.s3_endpoint_url
+
+
+class LakeSettings(AwsSettings):
+    TITLE: ClassVar[str] = "Lake (S3)"
+    lake_bucket: Annotated[str, Field(min_length=1, description="lake bucket (landing, curated, quarantine, manifests)")]
     lake_uri: Annotated[Optional[str], Field(description="the lake's root URI for command-line tools (default s3://WL_LAKE_BUCKET; file:///path for a local folder)")] = None
-    s3_bucket_policy: Annotated[Literal["apply", "skip"], Field(description="apply the bucket policy (infra/s3/) at provisioning, or skip it (moto enforces its Deny statements without their conditions)")] = "apply"
-    s3_noncurrent_version_days: Annotated[int, Field(ge=1, description="days the versioned lake bucket keeps an overwritten or deleted object's old version before the lifecycle rule expires it")] = 30
     lake_engine: Annotated[Literal["duckdb", "athena"], Field(description="engine of the API's source=lake reports: DuckDB in the API process, or Athena")] = "duckdb"
     lake_query_timeout_s: Annotated[float, Field(gt=0, description="seconds a lake query may run before it answers 503")] = 60.0
+
+
+class BucketProvisionSettings(Group):
+    TITLE: ClassVar[str] = "Lake bucket provisioning"
+    s3_bucket_policy: Annotated[Literal["apply", "skip"], Field(description="apply the bucket policy (infra/s3/) at provisioning, or skip it (moto enforces its Deny statements without their conditions)")] = "apply"
+    s3_noncurrent_version_days: Annotated[int, Field(ge=1, description="days the versioned lake bucket keeps an overwritten or deleted object's old version before the lifecycle rule expires it")] = 30
 
 
 class GlueSettings(Group):
@@ -127,19 +157,27 @@ class KafkaSettings(Group):
     tls_dir: Annotated[Optional[str], Field(description="the local stack's certificates (stack/tls.py): CA, broker, admin client, Postgres server")] = None
 
 
-class PostgresEndpoint(Group):
-    """Where Postgres is and how clients verify it (shared by every role's connections)."""
+class PostgresTls(Group):
+    """How every Postgres client verifies the server."""
+
+    TITLE: ClassVar[str] = "Postgres TLS"
+    pg_sslmode: Annotated[Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"], Field(description="libpq sslmode of every client: verify-full checks the server's certificate and host")] = "verify-full"
+    pg_sslrootcert: Annotated[Optional[str], Field(description="CA (PEM) the clients check the server against (on RDS its CA bundle); unset = libpq's default")] = None
+
+
+class PostgresEndpoint(PostgresTls):
+    """Where Postgres is (shared by every role's connections)."""
 
     TITLE: ClassVar[str] = "Postgres"
     pg_host: Annotated[str, Field(min_length=1, description="Postgres host")]
     pg_port: Annotated[int, Field(ge=1, le=65535, description="Postgres port")] = 5432
     pg_db: Annotated[str, Field(min_length=1, description="the serving database (curated_payments, report aggregates, ledger, API keys)")]
-    pg_sslmode: Annotated[Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"], Field(description="libpq sslmode of every client: verify-full checks the server's certificate and host")] = "verify-full"
-    pg_sslrootcert: Annotated[Optional[str], Field(description="CA (PEM) the clients check the server against (on RDS its CA bundle); unset = libpq's default")] = None
 
 
 class PostgresSettings(PostgresEndpoint):
     """The roles of each duty (their grants: wallet_lake/serving/pg_roles.py; passwords are secrets)."""
+
+    TITLE: ClassVar[str] = "Postgres roles and databases"
 
     dagster_pg_db: Annotated[str, Field(min_length=1, description="database of the Dagster instance (runs, events, schedules)")] = "dagster"
     pg_user: Annotated[str, Field(min_length=1, description="the schema's owner: migrations, grants, test fixtures; no service logs in as it")] = "wallet_lake"
@@ -152,14 +190,20 @@ class PostgresSettings(PostgresEndpoint):
     pg_admin_host: Annotated[Optional[str], Field(description="its host: locally the stack's Unix socket folder; default WL_PG_HOST")] = None
 
 
-class ConnectSettings(Group):
+class ConnectSecretSettings(Group):
+    """How the sink's database password reaches the Connect worker (serving/connect_worker.py)."""
+
+    TITLE: ClassVar[str] = "Kafka Connect: the sink's secret"
+    connect_secrets: Annotated[Literal["env", "secretsmanager"], Field(description="how the sink's database password reaches the worker: its environment (local) or Secrets Manager (AWS)")] = "env"
+    connect_sink_secret: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="name of the sink's secret (NAME, NAME_SECRET_ID, NAME_SECRET_KEY)")] = "WL_PG_SINK_PASSWORD"
+
+
+class ConnectSettings(ConnectSecretSettings):
     TITLE: ClassVar[str] = "Kafka Connect"
     connect_url: Annotated[str, Field(min_length=1, description="Kafka Connect REST URL")]
     connector_name: Annotated[str, Field(min_length=1, description="the sink connector's name")] = "wallet-lake-postgres-sink"
     connect_tasks_max: Annotated[int, Field(ge=1, description="tasks.max of the sink connector: at most the topic's partitions, about the workers' cores")] = 2
     connect_rest_username: Annotated[Optional[str], Field(description="user of the REST API's basic authentication (password: the secret WL_CONNECT_REST_PASSWORD)")] = None
-    connect_secrets: Annotated[Literal["env", "secretsmanager"], Field(description="how the sink's database password reaches the worker: its environment (local) or Secrets Manager (AWS)")] = "env"
-    connect_sink_secret: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="name of the sink's secret (NAME, NAME_SECRET_ID, NAME_SECRET_KEY)")] = "WL_PG_SINK_PASSWORD"
     connect_replication_factor: Annotated[int, Field(ge=1, description="replication factor of the worker's internal topics and the sink's dead-letter topic")] = 1
 
 
@@ -183,6 +227,7 @@ class ApiSettings(Group):
     api_lake_max_scan_bytes: Annotated[int, Field(ge=1, description="most Parquet bytes one lake query may scan (more: 422)")] = 2 * 1024**3
     api_lake_memory_limit: Annotated[str, Field(pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", description="DuckDB memory_limit of each lake query")] = "1GB"
     api_lake_threads: Annotated[int, Field(ge=1, description="DuckDB threads of each lake query")] = 1
+    api_ui_cookie_secure: Annotated[bool, Field(description="mark the reports pages' key cookie Secure (set wherever the pages are served over HTTPS; off for the local stack's http://127.0.0.1)")] = False
 
 
 class LandingSettings(Group):
@@ -209,11 +254,29 @@ class AggregatesRefreshSettings(Group):
 
 class OpsSettings(Group):
     TITLE: ClassVar[str] = "Operations"
-    dagster_ui_url: Annotated[Optional[str], Field(description="base URL of the Dagster UI in alert links (default http://127.0.0.1:WL_DAGSTER_PORT)")] = None
+    dagster_ui_url: Annotated[Optional[str], Field(pattern=r"^https?://[^\s]+$", description="base URL of the Dagster UI in alert and ledger links (default http://127.0.0.1:WL_DAGSTER_PORT)")] = None
     dagster_port: Annotated[int, Field(ge=1, le=65535, description="port the Dagster webserver serves on (scripts/run)")] = 3000
     api_port: Annotated[int, Field(ge=1, le=65535, description="port the reports API serves on (scripts/run)")] = 8000
     pipeline_log_file: Annotated[Optional[str], Field(description="the runs' JSON log (default $WL_STACK_DIR/logs/pipeline.jsonl; stderr when neither is set)")] = None
     stack_dir: Annotated[Optional[str], Field(description="service data of the local stack (stack/wallet-stack; default .stack of the clone)")] = None
+    connect_config_dir: Annotated[Optional[str], Field(description="folder of the worker and connector templates (default connect/ of the repository)")] = None
+    infra_dir: Annotated[Optional[str], Field(description="folder of the S3 and IAM policy documents (default infra/ of the repository)")] = None
+
+    def dagster_ui_base(self) -> str:
+        """The Dagster UI's base URL for links (locally the webserver scripts/run starts)."""
+        return (self.dagster_ui_url or f"http://127.0.0.1:{self.dagster_port}").rstrip("/")
+
+
+class StackSettings(Group):
+    """Read by the local stack's shell scripts (stack/wallet-stack, stack/lib.sh), declared here
+    for their docs; Python code does not read them."""
+
+    TITLE = "Local stack (shell scripts)"
+    cache_dir: Annotated[Optional[str], Field(description="download cache shared by every clone (Kafka/Connect jars, the Secrets Manager provider)")] = None
+    dagster_home: Annotated[Optional[str], Field(validation_alias=AliasChoices("DAGSTER_HOME"), description="Dagster instance folder (dagster.yaml is linked into it; default .dagster_home)")] = None
+    kafka_controller_port: Annotated[Optional[int], Field(ge=1, le=65535, description="the broker's KRaft controller listener (mutual TLS)")] = None
+    connect_java_opts: Annotated[Optional[str], Field(description="heap and collector of the local Connect worker (default -Xms1536m -Xmx1536m -Xmn768m -XX:+UseParallelGC)")] = None
+    pg_bin: Annotated[Optional[str], Field(description="PostgreSQL 15 binaries (default /usr/lib/postgresql/15/bin)")] = None
 
 
 class SecretSettings(Group):
@@ -240,8 +303,8 @@ class SecretSettings(Group):
 
 
 GROUPS: tuple[type[Group], ...] = (
-    LakeSettings, GlueSettings, SparkSettings, KafkaSettings, PostgresSettings, ConnectSettings, ApiSettings,
-    LandingSettings, HourLeaseSettings, AggregatesRefreshSettings, OpsSettings, SecretSettings,
+    AwsSettings, LakeSettings, BucketProvisionSettings, GlueSettings, SparkSettings, KafkaSettings, PostgresTls, PostgresEndpoint, PostgresSettings, ConnectSecretSettings, ConnectSettings, ApiSettings,
+    LandingSettings, HourLeaseSettings, AggregatesRefreshSettings, OpsSettings, StackSettings, SecretSettings,
 )
 
 SECRET_NAMES: tuple[str, ...] = tuple(env_names(SecretSettings).values())
@@ -265,7 +328,10 @@ def markdown_table() -> str:
     lines = ["| variable | type | default | meaning |", "|---|---|---|---|"]
     for group in GROUPS:
         lines.append(f"| **{group.TITLE}** | | | |")
+        inherited = {f for base in group.__mro__[1:] if base in GROUPS for f in base.model_fields}
         for field, var in env_names(group).items():
+            if field in inherited:
+                continue
             info = group.model_fields[field]
             if info.is_required():
                 value = "required"

@@ -1,16 +1,16 @@
 """Spark settings for local runs (dagster-pyspark); Glue sets its own cluster settings."""
 
-import os
-
+from wallet_lake.settings import SparkSettings, load
 from wallet_lake.transforms.curate import SPARK_CONF
 
 
 def spark_config() -> dict:
+    spark = load(SparkSettings)
     return {
-        "spark.master": os.environ.get("WL_SPARK_MASTER", "local[2]"),
+        "spark.master": spark.spark_master,
         "spark.app.name": "wallet-lake",
-        "spark.driver.memory": os.environ.get("WL_SPARK_DRIVER_MEMORY", "2g"),
-        "spark.sql.shuffle.partitions": os.environ.get("WL_SPARK_SHUFFLE_PARTITIONS", "4"),
+        "spark.driver.memory": spark.spark_driver_memory,
+        "spark.sql.shuffle.partitions": str(spark.spark_shuffle_partitions),
         "spark.ui.enabled": "false",
         **SPARK_CONF,
     }

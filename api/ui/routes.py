@@ -230,7 +230,7 @@ async def ledger_page(request: Request, key: PageKey, date: OptionalDate = None,
     table = tables.pipeline_recon(answer)
     if wants_csv(request, format):
         return _csv(table, f"pipeline-recon_{day}")
-    dagster = request.app.state.settings.dagster_ui_url
+    dagster = request.app.state.settings.dagster_ui_base()
     return _page(request, "ledger.html", key, {
         "title": "Pipeline ledger", "day": day, "as_of": answer.as_of, "answer": answer, "table": table,
         "run_url": lambda run_id: pages.run_url(dagster, run_id),

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import datetime, timezone
 
 from wallet_lake.generator.events import HourStats, generate_with_stats
@@ -32,12 +31,10 @@ def _open(lake: str | None) -> LakeStore:
     if lake is None:
         return open_lake_from_env()
     # An explicit s3:// lake still takes its KMS key and endpoint from the environment.
-    return open_lake(
-        lake,
-        kms_key_id=os.environ.get("WL_KMS_KEY_ID"),
-        s3_endpoint_url=os.environ.get("WL_S3_ENDPOINT_URL"),
-        region=os.environ.get("AWS_REGION"),
-    )
+    from wallet_lake.settings import AwsSettings, load
+
+    aws = load(AwsSettings)
+    return open_lake(lake, kms_key_id=aws.kms_key_id, s3_endpoint_url=aws.s3_endpoint_url, region=aws.aws_region)
 
 
 def _summary(s: HourStats) -> str:

@@ -17,7 +17,6 @@ import wallet_lake
 
 SCRIPT_KEY = "_glue/scripts/curate_job.py"
 PACKAGE_KEY = "_glue/scripts/wallet_lake.zip"
-DEFAULT_JOB_NAME = "wallet-lake-curate"
 GLUE_VERSION = "5.0"
 # What the job imports from the package: the pure rules and the lake shell, never Dagster.
 PACKAGE_PARTS = ("__init__.py", "spark.py", "contracts", "transforms", "lake", "glue")
@@ -63,7 +62,7 @@ def job_definition(bucket: str, role_arn: str, lake_uri: str, kms_key_id: str, w
     }
 
 
-def deploy_glue_job(glue, s3, bucket: str, kms_key_id: str, *, role_arn: str, job_name: str = DEFAULT_JOB_NAME,
+def deploy_glue_job(glue, s3, bucket: str, kms_key_id: str, *, role_arn: str, job_name: str,
                     lake_uri: str | None = None) -> str:
     """Upload script and package (SSE-KMS), then create or update the job: "created" | "updated"."""
     sse = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}

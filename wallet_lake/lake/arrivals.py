@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping, Sequence
 
 from wallet_lake.contracts.landing import hour_from_partition_key, landing_hour_of_key, landing_prefix, partition_key_for_hour
 from wallet_lake.lake.store import ObjectInfo
+from wallet_lake.settings import LandingSettings, default, load
 
 CURSOR_VERSION = 2
 HOUR = timedelta(hours=1)
@@ -46,45 +46,16 @@ _OUT_OF_LAYOUT = "?"  # day-state entry: digest of the day's .ndjson keys outsid
 
 
 @dataclass(frozen=True)
-class _Setting:
-    env: str
-    default: int
-    minimum: int
-    maximum: int
-    doc: str
-
-
-# Each setting once: environment variable, default, bounds and what it means (README "Configuration").
-SETTINGS: dict[str, _Setting] = {
-    "settle_seconds": _Setting(
-        "WL_LANDING_SETTLE_SECONDS", 300, 0, 6 * 3600,
-        "seconds after a landing hour closes before the sensor asks for it: uploads in flight at the close, "
-        "the processor's last flush, clock skew (later files of a closed hour are asked for at once)",
-    ),
-    "lookback_days": _Setting(
-        "WL_LANDING_LOOKBACK_DAYS", 2, 1, 31,
-        "UTC days (today and the days before it) listed in full every tick: any new or rewritten object there "
-        "is found on the next tick, whatever its LastModified",
-    ),
-    "backstop_days": _Setting(
-        "WL_LANDING_BACKSTOP_DAYS", 7, 0, 62,
-        "days before the lookback days walked one per tick, newest first: a late write or replay there is "
-        "found within backstop_days + 1 ticks; older days are not watched",
-    ),
-}
-
-
-@dataclass(frozen=True)
 class ArrivalSettings:
-    settle_seconds: int = SETTINGS["settle_seconds"].default
-    lookback_days: int = SETTINGS["lookback_days"].default
-    backstop_days: int = SETTINGS["backstop_days"].default
+    """The sensor's settings (declared once, with bounds and docs: wallet_lake/settings.py
+    LandingSettings; constructing one checks the same bounds)."""
+
+    settle_seconds: int = default(LandingSettings, "landing_settle_seconds")
+    lookback_days: int = default(LandingSettings, "landing_lookback_days")
+    backstop_days: int = default(LandingSettings, "landing_backstop_days")
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            s, value = SETTINGS[f.name], getattr(self, f.name)
-            if not (isinstance(value, int) and s.minimum <= value <= s.maximum):
-                raise ValueError(f"{s.env}={value!r} is out of range: set an integer from {s.minimum} to {s.maximum} ({s.doc})")
+        load(LandingSettings, {}, **{f"landing_{f.name}": getattr(self, f.name) for f in fields(self)})
 
     @property
     def settle(self) -> timedelta:
@@ -93,16 +64,9 @@ class ArrivalSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "ArrivalSettings":
         """Settings from the environment; unset or empty variables take the defaults."""
-        environ = os.environ if environ is None else environ
-        values = {}
-        for name, s in SETTINGS.items():
-            raw = (environ.get(s.env) or "").strip()
-            if raw:
-                try:
-                    values[name] = int(raw)
-                except ValueError:
-                    raise ValueError(f"{s.env}={raw!r} is not an integer ({s.doc})") from None
-        return cls(**values)
+        landing = load(LandingSettings, environ)
+        return cls(settle_seconds=landing.landing_settle_seconds, lookback_days=landing.landing_lookback_days,
+                   backstop_days=landing.landing_backstop_days)
 
 
 # --- cursor -----------------------------------------------------------------------------------

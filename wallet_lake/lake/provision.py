@@ -6,12 +6,13 @@ would own; locally it provisions the moto server the same way."""
 from __future__ import annotations
 
 import json
-import os
 import string
 from pathlib import Path
 
+from wallet_lake.settings import BucketProvisionSettings, OpsSettings, default, env_name, load
+
 # infra/ of the repository (WL_INFRA_DIR where the package is installed without it).
-INFRA_DIR = Path(os.environ.get("WL_INFRA_DIR", Path(__file__).resolve().parents[2] / "infra"))
+INFRA_DIR = Path(load(OpsSettings).infra_dir or Path(__file__).resolve().parents[2] / "infra")
 
 
 def ensure_kms_key(kms, alias: str) -> str:
@@ -39,15 +40,12 @@ def key_arn(kms, key_id: str) -> str:
 
 
 # Old versions (overwritten or deleted objects) are kept this many days, then expire.
-NONCURRENT_VERSION_DAYS_ENV = "WL_S3_NONCURRENT_VERSION_DAYS"
-DEFAULT_NONCURRENT_VERSION_DAYS = 30
+NONCURRENT_VERSION_DAYS_ENV = env_name(BucketProvisionSettings, "s3_noncurrent_version_days")
+DEFAULT_NONCURRENT_VERSION_DAYS = default(BucketProvisionSettings, "s3_noncurrent_version_days")
 
 
-def noncurrent_version_days(env=os.environ) -> int:
-    raw = env.get(NONCURRENT_VERSION_DAYS_ENV) or str(DEFAULT_NONCURRENT_VERSION_DAYS)
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{NONCURRENT_VERSION_DAYS_ENV} must be a whole number of days >= 1, got {raw!r}")
-    return int(raw)
+def noncurrent_version_days(env=None) -> int:
+    return load(BucketProvisionSettings, env).s3_noncurrent_version_days
 
 
 def lifecycle_rules(days: int) -> list[dict]:

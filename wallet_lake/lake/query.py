@@ -21,7 +21,6 @@ pyathena (the API imports it at startup), and never Dagster or pyspark."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import threading
 from collections.abc import Mapping
@@ -76,28 +75,17 @@ class LakeQueryConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakeQueryConfig:
-        env = os.environ if env is None else env
-        engine = (env.get("WL_LAKE_ENGINE") or "duckdb").lower()
-        if engine not in ("duckdb", "athena"):
-            raise LakeUnavailable(f"WL_LAKE_ENGINE must be duckdb or athena, not {engine!r}")
-        bucket = env.get("WL_LAKE_BUCKET")
-        if not bucket:
-            raise LakeUnavailable("WL_LAKE_BUCKET is not set")
-        dt_type = (env.get("WL_ATHENA_DT_TYPE") or "string").lower()
-        if dt_type not in ("string", "date"):
-            raise LakeUnavailable(f"WL_ATHENA_DT_TYPE must be string or date, not {dt_type!r}")
+        from wallet_lake.settings import GlueSettings, LakeSettings, SettingsError, load
+
+        try:
+            lake, glue = load(LakeSettings, env), load(GlueSettings, env)
+        except SettingsError as exc:  # a lake not configured answers 503, like one unreachable
+            raise LakeUnavailable(str(exc)) from None
         return cls(
-            engine=engine,  # type: ignore[arg-type]
-            bucket=bucket,
-            s3_endpoint_url=env.get("WL_S3_ENDPOINT_URL") or None,
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
-            timeout_s=float(env.get("WL_LAKE_QUERY_TIMEOUT_S") or 60.0),
-            athena_workgroup=env.get("WL_ATHENA_WORKGROUP") or None,
-            athena_output=env.get("WL_ATHENA_OUTPUT") or None,
-            athena_database=env.get("WL_GLUE_DATABASE") or "wallet_db",
-            athena_table=env.get("WL_ATHENA_TABLE") or "curated_payments",
-            athena_dt_type=dt_type,  # type: ignore[arg-type]
-            kms_key_id=env.get("WL_KMS_KEY_ID") or None,
+            engine=lake.lake_engine, bucket=lake.lake_bucket, s3_endpoint_url=lake.s3_endpoint_url, region=lake.aws_region,
+            timeout_s=lake.lake_query_timeout_s, athena_workgroup=glue.athena_workgroup, athena_output=glue.athena_output,
+            athena_database=glue.glue_database, athena_table=glue.athena_table, athena_dt_type=glue.athena_dt_type,
+            kms_key_id=lake.kms_key_id,
         )
 
 

@@ -220,6 +220,8 @@ def s3_client(endpoint_url: str | None = None, region: str | None = None):
     return boto3.client(
         "s3",
         endpoint_url=endpoint_url or None,
+        # AWS_REGION read here, not through wallet_lake.settings: this module also runs inside the
+        # Glue job, whose package has no pydantic-settings (settings.py declares the variable).
         region_name=region or os.environ.get("AWS_REGION") or None,
         config=Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"}),
     )
@@ -239,10 +241,8 @@ def open_lake(uri: str, *, kms_key_id: str | None = None, s3_endpoint_url: str |
 
 def open_lake_from_env() -> LakeStore:
     """The lake named by WL_LAKE_URI (default s3://$WL_LAKE_BUCKET), for command-line tools."""
-    uri = os.environ.get("WL_LAKE_URI") or f"s3://{os.environ['WL_LAKE_BUCKET']}"
-    return open_lake(
-        uri,
-        kms_key_id=os.environ.get("WL_KMS_KEY_ID"),
-        s3_endpoint_url=os.environ.get("WL_S3_ENDPOINT_URL"),
-        region=os.environ.get("AWS_REGION"),
-    )
+    from wallet_lake.settings import LakeSettings, load
+
+    lake = load(LakeSettings)
+    return open_lake(lake.lake_uri or f"s3://{lake.lake_bucket}", kms_key_id=lake.kms_key_id,
+                     s3_endpoint_url=lake.s3_endpoint_url, region=lake.aws_region)

@@ -19,7 +19,6 @@ import: the orchestrator is asked through a callable (wallet_lake/defs/ops/hour_
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from contextlib import AbstractContextManager
@@ -28,6 +27,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping, Sequence
 
 import psycopg
+
+from wallet_lake.settings import HourLeaseSettings, default, load
 
 log = logging.getLogger("wallet_lake.ops.hour_leases")
 
@@ -47,14 +48,19 @@ def _never_finished(run_id: str) -> str | None:
 # ------------------------------------------------------------------------------------- settings
 
 
+def _seconds(field: str) -> timedelta:
+    return timedelta(seconds=default(HourLeaseSettings, field))
+
+
 @dataclass(frozen=True)
 class LeaseSettings:
-    """How long a lease lives without a heartbeat, and how long a second run waits."""
+    """How long a lease lives without a heartbeat, and how long a second run waits (declared
+    once, with bounds and docs: wallet_lake/settings.py HourLeaseSettings)."""
 
-    ttl: timedelta = timedelta(seconds=120)
-    handover: timedelta = timedelta(minutes=15)
-    wait: timedelta = timedelta(minutes=30)
-    poll: timedelta = timedelta(seconds=5)
+    ttl: timedelta = _seconds("hour_lease_ttl_seconds")
+    handover: timedelta = _seconds("hour_lease_handover_seconds")
+    wait: timedelta = _seconds("hour_lease_wait_seconds")
+    poll: timedelta = _seconds("hour_lease_poll_seconds")
 
     @property
     def heartbeat(self) -> timedelta:
@@ -63,32 +69,9 @@ class LeaseSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LeaseSettings:
-        env = os.environ if env is None else env
-        values = {}
-        for name, attr, doc in ENV:
-            raw = env.get(name, "").strip()
-            if raw:
-                try:
-                    seconds = float(raw)
-                except ValueError:
-                    raise ValueError(f"{name}={raw!r}: expected a number of seconds ({doc})") from None
-                if seconds < 0 or (attr in ("ttl", "poll") and seconds == 0):
-                    raise ValueError(f"{name}={raw!r}: must be {'positive' if attr in ('ttl', 'poll') else '>= 0'} ({doc})")
-                values[attr] = timedelta(seconds=seconds)
-        return cls(**values)
-
-
-# (variable, LeaseSettings field, what it sets); defaults are the field defaults above.
-ENV: tuple[tuple[str, str, str], ...] = (
-    ("WL_HOUR_LEASE_TTL_SECONDS", "ttl",
-     "a lease not renewed for this long is free: how long a dead run blocks its hours (default 120)"),
-    ("WL_HOUR_LEASE_HANDOVER_SECONDS", "handover",
-     "after a step succeeds, its run keeps the hours this long for its next step (default 900)"),
-    ("WL_HOUR_LEASE_WAIT_SECONDS", "wait",
-     "how long a run waits for another run's hours before it fails (default 1800)"),
-    ("WL_HOUR_LEASE_POLL_SECONDS", "poll", "how often a waiting run retries (default 5)"),
-)
-assert {attr for _, attr, _ in ENV} == {f.name for f in fields(LeaseSettings)}
+        s = load(HourLeaseSettings, env)
+        return cls(ttl=timedelta(seconds=s.hour_lease_ttl_seconds), handover=timedelta(seconds=s.hour_lease_handover_seconds),
+                   wait=timedelta(seconds=s.hour_lease_wait_seconds), poll=timedelta(seconds=s.hour_lease_poll_seconds))
 
 
 # ------------------------------------------------------------------------------------- decisions

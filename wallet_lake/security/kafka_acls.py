@@ -24,7 +24,6 @@ principals exactly the desired set: extra ones are removed."""
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,9 +102,14 @@ def admin_client_config() -> dict:
     """librdkafka settings of the provisioning admin on the local stack: mutual TLS on the
     broker's internal listener with the certificate stack/tls.py issued (CN=admin, a super user).
     The key file is the secret; nothing else grants these rights."""
-    tls = Path(os.environ["WL_TLS_DIR"])
+    from wallet_lake.settings import KafkaSettings, load
+
+    kafka = load(KafkaSettings)
+    if not (kafka.tls_dir and kafka.kafka_internal_port):
+        raise RuntimeError("WL_TLS_DIR and WL_KAFKA_INTERNAL_PORT must be set (the local stack's; eval \"$(stack/wallet-stack env)\")")
+    tls = Path(kafka.tls_dir)
     return {
-        "bootstrap.servers": f"127.0.0.1:{os.environ['WL_KAFKA_INTERNAL_PORT']}", "security.protocol": "SSL",
+        "bootstrap.servers": f"127.0.0.1:{kafka.kafka_internal_port}", "security.protocol": "SSL",
         "ssl.ca.location": str(tls / "ca.pem"), "ssl.certificate.location": str(tls / "admin.pem"),
         "ssl.key.location": str(tls / "admin-key.pem"), "ssl.endpoint.identification.algorithm": "https",
     }

@@ -19,16 +19,12 @@ import os
 import threading
 from typing import Iterable, Mapping
 
-# Secrets the project knows by name: redact() masks their values even when only the
-# environment holds them (the stack script exports WL_PG_PASSWORD before any code runs).
-KNOWN_SECRETS = (
-    "WL_PG_PASSWORD", "WL_KAFKA_SASL_PASSWORD", "WL_ALERT_WEBHOOK_URL",
-    "WL_KAFKA_PRODUCER_PASSWORD", "WL_KAFKA_CONNECT_PASSWORD", "WL_KAFKA_TESTS_PASSWORD", "WL_KAFKA_BENCH_PASSWORD",
-    "WL_KAFKA_INTRUDER_PASSWORD", "WL_CONNECT_REST_PASSWORD",
-    # Postgres roles (serving/pg_roles.py) besides the owner's WL_PG_PASSWORD above.
-    "WL_PG_PIPELINE_PASSWORD", "WL_PG_SINK_PASSWORD", "WL_PG_API_PASSWORD", "WL_PG_KEYS_PASSWORD",
-    "WL_DAGSTER_PG_PASSWORD", "WL_PG_ADMIN_PASSWORD",
-)
+from wallet_lake.settings import SECRET_NAMES, AwsSettings, load
+
+# Secrets the project knows by name (declared once, wallet_lake/settings.py SecretSettings):
+# redact() masks their values even when only the environment holds them (the stack script
+# exports the generated passwords before any code runs).
+KNOWN_SECRETS = SECRET_NAMES
 MASK = "***"
 # Values shorter than this are not masked: masking "1" or "" would garble every message.
 _MIN_REDACT_LEN = 6
@@ -44,13 +40,13 @@ class SecretNotFound(RuntimeError):
 def secrets_manager_endpoint(env: Mapping[str, str]) -> str | None:
     """The Secrets Manager endpoint override (the local AWS API), or None for AWS's own; the Connect
     worker's Secrets Manager provider is pointed at the same one (serving/connect_worker.py)."""
-    return env.get("WL_SECRETS_ENDPOINT_URL") or env.get("WL_S3_ENDPOINT_URL") or None
+    return load(AwsSettings, env).secrets_endpoint()
 
 
 def _secrets_manager(env: Mapping[str, str]):
     import boto3
 
-    return boto3.client("secretsmanager", endpoint_url=secrets_manager_endpoint(env), region_name=env.get("AWS_REGION") or None)
+    return boto3.client("secretsmanager", endpoint_url=secrets_manager_endpoint(env), region_name=load(AwsSettings, env).aws_region)
 
 
 def read_secret_value(secret_id: str, key: str | None = None, *, client=None, env: Mapping[str, str] | None = None) -> str:

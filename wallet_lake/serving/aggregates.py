@@ -41,9 +41,9 @@ import datetime as dt
 import os
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
+from wallet_lake.settings import AggregatesRefreshSettings, default, load
 from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES
 
 # Decline reason of DECLINED payments that have none (or an empty one); and the filler of the
@@ -452,51 +452,38 @@ def drain_marks(conn, *, budget_s: float, max_dts: int, clock=time.monotonic) ->
     return report
 
 
-def _setting(env: str, default: Any, doc: str) -> Any:
-    return field(default=default, metadata={"env": env, "doc": doc})
-
-
 @dataclass(frozen=True)
 class RefresherSettings:
-    """The report aggregates refresher's settings, each read from one environment variable
-    (declared once here: its type, default and doc)."""
+    """The report aggregates refresher's settings (declared once, with bounds and docs:
+    wallet_lake/settings.py AggregatesRefreshSettings)."""
 
-    interval_s: int = _setting("WL_AGGREGATES_REFRESH_INTERVAL_S", 30, "Seconds between two ticks of the refresher sensor.")
-    budget_s: float = _setting("WL_AGGREGATES_REFRESH_BUDGET_S", 25.0, "Seconds of refreshing per tick, below the sensor timeout.")
+    interval_s: int = default(AggregatesRefreshSettings, "aggregates_refresh_interval_s")
+    budget_s: float = default(AggregatesRefreshSettings, "aggregates_refresh_budget_s")
     # A batch runs to its end even past the budget: its dts' refresh time (~1.2 s per 110k
     # payments) must stay well below the sensor timeout.
-    max_dts_per_batch: int = _setting("WL_AGGREGATES_REFRESH_BATCH_DTS", 3, "Most dts (of one month) refreshed in one transaction.")
+    max_dts_per_batch: int = default(AggregatesRefreshSettings, "aggregates_refresh_batch_dts")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RefresherSettings:
         env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            name, raw = f.metadata["env"], (env.get(f.metadata["env"]) or "").strip()
-            if raw:
-                kind = int if f.type in (int, "int") else float
-                try:
-                    values[f.name] = kind(raw)
-                except ValueError:
-                    raise ValueError(f"{name}={raw!r}: expected {'an integer' if kind is int else 'a number'} ({f.metadata['doc']})") from None
-        settings = cls(**values)
-        # Dagster abandons a sensor evaluation after DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS (60 s).
+        s = load(AggregatesRefreshSettings, env)
+        settings = cls(interval_s=s.aggregates_refresh_interval_s, budget_s=s.aggregates_refresh_budget_s,
+                       max_dts_per_batch=s.aggregates_refresh_batch_dts)
+        # Dagster abandons a sensor evaluation after DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS (Dagster's
+        # own variable, 60 s by default).
         timeout = float(env.get("DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS") or 60)
-        if settings.interval_s < 1 or settings.max_dts_per_batch < 1:
-            raise ValueError("WL_AGGREGATES_REFRESH_INTERVAL_S and WL_AGGREGATES_REFRESH_BATCH_DTS must be at least 1")
-        if not 0 < settings.budget_s < timeout:
+        if not settings.budget_s < timeout:
             raise ValueError(
-                f"WL_AGGREGATES_REFRESH_BUDGET_S={settings.budget_s:g} must be above 0 and below the sensor timeout "
+                f"WL_AGGREGATES_REFRESH_BUDGET_S={settings.budget_s:g} must be below the sensor timeout "
                 f"DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS={timeout:g} (about half of it leaves room for the last batch)"
             )
         return settings
+
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m wallet_lake.serving.aggregates [--dt YYYY-MM-DD ...] [--all]`: refresh by hand
     (after a manual load; the dts marked since, e.g. by migration 0002 for rows loaded before it,
     come along unless --no-marked)."""
-    import psycopg
-
     parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
     parser.add_argument("--dt", action="append", default=[], type=dt.date.fromisoformat, help="a dt to refresh (repeatable)")
     parser.add_argument("--no-marked", action="store_true", help="do not also refresh the dts marked by the triggers")

@@ -4,7 +4,6 @@ restart its connector/tasks, measure its lag, and wait until it has committed pa
 from __future__ import annotations
 
 import json
-import os
 import string
 import time
 from pathlib import Path
@@ -12,7 +11,9 @@ from typing import Callable
 
 import httpx
 
-CONNECT_DIR = Path(os.environ.get("WL_CONNECT_CONFIG_DIR", Path(__file__).resolve().parents[2] / "connect"))
+from wallet_lake.settings import OpsSettings, load
+
+CONNECT_DIR = Path(load(OpsSettings).connect_config_dir or Path(__file__).resolve().parents[2] / "connect")
 SINK_CONFIG_FILE = "postgres-sink.debezium.json"
 # The same sink mapped to Confluent's JDBC sink, for Confluent Platform users (not run here).
 CONFLUENT_SINK_CONFIG_FILE = "postgres-sink.confluent.json"

@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Mapping
 
 from wallet_lake.serving.connect import CONNECT_DIR
-from wallet_lake.serving.pg_roles import ROLES
+from wallet_lake.settings import AwsSettings, ConnectSecretSettings, SettingsError, default, load
 
 WORKER_TEMPLATE = "worker.properties"
 MODES = ("env", "secretsmanager")
-DEFAULT_MODE = "env"
-DEFAULT_SINK_SECRET = ROLES["sink"].password_env  # the sink role's password (serving/pg_roles.py)
+DEFAULT_MODE = default(ConnectSecretSettings, "connect_secrets")
+DEFAULT_SINK_SECRET = default(ConnectSecretSettings, "connect_sink_secret")
 DEFAULT_SECRET_KEY = "password"  # as security/secrets.py reads a JSON secret
 # Provider aliases (the ${alias:...} of references) and classes.
 ENV_PROVIDER = ("env", "org.apache.kafka.common.config.provider.EnvVarConfigProvider")
@@ -84,8 +84,11 @@ class SinkSecret:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "SinkSecret":
-        env = os.environ if env is None else env
-        return cls.of(env.get("WL_CONNECT_SECRETS") or DEFAULT_MODE, env.get("WL_CONNECT_SINK_SECRET") or DEFAULT_SINK_SECRET, env)
+        try:
+            c = load(ConnectSecretSettings, env)
+        except SettingsError as exc:
+            raise ConnectSecretsError(str(exc)) from None
+        return cls.of(c.connect_secrets, c.connect_sink_secret, env)
 
     def reference(self) -> str:
         """What the connector config holds instead of the password."""
@@ -109,8 +112,9 @@ class SinkSecret:
         prefix = f"config.providers.{alias}"
         props = {"config.providers": alias, f"{prefix}.class": cls, f"{prefix}.param.allowlist.pattern": self.allowlist_pattern()}
         if self.mode == "secretsmanager":
-            if env.get("AWS_REGION"):
-                props[f"{prefix}.param.region"] = env["AWS_REGION"]
+            region = load(AwsSettings, env).aws_region
+            if region:
+                props[f"{prefix}.param.region"] = region
             endpoint = secrets_manager_endpoint(env)
             if endpoint:
                 props[f"{prefix}.param.endpoint"] = endpoint

@@ -14,13 +14,13 @@ password."""
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from psycopg import sql
 
 from wallet_lake.serving.pg_roles import ROLES, grants_sql
+from wallet_lake.settings import PostgresSettings, load
 
 log = logging.getLogger("wallet_lake.serving.pg_provision")
 
@@ -29,21 +29,20 @@ log = logging.getLogger("wallet_lake.serving.pg_provision")
 _ROLE_OPTIONS = "LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
 
 
-def role_names(env: Mapping[str, str]) -> dict[str, str]:
-    """duty -> role name, from the WL_*_USER variables."""
-    missing = [r.user_env for r in ROLES.values() if not env.get(r.user_env)]
-    if missing:
-        raise RuntimeError(f"environment variables not set: {', '.join(missing)} (see stack/local.env)")
-    return {duty: env[r.user_env] for duty, r in ROLES.items()}
+def role_names(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """duty -> role name (PostgresSettings)."""
+    pg = load(PostgresSettings, env)
+    return {duty: getattr(pg, r.user_field) for duty, r in ROLES.items()}
 
 
-def admin_connect_kwargs(env: Mapping[str, str], dbname: str = "postgres") -> dict[str, Any]:
+def admin_connect_kwargs(env: Mapping[str, str] | None = None, dbname: str = "postgres") -> dict[str, Any]:
     from wallet_lake.security.secrets import SecretNotFound, resolve_secret
     from wallet_lake.serving.pg_connect import tls_kwargs
 
-    host = env.get("WL_PG_ADMIN_HOST") or env["WL_PG_HOST"]
-    kwargs: dict[str, Any] = {"host": host, "port": int(env.get("WL_PG_PORT") or 5432), "dbname": dbname,
-                              "user": env.get("WL_PG_ADMIN_USER") or "postgres", "connect_timeout": 10, "autocommit": True}
+    pg = load(PostgresSettings, env)
+    host = pg.pg_admin_host or pg.pg_host
+    kwargs: dict[str, Any] = {"host": host, "port": pg.pg_port, "dbname": dbname,
+                              "user": pg.pg_admin_user, "connect_timeout": 10, "autocommit": True}
     try:
         kwargs["password"] = resolve_secret("WL_PG_ADMIN_PASSWORD", env=env)
     except SecretNotFound:
@@ -60,9 +59,9 @@ def ensure_roles(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
     from wallet_lake.security.secrets import resolve_secret
 
-    env = os.environ if env is None else env
+    pg = load(PostgresSettings, env)
     names = role_names(env)
-    dbs = {"serving": env["WL_PG_DB"], "dagster": env["WL_DAGSTER_PG_DB"]}
+    dbs = {"serving": pg.pg_db, "dagster": pg.dagster_pg_db}
     done: dict[str, str] = {}
     with psycopg.connect(**admin_connect_kwargs(env)) as conn:
         for duty, role in ROLES.items():
@@ -99,7 +98,6 @@ def ensure_database(admin, db: str, owner: str, users: list[str]) -> None:
 def apply_grants(conn, env: Mapping[str, str] | None = None) -> int:
     """As the schema owner: every role to exactly its grants (one transaction); returns the
     number of statements."""
-    env = os.environ if env is None else env
     stmts = grants_sql(role_names(env))
     with conn.transaction():
         for stmt in stmts:

@@ -2,8 +2,8 @@
 
 The single source of who may do what in Postgres: provisioning (serving/pg_provision.py) creates
 the login roles and renders the GRANTs from here; the security tests check every role against
-these tables both ways (allowed, and refused outside them). Role names come from the
-environment (WL_PG_*_USER, stack/local.env); passwords are secrets resolved by
+these tables both ways (allowed, and refused outside them). Role names are settings
+(wallet_lake/settings.py PostgresSettings); passwords are secrets (SecretSettings) resolved by
 wallet_lake.security.secrets (environment, or Secrets Manager through NAME_SECRET_ID).
 
 Tables are the serving schema's (migrations/); a table added by a migration is readable by no
@@ -15,18 +15,29 @@ from dataclasses import dataclass, field
 
 from psycopg import sql
 
+from wallet_lake.settings import PostgresSettings, SecretSettings, env_name
+
 
 @dataclass(frozen=True)
 class PgRole:
     duty: str
-    user_env: str  # variable naming the login role
-    password_env: str  # secret name (security/secrets.py)
+    user_field: str  # PostgresSettings field naming the login role (wallet_lake/settings.py)
+    password_field: str  # SecretSettings field of its password
     doc: str
     database: str = "serving"  # "serving" (WL_PG_DB) or "dagster" (WL_DAGSTER_PG_DB)
     # table -> privileges, on the serving database's public schema
     tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # functions it may execute beyond those every role may (trigger functions run as their owner)
     functions: tuple[str, ...] = ()
+
+    @property
+    def user_env(self) -> str:
+        return env_name(PostgresSettings, self.user_field)
+
+    @property
+    def password_env(self) -> str:
+        """The secret's name (security/secrets.py resolves it, possibly from Secrets Manager)."""
+        return env_name(SecretSettings, self.password_field)
 
 
 _REPORT_TABLES = (
@@ -43,11 +54,11 @@ ROLES: dict[str, PgRole] = {
     for role in (
         # Owns the schema (every table is its object): migrations, provisioning's grants, the
         # test suite's fixtures. Never used by a long-running service.
-        PgRole("owner", "WL_PG_USER", "WL_PG_PASSWORD", "owns the serving schema; runs migrations and grants"),
+        PgRole("owner", "pg_user", "pg_password", "owns the serving schema; runs migrations and grants"),
         # The Dagster assets' Postgres step: verifies what the sink loaded, keeps the report
         # aggregates and the ledger, leases landing hours. Reads curated rows, never writes them.
         PgRole(
-            "pipeline", "WL_PG_PIPELINE_USER", "WL_PG_PIPELINE_PASSWORD",
+            "pipeline", "pg_pipeline_user", "pg_pipeline_password",
             "the pipeline's Postgres step: aggregates, ledger, hour leases; reads curated rows",
             tables={
                 "curated_payments": ("SELECT",),
@@ -62,12 +73,12 @@ ROLES: dict[str, PgRole] = {
         # The JDBC sink connector: upserts curated rows (ON CONFLICT DO UPDATE needs SELECT).
         # Its triggers mark dirty dts as their owner (SECURITY DEFINER, migration 0008).
         PgRole(
-            "sink", "WL_PG_SINK_USER", "WL_PG_SINK_PASSWORD", "the Kafka Connect JDBC sink: upserts curated_payments",
+            "sink", "pg_sink_user", "pg_sink_password", "the Kafka Connect JDBC sink: upserts curated_payments",
             tables={"curated_payments": ("SELECT", "INSERT", "UPDATE")},
         ),
         # The reports API: reads what the reports read; API keys only through the lookup function.
         PgRole(
-            "api", "WL_PG_API_USER", "WL_PG_API_PASSWORD", "the reports API: reads reports, looks keys up by id",
+            "api", "pg_api_user", "pg_api_password", "the reports API: reads reports, looks keys up by id",
             tables={
                 "curated_payments": ("SELECT",),
                 **{t: ("SELECT",) for t in _REPORT_TABLES},
@@ -79,11 +90,11 @@ ROLES: dict[str, PgRole] = {
         ),
         # `python -m api.keys`: creates, revokes (an UPDATE) and lists keys; deletes none.
         PgRole(
-            "keys", "WL_PG_KEYS_USER", "WL_PG_KEYS_PASSWORD", "API key administration (python -m api.keys)",
+            "keys", "pg_keys_user", "pg_keys_password", "API key administration (python -m api.keys)",
             tables={"api_keys": ("SELECT", "INSERT", "UPDATE")},
         ),
         # Dagster's instance storage: owns its own database and nothing in the serving one.
-        PgRole("dagster", "WL_DAGSTER_PG_USER", "WL_DAGSTER_PG_PASSWORD", "Dagster's instance storage", database="dagster"),
+        PgRole("dagster", "dagster_pg_user", "dagster_pg_password", "Dagster's instance storage", database="dagster"),
     )
 }
 

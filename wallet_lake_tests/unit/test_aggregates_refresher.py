@@ -70,10 +70,10 @@ def test_settings_defaults_and_overrides() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"WL_AGGREGATES_REFRESH_INTERVAL_S": "half a minute"}, "WL_AGGREGATES_REFRESH_INTERVAL_S='half a minute': expected an integer"),
-        ({"WL_AGGREGATES_REFRESH_BATCH_DTS": "0"}, "must be at least 1"),
+        ({"WL_AGGREGATES_REFRESH_INTERVAL_S": "half a minute"}, "WL_AGGREGATES_REFRESH_INTERVAL_S: Input should be a valid integer"),
+        ({"WL_AGGREGATES_REFRESH_BATCH_DTS": "0"}, "WL_AGGREGATES_REFRESH_BATCH_DTS: Input should be greater than or equal to 1"),
         ({"WL_AGGREGATES_REFRESH_BUDGET_S": "60"}, "below the sensor timeout DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS=60"),
-        ({"WL_AGGREGATES_REFRESH_BUDGET_S": "0"}, "must be above 0"),
+        ({"WL_AGGREGATES_REFRESH_BUDGET_S": "0"}, "WL_AGGREGATES_REFRESH_BUDGET_S: Input should be greater than 0"),
         ({"WL_AGGREGATES_REFRESH_BUDGET_S": "50", "DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS": "45"}, "DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS=45"),
     ],
 )

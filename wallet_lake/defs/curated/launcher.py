@@ -11,7 +11,6 @@ import. Tests subclass the resource to hand PipesGlueClient a local stand-in for
 
 from __future__ import annotations
 
-import os
 import random
 import string
 from contextlib import contextmanager
@@ -26,7 +25,6 @@ from dagster_aws.pipes import (
 )
 from pydantic import Field
 
-from wallet_lake.glue.deploy import DEFAULT_JOB_NAME
 from wallet_lake.resources import LakeResource
 
 MODES = ("local", "glue")
@@ -47,24 +45,31 @@ class _S3MessagesUnderPrefix(PipesS3MessageReader):
             yield params
 
 
+def _glue():
+    """Defaults of the launcher's unset fields: GlueSettings, read when the run starts."""
+    from wallet_lake.settings import GlueSettings, load
+
+    return load(GlueSettings)
+
+
 class CurationLauncher(dg.ConfigurableResource):
     mode: Optional[str] = Field(default=None, description="local | glue; unset: WL_CURATION_LAUNCHER, else local.")
-    glue_job_name: Optional[str] = Field(default=None, description=f"Glue job; unset: WL_GLUE_JOB_NAME, else {DEFAULT_JOB_NAME}.")
+    glue_job_name: Optional[str] = Field(default=None, description="Glue job; unset: WL_GLUE_JOB_NAME (wallet_lake/settings.py).")
     pipes_messages: Optional[str] = Field(default=None, description="s3 | cloudwatch; unset: WL_PIPES_MESSAGES, else s3.")
     pipes_prefix: str = Field(default="_pipes/", description="Key prefix of Pipes context and messages in the lake bucket.")
     glue_database: Optional[str] = Field(default=None, description="Glue database of the catalog; unset: WL_GLUE_DATABASE, else wallet_db.")
 
     def resolved_mode(self) -> str:
-        mode = (self.mode or os.environ.get("WL_CURATION_LAUNCHER") or "local").lower()
+        mode = (self.mode or _glue().curation_launcher).lower()
         if mode not in MODES:
             raise dg.Failure(f"curation launcher {mode!r} is not one of {', '.join(MODES)} (WL_CURATION_LAUNCHER)")
         return mode
 
     def job_name(self) -> str:
-        return self.glue_job_name or os.environ.get("WL_GLUE_JOB_NAME") or DEFAULT_JOB_NAME
+        return self.glue_job_name or _glue().glue_job_name
 
     def database(self) -> str:
-        return self.glue_database or os.environ.get("WL_GLUE_DATABASE") or "wallet_db"
+        return self.glue_database or _glue().glue_database
 
     def glue_client(self, lake: LakeResource):
         """The Glue API client PipesGlueClient drives (a test substitutes a local runner)."""
@@ -72,7 +77,7 @@ class CurationLauncher(dg.ConfigurableResource):
 
     def pipes_client(self, lake: LakeResource) -> PipesGlueClient:
         s3 = lake.client("s3")
-        messages = (self.pipes_messages or os.environ.get("WL_PIPES_MESSAGES") or "s3").lower()
+        messages = (self.pipes_messages or _glue().pipes_messages).lower()
         if messages == "cloudwatch":
             reader = PipesCloudWatchMessageReader(client=lake.client("logs"))
         elif messages == "s3":

@@ -9,7 +9,6 @@ location, and a failed run is a failed run wherever it was launched from."""
 
 from __future__ import annotations
 
-import os
 
 import dagster as dg
 
@@ -24,8 +23,9 @@ _MAX_ERROR = 600
 
 def dagster_ui_url() -> str:
     """Base URL of the Dagster UI for links (WL_DAGSTER_UI_URL; locally the webserver scripts/run starts)."""
-    url = os.environ.get("WL_DAGSTER_UI_URL") or f"http://127.0.0.1:{os.environ.get('WL_DAGSTER_PORT', '3000')}"
-    return url.rstrip("/")
+    from wallet_lake.settings import OpsSettings, load
+
+    return load(OpsSettings).dagster_ui_base()
 
 
 def run_url(run_id: str) -> str:

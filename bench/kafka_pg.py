@@ -170,16 +170,12 @@ KEEP_NEWEST_TRIGGER = "CREATE TRIGGER {t}_keep_newest BEFORE UPDATE ON {t} FOR E
 def create_table_like_curated(conn, table: str) -> None:
     """A copy of curated_payments: columns, PK, indexes and the no-regression trigger, writable by
     the sink's role exactly as curated_payments is (serving/pg_roles.py)."""
-    from psycopg import sql
-
-    from wallet_lake.serving.pg_roles import ROLES
+    from wallet_lake.serving.pg_provision import role_names
+    from wallet_lake.serving.pg_roles import sink_grant_sql
 
     conn.execute(f"CREATE TABLE {table} (LIKE curated_payments INCLUDING ALL)")
     conn.execute(KEEP_NEWEST_TRIGGER.format(t=table))
-    sink = ROLES["sink"]
-    conn.execute(sql.SQL("GRANT {} ON TABLE {} TO {}").format(
-        sql.SQL(", ").join(sql.SQL(p) for p in sink.tables["curated_payments"]), sql.Identifier(table),
-        sql.Identifier(os.environ[sink.user_env])))
+    conn.execute(sink_grant_sql(table, role_names()["sink"]))
 
 
 def count_rows(pg, table: str) -> int:

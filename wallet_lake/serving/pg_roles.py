@@ -105,6 +105,14 @@ SERVING_TABLES = (
 )
 
 
+def sink_grant_sql(table: str, sink_user: str) -> sql.Composed:
+    """The sink's privileges on curated_payments, on another table of the same shape (a
+    throwaway sink's target in tests and benchmarks)."""
+    privileges = ROLES["sink"].tables["curated_payments"]
+    return sql.SQL("GRANT {} ON TABLE {} TO {}").format(
+        sql.SQL(", ").join(sql.SQL(p) for p in privileges), sql.Identifier(table), sql.Identifier(sink_user))
+
+
 def grants_sql(names: dict[str, str]) -> list[sql.Composed]:
     """Statements that bring every non-owner role of the serving database to exactly its grants
     (revoke all, then grant), run by the owner after the migrations. `names`: duty -> role."""

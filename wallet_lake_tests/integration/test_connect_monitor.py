@@ -18,6 +18,8 @@ from confluent_kafka.admin import AdminClient
 from wallet_lake.defs.serving.sensors import connect_sink_monitor
 from wallet_lake.publish.topic import curated_topic_spec
 from wallet_lake.resources import with_changes
+from wallet_lake.serving.pg_provision import role_names
+from wallet_lake.serving.pg_roles import sink_grant_sql
 from wallet_lake_tests.integration.sink_support import (
     create_topic, curated_row, delete_topics, publish_rows, run_prefix, throwaway_connector, wait_until,
 )
@@ -92,6 +94,7 @@ def test_failed_task_is_restarted_reported_and_recovers(stack_resources, topic, 
         wait_until("the task to fail on the missing table", lambda: _task_state(res, connector) == "FAILED", 90)
         with res["postgres"].connect() as conn:  # the cause goes away; only a restart brings the task back
             conn.execute(f"CREATE TABLE {table} (LIKE curated_payments INCLUDING ALL)")
+            conn.execute(sink_grant_sql(table, role_names()["sink"]))  # writable by the sink's role
 
         result, md = _tick(res, connector, cursor=None)
         assert (md["connector_state"], md["tasks"], md["tasks_failed"], md["tasks_running"]) == ("RUNNING", 1, 1, 0)

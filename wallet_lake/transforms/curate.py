@@ -43,7 +43,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES, LIFECYCLE_RANK
+from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES, APPROVED, LIFECYCLE_RANK, REFUNDED
 from wallet_lake.contracts.ordering import PARTITION_COLUMN, spark_order
 from wallet_lake.contracts.schema import CURATED_FIELDS, CURATED_VERSION, RAW_FIELDS, spark_schema
 
@@ -295,8 +295,8 @@ def derived_columns() -> dict[str, Column]:
             F.col("authorized_at").isNotNull() & F.col("completed_at").isNotNull(),
             (F.unix_micros("completed_at") - F.unix_micros("authorized_at")) / F.lit(1000),
         ).cast("long"),
-        "is_approved": F.col("status") == "APPROVED",
-        "is_refunded": F.col("status") == "REFUNDED",
+        "is_approved": F.col("status") == APPROVED,
+        "is_refunded": F.col("status") == REFUNDED,
     }
 
 

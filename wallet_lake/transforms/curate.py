@@ -45,7 +45,7 @@ from pyspark.sql import types as T
 
 from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES, APPROVED, LIFECYCLE_RANK, REFUNDED
 from wallet_lake.contracts.ordering import PARTITION_COLUMN, spark_order
-from wallet_lake.contracts.schema import CURATED_FIELDS, CURATED_VERSION, RAW_FIELDS, spark_schema
+from wallet_lake.contracts.schema import CURATED_FIELDS, CURATED_VERSION, QUARANTINE_FIELDS, RAW_FIELDS, spark_schema
 
 RAW_INPUT_SCHEMA = T.StructType(
     [
@@ -55,17 +55,8 @@ RAW_INPUT_SCHEMA = T.StructType(
     ]
 )
 
-QUARANTINE_SCHEMA = T.StructType(
-    [
-        T.StructField("source_object", T.StringType(), False),
-        T.StructField("line_number", T.LongType(), False),
-        T.StructField("raw_line", T.StringType(), True),
-        T.StructField("reasons", T.ArrayType(T.StringType(), False), False),
-        T.StructField("reason", T.StringType(), False),
-        T.StructField("quarantined_at", T.TimestampType(), False),
-        T.StructField("curated_version", T.IntegerType(), False),
-    ]
-)
+# Rendered from the contract (contracts.schema.QUARANTINE_FIELDS), as the Glue catalog's table is.
+QUARANTINE_SCHEMA = spark_schema(QUARANTINE_FIELDS)
 
 # Every reason code, in the order they are reported.
 REASONS: tuple[str, ...] = (

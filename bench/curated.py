@@ -335,6 +335,8 @@ def end_to_end(lake: Path, hour: datetime) -> dict:
 
 def dagster_backfill(lake: Path, start: datetime, hours: int) -> dict:
     """`dagster asset materialize` of the range as one run, fresh process, throwaway instance."""
+    from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS, user_string
+
     home = Path(tempfile.mkdtemp(prefix="wl-bench-dagster-"))
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     config = home / "run_config.json"
@@ -344,7 +346,7 @@ def dagster_backfill(lake: Path, start: datetime, hours: int) -> dict:
     end = start + timedelta(hours=hours - 1)
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     cmd = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "wallet_lake.definitions",
-           "--select", "curated_payments", "--partition-range", f"{start:%Y-%m-%d-%H}:00...{end:%Y-%m-%d-%H}:00", "-c", str(config)]
+           "--select", user_string(CURATED_PAYMENTS), "--partition-range", f"{start:%Y-%m-%d-%H}:00...{end:%Y-%m-%d-%H}:00", "-c", str(config)]
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     with TreePeak(proc.pid) as peak:

@@ -65,10 +65,16 @@ TIMESTAMP_COLUMNS: tuple[str, ...] = tuple(f.name for f in CURATED_FIELDS if f.t
 # Lake partition columns of curated Parquet, outermost first.
 CURATED_PARTITION_COLUMNS: tuple[str, ...] = ("dt", "merchant_id")
 
+# Where a raw line came from: the curation reads lines with it, and every quarantined line keeps it.
+SOURCE_OBJECT = Field("source_object", "string", False, "Landing object the line came from.")
+LINE_NUMBER = Field("line_number", "int64", False, "1-based line number in that object.")
+# The curation's input: one row per landed line (the line unparsed).
+RAW_LINE_FIELDS: tuple[Field, ...] = (SOURCE_OBJECT, LINE_NUMBER, Field("value", "string", True, "The line as it landed."))
+
 # A quarantined raw line: what landed, where, and every rule it breaks.
 QUARANTINE_FIELDS: tuple[Field, ...] = (
-    Field("source_object", "string", False, "Landing object the line came from."),
-    Field("line_number", "int64", False, "1-based line number in that object."),
+    SOURCE_OBJECT,
+    LINE_NUMBER,
     Field("raw_line", "string", True, "The line as it landed."),
     Field("reasons", "string_array", False, "Every rule the line breaks (README, curation rules)."),
     Field("reason", "string", False, "reasons joined with commas."),

@@ -45,17 +45,17 @@ from pyspark.sql import types as T
 
 from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES, APPROVED, LIFECYCLE_RANK, REFUNDED
 from wallet_lake.contracts.ordering import PARTITION_COLUMN, spark_order
-from wallet_lake.contracts.schema import CURATED_FIELDS, CURATED_VERSION, QUARANTINE_FIELDS, RAW_FIELDS, spark_schema
-
-RAW_INPUT_SCHEMA = T.StructType(
-    [
-        T.StructField("source_object", T.StringType(), False),
-        T.StructField("line_number", T.LongType(), False),
-        T.StructField("value", T.StringType(), True),
-    ]
+from wallet_lake.contracts.schema import (
+    CURATED_FIELDS,
+    CURATED_VERSION,
+    QUARANTINE_FIELDS,
+    RAW_FIELDS,
+    RAW_LINE_FIELDS,
+    spark_schema,
 )
 
-# Rendered from the contract (contracts.schema.QUARANTINE_FIELDS), as the Glue catalog's table is.
+# Rendered from the contracts (contracts.schema), as the Glue catalog's quarantine table is.
+RAW_INPUT_SCHEMA = spark_schema(RAW_LINE_FIELDS)
 QUARANTINE_SCHEMA = spark_schema(QUARANTINE_FIELDS)
 
 # Every reason code, in the order they are reported.

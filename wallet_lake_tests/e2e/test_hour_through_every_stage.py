@@ -219,7 +219,7 @@ def _check_reports(app, key: str, rows: list[dict]) -> None:
     neighbours hold no other rows: _free_hour)."""
     from fastapi.testclient import TestClient
 
-    from wallet_lake.serving.aggregates import LATENCY_RELATIVE_ERROR
+    from wallet_lake.contracts.reports import LATENCY_RELATIVE_ERROR
 
     first, last = min(r["dt"] for r in rows), max(r["dt"] for r in rows)
     span = {"from": first.isoformat(), "to": last.isoformat()}

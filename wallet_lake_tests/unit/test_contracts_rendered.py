@@ -13,9 +13,8 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
-
-import pytest
 
 from wallet_lake.contracts import asset_keys, reports
 from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES
@@ -126,7 +125,6 @@ def test_the_quarantine_spark_writes_reads_back_as_the_contract(spark, tmp_path)
     import pyarrow.parquet as pq
 
     from wallet_lake.transforms.curate import RAW_INPUT_SCHEMA, curate
-    from datetime import datetime, timezone
 
     raw = spark.createDataFrame([("q.ndjson", 1, "not json"), ("q.ndjson", 2, '{"payment_id": 1}')], RAW_INPUT_SCHEMA)
     quarantine = curate(raw, processed_at=datetime(2093, 1, 1, tzinfo=timezone.utc)).quarantine

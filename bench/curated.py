@@ -160,8 +160,9 @@ def duckdb_reference_sql(raw_glob: str, out: Path) -> list[str]:
 
     Differences of DuckDB's JSON reader that the generated data never exercises: it accepts
     trailing commas and NaN/Infinity tokens, and for a repeated key reads the first value."""
-    from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES, LIFECYCLE_RANK
-    from wallet_lake.contracts.schema import RAW_FIELDS
+    from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES, APPROVED, REFUNDED
+    from wallet_lake.contracts.ordering import PARTITION_COLUMN, lake_order_by_sql
+    from wallet_lake.contracts.schema import CURATED_VERSION, RAW_FIELDS
     from wallet_lake.transforms.curate import CURRENCY_PATTERN, TIMESTAMP_PATTERN
 
     fields = [f.name for f in RAW_FIELDS]
@@ -172,7 +173,6 @@ def duckdb_reference_sql(raw_glob: str, out: Path) -> list[str]:
     ts_re = TIMESTAMP_PATTERN.replace(r"\A", "").replace(r"\z", "").replace("(?!0000)", "")
     ts = lambda f: (f"CASE WHEN {ty(f)} = 'VARCHAR' AND regexp_full_match({txt(f)}, '{ts_re}') AND NOT starts_with({txt(f)}, '0000') "  # noqa: E731
                     f"THEN try_cast({txt(f)} AS TIMESTAMPTZ) END")
-    rank = "CASE status " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in LIFECYCLE_RANK.items()) + " ELSE -1 END"
     accepted = ", ".join(f"'{s}'" for s in ACCEPTED_STATUSES)
     cur_re = CURRENCY_PATTERN.replace(r"\A", "").replace(r"\z", "")
     ws = "' \t\r\n'"
@@ -217,15 +217,19 @@ def duckdb_reference_sql(raw_glob: str, out: Path) -> list[str]:
             CASE WHEN NOT (risk_score BETWEEN 0 AND 1) THEN 'risk_score_out_of_range' END
           ], lambda x: x IS NOT NULL) END AS reasons
         FROM f""",
+        # The dedupe keeps the first record in contracts.ordering.LATEST_FIRST, as the curation does.
         f"""COPY (
-          SELECT payment_id, merchant_id, user_id, amount_cents, upper(currency) AS currency, status, payment_method, risk_score,
-                 authorized_at, completed_at, created_at, source_system, decline_reason,
-                 CAST(created_at AS DATE) AS dt, CAST(hour(created_at) AS INTEGER) AS hour,
-                 CAST(trunc((epoch_us(completed_at) - epoch_us(authorized_at)) / 1000.0) AS BIGINT) AS authorized_to_complete_ms,
-                 status = 'APPROVED' AS is_approved, status = 'REFUNDED' AS is_refunded,
-                 now() AS processed_at, 1 AS curated_version
-          FROM parsed WHERE len(reasons) = 0
-          QUALIFY row_number() OVER (PARTITION BY payment_id ORDER BY created_at DESC, {rank} DESC, value DESC) = 1
+          SELECT * FROM (
+            SELECT payment_id, merchant_id, user_id, amount_cents, upper(currency) AS currency, status, payment_method,
+                   CASE WHEN risk_score = 0 THEN CAST(0 AS DOUBLE) ELSE risk_score END AS risk_score,
+                   authorized_at, completed_at, created_at, source_system, decline_reason,
+                   CAST(created_at AS DATE) AS dt, CAST(hour(created_at) AS INTEGER) AS hour,
+                   CAST(trunc((epoch_us(completed_at) - epoch_us(authorized_at)) / 1000.0) AS BIGINT) AS authorized_to_complete_ms,
+                   status = '{APPROVED}' AS is_approved, status = '{REFUNDED}' AS is_refunded,
+                   now() AS processed_at, {CURATED_VERSION} AS curated_version
+            FROM parsed WHERE len(reasons) = 0
+          ) AS curated
+          QUALIFY row_number() OVER (PARTITION BY {PARTITION_COLUMN} ORDER BY {lake_order_by_sql()}) = 1
         ) TO '{out}/curated' (FORMAT parquet, PARTITION_BY (dt, merchant_id), OVERWRITE_OR_IGNORE)""",
         f"""COPY (SELECT source_object, line_number, value AS raw_line, reasons, array_to_string(reasons, ',') AS reason
                   FROM parsed WHERE len(reasons) > 0) TO '{out}/quarantine.parquet' (FORMAT parquet)""",
@@ -331,6 +335,8 @@ def end_to_end(lake: Path, hour: datetime) -> dict:
 
 def dagster_backfill(lake: Path, start: datetime, hours: int) -> dict:
     """`dagster asset materialize` of the range as one run, fresh process, throwaway instance."""
+    from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS, user_string
+
     home = Path(tempfile.mkdtemp(prefix="wl-bench-dagster-"))
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     config = home / "run_config.json"
@@ -340,7 +346,7 @@ def dagster_backfill(lake: Path, start: datetime, hours: int) -> dict:
     end = start + timedelta(hours=hours - 1)
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     cmd = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "wallet_lake.definitions",
-           "--select", "curated_payments", "--partition-range", f"{start:%Y-%m-%d-%H}:00...{end:%Y-%m-%d-%H}:00", "-c", str(config)]
+           "--select", user_string(CURATED_PAYMENTS), "--partition-range", f"{start:%Y-%m-%d-%H}:00...{end:%Y-%m-%d-%H}:00", "-c", str(config)]
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     with TreePeak(proc.pid) as peak:

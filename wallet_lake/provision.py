@@ -64,6 +64,7 @@ def provision_postgres_roles(res) -> None:
 
 def provision_postgres(res) -> None:
     from wallet_lake.serving import pg_connect
+    from wallet_lake.serving.contract_sql import verify_deployed
     from wallet_lake.serving.migrate import migrate
     from wallet_lake.serving.pg_provision import apply_grants
 
@@ -72,6 +73,9 @@ def provision_postgres(res) -> None:
     log.info("postgres migrations applied: %s", applied or "none (up to date)")
     with pg_connect.connect("owner") as conn:
         log.info("postgres grants: %d statements (serving/pg_roles.py)", apply_grants(conn))
+        # The migrations must have left what the contracts render (statuses, ranks, latest order).
+        verify_deployed(conn)
+        log.info("postgres contract objects: the rendering of wallet_lake/contracts (serving/contract_sql.py)")
 
 
 def provision_kafka(res) -> None:

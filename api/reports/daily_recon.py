@@ -12,13 +12,13 @@ from pydantic import BaseModel, Field
 from api.reports.common import AMOUNT_DOC, CURRENCY_DOC, AsOf
 from api.reports.source import Fetch
 from api.reports.sql import DAILY_RECON, DAILY_RECON_ALL, ReportQuery
-from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES
+from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES, APPROVED, REFUNDED
 
 DESCRIPTION = (
     "For one UTC day (`date`, the dt of each payment's surviving record's created_at) and one merchant "
     "(or every merchant when `merchant` is omitted, for all-merchant keys): the payment count and the sum of "
     "amount_cents per (currency, status), and per currency the totals over all statuses. Each payment counts "
-    "once, in its current status (a payment refunded later counts as REFUNDED on the dt of the refund record). "
+    f"once, in its current status (a payment refunded later counts as {REFUNDED} on the dt of the refund record). "
     "Amounts are in minor units and never summed across currencies. A day without payments answers 200 with "
     "empty lists."
 )
@@ -27,7 +27,7 @@ DESCRIPTION = (
 class StatusLine(BaseModel):
     currency: str = Field(description=CURRENCY_DOC, examples=["EUR"])
     status: str = Field(
-        description=f"Payment status, one of: {', '.join(ACCEPTED_STATUSES)}.", examples=["APPROVED"]
+        description=f"Payment status, one of: {', '.join(ACCEPTED_STATUSES)}.", examples=[APPROVED]
     )
     count: int = Field(ge=0, description="Number of payments in this currency and status.")
     amount_cents: int = Field(ge=0, description=AMOUNT_DOC)

@@ -11,11 +11,11 @@ from pydantic import BaseModel, Field
 from api.reports.common import AMOUNT_DOC, CURRENCY_DOC, CurrencyAmount, RangeAnswer, rate
 from api.reports.source import Fetch
 from api.reports.sql import DECLINES, DECLINES_ALL, ReportQuery
-from wallet_lake.serving.aggregates import UNKNOWN
+from wallet_lake.contracts.reports import DECLINED, UNKNOWN
 
 DESCRIPTION = (
     "Over the payments whose surviving record's dt is in [`from`, `to`] (inclusive), for one merchant (or every "
-    "merchant when `merchant` is omitted, for all-merchant keys): the payments whose current status is DECLINED, "
+    f"merchant when `merchant` is omitted, for all-merchant keys): the payments whose current status is {DECLINED}, "
     f"per decline_reason (a missing or empty reason is reported as `{UNKNOWN}`), with their count and amounts per "
     "currency; their total; and `decline_rate` = declined count / count of all payments in the range (every "
     "status), null when the range holds no payment; and per currency the same by count and by amount "
@@ -41,7 +41,7 @@ class CurrencyDeclines(BaseModel):
 
 class Declines(RangeAnswer):
     payment_count: int = Field(ge=0, description="All payments in the range, every status (the rate's denominator).")
-    declined_count: int = Field(ge=0, description="Payments now DECLINED.")
+    declined_count: int = Field(ge=0, description=f"Payments now {DECLINED}.")
     decline_rate: float | None = Field(description="declined_count / payment_count; null when payment_count is 0.")
     declined_amounts: list[CurrencyAmount] = Field(description="Amounts of declined payments per currency, sorted by currency.")
     by_reason: list[ReasonLine] = Field(description="Per decline reason, most frequent first (ties by reason).")

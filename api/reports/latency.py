@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from api.reports.common import AsOf
 from api.reports.source import Fetch
 from api.reports.sql import LATENCY, LATENCY_ONE_METHOD, ReportQuery
-from wallet_lake.serving.aggregates import LATENCY_EXACT_BELOW_MS, LATENCY_RELATIVE_ERROR, UNKNOWN
+from wallet_lake.contracts.reports import LATENCY_EXACT_BELOW_MS, LATENCY_RELATIVE_ERROR, UNKNOWN
 
 _ERROR_PCT = f"{LATENCY_RELATIVE_ERROR * 100:.2f}%"
 DESCRIPTION = (

@@ -41,17 +41,17 @@ _NULL = " null when the stage never recorded the hour."
 
 class HourRecon(BaseModel):
     landing_hour: dt.datetime = Field(description="Start of the landing hour, UTC.", examples=["2026-11-24T13:00:00Z"])
-    raw_lines: int | None = Field(ge=0, description="Lines of the hour's NDJSON objects (raw_payments)." + _NULL)
+    raw_lines: int | None = Field(ge=0, description=f"Lines of the hour's NDJSON objects ({ledger.RECORDED_BY[ledger.RAW_LINES]})." + _NULL)
     curated: int | None = Field(ge=0, description="Curated rows (one per payment_id) of the curation the lake holds." + _NULL)
     quarantined: int | None = Field(ge=0, description="Lines quarantined with a reason by that curation." + _NULL)
     duplicates_removed: int | None = Field(ge=0, description="Lines the dedupe dropped in that curation." + _NULL)
     published: int | None = Field(
-        ge=0, description="Curated payment_ids of the hour the Kafka broker acknowledged, each once (kafka/payments_curated)." + _NULL
+        ge=0, description=f"Curated payment_ids of the hour the Kafka broker acknowledged, each once ({ledger.RECORDED_BY[ledger.PUBLISHED]})." + _NULL
     )
     loaded: int | None = Field(
         ge=0,
         description="Curated payment_ids of the hour present in Postgres with a created_at at least the curated one "
-        "(postgres/curated_payments)." + _NULL,
+        f"({ledger.RECORDED_BY[ledger.LOADED]})." + _NULL,
     )
     counted: int | None = Field(
         ge=0, description="Loaded rows the report aggregates include (computed when asked). null when loaded is null."

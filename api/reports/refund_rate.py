@@ -11,14 +11,14 @@ from pydantic import BaseModel, Field
 from api.reports.common import AMOUNT_DOC, CURRENCY_DOC, RangeAnswer, rate
 from api.reports.source import Fetch
 from api.reports.sql import REFUND_RATE, REFUND_RATE_ALL, ReportQuery
-from wallet_lake.contracts.lifecycle import CAPTURED_STATUSES
+from wallet_lake.contracts.reports import CAPTURED_STATUSES, CHARGEBACK, REFUNDED
 
 _CAPTURED = ", ".join(CAPTURED_STATUSES)
 DESCRIPTION = (
     f"Over the payments whose surviving record's dt is in [`from`, `to`] (inclusive), for one merchant (or "
     f"every merchant when `merchant` is omitted, for all-merchant keys): captured = payments whose current "
-    f"status is one of {_CAPTURED}. `refund_rate` = REFUNDED count / captured count and `chargeback_rate` = "
-    f"CHARGEBACK count / captured count; per currency, `refund_amount_rate` = refunded amount / captured amount "
+    f"status is one of {_CAPTURED}. `refund_rate` = {REFUNDED} count / captured count and `chargeback_rate` = "
+    f"{CHARGEBACK} count / captured count; per currency, `refund_amount_rate` = refunded amount / captured amount "
     f"and `chargeback_amount_rate` likewise (amounts are never summed across currencies). A rate is null, not an "
     f"error, when nothing was captured (its denominator is zero). An empty range answers zero counts."
 )
@@ -28,18 +28,18 @@ class CurrencyRefunds(BaseModel):
     currency: str = Field(description=CURRENCY_DOC, examples=["EUR"])
     captured_count: int = Field(ge=0, description=f"Payments in this currency with status {_CAPTURED}.")
     captured_amount_cents: int = Field(ge=0, description=AMOUNT_DOC + " Captured payments.")
-    refunded_count: int = Field(ge=0, description="Payments in this currency now REFUNDED.")
-    refunded_amount_cents: int = Field(ge=0, description=AMOUNT_DOC + " REFUNDED payments.")
-    chargeback_count: int = Field(ge=0, description="Payments in this currency now CHARGEBACK.")
-    chargeback_amount_cents: int = Field(ge=0, description=AMOUNT_DOC + " CHARGEBACK payments.")
+    refunded_count: int = Field(ge=0, description=f"Payments in this currency now {REFUNDED}.")
+    refunded_amount_cents: int = Field(ge=0, description=f"{AMOUNT_DOC} {REFUNDED} payments.")
+    chargeback_count: int = Field(ge=0, description=f"Payments in this currency now {CHARGEBACK}.")
+    chargeback_amount_cents: int = Field(ge=0, description=f"{AMOUNT_DOC} {CHARGEBACK} payments.")
     refund_amount_rate: float | None = Field(description="refunded_amount_cents / captured_amount_cents; null when the latter is 0.")
     chargeback_amount_rate: float | None = Field(description="chargeback_amount_cents / captured_amount_cents; null when the latter is 0.")
 
 
 class RefundRate(RangeAnswer):
     captured_count: int = Field(ge=0, description=f"Payments with status {_CAPTURED}, all currencies.")
-    refunded_count: int = Field(ge=0, description="Payments now REFUNDED.")
-    chargeback_count: int = Field(ge=0, description="Payments now CHARGEBACK.")
+    refunded_count: int = Field(ge=0, description=f"Payments now {REFUNDED}.")
+    chargeback_count: int = Field(ge=0, description=f"Payments now {CHARGEBACK}.")
     refund_rate: float | None = Field(description="refunded_count / captured_count; null when nothing was captured.")
     chargeback_rate: float | None = Field(description="chargeback_count / captured_count; null when nothing was captured.")
     by_currency: list[CurrencyRefunds] = Field(description="Per currency with captured payments, sorted by currency.")
@@ -56,8 +56,8 @@ def shape(
         by_status = per[currency]
         count = sum(c for c, _ in by_status.values())
         amount = sum(a for _, a in by_status.values())
-        rc, ra = by_status.get("REFUNDED", (0, 0))
-        cc, ca = by_status.get("CHARGEBACK", (0, 0))
+        rc, ra = by_status.get(REFUNDED, (0, 0))
+        cc, ca = by_status.get(CHARGEBACK, (0, 0))
         currencies.append(
             CurrencyRefunds(
                 currency=currency, captured_count=count, captured_amount_cents=amount,

@@ -1,6 +1,6 @@
 """SQL text of every report, defined once, for Postgres and the lake alike.
 
-Reports read the aggregate relations of wallet_lake.serving.aggregates (report_status_daily,
+Reports read the report relations of wallet_lake.contracts.report_relations (report_status_daily,
 report_status_daily_all, report_latency_daily): tables on Postgres, CTEs over the latest-record
 view on the lake (wallet_lake.lake.query), so the same text runs on both. Values are bound by the
 driver through `%(name)s` placeholders, never formatted into the text (the lake layer translates
@@ -22,8 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from wallet_lake.contracts.lifecycle import CAPTURED_STATUSES
-from wallet_lake.serving.aggregates import DECLINED
+from wallet_lake.contracts.reports import CAPTURED_STATUSES, DECLINED
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
@@ -85,7 +84,7 @@ DECLINES_ALL = _status_query("declines/all-merchants", *_DECLINES, per_merchant=
 
 # latency: per payment_method over a dt range: count, sum and max exactly (totals), and p50, p95,
 # p99 from the range's histogram (percentile_cont's interpolation over bucket representatives;
-# error bound in wallet_lake.serving.aggregates).
+# error bound in wallet_lake.contracts.reports).
 #
 # The range's histogram is a signed sum of month-to-date histograms: for each month the range
 # touches, + the last day with data up to `to` (counting from the month's first day), and - the

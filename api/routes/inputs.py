@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BeforeValidator
 
 from api.params import query
+from wallet_lake.contracts.reports import UNKNOWN
 
 MAX_RANGE_DAYS = 366
 PAYMENT_METHOD_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
@@ -98,7 +99,7 @@ Range = Annotated[DateRange, Depends(date_range)]
 PaymentMethod = Annotated[
     str | None,
     query(
-        "Only this payment method (`unknown` = payments without one). Omitted: every method.",
+        f"Only this payment method (`{UNKNOWN}` = payments without one). Omitted: every method.",
         "lower-case letters, digits and _, starting with a letter, at most 32 characters",
         pattern=PAYMENT_METHOD_PATTERN,
         max_length=32,

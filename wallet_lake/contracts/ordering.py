@@ -3,7 +3,8 @@
 Three places pick a payment's latest record: the Spark dedupe of a landing hour
 (transforms/curate.py), the lake's latest-record view for DuckDB and Athena (lake/views.py) and
 the Postgres no-regression trigger (serving/contract_sql.py, committed as a migration). They all
-render `LATEST_FIRST` below, so they agree on every pair of records, ties included.
+render `LATEST_FIRST` below, so they agree on every pair of records, ties included; so do the
+benchmark's DuckDB reference curation (bench/curated.py) and Python readers (`python_compare`).
 
 The order is defined on what every store can hold:
   * Timestamps compare truncated (floored) to the millisecond first: Postgres gets milliseconds
@@ -24,11 +25,13 @@ Import-time checks keep it total when the contract gains a column."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from datetime import timedelta
+from functools import cmp_to_key
+from typing import TYPE_CHECKING, Any, Literal
 
-from wallet_lake.contracts.lifecycle import LIFECYCLE_RANK
+from wallet_lake.contracts.lifecycle import LIFECYCLE_RANK, lifecycle_rank
 from wallet_lake.contracts.schema import CURATED_COLUMNS, CURATED_FIELDS, TIMESTAMP_COLUMNS
 
 if TYPE_CHECKING:  # pyspark is imported only by the Spark renderer
@@ -152,6 +155,43 @@ def lake_order_by_sql(ref: Callable[[str], str] = str) -> str:
     """The ORDER BY list (without the keywords) for DuckDB and Athena/Trino; `ref` maps a
     column to its reference (e.g. a qualified name)."""
     return ", ".join(f"{_lake_expr(k, ref)} {_direction_sql(k)}" for k in LATEST_FIRST)
+
+
+# --- Python -------------------------------------------------------------------------------------
+
+
+def _python_value(key: OrderKey, record: Mapping[str, Any]) -> Any:
+    value = record[key.column]
+    if value is None:
+        return None
+    if key.transform == "ms":
+        return value - timedelta(microseconds=value.microsecond % 1000)  # microsecond >= 0: a floor
+    if key.transform == "lifecycle_rank":
+        return lifecycle_rank(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")  # bytes, as the engines compare text
+    return value
+
+
+def python_compare(a: Mapping[str, Any], b: Mapping[str, Any], *, include_run_constant: bool = True) -> int:
+    """-1 when record `a` comes first in the order (is the later one), 1 when `b` does, 0 when
+    they are equal under it: the order for Python readers (tools, tests), over curated records as
+    dicts (timestamps as datetimes)."""
+    for k in LATEST_FIRST:
+        if k.run_constant and not include_run_constant:
+            continue
+        x, y = _python_value(k, a), _python_value(k, b)
+        if x == y:
+            continue
+        if x is None or y is None:
+            return (1 if x is None else -1) * (1 if k.nulls_last else -1)
+        return (-1 if x > y else 1) * (1 if k.descending else -1)
+    return 0
+
+
+def python_latest(records: Iterable[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The record of one payment the order keeps (the first one)."""
+    return min(records, key=cmp_to_key(python_compare))
 
 
 # --- Spark --------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""The raw and curated payment record contracts, declared once and rendered for every reader.
+"""The raw, curated and quarantine record contracts, declared once and rendered for every reader.
 
 Each field has one logical type; renderers turn the list into a Spark StructType (the transform
 and the Glue job), a Kafka Connect JSON schema (the topic value the JDBC sink reads), Postgres
-column types (checked against the migrations by a test) and Arrow types (lake readers).
+column types (checked against the migrations by a test), Arrow types (lake readers) and Hive
+types (the Glue catalog, lake/catalog.py).
 Imports of pyspark/pyarrow are local so the API can import this module without them."""
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-LogicalType = Literal["string", "int64", "int32", "float64", "boolean", "timestamp", "date"]
+# string_array: a list of non-null strings (the quarantine's reasons); Spark, Arrow and Hive only.
+LogicalType = Literal["string", "int64", "int32", "float64", "boolean", "timestamp", "date", "string_array"]
 
 # Bump whenever a curation rule changes: every curated row records the version that made it.
 # 2: dedupe by contracts.ordering.LATEST_FIRST (created_at to the ms, content before raw line
@@ -63,6 +65,26 @@ TIMESTAMP_COLUMNS: tuple[str, ...] = tuple(f.name for f in CURATED_FIELDS if f.t
 # Lake partition columns of curated Parquet, outermost first.
 CURATED_PARTITION_COLUMNS: tuple[str, ...] = ("dt", "merchant_id")
 
+# Where a raw line came from: the curation reads lines with it, and every quarantined line keeps it.
+SOURCE_OBJECT = Field("source_object", "string", False, "Landing object the line came from.")
+LINE_NUMBER = Field("line_number", "int64", False, "1-based line number in that object.")
+# The curation's input: one row per landed line (the line unparsed).
+RAW_LINE_FIELDS: tuple[Field, ...] = (SOURCE_OBJECT, LINE_NUMBER, Field("value", "string", True, "The line as it landed."))
+
+# A quarantined raw line: what landed, where, and every rule it breaks.
+QUARANTINE_FIELDS: tuple[Field, ...] = (
+    SOURCE_OBJECT,
+    LINE_NUMBER,
+    Field("raw_line", "string", True, "The line as it landed."),
+    Field("reasons", "string_array", False, "Every rule the line breaks (README, curation rules)."),
+    Field("reason", "string", False, "reasons joined with commas."),
+    Field("quarantined_at", "timestamp", False, "processed_at of the run that quarantined it."),
+    Field("curated_version", "int32", False, "Version of the curation rules."),
+)
+QUARANTINE_COLUMNS: tuple[str, ...] = tuple(f.name for f in QUARANTINE_FIELDS)
+# Lake partition of quarantine Parquet: one folder per landing hour.
+QUARANTINE_PARTITION_FIELD = Field("landing_hour", "string", False, "Landing hour YYYYMMDDTHH (UTC).")
+
 _SPARK = {
     "string": "StringType", "int64": "LongType", "int32": "IntegerType", "float64": "DoubleType",
     "boolean": "BooleanType", "timestamp": "TimestampType", "date": "DateType",
@@ -85,9 +107,12 @@ def spark_schema(fields: tuple[Field, ...] = CURATED_FIELDS):
     """Spark StructType for the given fields."""
     from pyspark.sql import types as T
 
-    return T.StructType(
-        [T.StructField(f.name, getattr(T, _SPARK[f.type])(), f.nullable) for f in fields]
-    )
+    def spark_type(t: LogicalType):
+        if t == "string_array":
+            return T.ArrayType(T.StringType(), containsNull=False)
+        return getattr(T, _SPARK[t])()
+
+    return T.StructType([T.StructField(f.name, spark_type(f.type), f.nullable) for f in fields])
 
 
 def postgres_columns(fields: tuple[Field, ...] = CURATED_FIELDS) -> dict[str, tuple[str, bool]]:
@@ -121,5 +146,7 @@ def arrow_schema(fields: tuple[Field, ...] = CURATED_FIELDS):
     types = {
         "string": pa.string(), "int64": pa.int64(), "int32": pa.int32(), "float64": pa.float64(),
         "boolean": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32(),
+        # Spark writes a Parquet list whose element is named "element".
+        "string_array": pa.list_(pa.field("element", pa.string(), nullable=False)),
     }
     return pa.schema([pa.field(f.name, types[f.type], f.nullable) for f in fields])

@@ -2,13 +2,12 @@
 
 import dagster as dg
 
+from wallet_lake.contracts.asset_keys import PIPELINE
 from wallet_lake.partitions import hourly_landing
 
 hourly_payments_job = dg.define_asset_job(
     "hourly_payments",
-    selection=dg.AssetSelection.assets(
-        "raw_payments", "curated_payments", ["kafka", "payments_curated"], ["postgres", "curated_payments"]
-    ),
+    selection=dg.AssetSelection.assets(*(dg.AssetKey(p) for p in PIPELINE)),
     partitions_def=hourly_landing,
     description="One landing hour through every stage.",
 )

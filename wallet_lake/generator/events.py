@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, fields as dc_fields
 from datetime import datetime, timedelta, timezone
 
-from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES
+from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES, APPROVED, CANCELLED, DECLINED, FAILED
 from wallet_lake.contracts.schema import RAW_FIELDS
 
 HOUR_MS = 3_600_000
@@ -304,7 +304,7 @@ class _Generator:
     def _auth_times(rng: random.Random, status: str, created_ms: int) -> tuple[object, object]:
         """authorized_at/completed_at for an event: both set (a few hundred ms to seconds apart)
         when APPROVED, null when DECLINED/FAILED, sometimes left out of the line altogether."""
-        if status == "APPROVED":
+        if status == APPROVED:
             completed = created_ms - rng.randint(1, 40)
             gap = int(min(max(rng.lognormvariate(math.log(900), 0.8), 150), 9000))
             auth: object = completed - gap
@@ -314,9 +314,9 @@ class _Generator:
             if rng.random() < 0.01:
                 auth = _ABSENT
             return auth, comp
-        if status in ("DECLINED", "FAILED"):
+        if status in (DECLINED, FAILED):
             return (_ABSENT, _ABSENT) if rng.random() < 0.15 else (None, None)
-        if status == "CANCELLED":
+        if status == CANCELLED:
             return (created_ms - rng.randint(500, 120_000) if rng.random() < 0.6 else None), None
         # PENDING: sometimes authorized already, never completed.
         return (created_ms - rng.randint(50, 2000) if rng.random() < 0.4 else None), None

@@ -12,8 +12,9 @@ Tables in WL_GLUE_DATABASE:
   projected: `injected` projection of merchant_id would make Athena refuse every query that does
   not name one merchant (the latest view, any cross-merchant report), and an `enum` would need the
   merchant list kept in the table. Registration costs one call per new (dt, merchant_id).
-- `curated_payments_quarantine`: the quarantine Parquet (raw line, source object, line number,
-  reasons) partitioned by `landing_hour` = YYYYMMDDTHH, projected (one dimension, no listing).
+- `curated_payments_quarantine`: the quarantine Parquet (contracts.schema.QUARANTINE_FIELDS: raw
+  line, source object, line number, reasons) partitioned by `landing_hour` = YYYYMMDDTHH,
+  projected (one dimension, no listing).
 - `curated_payments_latest`: an Athena view (TableType VIRTUAL_VIEW, Presto view encoding) of
   lake.views.LATEST_VIEW_SQL, the same text the local DuckDB query layer runs.
 """
@@ -26,7 +27,13 @@ from typing import Iterable
 from urllib.parse import unquote
 
 from wallet_lake.contracts.landing import CURATED_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX
-from wallet_lake.contracts.schema import CURATED_FIELDS, CURATED_PARTITION_COLUMNS, RAW_FIELDS
+from wallet_lake.contracts.schema import (
+    CURATED_FIELDS,
+    CURATED_PARTITION_COLUMNS,
+    QUARANTINE_FIELDS,
+    QUARANTINE_PARTITION_FIELD,
+    RAW_FIELDS,
+)
 from wallet_lake.lake.views import LATEST_VIEW_NAME, LATEST_VIEW_SQL
 
 RAW_TABLE = "raw_payments"
@@ -36,7 +43,7 @@ LATEST_VIEW = LATEST_VIEW_NAME
 PROJECTION_START_HOUR = "2026-01-01T00"  # first landing hour the projections enumerate
 
 _HIVE = {"string": "string", "int64": "bigint", "int32": "int", "float64": "double", "boolean": "boolean",
-         "timestamp": "timestamp", "date": "date"}
+         "timestamp": "timestamp", "date": "date", "string_array": "array<string>"}
 _PRESTO = {"string": "varchar", "int64": "bigint", "int32": "integer", "float64": "double", "boolean": "boolean",
            "timestamp": "timestamp(3)", "date": "date"}
 
@@ -45,17 +52,6 @@ _PARQUET = {
     "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
     "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe", "Parameters": {"serialization.format": "1"}},
 }
-
-QUARANTINE_COLUMNS = [
-    ("source_object", "string", "Landing object the line came from."),
-    ("line_number", "bigint", "1-based line number in that object."),
-    ("raw_line", "string", "The line as it landed."),
-    ("reasons", "array<string>", "Every rule the line breaks (README, curation rules)."),
-    ("reason", "string", "reasons joined with commas."),
-    ("quarantined_at", "timestamp", "processed_at of the run that quarantined it."),
-    ("curated_version", "int", "Version of the curation rules."),
-]
-
 
 def _columns(fields) -> list[dict]:
     return [{"Name": f.name, "Type": _HIVE[f.type], "Comment": f.doc[:255]} for f in fields]
@@ -108,6 +104,7 @@ def curated_table_input(bucket: str) -> dict:
 
 def quarantine_table_input(bucket: str, projection_start: str = PROJECTION_START_HOUR) -> dict:
     start = projection_start.replace("-", "")
+    part = QUARANTINE_PARTITION_FIELD.name
     return {
         "Name": QUARANTINE_TABLE,
         "Description": "Quarantined raw lines with their reasons, per landing hour (YYYYMMDDTHH).",
@@ -116,16 +113,16 @@ def quarantine_table_input(bucket: str, projection_start: str = PROJECTION_START
             "EXTERNAL": "TRUE",
             "classification": "parquet",
             "projection.enabled": "true",
-            "projection.landing_hour.type": "date",
-            "projection.landing_hour.format": "yyyyMMdd'T'HH",
-            "projection.landing_hour.range": f"{start},NOW",
-            "projection.landing_hour.interval": "1",
-            "projection.landing_hour.interval.unit": "HOURS",
-            "storage.location.template": f"s3://{bucket}/{QUARANTINE_PREFIX}landing_hour=${{landing_hour}}/",
+            f"projection.{part}.type": "date",
+            f"projection.{part}.format": "yyyyMMdd'T'HH",
+            f"projection.{part}.range": f"{start},NOW",
+            f"projection.{part}.interval": "1",
+            f"projection.{part}.interval.unit": "HOURS",
+            "storage.location.template": f"s3://{bucket}/{QUARANTINE_PREFIX}{part}=${{{part}}}/",
         },
-        "PartitionKeys": [{"Name": "landing_hour", "Type": "string", "Comment": "Landing hour YYYYMMDDTHH (UTC)."}],
+        "PartitionKeys": _columns((QUARANTINE_PARTITION_FIELD,)),
         "StorageDescriptor": {
-            "Columns": [{"Name": n, "Type": t, "Comment": c} for n, t, c in QUARANTINE_COLUMNS],
+            "Columns": _columns(QUARANTINE_FIELDS),
             "Location": f"s3://{bucket}/{QUARANTINE_PREFIX}",
             **_PARQUET,
         },

@@ -3,8 +3,8 @@
 The reports API runs its report SQL here for `source=lake`. A statement reads relations by name
 (curated_payments, curated_payments_latest, report_status_daily, report_status_daily_all,
 report_latency_daily); `compose` prefixes it with CTEs that define them over the curated files:
-the latest-record view (views.py) and the aggregate SELECTs (serving/aggregates.py) that fill the
-Postgres tables of the same names. One text per report, two engines.
+the latest-record view (views.py) and the report relations (contracts/report_relations.py) that
+fill the Postgres tables of the same names. One text per report, two engines.
 
 Which records are scanned: those of dt >= `scan_from` (the first dt the report asks for). That is
 exact for the latest-record view: a payment's later records have later (or equal) created_at,
@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 from wallet_lake.contracts.schema import CURATED_COLUMNS, CURATED_PARTITION_COLUMNS
 from wallet_lake.lake.views import CURATED_RELATION, LATEST_VIEW_NAME, LATEST_VIEW_SQL
-from wallet_lake.serving.aggregates import relation_ctes
+from wallet_lake.contracts.report_relations import relation_ctes
 
 CURATED_PREFIX = "curated/payments"
 SCAN_FROM_PARAM = "lake_scan_from"

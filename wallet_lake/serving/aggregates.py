@@ -1,38 +1,10 @@
-"""Report aggregates: what the reports API reads instead of scanning curated_payments.
+"""Report aggregates on Postgres: the report relations (contracts/report_relations.py) kept as
+tables (migration 0002) that the reports API reads instead of scanning curated_payments.
 
-Five relations, each defined once here as a SELECT over a relation of curated rows (or over
-one of the others):
-
-- report_status_daily: count and amount per (dt, merchant_id, currency, status, decline_reason);
-- report_status_daily_all: the same summed over merchants;
-- report_latency_daily: a histogram of authorized_to_complete_ms per (dt, payment_method);
-- report_latency_totals_daily: count, sum and max per (dt, payment_method);
-- report_latency_mtd: the histogram accumulated from the 1st of the month through each dt, so
-  that a range's histogram is a signed sum of at most three days (one per month touched, minus
-  the day before the range) rather than one per day: 31 days of 10M payments read ~5k rows, not
-  ~50k. Refreshing a dt recomputes its month from that dt on (at most a month), never history.
-
-On Postgres they are tables (migration 0002), refreshed per dt by `refresh_report_aggregates`.
-Every change to curated_payments marks its dt in report_aggregate_dirty_dts (migration 0005); the
-refresher sensor drains the marks (`drain_marks`), and a report's `as_of` comes from the marks
-still pending (`AS_OF_SQL`).
-On the lake (wallet_lake.lake.query) the same SELECTs are CTEs over the latest-record view, so
-the report SQL reads the same relation names on both engines. Keep to SQL that Postgres, DuckDB
-and Trino (Athena) read alike: positional GROUP BY, mod(), CASE, no casts with `::`.
-
-Latency percentiles and their error bound
------------------------------------------
-A value v (ms) falls in the bucket [lo, lo + w) with w = 1 for v < 128 and, for
-2^e <= v < 2^(e+1) (e >= 7), w = 2^e / 32, lo = v - mod(v, w) (32 buckets per power of two).
-Each bucket keeps count, sum, min and max. A percentile is computed as percentile_cont would
-over the raw values (linear interpolation between the order statistics at ranks floor and ceil
-of (n-1)p), with every value replaced by its bucket's midpoint lo + (w-1)/2 clamped into the
-bucket's [min, max]. That representative is within (w-1)/2 < v/64 of any value of the bucket,
-and the map is monotone, so each order statistic is off by less than 1/64 (1.56%) of itself and
-the interpolated percentile by less than 1.56% of the larger of its two order statistics. Below
-128 ms, and in any bucket that holds a single distinct value, it is exact. Count, mean and max
-are exact. (64 buckets per power of two would halve the bound and double the rows a latency
-report reads: 4.1 ms instead of 2.3 ms for a 31-day report over 10M payments.)"""
+`refresh_report_aggregates` recomputes them per dt. Every change to curated_payments marks its dt
+in report_aggregate_dirty_dts (migration 0005); the refresher sensor drains the marks
+(`drain_marks`), and a report's `as_of` comes from the marks still pending (`AS_OF_SQL`).
+On the lake (wallet_lake.lake.query) the same SELECTs are CTEs over the latest-record view."""
 
 from __future__ import annotations
 
@@ -43,164 +15,19 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from wallet_lake.contracts.report_relations import (
+    LATENCY_DAILY_COLUMNS,
+    LATENCY_DAILY_SQL,
+    LATENCY_MTD_COLUMNS,
+    LATENCY_MTD_SQL,
+    LATENCY_TOTALS_DAILY_COLUMNS,
+    LATENCY_TOTALS_DAILY_SQL,
+    STATUS_DAILY_ALL_COLUMNS,
+    STATUS_DAILY_ALL_SQL,
+    STATUS_DAILY_COLUMNS,
+    STATUS_DAILY_SQL,
+)
 from wallet_lake.settings import AggregatesRefreshSettings, default, load
-from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES
-
-# Decline reason of DECLINED payments that have none (or an empty one); and the filler of the
-# decline_reason key for every other status.
-UNKNOWN = "unknown"
-NOT_DECLINED = ""
-DECLINED = "DECLINED"
-if DECLINED not in ACCEPTED_STATUSES:  # the contract owns the statuses; fail loudly if it moves
-    raise RuntimeError(f"{DECLINED!r} is not in contracts.lifecycle.ACCEPTED_STATUSES")
-
-# --- latency histogram buckets -----------------------------------------------------------------
-LATENCY_EXACT_BELOW_MS = 128  # 1 ms buckets below this: exact
-LATENCY_SUB_BUCKETS = 32  # buckets per power of two above it
-LATENCY_TOP_EXPONENT = 42  # 2^42 ms is 139 years; beyond, buckets stop growing (bound degrades)
-# Bound on |percentile from the histogram - exact percentile| relative to the larger of the two
-# order statistics it interpolates between (see the module docstring).
-LATENCY_RELATIVE_ERROR = 1 / (2 * LATENCY_SUB_BUCKETS)
-
-
-def latency_bucket_width(ms: int) -> int:
-    """Width of the bucket holding `ms`; the Python twin of latency_width_sql (a test compares)."""
-    if ms < LATENCY_EXACT_BELOW_MS:
-        return 1
-    e = min(ms.bit_length() - 1, LATENCY_TOP_EXPONENT)
-    return (1 << e) // LATENCY_SUB_BUCKETS
-
-
-def latency_bucket(ms: int) -> tuple[int, int]:
-    """(bucket_lo, bucket_width) of a latency value."""
-    w = latency_bucket_width(ms)
-    return ms - ms % w, w
-
-
-def latency_width_sql(column: str) -> str:
-    """The bucket width of `column` as a portable CASE expression (no log2 in Postgres, no UDFs in Athena)."""
-    first = LATENCY_EXACT_BELOW_MS.bit_length() - 1  # 7
-    branches = [f"WHEN {column} < {LATENCY_EXACT_BELOW_MS} THEN 1"]
-    for e in range(first, LATENCY_TOP_EXPONENT):
-        branches.append(f"WHEN {column} < {1 << (e + 1)} THEN {(1 << e) // LATENCY_SUB_BUCKETS}")
-    return f"CASE {' '.join(branches)} ELSE {(1 << LATENCY_TOP_EXPONENT) // LATENCY_SUB_BUCKETS} END"
-
-
-# --- relation definitions ---------------------------------------------------------------------
-# `{source}` is a relation of curated rows (a table name, a view, or a parenthesized subquery
-# with an alias); `{daily}` a report_latency_daily-shaped relation (in LATENCY_MTD_SQL, a SELECT,
-# inlined as subqueries so that Postgres plans with the table's statistics). They are filled
-# from constants in code, never from request values.
-
-# Amounts are summed as DECIMAL(38,0): exact for any number of int64 amounts (the contract admits
-# up to 2^63-1, so two of them already overflow a bigint sum; Trino's sum(bigint) would fail the
-# whole dt). 38 digits hold 10^19 maximal amounts. Postgres stores them as numeric(38,0).
-_EXACT_AMOUNT = "CAST(amount_cents AS DECIMAL(38, 0))"
-STATUS_DAILY_COLUMNS = ("dt", "merchant_id", "currency", "status", "decline_reason", "payment_count", "amount_cents")
-STATUS_DAILY_SQL = f"""
-SELECT dt,
-       merchant_id,
-       currency,
-       status,
-       CASE WHEN status = '{DECLINED}' THEN coalesce(nullif(decline_reason, ''), '{UNKNOWN}')
-            ELSE '{NOT_DECLINED}' END AS decline_reason,
-       count(*)          AS payment_count,
-       sum({_EXACT_AMOUNT}) AS amount_cents
-FROM {{source}}
-GROUP BY 1, 2, 3, 4, 5
-""".strip()
-
-STATUS_DAILY_ALL_COLUMNS = ("dt", "currency", "status", "decline_reason", "payment_count", "amount_cents")
-# Over report_status_daily-shaped rows: summing the per-merchant aggregate is cheaper than
-# aggregating the payments again.
-STATUS_DAILY_ALL_SQL = """
-SELECT dt,
-       currency,
-       status,
-       decline_reason,
-       sum(payment_count) AS payment_count,
-       sum(amount_cents)  AS amount_cents
-FROM {status_source}
-GROUP BY 1, 2, 3, 4
-""".strip()
-
-LATENCY_DAILY_COLUMNS = (
-    "dt", "payment_method", "bucket_lo", "bucket_width", "payment_count", "sum_ms", "min_ms", "max_ms",
-)
-_WIDTH = latency_width_sql("ms")
-LATENCY_DAILY_SQL = f"""
-SELECT dt,
-       payment_method,
-       ms - mod(ms, {_WIDTH}) AS bucket_lo,
-       {_WIDTH} AS bucket_width,
-       count(*) AS payment_count,
-       sum(ms)  AS sum_ms,
-       min(ms)  AS min_ms,
-       max(ms)  AS max_ms
-FROM (
-    SELECT dt,
-           coalesce(nullif(payment_method, ''), '{UNKNOWN}') AS payment_method,
-           authorized_to_complete_ms AS ms
-    FROM {{source}}
-    WHERE authorized_to_complete_ms IS NOT NULL
-) AS latencies
-GROUP BY 1, 2, 3, 4
-""".strip()
-
-
-LATENCY_TOTALS_DAILY_COLUMNS = ("dt", "payment_method", "payment_count", "sum_ms", "max_ms")
-# Over report_latency_daily-shaped rows.
-LATENCY_TOTALS_DAILY_SQL = """
-SELECT dt,
-       payment_method,
-       sum(payment_count) AS payment_count,
-       sum(sum_ms)        AS sum_ms,
-       max(max_ms)        AS max_ms
-FROM {daily}
-GROUP BY 1, 2
-""".strip()
-
-LATENCY_MTD_COLUMNS = ("dt", "payment_method", "bucket_lo", "bucket_width", "payment_count", "min_ms", "max_ms")
-# Over report_latency_daily-shaped rows: for every day with data and every bucket seen in that
-# day's month, the running count (and min, max) from the month's first day; buckets not yet
-# seen by that day (count 0) are left out. date_trunc('month', ...) only groups and compares, so
-# its result type (timestamp in Postgres, date elsewhere) does not matter.
-_MONTH_RUNNING = (
-    "OVER (PARTITION BY date_trunc('month', g.dt), g.payment_method, g.bucket_lo ORDER BY g.dt"
-    " ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
-)
-LATENCY_MTD_SQL = f"""
-SELECT dt, payment_method, bucket_lo, bucket_width, payment_count, min_ms, max_ms
-FROM (
-    SELECT g.dt, g.payment_method, g.bucket_lo, g.bucket_width,
-           sum(coalesce(h.payment_count, 0)) {_MONTH_RUNNING} AS payment_count,
-           min(h.min_ms) {_MONTH_RUNNING} AS min_ms,
-           max(h.max_ms) {_MONTH_RUNNING} AS max_ms
-    FROM (
-        SELECT d.dt, k.payment_method, k.bucket_lo, k.bucket_width
-        FROM (SELECT DISTINCT dt FROM ({{daily}}) AS days) AS d
-        JOIN (SELECT DISTINCT date_trunc('month', dt) AS month, payment_method, bucket_lo, bucket_width
-              FROM ({{daily}}) AS buckets) AS k
-          ON k.month = date_trunc('month', d.dt)
-    ) AS g
-    LEFT JOIN ({{daily}}) AS h
-      ON h.dt = g.dt AND h.payment_method = g.payment_method AND h.bucket_lo = g.bucket_lo
-) AS running
-WHERE payment_count > 0
-""".strip()
-
-
-def relation_ctes(curated_source: str) -> list[tuple[str, str]]:
-    """(name, SELECT) of the report relations over a relation of current-state curated rows, in
-    dependency order, for engines that compute them per query (the lake)."""
-    return [
-        ("report_status_daily", STATUS_DAILY_SQL.format(source=curated_source)),
-        ("report_status_daily_all", STATUS_DAILY_ALL_SQL.format(status_source="report_status_daily")),
-        ("report_latency_daily", LATENCY_DAILY_SQL.format(source=curated_source)),
-        ("report_latency_totals_daily", LATENCY_TOTALS_DAILY_SQL.format(daily="report_latency_daily")),
-        ("report_latency_mtd", LATENCY_MTD_SQL.format(daily="SELECT * FROM report_latency_daily")),
-    ]
-
 
 # --- Postgres refresh -------------------------------------------------------------------------
 # Advisory-lock namespace of aggregate refreshes ('wlrm'); the second key is the ordinal of the

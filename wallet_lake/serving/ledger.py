@@ -45,6 +45,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from wallet_lake.contracts.asset_keys import (
+    CURATED_PAYMENTS,
+    RAW_PAYMENTS,
+    TABLE_CURATED_PAYMENTS,
+    TOPIC_PAYMENTS_CURATED,
+    user_string,
+)
+
 RAW_LINES = "raw_lines"
 CURATED = "curated"
 QUARANTINED = "quarantined"
@@ -61,12 +69,12 @@ FIGURES: tuple[str, ...] = STAGES + (COUNTED,)
 
 # The asset that records each stage (named in the reasons an hour is not reconciled).
 RECORDED_BY: dict[str, str] = {
-    RAW_LINES: "raw_payments",
-    CURATED: "curated_payments",
-    QUARANTINED: "curated_payments",
-    DUPLICATES_REMOVED: "curated_payments",
-    PUBLISHED: "kafka/payments_curated",
-    LOADED: "postgres/curated_payments",
+    RAW_LINES: user_string(RAW_PAYMENTS),
+    CURATED: user_string(CURATED_PAYMENTS),
+    QUARANTINED: user_string(CURATED_PAYMENTS),
+    DUPLICATES_REMOVED: user_string(CURATED_PAYMENTS),
+    PUBLISHED: user_string(TOPIC_PAYMENTS_CURATED),
+    LOADED: user_string(TABLE_CURATED_PAYMENTS),
 }
 
 HOUR = dt.timedelta(hours=1)

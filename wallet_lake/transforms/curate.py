@@ -43,29 +43,20 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES, LIFECYCLE_RANK
+from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES, APPROVED, LIFECYCLE_RANK, REFUNDED
 from wallet_lake.contracts.ordering import PARTITION_COLUMN, spark_order
-from wallet_lake.contracts.schema import CURATED_FIELDS, CURATED_VERSION, RAW_FIELDS, spark_schema
-
-RAW_INPUT_SCHEMA = T.StructType(
-    [
-        T.StructField("source_object", T.StringType(), False),
-        T.StructField("line_number", T.LongType(), False),
-        T.StructField("value", T.StringType(), True),
-    ]
+from wallet_lake.contracts.schema import (
+    CURATED_FIELDS,
+    CURATED_VERSION,
+    QUARANTINE_FIELDS,
+    RAW_FIELDS,
+    RAW_LINE_FIELDS,
+    spark_schema,
 )
 
-QUARANTINE_SCHEMA = T.StructType(
-    [
-        T.StructField("source_object", T.StringType(), False),
-        T.StructField("line_number", T.LongType(), False),
-        T.StructField("raw_line", T.StringType(), True),
-        T.StructField("reasons", T.ArrayType(T.StringType(), False), False),
-        T.StructField("reason", T.StringType(), False),
-        T.StructField("quarantined_at", T.TimestampType(), False),
-        T.StructField("curated_version", T.IntegerType(), False),
-    ]
-)
+# Rendered from the contracts (contracts.schema), as the Glue catalog's quarantine table is.
+RAW_INPUT_SCHEMA = spark_schema(RAW_LINE_FIELDS)
+QUARANTINE_SCHEMA = spark_schema(QUARANTINE_FIELDS)
 
 # Every reason code, in the order they are reported.
 REASONS: tuple[str, ...] = (
@@ -295,8 +286,8 @@ def derived_columns() -> dict[str, Column]:
             F.col("authorized_at").isNotNull() & F.col("completed_at").isNotNull(),
             (F.unix_micros("completed_at") - F.unix_micros("authorized_at")) / F.lit(1000),
         ).cast("long"),
-        "is_approved": F.col("status") == "APPROVED",
-        "is_refunded": F.col("status") == "REFUNDED",
+        "is_approved": F.col("status") == APPROVED,
+        "is_refunded": F.col("status") == REFUNDED,
     }
 
 

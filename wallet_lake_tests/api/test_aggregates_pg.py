@@ -17,13 +17,8 @@ from wallet_lake.serving import pg_connect
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wallet_lake.serving.aggregates import (
-    LATENCY_RELATIVE_ERROR,
-    latency_bucket,
-    latency_bucket_width,
-    latency_width_sql,
-    refresh_report_aggregates,
-)
+from wallet_lake.contracts.reports import LATENCY_RELATIVE_ERROR, latency_bucket, latency_bucket_width, latency_width_sql
+from wallet_lake.serving.aggregates import refresh_report_aggregates
 
 from .conftest import payment
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
 from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES
-from wallet_lake.serving.aggregates import LATENCY_RELATIVE_ERROR
+from wallet_lake.contracts.reports import LATENCY_RELATIVE_ERROR
 
 from .conftest import OFFLINE_SETTINGS
 

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from api.reports.sql import LATENCY, REPORT_QUERIES
 from wallet_lake.contracts.schema import CURATED_PARTITION_COLUMNS, arrow_schema
 from wallet_lake.lake.query import AthenaLake, LakeQueryConfig, compose, to_duckdb_placeholders
-from wallet_lake.serving.aggregates import LATENCY_RELATIVE_ERROR
+from wallet_lake.contracts.reports import LATENCY_RELATIVE_ERROR
 
 from .conftest import payment, split_as_of
 

@@ -30,6 +30,7 @@ import pytest
 from wallet_lake.serving import pg_connect
 from psycopg import sql
 
+from wallet_lake.contracts.asset_keys import TABLE_CURATED_PAYMENTS
 from wallet_lake.contracts.schema import CURATED_COLUMNS
 from wallet_lake.defs.serving.aggregates_refresher import report_aggregates_refresher
 from wallet_lake.resources import PostgresResource
@@ -98,7 +99,7 @@ def tick(postgres: PostgresResource) -> dict[str, Any]:
     """One evaluation of the refresher sensor; its observation's metadata as plain values."""
     result = report_aggregates_refresher(dg.build_sensor_context(resources={"postgres": postgres}))
     [observation] = result.asset_events
-    assert observation.asset_key == dg.AssetKey(["postgres", "curated_payments"])
+    assert observation.asset_key == dg.AssetKey(TABLE_CURATED_PAYMENTS)
     return {k: getattr(v, "value", v) for k, v in observation.metadata.items()}
 
 

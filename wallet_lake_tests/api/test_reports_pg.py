@@ -290,7 +290,7 @@ def test_latency_without_payment_method_is_unknown(live_client: TestClient, paym
 def test_latency_percentiles_within_the_documented_bound_of_exact_ones(live_client: TestClient, payments, new_merchant, pg_admin) -> None:
     """Thousands of lognormal latencies over several days: the API's percentiles against
     Postgres' own percentile_cont over the raw rows, within the documented bound."""
-    from wallet_lake.serving.aggregates import LATENCY_RELATIVE_ERROR
+    from wallet_lake.contracts.reports import LATENCY_RELATIVE_ERROR
 
     merchant, method = new_merchant(), new_method()
     start = far_day()
@@ -328,7 +328,7 @@ def test_latency_ranges_inside_and_across_months(live_client: TestClient, paymen
     """Ranges that start mid-month (data before them in the month must not count), end mid-month
     (data after them must not count), or span two or three months: exact count, mean and max,
     percentiles within the bound, against plain Python over the same values."""
-    from wallet_lake.serving.aggregates import LATENCY_RELATIVE_ERROR
+    from wallet_lake.contracts.reports import LATENCY_RELATIVE_ERROR
 
     merchant, method = new_merchant(), new_method()
     first = far_day().replace(day=1)

@@ -156,9 +156,11 @@ def test_generated_hour_matches_independent_recomputation_at_every_stage(stack_r
     # of its hour's rows (nothing here refreshes them).
     import dagster as dg
 
+    from wallet_lake.contracts.asset_keys import TABLE_CURATED_PAYMENTS
+
     with dg.DagsterInstance.get() as instance:
         record = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(["postgres", "curated_payments"]), asset_partitions=[pk]), limit=1
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(TABLE_CURATED_PAYMENTS), asset_partitions=[pk]), limit=1
         ).records[0]
     refreshed = record.asset_materialization.metadata["aggregates_refreshed_dts"].value
     assert {r["dt"].isoformat() for r in rows} <= set(refreshed), refreshed
@@ -168,7 +170,7 @@ def test_generated_hour_matches_independent_recomputation_at_every_stage(stack_r
     ledger_want = {"raw_lines": len(lines), "curated": len(expected), "quarantined": bad, "duplicates_removed": dups,
                    "published": len(expected), "loaded": len(expected), "counted": len(expected)}
     with dg.DagsterInstance.get() as instance:
-        check_key = dg.AssetCheckKey(dg.AssetKey(["postgres", "curated_payments"]), "pipeline_reconciled")
+        check_key = dg.AssetCheckKey(dg.AssetKey(TABLE_CURATED_PAYMENTS), "pipeline_reconciled")
         checked = [e for e in instance.event_log_storage.get_asset_check_execution_history(check_key, limit=200) if e.run_id == record.run_id]
     assert [(e.partition, e.status.value) for e in checked] == [(pk, "SUCCEEDED")]
     evaluation = checked[0].event.dagster_event.event_specific_data
@@ -217,7 +219,7 @@ def _check_reports(app, key: str, rows: list[dict]) -> None:
     neighbours hold no other rows: _free_hour)."""
     from fastapi.testclient import TestClient
 
-    from wallet_lake.serving.aggregates import LATENCY_RELATIVE_ERROR
+    from wallet_lake.contracts.reports import LATENCY_RELATIVE_ERROR
 
     first, last = min(r["dt"] for r in rows), max(r["dt"] for r in rows)
     span = {"from": first.isoformat(), "to": last.isoformat()}

@@ -15,6 +15,7 @@ import pytest
 
 from confluent_kafka.admin import AdminClient
 
+from wallet_lake.contracts.asset_keys import TABLE_CURATED_PAYMENTS
 from wallet_lake.defs.serving.sensors import connect_sink_monitor
 from wallet_lake.publish.topic import curated_topic_spec
 from wallet_lake.resources import with_changes
@@ -63,7 +64,7 @@ def _tick(res, connector: str, cursor: str | None):
     )
     result = connect_sink_monitor(context)
     [observation] = result.asset_events
-    assert observation.asset_key == dg.AssetKey(["postgres", "curated_payments"])
+    assert observation.asset_key == dg.AssetKey(TABLE_CURATED_PAYMENTS)
     return result, {k: getattr(v, "value", v) for k, v in observation.metadata.items()}
 
 

@@ -14,6 +14,7 @@ import dagster as dg
 import pytest
 from dagster_pyspark import LazyPySparkResource
 
+from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS
 from wallet_lake.contracts.landing import QUARANTINE_PREFIX, hour_token, manifest_key
 from wallet_lake.defs.curated.assets import curated_payments
 from wallet_lake.defs.curated.launcher import CurationLauncher
@@ -76,6 +77,11 @@ def materialize(stack_resources, *, partition_key=None, tags=None):
     )
 
 
+def materialization_of(result) -> dg.AssetMaterialization:
+    """The run's first curated_payments materialization (a backfill run records one per hour)."""
+    return next(e.materialization for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(CURATED_PAYMENTS))
+
+
 def test_runs_reruns_and_a_one_run_backfill_leave_the_lake_identical(stack_resources, hours):
     lake = stack_resources["lake"]
     store = lake.store()
@@ -90,7 +96,7 @@ def test_runs_reruns_and_a_one_run_backfill_leave_the_lake_identical(stack_resou
         assert files_first[h] == set(m["curated_keys"] + m["quarantine_keys"])  # nothing else of the hour's runs
 
     # The materialization explains itself; every check ran and passed.
-    mat = result.asset_materializations_for_node("curated_payments")[0]
+    mat = materialization_of(result)
     md = mat.metadata
     m = read_manifest(store, hours[-1])
     assert md["raw_lines"].value == m["raw_lines"] == md["curated_rows"].value + md["quarantined_rows"].value + md["duplicates_removed"].value
@@ -112,7 +118,7 @@ def test_runs_reruns_and_a_one_run_backfill_leave_the_lake_identical(stack_resou
     backfill = materialize(stack_resources, tags={"dagster/asset_partition_range_start": pk(hours[0]),
                                                   "dagster/asset_partition_range_end": pk(hours[-1])})
     assert backfill.success
-    md = backfill.asset_materializations_for_node("curated_payments")[0].metadata
+    md = materialization_of(backfill).metadata
     assert md["hours"].value == 3 and set(md["per_hour"].value) == {h.isoformat() for h in hours}
     assert {h: hour_state(store, h) for h in hours} == first
     for h in hours:

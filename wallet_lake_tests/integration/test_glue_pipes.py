@@ -22,6 +22,7 @@ import dagster as dg
 import pytest
 from dagster_pyspark import LazyPySparkResource
 
+from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS
 from wallet_lake.contracts.landing import QUARANTINE_PREFIX, hour_token, manifest_key
 from wallet_lake.defs.curated.assets import curated_payments
 from wallet_lake.defs.curated.launcher import CurationLauncher
@@ -145,7 +146,7 @@ def test_glue_launcher_runs_the_deployed_script_and_reports_the_hours_figures_th
         instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success
-    md = result.asset_materializations_for_node("curated_payments")[0].metadata
+    md = next(e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(CURATED_PAYMENTS))
     manifest = read_manifest(lake.store(), hour)
     assert md["launcher"].value == "glue" and md["AWS Glue Job Name"].value == glue_job
     assert md["AWS Glue Job Run ID"].value.startswith("jr_")

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 import dagster as dg
 import pytest
 
+from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS
 from wallet_lake.defs.landing.sensors import evaluate_arrivals, landing_arrivals_sensor
 from wallet_lake.lake.arrivals import ArrivalSettings
 from wallet_lake.lake.provision import ensure_bucket
@@ -147,7 +148,7 @@ def test_first_tick_skips_hours_already_curated_and_a_rewrite_is_asked_for(lake)
     store.put_bytes(key(curated, "a"), b'{"payment_id": "p1"}\n')
     store.put_bytes(key(fresh, "a"), b'{"payment_id": "p2"}\n')
     # A run materializes curated_payments of hour 09 after its object landed (a backfill, say).
-    @dg.asset(key="curated_payments", partitions_def=hourly_landing)
+    @dg.asset(key=dg.AssetKey(CURATED_PAYMENTS), partitions_def=hourly_landing)
     def curated_payments() -> None:
         return None
 

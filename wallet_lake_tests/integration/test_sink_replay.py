@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from wallet_lake.contracts.asset_keys import TABLE_CURATED_PAYMENTS, TOPIC_PAYMENTS_CURATED
 from wallet_lake.contracts.landing import CURATED_PREFIX, hour_token, manifest_key, partition_key_for_hour
 from wallet_lake.contracts.schema import arrow_schema
 from wallet_lake_tests.ledger_support import forget_hours, ledger_of, record_by_hand
@@ -116,8 +117,8 @@ def test_topic_asset_replays_an_hour_from_curated_parquet_and_postgres_is_unchan
             for _ in range(2):  # the run, then its replay
                 result = dg.materialize([payments_curated_topic, postgres_curated_payments], partition_key=pk, resources=resources, instance=instance)
                 assert result.success
-                by_key = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
-                topic_md, pg_md = by_key["kafka/payments_curated"], by_key["postgres/curated_payments"]
+                by_key = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
+                topic_md, pg_md = by_key[dg.AssetKey(TOPIC_PAYMENTS_CURATED)], by_key[dg.AssetKey(TABLE_CURATED_PAYMENTS)]
                 checks = result.get_asset_check_evaluations()
                 assert [(c.check_name, c.passed) for c in checks] == [(KEYS_CHECK, True), (RECON_CHECK, True)]
                 # The replay is published and loaded again from the same curation: the hour still reconciles.

@@ -9,10 +9,11 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import pytest
 
+from wallet_lake.contracts.asset_keys import PIPELINE, user_string
 from wallet_lake.definitions import defs
 from wallet_lake.defs.ops.freshness import FRESHNESS, FRESHNESS_SENSOR
 
-PIPELINE_ASSETS = {"raw_payments", "curated_payments", "kafka/payments_curated", "postgres/curated_payments"}
+PIPELINE_ASSETS = {user_string(p) for p in PIPELINE}
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +49,7 @@ def test_every_asset_has_an_hourly_freshness_check_and_a_freshness_policy(code_l
         assert policy is not None, key
         assert policy.fail_window.to_timedelta() == FRESHNESS[key].fail_window
     # Deadlines follow the flow: nothing downstream is due before what feeds it.
-    order = ["raw_payments", "curated_payments", "kafka/payments_curated", "postgres/curated_payments"]
-    minutes = [FRESHNESS[dg.AssetKey.from_user_string(k)].deadline_minute for k in order]
+    minutes = [FRESHNESS[dg.AssetKey(p)].deadline_minute for p in PIPELINE]  # PIPELINE is in flow order
     assert minutes == sorted(minutes) and all(20 < m < 60 for m in minutes)  # after the :20 schedule
 
 

@@ -23,6 +23,7 @@ from urllib.parse import quote, urlparse
 import httpx
 import pytest
 
+from wallet_lake.contracts.asset_keys import PIPELINE, user_string
 from wallet_lake.security.secrets import KNOWN_SECRETS
 from wallet_lake_tests.security import secret_scan as ss
 
@@ -169,7 +170,7 @@ def test_no_secret_in_the_runs_event_log(full_flow, run_secrets):
         blobs = list(ss.run_events(instance, full_flow.run_id))
         materialized = {r.dagster_event.asset_key.to_user_string() for r in instance.all_logs(full_flow.run_id)
                         if r.dagster_event and r.dagster_event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION}
-    assert materialized >= {"raw_payments", "curated_payments", "kafka/payments_curated", "postgres/curated_payments"}
+    assert materialized >= {user_string(p) for p in PIPELINE}
     _assert_clean(run_secrets, blobs)
 
 

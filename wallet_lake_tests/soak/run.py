@@ -36,6 +36,8 @@ from pathlib import Path
 
 import httpx
 
+from wallet_lake.contracts.asset_keys import TABLE_CURATED_PAYMENTS
+
 from wallet_lake_tests.soak import check as checker
 from wallet_lake_tests.soak import plan as planning
 from wallet_lake_tests.soak import stack
@@ -528,7 +530,7 @@ class Soak:
             waiting_open = [h for h in hours if h not in closed_enough]
             try:
                 keys = [h.strftime(stack.PARTITION_FORMAT) for h in closed_enough]
-                pg_done = self.gql.materializations(["postgres", "curated_payments"], keys)
+                pg_done = self.gql.materializations(list(TABLE_CURATED_PAYMENTS), keys)
                 pending = [h for h in closed_enough if not self.hour_done(h, pg_done)]
                 active = [r for r in self.gql.runs(created_after=self.t0 - 5) if r["status"] in ACTIVE and stack.pipeline_run(r)]
             except (httpx.HTTPError, RuntimeError) as exc:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from wallet_lake.contracts.asset_keys import PIPELINE
+
 ROOT = Path(__file__).resolve().parents[2]
 UTC = timezone.utc
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -256,7 +258,7 @@ def health(gql: "Dagster") -> dict[str, bool]:
 # ------------------------------------------------------------------------ Dagster (GraphQL)
 
 RUN_FIELDS = "runId status jobName creationTime startTime endTime updateTime tags { key value }"
-PIPELINE_ASSETS = (["raw_payments"], ["curated_payments"], ["kafka", "payments_curated"], ["postgres", "curated_payments"])
+PIPELINE_ASSETS = [list(p) for p in PIPELINE]
 PARTITION_FORMAT = "%Y-%m-%d-%H:%M"
 
 

@@ -3,6 +3,13 @@ the sensor and the schedule (a snapshot of what the Dagster UI shows)."""
 
 import dagster as dg
 
+from wallet_lake.contracts.asset_keys import (
+    CURATED_PAYMENTS,
+    PIPELINE,
+    RAW_PAYMENTS,
+    TABLE_CURATED_PAYMENTS,
+    TOPIC_PAYMENTS_CURATED,
+)
 from wallet_lake.definitions import defs
 from wallet_lake.partitions import hourly_landing
 
@@ -14,14 +21,13 @@ def _loaded() -> dg.Definitions:
 
 def test_assets_form_the_flow_raw_curated_topic_postgres():
     graph = _loaded().resolve_asset_graph()
-    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"raw_payments", "curated_payments", "kafka/payments_curated", "postgres/curated_payments"}
-    parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
+    assert set(graph.get_all_asset_keys()) == {dg.AssetKey(p) for p in PIPELINE}
+    parents = {k: graph.get(k).parent_keys for k in graph.get_all_asset_keys()}
     assert parents == {
-        "raw_payments": set(),
-        "curated_payments": {"raw_payments"},
-        "kafka/payments_curated": {"curated_payments"},
-        "postgres/curated_payments": {"kafka/payments_curated"},
+        dg.AssetKey(RAW_PAYMENTS): set(),
+        dg.AssetKey(CURATED_PAYMENTS): {dg.AssetKey(RAW_PAYMENTS)},
+        dg.AssetKey(TOPIC_PAYMENTS_CURATED): {dg.AssetKey(CURATED_PAYMENTS)},
+        dg.AssetKey(TABLE_CURATED_PAYMENTS): {dg.AssetKey(TOPIC_PAYMENTS_CURATED)},
     }
 
 
@@ -46,16 +52,19 @@ def test_job_sensor_and_schedule_are_defined_and_running_by_default():
 def test_blocking_checks_guard_curated_and_topic():
     graph = _loaded().resolve_asset_graph()
     # Non-blocking checks (the per-hour freshness checks of defs/ops/freshness.py) are not guards.
-    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys if graph.get_check_spec(k).blocking}
-    curated = {("curated_payments", name) for name in (
+    checks = {(k.asset_key, k.name) for k in graph.asset_check_keys if graph.get_check_spec(k).blocking}
+    curated = {(dg.AssetKey(CURATED_PAYMENTS), name) for name in (
         "every_raw_line_accounted", "schema_matches_contract", "payment_id_unique_within_hour",
         "required_columns_not_null", "accepted_values",
     )}
-    assert checks == curated | {("kafka/payments_curated", "published_keys_match_curated"), ("postgres/curated_payments", "pipeline_reconciled")}
+    assert checks == curated | {
+        (dg.AssetKey(TOPIC_PAYMENTS_CURATED), "published_keys_match_curated"),
+        (dg.AssetKey(TABLE_CURATED_PAYMENTS), "pipeline_reconciled"),
+    }
 
 
 def test_the_ledger_check_is_per_landing_hour():
     graph = _loaded().resolve_asset_graph()
     key = next(k for k in graph.asset_check_keys if k.name == "pipeline_reconciled")
-    assert key.asset_key.to_user_string() == "postgres/curated_payments"
+    assert key.asset_key == dg.AssetKey(TABLE_CURATED_PAYMENTS)
     assert graph.get_check_spec(key).partitions_def == hourly_landing

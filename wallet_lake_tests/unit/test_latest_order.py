@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -112,3 +113,65 @@ def test_rendered_sql_names_every_status_and_rank_from_the_contract() -> None:
 def test_a_block_without_its_end_marker_is_an_error() -> None:
     with pytest.raises(ValueError, match="END"):
         contract_sql.rendered_block_of(contract_sql.BEGIN_MARKER + "\nSELECT 1;\n")
+
+
+# --- the Python rendering ------------------------------------------------------------------------
+
+_UTC = timezone.utc
+_T = datetime(2093, 5, 17, 10, 0, 0, 123000, tzinfo=_UTC)
+
+
+def _record(**overrides) -> dict:
+    base = {
+        "payment_id": "p", "merchant_id": "m", "user_id": None, "amount_cents": 1, "currency": "EUR",
+        "status": "APPROVED", "payment_method": None, "risk_score": None, "authorized_at": None, "completed_at": None,
+        "created_at": _T, "source_system": None, "decline_reason": None, "dt": _T.date(), "hour": 10,
+        "authorized_to_complete_ms": None, "is_approved": True, "is_refunded": False, "processed_at": _T,
+        "curated_version": 2,
+    }
+    return {**base, **overrides}
+
+
+@pytest.mark.parametrize(
+    ("later", "earlier"),
+    [
+        pytest.param(_record(created_at=_T + timedelta(milliseconds=1)), _record(status="REFUNDED"), id="a later ms beats a later state"),
+        pytest.param(_record(status="REFUNDED", created_at=_T), _record(created_at=_T + timedelta(microseconds=900)), id="same ms: the later state"),
+        pytest.param(_record(curated_version=3, status="DECLINED"), _record(status="REFUNDED", curated_version=2, created_at=_T - timedelta(seconds=1)), id="time first"),
+        pytest.param(_record(curated_version=3), _record(curated_version=2, amount_cents=9), id="rules version before content"),
+        pytest.param(_record(merchant_id="m"), _record(merchant_id="M"), id="text as bytes"),
+        pytest.param(_record(merchant_id="m\U0001F600"), _record(merchant_id="m\uFF21"), id="bytes, not UTF-16 code units"),
+        pytest.param(_record(user_id=""), _record(user_id=None), id="a value before none"),
+        pytest.param(_record(processed_at=_T + timedelta(milliseconds=1)), _record(), id="the later curation of the same content"),
+        pytest.param(_record(created_at=_T + timedelta(microseconds=1)), _record(), id="sub-ms digits last"),
+    ],
+)
+def test_the_python_rendering_keeps_the_later_record_either_way(later, earlier) -> None:
+    assert ordering.python_compare(later, earlier) == -1
+    assert ordering.python_compare(earlier, later) == 1
+    assert ordering.python_latest([earlier, later]) is later
+    assert ordering.python_latest([later, earlier]) is later
+
+
+def test_the_python_rendering_ties_only_records_equal_in_every_column() -> None:
+    assert ordering.python_compare(_record(), _record()) == 0
+    assert ordering.python_compare(_record(processed_at=_T + timedelta(hours=1)), _record(), include_run_constant=False) == 0
+
+
+def test_the_python_rendering_refuses_a_status_outside_the_contract() -> None:
+    with pytest.raises(ValueError, match="unknown payment status 'SETTLED'"):
+        ordering.python_compare(_record(status="SETTLED"), _record(created_at=_T + timedelta(microseconds=1)))
+
+
+def test_the_python_rendering_follows_a_key_s_direction(monkeypatch) -> None:
+    flipped = tuple(dataclasses.replace(k, descending=False, nulls_last=False) if k.column == "user_id" else k for k in LATEST_FIRST)
+    monkeypatch.setattr(ordering, "LATEST_FIRST", flipped)
+    assert ordering.python_compare(_record(user_id=None), _record(user_id="a")) == -1
+    assert ordering.python_compare(_record(user_id="a"), _record(user_id="b")) == -1
+
+
+def test_the_rendered_block_carries_each_function_body() -> None:
+    block = contract_sql.render()
+    for name, body in contract_sql.function_bodies().items():
+        assert f"FUNCTION {name}(" in block
+        assert f"AS $${body}$$;" in block

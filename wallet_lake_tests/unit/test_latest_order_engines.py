@@ -14,9 +14,11 @@ collations order differently, nulls. Each group goes to
     copy of the table whose text columns use an ICU collation, to show the trigger does not
     depend on the database's collation;
 
-and every engine must keep the record an independent oracle picks: the order as the README states
-it, restated below in plain Python. A second set of the same groups, as records of different
-curation runs (processed_at and curated_version varying), goes to DuckDB and Postgres.
+and every engine must keep the record the single definition (contracts.ordering.LATEST_FIRST, in
+its Python rendering `python_latest`) picks, which must be the record an independent oracle picks:
+the order as the README states it, restated below in plain Python. A second set of the same
+groups, as records of different curation runs (processed_at and curated_version varying), goes to
+DuckDB and Postgres.
 
 Also: statuses are checked in the database (the CHECK constraint, the rank function raising on an
 unknown status) and the functions in the database are the rendering of the current contracts."""
@@ -36,6 +38,7 @@ from psycopg import sql
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from wallet_lake.contracts.ordering import python_latest
 from wallet_lake.contracts.schema import CURATED_COLUMNS, CURATED_FIELDS
 from wallet_lake.serving import contract_sql, pg_connect
 from wallet_lake.transforms.curate import RAW_INPUT_SCHEMA, curate
@@ -281,7 +284,11 @@ def test_spark_duckdb_and_postgres_keep_the_same_record(spark, pg, icu_table, gr
         for pid, g in zip(pids, groups)
     }
     sets = {**same_run, **other_runs}
-    expected = {pid: max(records, key=oracle_key) for pid, records in sets.items()}
+    expected = {pid: python_latest(records) for pid, records in sets.items()}
+    # The contract says what the README says: the independent oracle keeps the same record.
+    oracle = {pid: max(records, key=oracle_key) for pid, records in sets.items()}
+    disagree = [(pid, diff) for pid in sets if (diff := _same(expected[pid], oracle[pid]))]
+    assert not disagree, f"contracts.ordering and the README's order keep different records: {disagree[:3]}"
 
     duck = duckdb_latest([r for records in sets.values() for r in records])
     writes: dict[str, list[dict]] = {}
@@ -420,3 +427,29 @@ def test_the_database_runs_the_rendering_of_the_current_contracts(pg) -> None:
             "SELECT prosrc FROM pg_proc WHERE proname = %s AND pronamespace = 'public'::regnamespace", [function]
         ).fetchone()[0]
         assert f"AS $${body}$$;" in rendered, function
+    # The check provisioning runs after the migrations agrees.
+    assert contract_sql.deployed_differences(pg) == []
+    contract_sql.verify_deployed(pg)
+
+
+def test_the_deployed_check_names_each_object_that_differs_from_the_contracts(pg) -> None:
+    """A scratch schema holding a hand-copied rank function (CHARGEBACK ranked like REFUNDED), a
+    status CHECK missing CHARGEBACK and no trigger function: each difference is named."""
+    schema = f"contract_drift_{uuid.uuid4().hex[:10]}"
+    pg.execute(f"CREATE SCHEMA {schema}")
+    try:
+        pg.execute(
+            f"CREATE FUNCTION {schema}.payment_lifecycle_rank(status text) RETURNS integer LANGUAGE sql IMMUTABLE AS "
+            "$$ SELECT CASE status WHEN 'PENDING' THEN 0 WHEN 'REFUNDED' THEN 2 WHEN 'CHARGEBACK' THEN 2 ELSE 1 END $$"
+        )
+        pg.execute(f"CREATE TABLE {schema}.curated_payments (status text CONSTRAINT curated_payments_status_accepted "
+                   "CHECK (status IN ('PENDING', 'APPROVED', 'DECLINED', 'FAILED', 'CANCELLED', 'REFUNDED')))")
+        problems = contract_sql.deployed_differences(pg, schema)
+        assert len(problems) == 3, problems
+        assert "payment_lifecycle_rank: its body is not the rendering" in problems[0]
+        assert "curated_payments_keep_newest: 0 found" in problems[1]
+        assert "curated_payments_status_accepted accepts" in problems[2] and "CHARGEBACK" in problems[2]
+        with pytest.raises(RuntimeError, match="python -m wallet_lake.serving.contract_sql"):
+            contract_sql.verify_deployed(pg, schema)
+    finally:
+        pg.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -13,6 +13,7 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
+from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS, RAW_PAYMENTS
 from wallet_lake.defs.curated import results
 from wallet_lake.defs.curated.launcher import CurationLauncher
 from wallet_lake.defs.ops.hour_leases import holds_landing_hours
@@ -32,8 +33,8 @@ class CuratedPaymentsConfig(dg.Config):
 
 
 @dg.asset(
-    key="curated_payments",
-    deps=["raw_payments"],
+    key=dg.AssetKey(CURATED_PAYMENTS),
+    deps=[dg.AssetKey(RAW_PAYMENTS)],
     partitions_def=hourly_landing,
     # A backfill of many hours runs as one Spark application, not one JVM per hour.
     backfill_policy=dg.BackfillPolicy.single_run(),

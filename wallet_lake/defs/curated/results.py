@@ -10,9 +10,10 @@ from typing import Sequence
 
 import dagster as dg
 
+from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS
 from wallet_lake.lake import curation_run as cr
 
-ASSET = dg.AssetKey("curated_payments")
+ASSET = dg.AssetKey(CURATED_PAYMENTS)
 QUARANTINE_RATE = "quarantine_rate_below_threshold"
 
 CHECK_DESCRIPTIONS = {

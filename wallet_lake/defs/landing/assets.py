@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from wallet_lake.contracts.asset_keys import RAW_PAYMENTS
 from wallet_lake.contracts.landing import landing_prefix
 from wallet_lake.defs.ops.hour_leases import holds_landing_hours
 from wallet_lake.partitions import hourly_landing, partition_hours
@@ -10,7 +11,7 @@ from wallet_lake.serving import ledger
 
 
 @dg.asset(
-    key="raw_payments",
+    key=dg.AssetKey(RAW_PAYMENTS),
     partitions_def=hourly_landing,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="landing",

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS
 from wallet_lake.contracts.landing import partition_key_for_hour
 from wallet_lake.defs.jobs import hourly_payments_job
 from wallet_lake.lake import arrivals
@@ -23,7 +24,7 @@ from wallet_lake.lake.store import LakeStore
 from wallet_lake.partitions import hourly_landing
 from wallet_lake.resources import LakeResource
 
-CURATED_ASSET = dg.AssetKey("curated_payments")
+CURATED_ASSET = dg.AssetKey(CURATED_PAYMENTS)
 
 
 def tick_clock() -> datetime:

@@ -18,6 +18,8 @@ from datetime import timedelta
 
 import dagster as dg
 
+from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS, RAW_PAYMENTS, TABLE_CURATED_PAYMENTS, TOPIC_PAYMENTS_CURATED
+
 FRESHNESS_SENSOR = "freshness_checks_sensor"
 
 
@@ -36,10 +38,10 @@ class Freshness:
 
 # Raw and curated by :45 (the :20 run takes a few minutes), the topic by :50, Postgres by :55.
 FRESHNESS: dict[dg.AssetKey, Freshness] = {
-    dg.AssetKey("raw_payments"): Freshness(45, timedelta(hours=2)),
-    dg.AssetKey("curated_payments"): Freshness(45, timedelta(hours=2)),
-    dg.AssetKey(["kafka", "payments_curated"]): Freshness(50, timedelta(hours=2)),
-    dg.AssetKey(["postgres", "curated_payments"]): Freshness(55, timedelta(hours=2)),
+    dg.AssetKey(RAW_PAYMENTS): Freshness(45, timedelta(hours=2)),
+    dg.AssetKey(CURATED_PAYMENTS): Freshness(45, timedelta(hours=2)),
+    dg.AssetKey(TOPIC_PAYMENTS_CURATED): Freshness(50, timedelta(hours=2)),
+    dg.AssetKey(TABLE_CURATED_PAYMENTS): Freshness(55, timedelta(hours=2)),
 }
 
 

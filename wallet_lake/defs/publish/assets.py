@@ -7,6 +7,7 @@ partition); postgres/curated_payments waits for the sink to pass exactly those o
 
 import dagster as dg
 
+from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS, TOPIC_PAYMENTS_CURATED
 from wallet_lake.defs.ops.hour_leases import holds_landing_hours
 from wallet_lake.lake.curation_run import read_curated_hour_table, read_manifest
 from wallet_lake.partitions import hourly_landing, partition_hours
@@ -23,8 +24,8 @@ END_OFFSETS = "end_offsets"
 
 
 @dg.asset(
-    key=["kafka", "payments_curated"],
-    deps=["curated_payments"],
+    key=dg.AssetKey(TOPIC_PAYMENTS_CURATED),
+    deps=[dg.AssetKey(CURATED_PAYMENTS)],
     partitions_def=hourly_landing,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="publish",
@@ -32,7 +33,7 @@ END_OFFSETS = "end_offsets"
     check_specs=[
         dg.AssetCheckSpec(
             KEYS_CHECK,
-            asset=["kafka", "payments_curated"],
+            asset=dg.AssetKey(TOPIC_PAYMENTS_CURATED),
             blocking=True,
             description="The keys the broker acknowledged equal the curated payment_ids of each landing hour published, each once.",
         )

@@ -16,11 +16,12 @@ from __future__ import annotations
 import dagster as dg
 import psycopg
 
+from wallet_lake.contracts.asset_keys import TABLE_CURATED_PAYMENTS
 from wallet_lake.resources import PostgresResource
 from wallet_lake.serving.aggregates import RefresherSettings, drain_marks
 
 SENSOR_NAME = "report_aggregates_refresher"
-TABLE_ASSET = dg.AssetKey(["postgres", "curated_payments"])
+TABLE_ASSET = dg.AssetKey(TABLE_CURATED_PAYMENTS)
 # Read when the code location loads: Dagster needs the interval at definition time.
 SETTINGS = RefresherSettings.from_env()
 

@@ -18,6 +18,7 @@ import dagster as dg
 from wallet_lake.defs.publish.assets import END_OFFSETS
 from wallet_lake.defs.serving.recon import RECON_CHECK, RECON_DESCRIPTION, reconcile_run
 from wallet_lake.defs.ops.hour_leases import holds_landing_hours
+from wallet_lake.contracts.asset_keys import TABLE_CURATED_PAYMENTS, TOPIC_PAYMENTS_CURATED
 from wallet_lake.lake.curation_run import read_curated_hour_table, read_manifest
 from wallet_lake.partitions import hourly_landing, partition_hours
 from wallet_lake.resources import ConnectResource, KafkaResource, LakeResource, PostgresResource
@@ -26,7 +27,7 @@ from wallet_lake.serving.aggregates import refresh_report_aggregates
 from wallet_lake.serving.deploy import sink_connector_config
 from wallet_lake.serving import ledger
 
-TOPIC_ASSET = dg.AssetKey(["kafka", "payments_curated"])
+TOPIC_ASSET = dg.AssetKey(TOPIC_PAYMENTS_CURATED)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
 _VERIFY_CHUNK = 50_000
@@ -72,8 +73,8 @@ def stale_or_missing(expected: dict[str, datetime], found: dict[str, datetime]) 
 
 
 @dg.asset(
-    key=["postgres", "curated_payments"],
-    deps=[["kafka", "payments_curated"]],
+    key=dg.AssetKey(TABLE_CURATED_PAYMENTS),
+    deps=[dg.AssetKey(TOPIC_PAYMENTS_CURATED)],
     partitions_def=hourly_landing,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="serving",
@@ -81,7 +82,7 @@ def stale_or_missing(expected: dict[str, datetime], found: dict[str, datetime]) 
     check_specs=[
         dg.AssetCheckSpec(
             RECON_CHECK,
-            asset=["postgres", "curated_payments"],
+            asset=dg.AssetKey(TABLE_CURATED_PAYMENTS),
             blocking=True,
             partitions_def=hourly_landing,
             description=RECON_DESCRIPTION,

@@ -12,13 +12,14 @@ import time
 import dagster as dg
 import httpx
 
+from wallet_lake.contracts.asset_keys import TABLE_CURATED_PAYMENTS
 from wallet_lake.ops.alerts import AlertDeliveryError, send_alert
 from wallet_lake.resources import ConnectResource, KafkaResource
 from wallet_lake.serving.connect import ConnectClient, ConnectError, end_offsets, sink_group_id, sink_lag
 from wallet_lake.serving.monitor import CONNECTOR, STUCK_AFTER_SECONDS, instance_states, plan_restarts, state_summary
 
 SENSOR_NAME = "connect_sink_monitor"
-TABLE_ASSET = dg.AssetKey(["postgres", "curated_payments"])
+TABLE_ASSET = dg.AssetKey(TABLE_CURATED_PAYMENTS)
 
 
 def _restart(client: ConnectClient, name: str, instance: str) -> None:

@@ -31,7 +31,7 @@ from api.routes.inputs import PAYMENT_METHOD_PATTERN, DateRange, iso_date
 from api.ui import display, pages
 from api.ui.errors import render_problems_as_pages
 from api.ui.session import PAGE_HEADERS, CrossSiteForm, PageKey, forget_key, keep_key, login_form_key
-from wallet_lake.serving.aggregates import LATENCY_EXACT_BELOW_MS, LATENCY_RELATIVE_ERROR
+from wallet_lake.contracts.reports import LATENCY_EXACT_BELOW_MS, LATENCY_RELATIVE_ERROR
 
 HERE = Path(__file__).resolve().parent
 # Front-end packages, installed by `npm ci` in api/ui (stack/wallet-stack up) from

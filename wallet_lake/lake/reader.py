@@ -132,7 +132,7 @@ class ManifestIndex:
         listed = [o for o in self.store.list(MANIFEST_PREFIX) if o.key.endswith(".json")]
         with self._lock:
             cache = dict(self._cache)
-        stale = [o for o in listed if not o.etag or cache.get(o.key, ("",))[0] != o.etag]
+        stale = [o for o in listed if not o.etag or o.key not in cache or cache[o.key][0] != o.etag]
 
         def read(key: str) -> dict | None:
             data = self.store.get_optional(key)

@@ -267,7 +267,7 @@ FINGERPRINT = ("SELECT count(*), count(DISTINCT payment_id), "
 def compare_outputs(lake: Path, hour: datetime, duck_out: Path) -> dict:
     import duckdb
 
-    from wallet_lake.lake.curation_run import read_manifest
+    from wallet_lake.lake.manifests import read_manifest
     from wallet_lake.lake.store import LocalLakeStore
 
     m = read_manifest(LocalLakeStore(lake), hour)
@@ -532,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
         spark.stop()  # the backfill runs in its own process; free the cores and memory
         backfill = dagster_backfill(lake, start, n)
         log(f"dagster backfill: {backfill}")
-        from wallet_lake.lake.curation_run import read_manifest
+        from wallet_lake.lake.manifests import read_manifest
         from wallet_lake.lake.store import LocalLakeStore
 
         manifests = [read_manifest(LocalLakeStore(lake), h) for h in hours]

@@ -23,6 +23,8 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 
 ARGS = ["lake_uri", "kms_key_id"]
+# Per-file lists of an hour's figures: its manifest holds them; they stay out of the Pipes metadata.
+FILE_LISTS = ("curated_keys", "quarantine_keys", "partitions", "file_bytes")
 OPTIONAL_ARGS = ["landing_hour", "landing_hours", "s3_endpoint_url", "run_id", "processed_at", "in_lake"]
 
 
@@ -117,7 +119,7 @@ def open_pipes(s3_endpoint_url: str | None):
 def pipes_metadata(hours: list[dict]) -> dict:
     """Materialization metadata of a run: totals, and every hour's figures (without file keys,
     which are in the hours' manifests) as JSON for the Dagster side's checks."""
-    slim = [{k: v for k, v in h.items() if k not in ("curated_keys", "quarantine_keys", "partitions")} for h in hours]
+    slim = [{k: v for k, v in h.items() if k not in FILE_LISTS} for h in hours]
     total = lambda k: sum(h[k] for h in hours)  # noqa: E731
     return {
         "raw_lines": total("raw_lines"),
@@ -160,4 +162,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 if __name__ == "__main__":
     for h in main():
-        print(json.dumps({k: v for k, v in h.items() if k not in ("curated_keys", "quarantine_keys", "preview", "partitions", "checks")}))
+        print(json.dumps({k: v for k, v in h.items() if k not in (*FILE_LISTS, "preview", "checks")}))

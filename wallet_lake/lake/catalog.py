@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from typing import Iterable
 from urllib.parse import unquote
 
@@ -34,6 +35,8 @@ from wallet_lake.contracts.schema import (
     QUARANTINE_PARTITION_FIELD,
     RAW_FIELDS,
 )
+from wallet_lake.lake.manifests import read_manifest
+from wallet_lake.lake.store import S3LakeStore
 from wallet_lake.lake.views import LATEST_VIEW_NAME, LATEST_VIEW_SQL
 
 RAW_TABLE = "raw_payments"
@@ -207,3 +210,17 @@ def register_curated_partitions(glue, database: str, bucket: str, keys: Iterable
             raise RuntimeError(f"could not register curated partitions: {errors[:3]}")
         created += len(batch) - len(resp.get("Errors", []))
     return created
+
+
+def register_published_hours(glue, database: str, store: S3LakeStore, hours: Iterable[datetime], log=None) -> int:
+    """Register the partitions of these published hours' current files (their manifests'),
+    creating the catalog's tables first when the database has none yet; the number of partitions
+    newly created."""
+    keys = [k for hour in hours for k in read_manifest(store, hour).get("curated_keys", [])]
+    try:
+        glue.get_table(DatabaseName=database, Name=CURATED_TABLE)
+    except glue.exceptions.EntityNotFoundException:
+        created = ensure_catalog(glue, database, store.bucket)
+        if log:
+            log.info(f"created the catalog tables in {database}: {created}")
+    return register_curated_partitions(glue, database, store.bucket, keys)

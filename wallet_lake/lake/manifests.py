@@ -12,17 +12,90 @@ hour (curated_keys, quarantine_keys) and two lists of files that are not current
 Every write is conditional on the version read (S3 If-Match on the ETag, If-None-Match: * for a
 new manifest), so two writers never silently overwrite each other: the later one gets
 ManifestConflict and its write does not happen. A key a manifest lists as current is never
-deleted: run-scoped file names never come back, and the sweep checks the latest manifest again."""
+deleted: run-scoped file names never come back, and the sweep checks the latest manifest again.
+
+The rest of a published manifest is the hour's HourStats: the figures of its curation, which the
+blocking checks judged (transforms/checks.py) before the swap. Pure JSON and the store's bytes:
+no pyarrow, no pyspark."""
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from typing import Iterable, Sequence
 
-from wallet_lake.contracts.landing import hour_token, manifest_key
+from wallet_lake.contracts.landing import MANIFEST_PREFIX, hour_token, manifest_key
+from wallet_lake.contracts.schema import CURATED_VERSION
 from wallet_lake.lake.store import ConditionalWriteFailed, LakeStore
+
+# 3: `superseded` (keys the swap made obsolete, until deleted); 4: `file_bytes` (size of every
+# current file, so a reader bounds a scan without listing the files).
+MANIFEST_FORMAT = 4
+ABANDONED_AFTER = timedelta(hours=6)  # a pending run older than this is dead, and swept
+
+
+@dataclass
+class HourStats:
+    """A landing hour's curation: its figures, and (once published) its manifest's body."""
+
+    landing_hour: str
+    run_id: str = ""
+    processed_at: str = ""
+    curated_version: int = CURATED_VERSION
+    published: bool = False
+    raw_objects: int = 0
+    raw_bytes: int = 0
+    raw_lines: int = 0
+    curated_rows: int = 0
+    quarantined_rows: int = 0
+    duplicates_removed: int = 0
+    curated_files: int = 0
+    curated_bytes: int = 0
+    quarantine_files: int = 0
+    quarantine_bytes: int = 0
+    dt_partitions: list[str] = field(default_factory=list)
+    partitions: list[list[str]] = field(default_factory=list)  # [dt, merchant_id] written
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    checks: dict = field(default_factory=dict)  # figures for the asset checks (lake/figures.py)
+    failed_checks: dict[str, str] = field(default_factory=dict)
+    preview: list[dict] = field(default_factory=list)
+    curated_keys: list[str] = field(default_factory=list)
+    quarantine_keys: list[str] = field(default_factory=list)
+    file_bytes: dict[str, int] = field(default_factory=dict)  # key -> size, for every curated and quarantine key
+    seconds: dict[str, float] = field(default_factory=dict)  # batch timings, same for every hour
+
+    @property
+    def accounted(self) -> bool:
+        return self.raw_lines == self.curated_rows + self.quarantined_rows + self.duplicates_removed
+
+    @property
+    def token(self) -> str:
+        return hour_token(datetime.fromisoformat(self.landing_hour))
+
+    def summary(self) -> str:
+        return hour_summary(self.__dict__)
+
+
+def hour_summary(h: dict) -> str:
+    """One log line of an hour's figures (an HourStats' or the dict a Glue run reported)."""
+    state = "published" if h.get("published") else "NOT published: " + ", ".join(h.get("failed_checks") or {})
+    return (
+        f"{h['landing_hour']}: raw {h['raw_lines']} = curated {h['curated_rows']} + quarantined "
+        f"{h['quarantined_rows']} + duplicates {h['duplicates_removed']} ({h['curated_files']} files, {state})"
+    )
+
+
+def read_manifest(store: LakeStore, hour: datetime) -> dict:
+    """The hour's manifest, or {} when the hour was never curated."""
+    return read_versioned(store, hour)[0]
+
+
+def manifest_hours(store: LakeStore) -> list[datetime]:
+    """Every landing hour that has a manifest."""
+    tokens = [o.key[len(MANIFEST_PREFIX):-len(".json")] for o in store.list(MANIFEST_PREFIX) if o.key.endswith(".json")]
+    return sorted(datetime.strptime(t, "%Y%m%dT%H").replace(tzinfo=timezone.utc) for t in tokens)
 
 
 class ManifestConflict(RuntimeError):
@@ -114,3 +187,16 @@ def sweep_hour(store: LakeStore, hour: datetime, *, abandoned_after: timedelta, 
         # The other writer carried the lists forward; a later sweep finds the keys already gone.
         result.conflict = str(e)
     return result
+
+
+def sweep_hours(store: LakeStore, hours: Sequence[datetime], *, abandoned_after: timedelta = ABANDONED_AFTER,
+                io_threads: int = 16, log=None) -> list[SweepResult]:
+    """sweep_hour for each of `hours`, a few at a time; logs what it deleted and any conflict."""
+    with ThreadPoolExecutor(max_workers=max(1, min(io_threads, len(hours)))) as pool:
+        results = list(pool.map(lambda h: sweep_hour(store, h, abandoned_after=abandoned_after), hours))
+    for r in results:
+        if log and r.deleted:
+            log.info(f"{r.landing_hour}: swept {len(r.deleted)} files a dead run left")
+        if log and r.conflict:
+            log.warning(r.conflict)
+    return results

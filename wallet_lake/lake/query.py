@@ -6,17 +6,26 @@ report_latency_daily); `compose` prefixes it with CTEs that define them over the
 the latest-record view (views.py) and the report relations (contracts/report_relations.py) that
 fill the Postgres tables of the same names. One text per report, two engines.
 
+Which files are read: only those the landing hours' manifests list (lake/reader.py
+ManifestIndex), each manifest read once per query, so a query sees one version of every hour:
+never a run's upload in progress, never the files a rerun superseded, never an orphan under a
+partition prefix. Files are immutable (run-scoped names), so a file the snapshot names is either
+the version its manifest meant or gone (deleted by a later rerun): the query then fails with
+LakeUnavailable (503, retry), it never mixes versions.
+
 Which records are scanned: those of dt >= `scan_from` (the first dt the report asks for). That is
 exact for the latest-record view: a payment's later records have later (or equal) created_at,
 hence dt, so every record that can be a payment's latest one for a dt >= scan_from is in the scan,
 and records of a payment that moved past the range are seen too.
 
-Local: pyarrow's S3FileSystem (WL_S3_ENDPOINT_URL, e.g. the moto server) lists the dt= partitions
-from scan_from on and hands DuckDB a pyarrow dataset (hive partitions dt/merchant_id; DuckDB
-pushes filters and projections into the scan); DuckDB's own httpfs is not needed. Production:
+Local: the snapshot's files through pyarrow's S3FileSystem (WL_S3_ENDPOINT_URL, e.g. the moto
+server), handed to DuckDB as a pyarrow dataset (hive partitions dt/merchant_id; DuckDB pushes
+filters and projections into the scan); DuckDB's own httpfs is not needed. Production:
 WL_LAKE_ENGINE=athena runs the same SQL through pyathena (WL_ATHENA_WORKGROUP, WL_ATHENA_OUTPUT,
-WL_GLUE_DATABASE, WL_ATHENA_TABLE). Importing this module imports neither DuckDB nor pyarrow nor
-pyathena (the API imports it at startup), and never Dagster or pyspark."""
+WL_GLUE_DATABASE, WL_ATHENA_TABLE), restricted to the snapshot's files by Athena's "$path".
+Every engine error is LakeUnavailable (the API's 503). Importing this module imports neither
+DuckDB nor pyarrow nor pyathena nor boto3 (the API imports it at startup), and never Dagster or
+pyspark."""
 
 from __future__ import annotations
 
@@ -28,12 +37,16 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 
+from wallet_lake.contracts.landing import CURATED_PREFIX
 from wallet_lake.contracts.schema import CURATED_COLUMNS, CURATED_PARTITION_COLUMNS
+from wallet_lake.lake.reader import CuratedFile, ManifestIndex, curated_files
+from wallet_lake.lake.store import LakeStore, open_lake
 from wallet_lake.lake.views import CURATED_RELATION, LATEST_VIEW_NAME, LATEST_VIEW_SQL
 from wallet_lake.contracts.report_relations import relation_ctes
 
-CURATED_PREFIX = "curated/payments"
 SCAN_FROM_PARAM = "lake_scan_from"
+FILES_PARAM = "lake_files"  # Athena: the snapshot's files, as "$path" values
+ATHENA_MAX_QUERY_BYTES = 262_144  # Athena refuses a longer query string
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
@@ -110,17 +123,54 @@ def to_duckdb_placeholders(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda m: f"${m.group(1)}", sql)
 
 
+@dataclass(frozen=True)
+class LakeSnapshot:
+    """The files one query reads: the curated files of dt >= scan_from that the hours'
+    manifests list, each manifest as read once (one version of every hour)."""
+
+    files: tuple[CuratedFile, ...]
+
+    @property
+    def scan_bytes(self) -> int:
+        return sum(f.size or 0 for f in self.files)
+
+
+class _Manifests:
+    """The lake's ManifestIndex, created on first use (the store's client is made then)."""
+
+    def __init__(self, config: LakeQueryConfig, store: LakeStore | None) -> None:
+        self.config, self._store = config, store
+        self._index: ManifestIndex | None = None
+        self._lock = threading.Lock()
+
+    def snapshot(self, scan_from: dt.date | None) -> LakeSnapshot:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            with self._lock:
+                if self._index is None:
+                    c = self.config
+                    store = self._store or open_lake(f"s3://{c.bucket}", kms_key_id=c.kms_key_id,
+                                                     s3_endpoint_url=c.s3_endpoint_url, region=c.region)
+                    self._index = ManifestIndex(store)
+            return LakeSnapshot(tuple(curated_files(self._index.current(), dt_from=scan_from)))
+        except (OSError, ValueError, BotoCoreError, ClientError) as exc:  # ValueError: a manifest that is not JSON
+            raise LakeUnavailable(f"cannot read the lake's manifests ({type(exc).__name__}): {exc}") from exc
+
+
 class LakeQueryEngine(Protocol):
     def query(self, statement: str, params: Mapping[str, Any], *, scan_from: dt.date) -> list[dict[str, Any]]: ...
 
 
 class DuckDBLake:
-    """DuckDB in memory, a fresh connection per query (so new files are always seen) over a
-    pyarrow dataset of the curated partitions from scan_from on."""
+    """DuckDB in memory, a fresh connection per query, over a pyarrow dataset of exactly the
+    files of a LakeSnapshot. `query` = `scan(snapshot(scan_from), ...)`; the two steps are apart
+    so a test can change the lake between them."""
 
-    def __init__(self, config: LakeQueryConfig, filesystem: Any = None) -> None:
+    def __init__(self, config: LakeQueryConfig, filesystem: Any = None, store: LakeStore | None = None) -> None:
         self.config = config
         self._filesystem = filesystem
+        self._manifests = _Manifests(config, store)
 
     def filesystem(self):
         if self._filesystem is None:
@@ -133,44 +183,39 @@ class DuckDBLake:
             self._filesystem = pafs.S3FileSystem(**kwargs)
         return self._filesystem
 
-    def dataset(self, scan_from: dt.date):
-        """The curated files of the partitions dt >= scan_from, as one pyarrow dataset."""
+    def _path(self, key: str) -> str:
+        return f"{self.config.bucket}/{key}"
+
+    def snapshot(self, scan_from: dt.date) -> LakeSnapshot:
+        """The files the query will read; LakeScanTooLarge past max_scan_bytes (before DuckDB runs)."""
+        import pyarrow as pa
+
+        snap = self._manifests.snapshot(scan_from)
+        unsized = [f for f in snap.files if f.size is None]
+        if unsized and self.config.max_scan_bytes is not None:  # manifests older than format 4: ask the store
+            try:
+                infos = self.filesystem().get_file_info([self._path(f.key) for f in unsized])
+            except (OSError, pa.ArrowException) as exc:
+                raise LakeUnavailable(f"cannot read the lake: {exc}") from exc
+            sized = {f.key: CuratedFile(f.key, f.dt, i.size or 0) for f, i in zip(unsized, infos)}
+            snap = LakeSnapshot(tuple(sized.get(f.key, f) for f in snap.files))
+        if self.config.max_scan_bytes is not None and snap.scan_bytes > self.config.max_scan_bytes:
+            raise LakeScanTooLarge(snap.scan_bytes, self.config.max_scan_bytes)
+        return snap
+
+    def dataset(self, snapshot: LakeSnapshot):
+        """The snapshot's files as one pyarrow dataset (dt and merchant_id from the Hive path).
+        Nothing is opened until the scan: a file gone by then fails the scan."""
         import pyarrow as pa
         import pyarrow.dataset as ds
-        from pyarrow import fs as pafs
 
         from wallet_lake.contracts.schema import arrow_schema
 
-        fs = self.filesystem()
-        base = f"{self.config.bucket}/{CURATED_PREFIX}"
-        files: list[str] = []
-        scan_bytes = 0
-        for part in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True, recursive=False)):
-            name = part.path.rsplit("/", 1)[-1]
-            if part.type != pafs.FileType.Directory or not name.startswith("dt="):
-                continue
-            try:
-                day = dt.date.fromisoformat(name[3:])
-            except ValueError:
-                continue  # not a partition of ours
-            if day < scan_from:
-                continue
-            # A partition can vanish between the two listings (a rerun's swap deleted it), and a
-            # versioned bucket may list a prefix whose objects are all deleted: both are empty.
-            for f in fs.get_file_info(pafs.FileSelector(part.path, recursive=True, allow_not_found=True)):
-                leaf = f.path.rsplit("/", 1)[-1]
-                if f.type == pafs.FileType.File and leaf.endswith(".parquet") and not leaf.startswith(("_", ".")):
-                    files.append(f.path)
-                    scan_bytes += f.size or 0
-        if self.config.max_scan_bytes is not None and scan_bytes > self.config.max_scan_bytes:
-            raise LakeScanTooLarge(scan_bytes, self.config.max_scan_bytes)
         schema = arrow_schema()
-        partitioning = ds.partitioning(
-            pa.schema([schema.field(c) for c in CURATED_PARTITION_COLUMNS]), flavor="hive"
-        )
+        partitioning = ds.partitioning(pa.schema([schema.field(c) for c in CURATED_PARTITION_COLUMNS]), flavor="hive")
         return ds.dataset(
-            sorted(files), schema=schema, format="parquet", filesystem=fs,
-            partitioning=partitioning, partition_base_dir=base,
+            [self._path(f.key) for f in snapshot.files], schema=schema, format="parquet", filesystem=self.filesystem(),
+            partitioning=partitioning, partition_base_dir=self._path(CURATED_PREFIX.rstrip("/")),
         )
 
     def connect(self):
@@ -185,21 +230,18 @@ class DuckDBLake:
             config["threads"] = self.config.duckdb_threads
         return duckdb.connect(config=config)
 
-    def query(self, statement: str, params: Mapping[str, Any], *, scan_from: dt.date) -> list[dict[str, Any]]:
+    def scan(self, snapshot: LakeSnapshot, statement: str, params: Mapping[str, Any], *, scan_from: dt.date) -> list[dict[str, Any]]:
         import duckdb
         import pyarrow as pa
 
-        try:
-            files = self.dataset(scan_from)
-        except (OSError, pa.ArrowException) as exc:
-            raise LakeUnavailable(f"cannot list the lake: {exc}") from exc
         sql = to_duckdb_placeholders(
             compose(statement, f"SELECT {', '.join(CURATED_COLUMNS)} FROM curated_files WHERE dt >= %({SCAN_FROM_PARAM})s")
         )
         try:
+            files = self.dataset(snapshot)
             con = self.connect()
-        except duckdb.Error as exc:
-            raise LakeUnavailable(f"cannot start DuckDB: {exc}") from exc
+        except (OSError, duckdb.Error, pa.ArrowException) as exc:
+            raise LakeUnavailable(f"cannot start the lake query ({type(exc).__name__}): {exc}") from exc
         timer = threading.Timer(self.config.timeout_s, con.interrupt)
         try:
             con.register("curated_files", files)
@@ -210,38 +252,56 @@ class DuckDBLake:
         except duckdb.InterruptException as exc:
             raise LakeUnavailable(f"lake query exceeded {self.config.timeout_s} s") from exc
         except (OSError, duckdb.Error, pa.ArrowException) as exc:
-            # Every engine error, out-of-memory included, is the lake failing to answer now (503),
-            # never an unexpected 500: the statement is the project's own, not the caller's.
+            # Every engine error, out-of-memory and a file deleted since the snapshot included, is
+            # the lake failing to answer now (503), never an unexpected 500: the statement is the
+            # project's own, not the caller's.
             raise LakeUnavailable(f"lake query failed ({type(exc).__name__}): {exc}") from exc
         finally:
             timer.cancel()
             con.close()
 
+    def query(self, statement: str, params: Mapping[str, Any], *, scan_from: dt.date) -> list[dict[str, Any]]:
+        return self.scan(self.snapshot(scan_from), statement, params, scan_from=scan_from)
+
 
 class AthenaLake:
-    """Athena through pyathena: the same composed SQL over the Glue table of curated Parquet.
-    Athena bounds the run time itself (workgroup limits); results land in WL_ATHENA_OUTPUT."""
+    """Athena through pyathena: the same composed SQL over the Glue table of curated Parquet,
+    restricted to the snapshot's files ("$path"). Athena bounds the run time itself (workgroup
+    limits); results land in WL_ATHENA_OUTPUT."""
 
-    def __init__(self, config: LakeQueryConfig) -> None:
+    def __init__(self, config: LakeQueryConfig, store: LakeStore | None = None) -> None:
         if not (config.athena_workgroup or config.athena_output):
             raise LakeUnavailable("Athena needs WL_ATHENA_WORKGROUP or WL_ATHENA_OUTPUT")
         self.config = config
+        self._manifests = _Manifests(config, store)
 
     def source_sql(self) -> str:
         c = self.config
         cols = ", ".join("CAST(dt AS DATE) AS dt" if col == "dt" else col for col in CURATED_COLUMNS)
         # A string dt is compared with the bound as text (ISO dates sort as text; see query()),
-        # so that partition pruning applies.
-        return f'SELECT {cols} FROM "{c.athena_database}"."{c.athena_table}" WHERE dt >= %({SCAN_FROM_PARAM})s'
+        # so that partition pruning applies; "$path" keeps the files no manifest lists out.
+        return (f'SELECT {cols} FROM "{c.athena_database}"."{c.athena_table}" '
+                f'WHERE dt >= %({SCAN_FROM_PARAM})s AND "$path" IN %({FILES_PARAM})s')
 
     def composed(self, statement: str) -> str:
         return compose(statement, self.source_sql())
 
+    def file_paths(self, snapshot: LakeSnapshot) -> list[str]:
+        """The "$path" values of the snapshot's files; an empty snapshot binds one no object has
+        (IN () is not SQL)."""
+        return [f"s3://{self.config.bucket}/{f.key}" for f in snapshot.files] or [""]
+
     def query(self, statement: str, params: Mapping[str, Any], *, scan_from: dt.date) -> list[dict[str, Any]]:
         from pyathena import connect
         from pyathena.error import Error as AthenaError
+        from pyathena.formatter import DefaultParameterFormatter
 
         c = self.config
+        bound = scan_from.isoformat() if c.athena_dt_type == "string" else scan_from
+        values = {**params, SCAN_FROM_PARAM: bound, FILES_PARAM: self.file_paths(self._manifests.snapshot(scan_from))}
+        sql = self.composed(statement)
+        if len(DefaultParameterFormatter().format(sql, values).encode()) > ATHENA_MAX_QUERY_BYTES:
+            raise LakeUnavailable(f"the scan names {len(values[FILES_PARAM])} files, more than one Athena query can list")
         try:
             encryption = {"encryption_option": "SSE_KMS", "kms_key": c.kms_key_id} if c.kms_key_id else {}
             with connect(
@@ -249,8 +309,7 @@ class AthenaLake:
                 schema_name=c.athena_database, **encryption,
             ) as conn:
                 cur = conn.cursor()
-                bound = scan_from.isoformat() if c.athena_dt_type == "string" else scan_from
-                cur.execute(self.composed(statement), {**params, SCAN_FROM_PARAM: bound})
+                cur.execute(sql, values)
                 names = [d[0] for d in cur.description]
                 return [dict(zip(names, row)) for row in cur.fetchall()]
         except AthenaError as exc:

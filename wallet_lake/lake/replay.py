@@ -32,7 +32,8 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable, Sequence
 
 from wallet_lake.contracts.landing import landing_prefix
-from wallet_lake.lake.curation_run import read_manifest, read_quarantine_hour_table
+from wallet_lake.lake.manifests import read_manifest
+from wallet_lake.lake.reader import read_quarantine_hour_table
 from wallet_lake.lake.store import LakeStore
 
 REPLAY_PREFIX = "replay-"

@@ -54,17 +54,18 @@ class LakeStore(Protocol):
 
 
 class S3LakeStore:
-    """A bucket; every object is written with SSE-KMS under the configured key."""
+    """A bucket; every object is written with SSE-KMS under the configured key. Without a key
+    the store only reads (the lake query layer reads manifests so): every write refuses."""
 
     def __init__(self, bucket: str, kms_key_id: str, client) -> None:
-        if not kms_key_id:
-            raise ValueError("S3 lake writes need a KMS key id (WL_KMS_KEY_ID): objects are never written unencrypted")
         self.bucket = bucket
         self.kms_key_id = kms_key_id
         self.client = client
         self.uri = f"s3://{bucket}"
 
     def _sse(self) -> dict:
+        if not self.kms_key_id:
+            raise ValueError("S3 lake writes need a KMS key id (WL_KMS_KEY_ID): objects are never written unencrypted")
         return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
 
     def list(self, prefix: str) -> list[ObjectInfo]:

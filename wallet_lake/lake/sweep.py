@@ -20,9 +20,8 @@ import sys
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 
-from wallet_lake.contracts.landing import MANIFEST_PREFIX
-from wallet_lake.lake.curation_run import CurationSettings, sweep_landing_hours
-from wallet_lake.lake.store import LakeStore, open_lake_from_env
+from wallet_lake.lake.manifests import ABANDONED_AFTER, manifest_hours, sweep_hour, sweep_hours
+from wallet_lake.lake.store import open_lake_from_env
 
 _HOUR_FORMAT = "%Y-%m-%dT%H"
 
@@ -34,12 +33,6 @@ def _hour(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a UTC landing hour like 2026-11-24T13") from None
 
 
-def curated_hours(store: LakeStore) -> list[datetime]:
-    """Every landing hour that has a manifest."""
-    tokens = [o.key[len(MANIFEST_PREFIX):-len(".json")] for o in store.list(MANIFEST_PREFIX) if o.key.endswith(".json")]
-    return sorted(datetime.strptime(t, "%Y%m%dT%H").replace(tzinfo=timezone.utc) for t in tokens)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
@@ -48,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--from", dest="first", type=_hour, metavar="YYYY-MM-DDTHH", help="first landing hour of a range (with --to)")
     which.add_argument("--all", action="store_true", help="every landing hour that has a manifest")
     parser.add_argument("--to", dest="last", type=_hour, metavar="YYYY-MM-DDTHH", help="last landing hour of the range, included")
-    default_age = CurationSettings().abandoned_after
+    default_age = ABANDONED_AFTER
     parser.add_argument("--abandoned-after-hours", type=float, default=default_age.total_seconds() / 3600,
                         help=f"a pending run older than this is dead (default {default_age.total_seconds() / 3600:g})")
     parser.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
@@ -60,20 +53,18 @@ def main(argv: list[str] | None = None) -> int:
 
     store = open_lake_from_env()
     if args.all:
-        hours = curated_hours(store)
+        hours = manifest_hours(store)
     elif args.hours:
         hours = sorted(set(args.hours))
     else:
         if args.last < args.first:
             parser.error("--to is before --from")
         hours = [args.first + timedelta(hours=i) for i in range(int((args.last - args.first) / timedelta(hours=1)) + 1)]
-    settings = CurationSettings(abandoned_after=timedelta(hours=args.abandoned_after_hours))
+    abandoned_after = timedelta(hours=args.abandoned_after_hours)
     if args.dry_run:
-        from wallet_lake.lake.manifests import sweep_hour
-
-        results = [sweep_hour(store, h, abandoned_after=settings.abandoned_after, dry_run=True) for h in hours]
+        results = [sweep_hour(store, h, abandoned_after=abandoned_after, dry_run=True) for h in hours]
     else:
-        results = sweep_landing_hours(store, hours, settings)
+        results = sweep_hours(store, hours, abandoned_after=abandoned_after)
     for r in results:
         if r.deleted or r.conflict:
             print(json.dumps(asdict(r)))

@@ -14,7 +14,7 @@ the Postgres table.
 The view also hides the seconds in which a rerun's new files and its previous files of one hour
 are both in S3 (between its manifest swap and the deletion of the old files): equal records
 collapse to one. Readers that list files through the manifests
-(lake.curation_run.current_curated_keys) never see both.
+(lake/reader.py, the lake query layer) never see both.
 
 One text for both engines: ANSI window function, CASE, date_trunc('millisecond', ...), explicit
 NULLS LAST (the engines' default null orders differ)."""

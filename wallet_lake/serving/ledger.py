@@ -319,6 +319,15 @@ def record_curation(conn, landing_hour: dt.datetime, *, curated: int, quarantine
             record_stage(conn, landing_hour, stage, n, run_id=run_id, curation_run_id=curation_run_id)
 
 
+def record_published_curations(conn, hours: Sequence[Mapping[str, Any]], *, run_id: str) -> None:
+    """record_curation for every published hour of a curation run (HourStats as dicts)."""
+    for h in hours:
+        if h.get("published"):
+            record_curation(conn, dt.datetime.fromisoformat(h["landing_hour"]), curated=h["curated_rows"],
+                            quarantined=h["quarantined_rows"], duplicates_removed=h["duplicates_removed"],
+                            run_id=run_id, curation_run_id=h["run_id"])
+
+
 def record_loaded(conn, landing_hour: dt.datetime, by_dt: Mapping[dt.date, int], *, run_id: str,
                   curation_run_id: str, verified_at: dt.datetime) -> None:
     """The hour's loaded rows (per dt of their record in Postgres) and when they were verified,

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Sequence
+from typing import Callable, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -53,6 +53,7 @@ from wallet_lake.contracts.schema import (
     RAW_LINE_FIELDS,
     spark_schema,
 )
+from wallet_lake.transforms.checks import AMOUNT_CENTS_MIN, RISK_SCORE_MAX, RISK_SCORE_MIN
 
 # Rendered from the contracts (contracts.schema), as the Glue catalog's quarantine table is.
 RAW_INPUT_SCHEMA = spark_schema(RAW_LINE_FIELDS)
@@ -196,7 +197,7 @@ def _checks(accepted: Sequence[str]) -> list[tuple[str, Column]]:
             checks.append(("amount_cents_missing", typed.isNull() & (px.isNull() | text.isNull())))
         checks.append((f"{field}_{wrong}", typed.isNull() & px.isNotNull() & text.isNotNull()))
         if field == "amount_cents":
-            checks.append(("amount_cents_negative", typed < 0))
+            checks.append(("amount_cents_negative", typed < AMOUNT_CENTS_MIN))
     checks += [
         ("currency_invalid", p["currency"].isNull() | ~p["currency"].rlike(CURRENCY_PATTERN)),
         ("status_not_accepted", F.col("_status").isNull() | ~F.col("_status").isin(list(accepted))),
@@ -204,7 +205,7 @@ def _checks(accepted: Sequence[str]) -> list[tuple[str, Column]]:
         ("created_at_unparseable", p["created_at"].isNotNull() & F.col("_ts_created").isNull()),
         ("authorized_at_unparseable", p["authorized_at"].isNotNull() & F.col("_ts_authorized").isNull()),
         ("completed_at_unparseable", p["completed_at"].isNotNull() & F.col("_ts_completed").isNull()),
-        ("risk_score_out_of_range", (p["risk_score"] < 0) | (p["risk_score"] > 1)),
+        ("risk_score_out_of_range", (p["risk_score"] < RISK_SCORE_MIN) | (p["risk_score"] > RISK_SCORE_MAX)),
     ]
     order = {r: i for i, r in enumerate(REASONS)}
     checks.sort(key=lambda c: order[c[0]])
@@ -330,6 +331,11 @@ _PLACEHOLDER = {  # typed, non-null literals
 }
 
 
+# Stages of curate() a Tap sees: every line with `is_valid`; the valid rows with DEDUPE_RANK.
+FLAGGED, RANKED = "flagged", "ranked"
+Tap = Callable[[str, DataFrame], DataFrame]
+
+
 def curate(
     raw: DataFrame,
     *,
@@ -337,18 +343,23 @@ def curate(
     accepted_statuses: Sequence[str] = ACCEPTED_STATUSES,
     curated_version: int = CURATED_VERSION,
     batch_columns: Sequence[str] = (),
+    tap: Tap | None = None,
 ) -> CurationResult:
     """Apply the curation rules. `processed_at` is passed in (the run's time) so the function
     is deterministic for a given input. The session time zone must be UTC (see SPARK_CONF).
-    `batch_columns` (e.g. the landing hour) are carried through; dedupe is per batch key."""
+    `batch_columns` (e.g. the landing hour) are carried through; dedupe is per batch key.
+    `tap(stage, frame)` returns the frame the chain continues with (FLAGGED, RANKED): the
+    production runner attaches Observations there, so it counts invalid lines and duplicates in
+    the pass that writes the output, over this very chain."""
     unknown = set(accepted_statuses) - set(LIFECYCLE_RANK)
     if unknown:
         raise ValueError(f"accepted statuses {sorted(unknown)} have no lifecycle rank")
-    flagged = with_validity(parse_lines(raw), accepted_statuses)
+    tap = tap or (lambda _stage, frame: frame)
+    flagged = tap(FLAGGED, with_validity(parse_lines(raw), accepted_statuses))
     valid = valid_rows(flagged, batch_columns)
+    ranked = tap(RANKED, rank_within_payment(valid, batch_columns))
     return CurationResult(
-        curated=curated_rows(rank_within_payment(valid, batch_columns), processed_at=processed_at,
-                             curated_version=curated_version, batch_columns=batch_columns),
+        curated=curated_rows(ranked, processed_at=processed_at, curated_version=curated_version, batch_columns=batch_columns),
         quarantine=quarantine_rows(flagged, processed_at=processed_at, accepted_statuses=accepted_statuses,
                                    curated_version=curated_version, batch_columns=batch_columns),
         valid=valid,

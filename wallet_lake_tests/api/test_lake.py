@@ -1,25 +1,21 @@
 """The lake fallback (source=lake): SQL composition for DuckDB and Athena, and, on the real stack,
 the same hand-built rows seeded into Postgres (through the sink's upsert) and into the lake (as
-Parquet under curated/payments/dt=/merchant_id=, through the lake store, SSE-KMS) giving the same
-answers for all four reports."""
+Parquet under curated/payments/dt=/merchant_id=, published with a manifest per landing hour,
+SSE-KMS) giving the same answers for all four reports."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-import tempfile
 import uuid
-from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
 from api.reports.sql import LATENCY, REPORT_QUERIES
-from wallet_lake.contracts.schema import CURATED_PARTITION_COLUMNS, arrow_schema
 from wallet_lake.lake.query import AthenaLake, LakeQueryConfig, compose, to_duckdb_placeholders
 from wallet_lake.contracts.reports import LATENCY_RELATIVE_ERROR
+from wallet_lake_tests.lake_support import far_landing_hour, publish_rows
 
 from .conftest import payment, split_as_of
 
@@ -41,26 +37,35 @@ def test_every_report_composes_over_the_lake_relations(name: str) -> None:
 
 def test_athena_sql_renders_through_pyathena_and_runs_on_a_trino_like_table() -> None:
     """pyathena's own formatter renders the composed statement (no stray %), and the result runs
-    on DuckDB against a table shaped like the Glue table (dt as a string partition)."""
+    on DuckDB against a table shaped like the Glue table (dt as a string partition, Athena's
+    "$path"): only the files the manifests list are read, an orphan under the same partition is not."""
     import duckdb
     from pyathena.formatter import DefaultParameterFormatter
 
+    from wallet_lake.lake.query import LakeSnapshot
+    from wallet_lake.lake.reader import CuratedFile
+
     athena = AthenaLake(LakeQueryConfig(engine="athena", bucket="b", athena_output="s3://b/athena/", athena_database="wallet_db"))
+    listed = "curated/payments/dt=2031-01-01/merchant_id=m%2F1/lh-20310101T10-run-000.parquet"
+    paths = athena.file_paths(LakeSnapshot((CuratedFile(listed, dt.date(2031, 1, 1), 10),)))
+    assert paths == [f"s3://b/{listed}"] and athena.file_paths(LakeSnapshot(())) == [""]  # IN () is not SQL
     sql = DefaultParameterFormatter().format(
         athena.composed(LATENCY.sql),
         {**LATENCY.bind(date_from=dt.date(2031, 1, 1), date_to=dt.date(2031, 1, 2), month_from=dt.date(2031, 1, 1)),
-         "lake_scan_from": "2031-01-01"},
+         "lake_scan_from": "2031-01-01", "lake_files": paths},
     )
-    assert '"wallet_db"."curated_payments"' in sql and "dt >= '2031-01-01'" in sql
+    assert '"wallet_db"."curated_payments"' in sql and "dt >= '2031-01-01'" in sql and f"\"$path\" IN ('s3://b/{listed}')" in sql
     con = duckdb.connect()
     con.execute("CREATE SCHEMA wallet_db")
     cols = ", ".join(f"{c} VARCHAR" if c == "dt" else f"{c} {t}" for c, t in _duck_types().items())
-    con.execute(f"CREATE TABLE wallet_db.curated_payments ({cols})")
-    con.execute(
-        "INSERT INTO wallet_db.curated_payments (payment_id, merchant_id, amount_cents, currency, status, payment_method,"
-        " created_at, dt, hour, authorized_to_complete_ms, is_approved, is_refunded, processed_at, curated_version)"
-        " VALUES ('p1', 'm', 1, 'EUR', 'APPROVED', 'card', TIMESTAMPTZ '2031-01-01 10:00:00+00', '2031-01-01', 10, 250, true, false, now(), 1)"
-    )
+    con.execute(f'CREATE TABLE wallet_db.curated_payments ({cols}, "$path" VARCHAR)')
+    for pid, path, latency in (("p1", paths[0], 250), ("p2", "s3://b/curated/payments/dt=2031-01-01/merchant_id=m%2F1/orphan.parquet", 9999)):
+        con.execute(
+            "INSERT INTO wallet_db.curated_payments (payment_id, merchant_id, amount_cents, currency, status, payment_method,"
+            " created_at, dt, hour, authorized_to_complete_ms, is_approved, is_refunded, processed_at, curated_version, \"$path\")"
+            " VALUES (?, 'm', 1, 'EUR', 'APPROVED', 'card', TIMESTAMPTZ '2031-01-01 10:00:00+00', '2031-01-01', 10, ?, true,"
+            " false, now(), 1, ?)", [pid, latency, path],
+        )
     assert con.execute(sql).fetchall()[0][:4] == ("card", 1, 250, 250)
 
 
@@ -114,23 +119,13 @@ def hand_built_rows(merchants: list[str], method: str, start: dt.date) -> tuple[
 
 
 def write_lake(store, hours: list[list[dict]], tag: str) -> list[str]:
-    """Parquet as the curated job writes it: one file per (landing hour, dt, merchant), the
-    partition columns in the path only."""
-    schema = arrow_schema()
-    file_schema = pa.schema([f for f in schema if f.name not in CURATED_PARTITION_COLUMNS])
+    """Each group of rows published as one landing hour (consecutive far hours), as the curated
+    job and its write-audit-publish leave them: the query layer reads only files a manifest
+    lists. The keys to delete afterwards, manifests included."""
+    first = far_landing_hour()
     keys: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for h, rows in enumerate(hours):
-            groups: dict[tuple, list[dict]] = {}
-            for r in rows:
-                groups.setdefault((r["dt"], r["merchant_id"]), []).append(r)
-            for (day, merchant), part in groups.items():
-                table = pa.Table.from_pylist([{c: r[c] for c in file_schema.names} for r in part], schema=file_schema)
-                path = Path(tmp) / f"{len(keys)}.parquet"
-                pq.write_table(table, path)
-                key = f"curated/payments/dt={day.isoformat()}/merchant_id={merchant}/lh-test-{tag}-{h}.parquet"
-                store.put_file(key, path)
-                keys.append(key)
+    for h, rows in enumerate(hours):
+        keys += publish_rows(store, first + dt.timedelta(hours=h), rows, run_id=f"test-{tag}-{h}")
     return keys
 
 

@@ -1,15 +1,14 @@
 """source=lake is bounded (DuckDB runs inside the API process): a range of at most
 api_lake_max_range_days, a scan of at most api_lake_max_scan_bytes (422 past either), DuckDB's
 memory_limit and threads from the settings, and every engine error a 503. Runs DuckDB on a
-lake in a temporary folder (pyarrow's local filesystem): no stack needed."""
+lake in a temporary folder (pyarrow's local filesystem, a folder LakeStore for the manifests):
+no stack needed."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from pyarrow import fs as pafs
@@ -17,8 +16,9 @@ from pyarrow import fs as pafs
 from api.main import create_app
 from api.reports.source import LakeEngines, bounded_lake_config
 from api.settings import Settings
-from wallet_lake.contracts.schema import CURATED_PARTITION_COLUMNS, arrow_schema
 from wallet_lake.lake.query import DuckDBLake, LakeQueryConfig, LakeScanTooLarge, LakeUnavailable
+from wallet_lake.lake.store import LocalLakeStore
+from wallet_lake_tests.lake_support import publish_rows
 
 from .conftest import ALL_MERCHANTS_KEY, OFFLINE_SETTINGS, offline_key_store, payment
 
@@ -27,19 +27,16 @@ PROBE = "SELECT current_setting('memory_limit') AS memory_limit, current_setting
 
 
 def write_partition(lake: Path, day: dt.date, rows: int = 3) -> Path:
-    schema = arrow_schema()
-    file_schema = pa.schema([f for f in schema if f.name not in CURATED_PARTITION_COLUMNS])
+    """One published landing hour (10:00 of `day`) holding one file of `rows` rows; its path."""
     created = dt.datetime(day.year, day.month, day.day, 10, tzinfo=dt.timezone.utc)
     records = [payment("m_1", currency="EUR", status="APPROVED", amount_cents=i, created_at=created) for i in range(rows)]
-    folder = lake / "curated/payments" / f"dt={day.isoformat()}" / "merchant_id=m_1"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "part-0.parquet"
-    pq.write_table(pa.Table.from_pylist([{c: r[c] for c in file_schema.names} for r in records], schema=file_schema), path)
-    return path
+    key = publish_rows(LocalLakeStore(lake), created, records)[0]
+    return lake / key
 
 
 def local_lake(lake: Path, **bounds) -> DuckDBLake:
-    return DuckDBLake(LakeQueryConfig(engine="duckdb", bucket=str(lake), **bounds), filesystem=pafs.LocalFileSystem())
+    return DuckDBLake(LakeQueryConfig(engine="duckdb", bucket=str(lake), **bounds), filesystem=pafs.LocalFileSystem(),
+                      store=LocalLakeStore(lake))
 
 
 def lake_app(engine: DuckDBLake, **settings) -> TestClient:

@@ -22,7 +22,8 @@ from wallet_lake.defs.curated.results import CHECK_DESCRIPTIONS, QUARANTINE_RATE
 from wallet_lake.generator.events import generate_with_stats
 from wallet_lake.generator.writer import write_generated
 from wallet_lake.lake import catalog
-from wallet_lake.lake.curation_run import read_curated_hour, read_manifest
+from wallet_lake.lake.manifests import read_manifest
+from wallet_lake.lake.reader import read_curated_hour
 from wallet_lake.spark import spark_config
 from wallet_lake_tests.ledger_support import forget_hours, ledger_of
 

@@ -16,6 +16,8 @@ import pytest
 
 from wallet_lake.contracts.landing import manifest_key
 from wallet_lake.lake import curation_run as cr
+from wallet_lake.lake.manifests import read_manifest
+from wallet_lake.lake.reader import current_curated_keys, read_curated_hour, read_quarantine_hour_table
 from wallet_lake.lake.replay import replay_quarantine, split_concatenated_objects
 from wallet_lake.lake.store import LocalLakeStore
 from wallet_lake.lake.views import LATEST_VIEW_SQL
@@ -92,9 +94,9 @@ def snapshot(store) -> dict:
     """Per hour: curated rows (without processed_at) and file count; plus every curated file."""
     out = {}
     for hour in HOURS:
-        rows = cr.read_curated_hour(store, hour)
+        rows = read_curated_hour(store, hour)
         out[hour] = (sorted(json.dumps({k: str(v) for k, v in r.items() if k != "processed_at"}, sort_keys=True) for r in rows),
-                     len(cr.read_manifest(store, hour)["curated_keys"]))
+                     len(read_manifest(store, hour)["curated_keys"]))
     return out
 
 
@@ -111,7 +113,7 @@ def curated_view(con, files: list[str]) -> None:
 
 def latest_view(store) -> dict:
     con = duckdb.connect()
-    curated_view(con, [str(Path(store.root) / k) for k in cr.current_curated_keys(store)])
+    curated_view(con, [str(Path(store.root) / k) for k in current_curated_keys(store)])
     rows = con.execute(f"SELECT payment_id, status, dt, merchant_id FROM ({LATEST_VIEW_SQL})").fetchall()
     return {r[0]: r[1:] for r in rows}
 
@@ -127,9 +129,9 @@ def test_each_hour_has_one_row_per_payment_and_the_latest_view_keeps_the_latest_
     for hour in HOURS:
         stats = cr.curate_landing_hour(spark, lake, hour, PROCESSED)
         assert stats.published and stats.accounted, stats.failed_checks
-        ids = [r["payment_id"] for r in cr.read_curated_hour(lake, hour)]
+        ids = [r["payment_id"] for r in read_curated_hour(lake, hour)]
         assert len(ids) == len(set(ids))
-    h2 = {r["payment_id"]: r for r in cr.read_curated_hour(lake, H2)}
+    h2 = {r["payment_id"]: r for r in read_curated_hour(lake, H2)}
     assert (h2["p-two-in-hour"]["status"], h2["p-two-in-hour"]["merchant_id"]) == ("APPROVED", "m-2")
     assert latest_view(lake) == LATEST
 
@@ -147,29 +149,29 @@ def test_rerun_and_backfill_leave_the_lake_identical(spark, lake):
     for hour in HOURS:
         cr.curate_landing_hour(spark, lake, hour, PROCESSED)
     before, files_before = snapshot(lake), all_curated_files(lake)
-    assert files_before == set(cr.current_curated_keys(lake))
+    assert files_before == set(current_curated_keys(lake))
 
     cr.curate_landing_hour(spark, lake, H2, PROCESSED + timedelta(hours=1))  # rerun one hour
     after_rerun, files_rerun = snapshot(lake), all_curated_files(lake)
     assert after_rerun == before
-    assert len(files_rerun) == len(files_before) and files_rerun == set(cr.current_curated_keys(lake))
+    assert len(files_rerun) == len(files_before) and files_rerun == set(current_curated_keys(lake))
     assert files_rerun != files_before  # new run-scoped names for H2; the old ones are gone
 
     stats = cr.curate_landing_hours(spark, lake, list(HOURS), PROCESSED + timedelta(hours=2))  # backfill, one pass
     assert {s.run_id for s in stats} == {stats[0].run_id}
     assert snapshot(lake) == before
-    assert len(all_curated_files(lake)) == len(files_before) and all_curated_files(lake) == set(cr.current_curated_keys(lake))
+    assert len(all_curated_files(lake)) == len(files_before) and all_curated_files(lake) == set(current_curated_keys(lake))
     assert latest_view(lake) == LATEST
 
 
 def test_rerun_after_the_hours_input_changed_replaces_exactly_that_hours_rows(spark, lake):
     for hour in HOURS:
         cr.curate_landing_hour(spark, lake, hour, PROCESSED)
-    others = {h: cr.read_curated_hour(lake, h) for h in (H1, H3)}
+    others = {h: read_curated_hour(lake, h) for h in (H1, H3)}
     land(lake, {H2: HOURS[H2][:1] + [ev("p-new", "APPROVED", "2026-05-17T23:30:00Z", merchant="m-9")]})
     cr.curate_landing_hour(spark, lake, H2, PROCESSED)
-    assert sorted(r["payment_id"] for r in cr.read_curated_hour(lake, H2)) == ["p-new", "p-state"]
-    assert {h: cr.read_curated_hour(lake, h) for h in (H1, H3)} == others
+    assert sorted(r["payment_id"] for r in read_curated_hour(lake, H2)) == ["p-new", "p-state"]
+    assert {h: read_curated_hour(lake, h) for h in (H1, H3)} == others
     assert not [k for k in all_curated_files(lake) if "merchant_id=m-2" in k and f"lh-{H2:%Y%m%dT%H}-" in k]
 
 
@@ -202,14 +204,14 @@ def test_readers_see_the_old_hour_or_the_new_one_at_every_step_of_a_rerun(spark,
     land(plain, HOURS)
     for hour in HOURS:
         cr.curate_landing_hour(spark, plain, hour, PROCESSED)
-    old = {r["payment_id"]: r["status"] for r in cr.read_curated_hour(plain, H2)}
+    old = {r["payment_id"]: r["status"] for r in read_curated_hour(plain, H2)}
     land(plain, {H2: HOURS[H2] + [ev("p-extra", "APPROVED", "2026-05-17T23:40:00Z", merchant="m-7")]})
     new = {**old, "p-extra": "APPROVED"}
     seen = []
 
     def check(store):
         # Through the manifest: every listed file exists and the hour is old or new, whole.
-        rows = {r["payment_id"]: r["status"] for r in cr.read_curated_hour(store, H2)}
+        rows = {r["payment_id"]: r["status"] for r in read_curated_hour(store, H2)}
         assert rows in (old, new), rows
         seen.append("new" if rows == new else "old")
         # Listing the prefix (as Athena does): the latest view still has each payment once.
@@ -252,11 +254,11 @@ def test_replay_of_repaired_quarantined_lines_curates_them_on_the_next_run(spark
     assert again.key == result.key and not again.written  # same content: nothing new
 
     stats = cr.curate_landing_hour(spark, lake, H1, PROCESSED + timedelta(hours=1))
-    ids = {r["payment_id"] for r in cr.read_curated_hour(lake, H1)}
+    ids = {r["payment_id"] for r in read_curated_hour(lake, H1)}
     assert {"p-joined-1", "p-joined-2"} <= ids
     # The original bad lines stay quarantined, and the garbage line twice now (original + replay).
     assert (stats.raw_lines, stats.quarantined_rows, stats.accounted) == (10, 3, True)
-    sources = {r["source_object"] for r in cr.read_quarantine_hour_table(lake, H1).to_pylist()}
+    sources = {r["source_object"] for r in read_quarantine_hour_table(lake, H1).to_pylist()}
     assert sources == {f"raw/payments/dt={H1:%Y/%m/%d/%H}/events-0000.ndjson", result.key}
 
 

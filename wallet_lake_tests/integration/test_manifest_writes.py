@@ -25,6 +25,7 @@ import pytest
 from wallet_lake.contracts.landing import QUARANTINE_PREFIX, hour_token, landing_prefix, manifest_key
 from wallet_lake.lake import curation_run as cr
 from wallet_lake.lake import manifests
+from wallet_lake.lake.reader import read_curated_hour
 from wallet_lake.lake.store import LocalLakeStore, S3LakeStore
 
 pytestmark = pytest.mark.integration
@@ -76,7 +77,7 @@ def hour(s3):
 
 
 def curated_ids(store, hour) -> list[str]:
-    return sorted(r["payment_id"] for r in cr.read_curated_hour(store, hour))
+    return sorted(r["payment_id"] for r in read_curated_hour(store, hour))
 
 
 def listed(manifest: dict) -> set[str]:
@@ -162,13 +163,13 @@ def test_a_run_whose_hour_another_run_published_meanwhile_fails_and_the_other_ru
     with pytest.raises(manifests.ManifestConflict, match=f"landing hour {hour_token(h)}"):
         cr.curate_landing_hour(spark, store, h, datetime(2024, 12, 3, tzinfo=UTC), run_id="mw-loser")
     assert store.fired and other["stats"].published
-    m = cr.read_manifest(s3, h)
+    m = manifests.read_manifest(s3, h)
     assert m["run_id"] == "mw-winner" and curated_ids(s3, h) == ids
     # Exactly the winner's files exist: the first run's were superseded and deleted, the loser removed its own.
     assert hour_files(s3, h) == listed(m) and all("-mw-winner-" in k for k in listed(m))
     assert [p["run_id"] for p in m["pending"]] == ["mw-loser"]  # announced before the winner read the manifest
     swept = manifests.sweep_hour(s3, h, abandoned_after=timedelta(0))  # its keys are gone already; the entry goes too
-    assert swept.manifest_updated and cr.read_manifest(s3, h)["pending"] == [] and hour_files(s3, h) == listed(m)
+    assert swept.manifest_updated and manifests.read_manifest(s3, h)["pending"] == [] and hour_files(s3, h) == listed(m)
 
 
 KILLED_RUN = """
@@ -203,14 +204,14 @@ def test_a_run_killed_between_its_swap_and_its_delete_leaves_a_list_the_sweep_cl
     h, ids = hour
     first = cr.curate_landing_hour(spark, s3, h, datetime(2024, 12, 1, tzinfo=UTC), run_id="mw-first")
     old_files = hour_files(s3, h)
-    assert old_files == listed(cr.read_manifest(s3, h)) and first.quarantine_files == 1
+    assert old_files == listed(manifests.read_manifest(s3, h)) and first.quarantine_files == 1
 
     script = tmp_path / "killed_run.py"
     script.write_text(textwrap.dedent(KILLED_RUN))
     proc = subprocess.run([sys.executable, str(script), h.isoformat()], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == -9, proc.stdout[-2000:] + proc.stderr[-3000:]
 
-    m = cr.read_manifest(s3, h)
+    m = manifests.read_manifest(s3, h)
     assert m["run_id"] == "mw-killed" and m["superseded"] == sorted(old_files)  # the swap happened and said what it replaced
     assert hour_files(s3, h) == listed(m) | old_files  # nothing deleted yet: the leftovers are the first run's files
     assert curated_ids(s3, h) == ids
@@ -224,7 +225,7 @@ def test_a_run_killed_between_its_swap_and_its_delete_leaves_a_list_the_sweep_cl
     done = subprocess.run(sweep, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.splitlines()[-1]) == {"hours": 1, "files_deleted": len(old_files), "conflicts": []}
-    after = cr.read_manifest(s3, h)
+    after = manifests.read_manifest(s3, h)
     assert after["superseded"] == [] and listed(after) == listed(m)
     assert hour_files(s3, h) == listed(m)  # every current file is there, the leftovers are gone
     assert curated_ids(s3, h) == ids
@@ -245,12 +246,12 @@ def test_a_run_that_fails_after_its_swap_leaves_a_list_the_next_run_of_the_hour_
     failing = FailsAtTheDelete(s3.bucket, s3.kms_key_id, s3.client)
     with pytest.raises(RuntimeError, match="injected"):
         cr.curate_landing_hour(spark, failing, h, datetime(2024, 12, 2, tzinfo=UTC), run_id="mw-broken")
-    m = cr.read_manifest(s3, h)
+    m = manifests.read_manifest(s3, h)
     assert m["run_id"] == "mw-broken" and m["superseded"] == sorted(old_files)
     assert hour_files(s3, h) == listed(m) | old_files
 
     cr.curate_landing_hour(spark, s3, h, datetime(2024, 12, 3, tzinfo=UTC), run_id="mw-next")
-    final = cr.read_manifest(s3, h)
+    final = manifests.read_manifest(s3, h)
     assert final["run_id"] == "mw-next" and final["superseded"] == [] and final["pending"] == []
     assert hour_files(s3, h) == listed(final) and all("-mw-next-" in k for k in listed(final))
     assert curated_ids(s3, h) == ids

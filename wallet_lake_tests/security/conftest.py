@@ -72,7 +72,7 @@ def alert_webhook():
 def full_flow(stack_resources, alert_webhook) -> FullFlow:
     import dagster as dg
 
-    from wallet_lake.lake.curation_run import read_manifest
+    from wallet_lake.lake.manifests import read_manifest
 
     hour = _free_hour(stack_resources["postgres"])
     pk = hour.strftime("%Y-%m-%d-%H:00")

@@ -151,7 +151,7 @@ def _local_launcher(res, names: dict, hour: datetime) -> None:
 
 def _sensor_publish_and_secrets(store, hour: datetime) -> None:
     from wallet_lake.contracts.landing import RAW_PREFIX
-    from wallet_lake.lake.curation_run import read_curated_hour
+    from wallet_lake.lake.reader import read_curated_hour
     from wallet_lake.security.secrets import resolve_secret
 
     store.list(RAW_PREFIX)  # the landing sensor's listing (lake/arrivals.py lists under raw/payments/)

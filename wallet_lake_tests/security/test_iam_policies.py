@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from wallet_lake.contracts.landing import CURATED_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX, hour_token, landing_prefix, manifest_key
+from wallet_lake.contracts.landing import CURATED_PREFIX, MANIFEST_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX, hour_token, landing_prefix, manifest_key
 from wallet_lake.generator.writer import landing_key
 from wallet_lake_tests.security.aws_calls import Call
 from wallet_lake_tests.security.policy_eval import ALLOW, evaluate
@@ -59,7 +59,7 @@ def _as_list(v) -> list:
 
 H = datetime(2026, 11, 24, 13, tzinfo=timezone.utc)
 RAW = landing_key(H, seed=42)  # generator.writer: raw/payments/dt=2026/11/24/13/events-42-0000.ndjson
-CURATED = f"{CURATED_PREFIX}dt=2026-11-24/merchant_id=m_001/lh-{hour_token(H)}-000.parquet"  # lake/curation_run.py
+CURATED = f"{CURATED_PREFIX}dt=2026-11-24/merchant_id=m_001/lh-{hour_token(H)}-000.parquet"  # lake/figures.py
 QUARANTINE = f"{QUARANTINE_PREFIX}landing_hour={hour_token(H)}/part-000.parquet"
 MANIFEST = manifest_key(H)
 KMS_PUT = {"s3:x-amz-server-side-encryption": "aws:kms", "s3:x-amz-server-side-encryption-aws-kms-key-id": KEY_ARN}
@@ -98,7 +98,7 @@ NEEDS: dict[str, list[Call]] = {
     ],
     "dagster-code-location.json": CURATION + [
         Call("s3:ListBucket", BUCKET, {"s3:prefix": RAW_PREFIX}, "defs/landing/sensors.py: landing_arrivals_sensor lists raw/payments/"),
-        Call("s3:GetObject", obj(CURATED), {}, "lake/curation_run.read_curated_hour (publish, serving)"),
+        Call("s3:GetObject", obj(CURATED), {}, "lake/reader.read_curated_hour (publish, serving)"),
         Call("secretsmanager:GetSecretValue", secret("wallet-lake/postgres-pipeline"), {}, "security/secrets.py: WL_PG_PIPELINE_PASSWORD_SECRET_ID"),
         Call("secretsmanager:GetSecretValue", secret("AmazonMSK_wallet-lake-producer"), {}, "security/secrets.py: WL_KAFKA_SASL_PASSWORD_SECRET_ID"),
         Call("secretsmanager:GetSecretValue", secret("wallet-lake/alert-webhook"), {}, "ops/alerts.py: WL_ALERT_WEBHOOK_URL_SECRET_ID"),
@@ -131,6 +131,8 @@ NEEDS: dict[str, list[Call]] = {
         Call("glue:GetPartitions", f"{GLUE}:table/wallet_db/curated_payments", {}, "Athena prunes the table's registered partitions"),
         Call("s3:ListBucket", BUCKET, {"s3:prefix": f"{CURATED_PREFIX}dt=2026-11-24/"}, "Athena/pyarrow list dt= partitions"),
         Call("s3:GetObject", obj(CURATED), {}, "Athena/DuckDB read curated Parquet"),
+        Call("s3:ListBucket", BUCKET, {"s3:prefix": MANIFEST_PREFIX}, "lake/reader.ManifestIndex lists the hours' manifests"),
+        Call("s3:GetObject", obj(MANIFEST), {}, "lake/reader.ManifestIndex reads the manifests that changed"),
         Call("s3:GetBucketLocation", BUCKET, {}, "Athena checks the results bucket"),
         Call("s3:PutObject", obj(RESULT), KMS_PUT, "Athena writes results as the caller (WL_ATHENA_OUTPUT)"),
         Call("s3:GetObject", obj(RESULT), {}, "pyathena reads results"),

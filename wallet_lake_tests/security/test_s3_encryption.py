@@ -64,10 +64,17 @@ def test_provisioned_bucket_blocks_public_access_and_encrypts_by_default_with_th
 
 
 def test_s3_store_refuses_to_write_without_a_kms_key():
+    """Without a key the store only reads (the lake query layer's manifest reads); every write
+    refuses before any request (nothing listens on port 9: a request would fail otherwise)."""
+    from pathlib import Path
+
     from wallet_lake.lake.store import open_lake
 
-    with pytest.raises(ValueError, match="never written unencrypted"):
-        open_lake("s3://wallet-lake", kms_key_id=None, s3_endpoint_url="http://127.0.0.1:9")
+    store = open_lake("s3://wallet-lake", kms_key_id=None, s3_endpoint_url="http://127.0.0.1:9")
+    writes = [lambda: store.put_bytes("k", b"x"), lambda: store.put_bytes_if("k", b"x", None), lambda: store.put_file("k", Path(__file__))]
+    for write in writes:
+        with pytest.raises(ValueError, match="never written unencrypted"):
+            write()
 
 
 # ---------------------------------------------------------------- the bucket policy

@@ -16,6 +16,10 @@ import pytest
 from wallet_lake.contracts.landing import manifest_key
 from wallet_lake.contracts.schema import CURATED_PARTITION_COLUMNS, CURATED_VERSION, arrow_schema
 from wallet_lake.lake import curation_run as cr
+from wallet_lake.lake import manifests, wap
+from wallet_lake.lake.figures import check_figures
+from wallet_lake.lake.reader import current_curated_keys, partition_values
+from wallet_lake.transforms import checks
 from wallet_lake.lake.store import LocalLakeStore
 
 UTC = timezone.utc
@@ -45,12 +49,12 @@ PARTS = {"dt": "2026-07-09", "merchant_id": "m-1"}
 
 
 def test_figures_of_clean_files_fail_no_check(tmp_path):
-    figures, preview = cr.check_figures([(write(tmp_path / "a.parquet", [row("p1"), row("p2")]), PARTS)])
+    figures, preview = check_figures([(write(tmp_path / "a.parquet", [row("p1"), row("p2")]), PARTS)])
     assert figures["rows"] == 2 and figures["duplicate_payment_ids"] == 0
     assert not figures["schema_errors"] and not figures["out_of_range"] and not figures["bad_currencies"]
     assert [p["payment_id"] for p in preview] == ["p1", "p2"] and preview[0]["dt"] == "2026-07-09"
     stats = {"raw_lines": 2, "curated_rows": 2, "quarantined_rows": 0, "duplicates_removed": 0, "checks": figures}
-    assert cr.failed_checks(stats) == {}
+    assert checks.failed_checks(stats) == {}
 
 
 def test_duplicates_bad_values_and_created_at_outside_dt_are_found(tmp_path):
@@ -59,28 +63,28 @@ def test_duplicates_bad_values_and_created_at_outside_dt_are_found(tmp_path):
         (write(tmp_path / "b.parquet", [row("p1", amount_cents=-1, risk_score=1.5,
                                             created_at=datetime(2026, 7, 10, 0, 1, tzinfo=UTC))]), PARTS),
     ]
-    figures, _ = cr.check_figures(files)
+    figures, _ = check_figures(files)
     assert figures["duplicate_payment_ids"] == 1
     assert figures["unaccepted_statuses"] == ["SETTLED"] and figures["bad_currencies"] == ["eur"]
     assert any(s.startswith("amount_cents") for s in figures["out_of_range"])
     assert any(s.startswith("risk_score") for s in figures["out_of_range"])
     assert any(s.startswith("hour") for s in figures["out_of_range"])
     assert any("outside dt=2026-07-09" in s for s in figures["out_of_range"])
-    failed = cr.failed_checks({"raw_lines": 3, "curated_rows": 3, "quarantined_rows": 0, "duplicates_removed": 0, "checks": figures})
-    assert set(failed) == {cr.UNIQUE, cr.ACCEPTED}
+    failed = checks.failed_checks({"raw_lines": 3, "curated_rows": 3, "quarantined_rows": 0, "duplicates_removed": 0, "checks": figures})
+    assert set(failed) == {checks.UNIQUE, checks.ACCEPTED}
 
 
 def test_a_nullable_file_schema_or_nulls_in_required_columns_fail(tmp_path):
     loose = pa.schema([f.with_nullable(True) for f in arrow_schema() if f.name not in CURATED_PARTITION_COLUMNS])
-    figures, _ = cr.check_figures([(write(tmp_path / "a.parquet", [row("p1"), row(None)], loose), PARTS)])
+    figures, _ = check_figures([(write(tmp_path / "a.parquet", [row("p1"), row(None)], loose), PARTS)])
     assert figures["schema_errors"] and figures["nulls_in_required_columns"] == {"payment_id": 1}
-    failed = cr.failed_checks({"raw_lines": 2, "curated_rows": 2, "quarantined_rows": 0, "duplicates_removed": 0, "checks": figures})
-    assert {cr.SCHEMA, cr.NOT_NULL} <= set(failed)
+    failed = checks.failed_checks({"raw_lines": 2, "curated_rows": 2, "quarantined_rows": 0, "duplicates_removed": 0, "checks": figures})
+    assert {checks.SCHEMA, checks.NOT_NULL} <= set(failed)
 
 
 def test_accounting_fails_when_lines_are_missing():
-    failed = cr.failed_checks({"raw_lines": 10, "curated_rows": 7, "quarantined_rows": 1, "duplicates_removed": 1, "checks": {}})
-    assert set(failed) == {cr.ACCOUNTING} and "raw 10" in failed[cr.ACCOUNTING]
+    failed = checks.failed_checks({"raw_lines": 10, "curated_rows": 7, "quarantined_rows": 1, "duplicates_removed": 1, "checks": {}})
+    assert set(failed) == {checks.ACCOUNTING} and "raw 10" in failed[checks.ACCOUNTING]
 
 
 def test_an_hour_failing_a_blocking_check_is_not_published(tmp_path):
@@ -90,12 +94,9 @@ def test_an_hour_failing_a_blocking_check_is_not_published(tmp_path):
     store.put_bytes(manifest_key(HOUR), json.dumps(previous).encode())
     store.put_bytes(previous["curated_keys"][0], b"old")
     new_file = write(tmp_path / "new.parquet", [row("p1")])
-    stats = cr.HourStats(landing_hour=HOUR.isoformat(), run_id="new", raw_lines=5, curated_rows=1)  # 4 lines unaccounted
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(2) as pool:
-        cr._publish(store, stats, [(new_file, "curated/payments/dt=2026-07-09/merchant_id=m-1/new.parquet")], cr.CurationSettings(), pool)
-    assert not stats.published and cr.ACCOUNTING in stats.failed_checks
+    stats = manifests.HourStats(landing_hour=HOUR.isoformat(), run_id="new", raw_lines=5, curated_rows=1)  # 4 lines unaccounted
+    wap.publish_hour(store, stats, [(new_file, "curated/payments/dt=2026-07-09/merchant_id=m-1/new.parquet")])
+    assert not stats.published and checks.ACCOUNTING in stats.failed_checks
     assert json.loads(store.get_bytes(manifest_key(HOUR))) == previous
     assert store.get_optional("curated/payments/dt=2026-07-09/merchant_id=m-1/new.parquet") is None
     assert store.get_bytes(previous["curated_keys"][0]) == b"old"
@@ -111,18 +112,15 @@ def test_a_publishable_hour_swaps_its_manifest_and_deletes_the_previous_files_an
         "pending": [{"run_id": "crashed", "started_at": "2026-07-01T00:00:00+00:00", "keys": [abandoned_key]}],
     }).encode())
     new_file = write(tmp_path / "new.parquet", [row("p1")])
-    figures, _ = cr.check_figures([(new_file, PARTS)])
+    figures, _ = check_figures([(new_file, PARTS)])
     new_key = "curated/payments/dt=2026-07-09/merchant_id=m-1/new.parquet"
-    stats = cr.HourStats(landing_hour=HOUR.isoformat(), run_id="new", raw_lines=1, curated_rows=1, checks=figures, curated_keys=[new_key])
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(2) as pool:
-        cr._publish(store, stats, [(new_file, new_key)], cr.CurationSettings(), pool)
+    stats = manifests.HourStats(landing_hour=HOUR.isoformat(), run_id="new", raw_lines=1, curated_rows=1, checks=figures, curated_keys=[new_key])
+    wap.publish_hour(store, stats, [(new_file, new_key)])
     manifest = json.loads(store.get_bytes(manifest_key(HOUR)))
     assert stats.published and manifest["curated_keys"] == [new_key] and manifest["pending"] == []
-    assert manifest == {**asdict(stats), "manifest_format": cr.MANIFEST_FORMAT, "pending": [], "superseded": []}
+    assert manifest == {**asdict(stats), "manifest_format": manifests.MANIFEST_FORMAT, "pending": [], "superseded": []}
     assert store.get_optional(old_key) is None and store.get_optional(abandoned_key) is None
-    assert cr.current_curated_keys(store) == [new_key]
+    assert current_curated_keys(store) == [new_key]
 
 
 @pytest.mark.parametrize("bad", ["a/b", "x y", "../x"])
@@ -132,5 +130,5 @@ def test_run_ids_must_be_safe_file_name_parts(bad):
 
 
 def test_partition_values_are_unescaped_like_spark_escapes_them():
-    assert cr._partition_values("dt=2026-07-09/merchant_id=m%2F1%3Dx") == {"dt": "2026-07-09", "merchant_id": "m/1=x"}
-    assert date.fromisoformat(cr._partition_values("dt=2026-07-09/merchant_id=a")["dt"]) == date(2026, 7, 9)
+    assert partition_values("dt=2026-07-09/merchant_id=m%2F1%3Dx") == {"dt": "2026-07-09", "merchant_id": "m/1=x"}
+    assert date.fromisoformat(partition_values("dt=2026-07-09/merchant_id=a")["dt"]) == date(2026, 7, 9)

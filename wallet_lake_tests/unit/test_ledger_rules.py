@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wallet_lake.defs.serving.assets import stale_or_missing
+from wallet_lake.serving.verify import stale_or_missing
 from wallet_lake.serving import ledger
 from wallet_lake.serving.ledger import LoadedDt, StageRow, count_lines, loaded_by_dt, reconcile_hour, reconcile_hours
 

@@ -3,8 +3,9 @@ over the hours published, and rows at least as new as curated at the sink's mill
 
 from datetime import datetime, timezone
 
-from wallet_lake.defs.serving.assets import floor_millis, merge_end_offsets, stale_or_missing
+from wallet_lake.defs.serving.assets import merge_end_offsets
 from wallet_lake.serving.connect import lag
+from wallet_lake.serving.verify import floor_millis, stale_or_missing
 
 UTC = timezone.utc
 

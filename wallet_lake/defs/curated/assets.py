@@ -3,7 +3,8 @@
 One run curates all its landing hours (a backfill under BackfillPolicy.single_run is one Spark
 application and one pass of jobs), in this process (dagster-pyspark) or as one AWS Glue job run
 (PipesGlueClient), as the curation_launcher resource says. Hours failing a blocking check are
-not published (lake.curation_run); the checks report them."""
+not published (lake/wap.py); the checks report them. The work lives in lake/ (curation_run,
+catalog), defs/curated/launcher.py (Glue) and serving/ledger.py; this is the wiring."""
 
 
 from dataclasses import asdict
@@ -18,13 +19,11 @@ from wallet_lake.defs.curated import results
 from wallet_lake.defs.curated.launcher import CurationLauncher
 from wallet_lake.defs.ops.hour_leases import holds_landing_hours
 from wallet_lake.lake import catalog
-from wallet_lake.lake.curation_run import curate_landing_hours, read_manifest
+from wallet_lake.lake.curation_run import curate_landing_hours
 from wallet_lake.lake.store import S3LakeStore
 from wallet_lake.partitions import hourly_landing, partition_hours
 from wallet_lake.resources import LakeResource, PostgresResource
 from wallet_lake.serving import ledger
-
-ACCOUNTING_CHECK = results.cr.ACCOUNTING
 
 
 class CuratedPaymentsConfig(dg.Config):
@@ -59,43 +58,17 @@ def curated_payments(
     processed_at = datetime.now(timezone.utc).replace(microsecond=0)
     run_id = f"{processed_at:%Y%m%dT%H%M%S}-{context.run_id[:8]}"
     mode = curation_launcher.resolved_mode()
-    extra: dict = {}
     if mode == "glue":
-        args = {
-            "--landing_hours": ",".join(f"{h:%Y-%m-%dT%H}" for h in hours),
-            "--run_id": run_id,
-            "--processed_at": processed_at.isoformat(),
-        }
-        if lake.s3_endpoint_url:
-            args["--s3_endpoint_url"] = lake.s3_endpoint_url
-        invocation = curation_launcher.pipes_client(lake).run(
-            context=context, start_job_run_params={"JobName": curation_launcher.job_name(), "Arguments": args}
-        )
-        reported = invocation.get_materialize_result()
-        figures = results.hours_from_pipes(reported)
-        extra = {k: v for k, v in (reported.metadata or {}).items() if k.startswith("AWS Glue")}
+        figures, extra = curation_launcher.run_on_glue(context, lake, hours, run_id=run_id, processed_at=processed_at)
     else:
         stats = curate_landing_hours(lazy_pyspark.spark_session, lake.store(), hours, processed_at, run_id=run_id, log=context.log)
-        figures = [asdict(s) for s in stats]
-    for h in figures if mode == "glue" else []:  # local runs log through curate_landing_hours
-        context.log.info(
-            f"{h['landing_hour']}: raw {h['raw_lines']} = curated {h['curated_rows']} + quarantined {h['quarantined_rows']} "
-            f"+ duplicates {h['duplicates_removed']} ({h['curated_files']} files, {'published' if h['published'] else 'NOT published'})"
-        )
+        figures, extra = [asdict(s) for s in stats], {}
     with postgres.connect() as conn:  # the pipeline ledger: figures of the hours now in the lake
-        for h in figures:
-            if h.get("published"):
-                ledger.record_curation(conn, datetime.fromisoformat(h["landing_hour"]), curated=h["curated_rows"],
-                                       quarantined=h["quarantined_rows"], duplicates_removed=h["duplicates_removed"],
-                                       run_id=context.run_id, curation_run_id=h["run_id"])
+        ledger.record_published_curations(conn, figures, run_id=context.run_id)
     store = lake.store()
     if config.register_partitions and isinstance(store, S3LakeStore):
         published = [datetime.fromisoformat(h["landing_hour"]) for h in figures if h.get("published")]
-        keys = [k for hour in published for k in read_manifest(store, hour).get("curated_keys", [])]
-        glue, db = lake.client("glue"), curation_launcher.database()
-        try:
-            glue.get_table(DatabaseName=db, Name=catalog.CURATED_TABLE)
-        except glue.exceptions.EntityNotFoundException:
-            context.log.info(f"creating the catalog tables in {db}: {catalog.ensure_catalog(glue, db, store.bucket)}")
-        extra["partitions_registered"] = catalog.register_curated_partitions(glue, db, store.bucket, keys)
+        extra["partitions_registered"] = catalog.register_published_hours(
+            lake.client("glue"), curation_launcher.database(), store, published, log=context.log
+        )
     return results.materialize_result(figures, launcher=mode, quarantine_warn_rate=config.quarantine_warn_rate, extra=extra)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import random
 import string
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from datetime import datetime
+from typing import Iterator, Optional, Sequence
 
 import dagster as dg
 from dagster_aws.pipes import (
@@ -25,6 +26,8 @@ from dagster_aws.pipes import (
 )
 from pydantic import Field
 
+from wallet_lake.defs.curated.results import hours_from_pipes
+from wallet_lake.lake.manifests import hour_summary
 from wallet_lake.resources import LakeResource
 
 MODES = ("local", "glue")
@@ -90,3 +93,21 @@ class CurationLauncher(dg.ConfigurableResource):
             message_reader=reader,
             forward_termination=True,
         )
+
+    def run_on_glue(self, context: dg.AssetExecutionContext, lake: LakeResource, hours: Sequence[datetime], *,
+                    run_id: str, processed_at: datetime) -> tuple[list[dict], dict]:
+        """One Glue job run curating `hours`: (the hours' figures it reported, the run's AWS Glue
+        metadata for the materialization)."""
+        args = {
+            "--landing_hours": ",".join(f"{h:%Y-%m-%dT%H}" for h in hours),
+            "--run_id": run_id,
+            "--processed_at": processed_at.isoformat(),
+        }
+        if lake.s3_endpoint_url:
+            args["--s3_endpoint_url"] = lake.s3_endpoint_url
+        invocation = self.pipes_client(lake).run(context=context, start_job_run_params={"JobName": self.job_name(), "Arguments": args})
+        reported = invocation.get_materialize_result()
+        figures = hours_from_pipes(reported)
+        for h in figures:  # a local run logs through curate_landing_hours
+            context.log.info(hour_summary(h))
+        return figures, {k: v for k, v in (reported.metadata or {}).items() if k.startswith("AWS Glue")}

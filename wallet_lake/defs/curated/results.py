@@ -1,7 +1,7 @@
-"""The curated_payments materialization from the hours' figures (lake.curation_run.HourStats as
+"""The curated_payments materialization from the hours' figures (lake.manifests.HourStats as
 dicts, whether the hours ran in this process or on Glue and came back through Pipes): metadata
 and the asset checks. The blocking checks use the same predicates that gated publishing
-(curation_run.failed_checks), so a failed check is an hour that was not published."""
+(transforms.checks.failed_checks), so a failed check is an hour that was not published."""
 
 from __future__ import annotations
 
@@ -11,20 +11,10 @@ from typing import Sequence
 import dagster as dg
 
 from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS
-from wallet_lake.lake import curation_run as cr
+from wallet_lake.transforms.checks import CHECK_DESCRIPTIONS, failed_checks
 
 ASSET = dg.AssetKey(CURATED_PAYMENTS)
 QUARANTINE_RATE = "quarantine_rate_below_threshold"
-
-CHECK_DESCRIPTIONS = {
-    cr.ACCOUNTING: "For every landing hour: raw lines = curated rows + quarantined rows + duplicates removed.",
-    cr.SCHEMA: "The curated files' schema (names, types, nullability) and partition columns equal the contract.",
-    cr.UNIQUE: "payment_id is unique among the curated rows of each landing hour.",
-    cr.NOT_NULL: "Required (non-null) contract columns hold no nulls.",
-    cr.ACCEPTED: "status accepted, currency three upper-case letters, hour 0-23, amount >= 0, risk_score in [0, 1], "
-                 "curated_version current, created_at within its dt.",
-}
-
 
 def check_specs() -> list[dg.AssetCheckSpec]:
     specs = [dg.AssetCheckSpec(name, asset=ASSET, blocking=True, description=d) for name, d in CHECK_DESCRIPTIONS.items()]
@@ -50,7 +40,7 @@ def materialize_result(hours: Sequence[dict], *, launcher: str, quarantine_warn_
         for r, n in (h.get("quarantine_reasons") or {}).items():
             reasons[r] = reasons.get(r, 0) + int(n)
     raw = _sum(hours, "raw_lines")
-    failed = {h["landing_hour"]: cr.failed_checks(h) for h in hours}
+    failed = {h["landing_hour"]: failed_checks(h) for h in hours}
     per_hour = {
         h["landing_hour"]: {
             "raw": h["raw_lines"], "curated": h["curated_rows"], "quarantined": h["quarantined_rows"],

@@ -9,11 +9,9 @@ import dagster as dg
 
 from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS, TOPIC_PAYMENTS_CURATED
 from wallet_lake.defs.ops.hour_leases import holds_landing_hours
-from wallet_lake.lake.curation_run import read_curated_hour_table, read_manifest
 from wallet_lake.partitions import hourly_landing, partition_hours
-from wallet_lake.publish.checks import compare_published_keys
-from wallet_lake.publish.producer import producer_config, publish
-from wallet_lake.publish.records import SCHEMA_HEADERS, curated_records
+from wallet_lake.publish.hour import publish_hour
+from wallet_lake.publish.producer import producer_config
 from wallet_lake.publish.topic import curated_topic_spec, ensure_topic
 from wallet_lake.resources import KafkaResource, LakeResource, PostgresResource
 from wallet_lake.serving import ledger
@@ -46,6 +44,7 @@ def payments_curated_topic(
 ) -> dg.MaterializeResult:
     store = lake.store()
     ensure_topic(kafka.admin(), curated_topic_spec(kafka.topic, kafka.replication_factor))
+    conf = producer_config(kafka.client_config())
     messages = size = 0
     seconds = 0.0
     end_offsets: dict[int, int] = {}
@@ -53,16 +52,14 @@ def payments_curated_topic(
     failed_hours: dict[str, dict] = {}
     for hour in partition_hours(context):
         label = f"{hour:%Y-%m-%dT%H}"
-        curation = read_manifest(store, hour).get("run_id")  # read first: a newer curation makes this stale, never newer
-        table = read_curated_hour_table(store, hour)
-        result = publish(curated_records(table), kafka.topic, producer_config(kafka.client_config()), collect_keys=True, headers=SCHEMA_HEADERS)
-        keys = compare_published_keys(table.column("payment_id").to_pylist(), result.delivered_keys)
+        sent = publish_hour(store, hour, kafka.topic, conf)
+        result = sent.result
         context.log.info(f"{label}: published {result.messages} records ({result.bytes} bytes) to {kafka.topic} in {result.seconds:.1f}s")
-        if not keys.passed:
-            failed_hours[label] = keys.metadata()
+        if not sent.keys.passed:
+            failed_hours[label] = sent.keys.metadata()
         with postgres.connect() as conn:  # the ledger: the hour's curated payment_ids on the topic, each once
-            ledger.record_stage(conn, hour, ledger.PUBLISHED, keys.curated - keys.missing_count, run_id=context.run_id,
-                                curation_run_id=curation)
+            ledger.record_stage(conn, hour, ledger.PUBLISHED, sent.published_ids, run_id=context.run_id,
+                                curation_run_id=sent.curation_run_id)
         per_hour[label] = {"messages": result.messages, "end_offsets": {str(p): o for p, o in sorted(result.end_offsets.items())}}
         messages += result.messages
         size += result.bytes

@@ -11,7 +11,6 @@ It records the hour's loaded rows in the pipeline ledger (before failing on miss
 evaluates the check `pipeline_reconciled` (defs/serving/recon.py)."""
 
 import time
-from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
@@ -19,18 +18,15 @@ from wallet_lake.defs.publish.assets import END_OFFSETS
 from wallet_lake.defs.serving.recon import RECON_CHECK, RECON_DESCRIPTION, reconcile_run
 from wallet_lake.defs.ops.hour_leases import holds_landing_hours
 from wallet_lake.contracts.asset_keys import TABLE_CURATED_PAYMENTS, TOPIC_PAYMENTS_CURATED
-from wallet_lake.lake.curation_run import read_curated_hour_table, read_manifest
 from wallet_lake.partitions import hourly_landing, partition_hours
 from wallet_lake.resources import ConnectResource, KafkaResource, LakeResource, PostgresResource
 from wallet_lake.serving.connect import end_offsets, raise_if_failed, sink_group_id, wait_for_sink
 from wallet_lake.serving.aggregates import refresh_report_aggregates
 from wallet_lake.serving.deploy import sink_connector_config
 from wallet_lake.serving import ledger
+from wallet_lake.serving.verify import verify_hour
 
 TOPIC_ASSET = dg.AssetKey(TOPIC_PAYMENTS_CURATED)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MS = timedelta(milliseconds=1)
-_VERIFY_CHUNK = 50_000
 
 
 class SinkWaitConfig(dg.Config):
@@ -60,16 +56,6 @@ def published_end_offsets(instance: dg.DagsterInstance, partition_keys: list[str
             return None
         recorded.append(value.value)
     return merge_end_offsets(recorded)
-
-
-def floor_millis(ts: datetime) -> datetime:
-    """The instant the sink stores for a curated timestamp (Connect Timestamps carry milliseconds)."""
-    return _EPOCH + ((ts - _EPOCH) // _MS) * _MS
-
-
-def stale_or_missing(expected: dict[str, datetime], found: dict[str, datetime]) -> list[str]:
-    """payment_ids absent from Postgres or stored with an older created_at than curated. Pure."""
-    return sorted(pid for pid, created in expected.items() if pid not in found or found[pid] < floor_millis(created))
 
 
 @dg.asset(
@@ -117,34 +103,13 @@ def postgres_curated_payments(
     waited = time.monotonic() - started
 
     store = lake.store()
-    verified = 0
-    missing: list[str] = []
-    touched_dts: set = set()
-    loaded: list[tuple] = []  # (hour, curation run, {dt: rows present}, verified_at) for the ledger
-    with postgres.connect() as conn:
-        for hour in partition_hours(context):
-            curation = read_manifest(store, hour).get("run_id")  # read first: a newer curation makes this stale, never newer
-            table = read_curated_hour_table(store, hour).select(["payment_id", "created_at"])
-            expected = dict(zip(table.column("payment_id").to_pylist(), table.column("created_at").to_pylist()))
-            ids = list(expected)
-            found: dict[str, datetime] = {}
-            found_dt: dict = {}
-            for i in range(0, len(ids), _VERIFY_CHUNK):
-                chunk = ids[i : i + _VERIFY_CHUNK]
-                for pid, created, day in conn.execute(
-                    "SELECT payment_id, created_at, dt FROM curated_payments WHERE payment_id = ANY(%s)", (chunk,)
-                ):
-                    found[pid] = created
-                    found_dt[pid] = day
-                    touched_dts.add(day)
-            verified_at = conn.execute(ledger.CLOCK_SQL).fetchone()[0]
-            hour_missing = set(stale_or_missing(expected, found))
-            loaded.append((hour, curation, ledger.loaded_by_dt(expected, found_dt, hour_missing), verified_at))
-            missing += sorted(hour_missing)
-            verified += len(expected)
+    with postgres.connect() as conn:  # serving/verify.py: the hour's curated payment_ids against the table
+        checked = [verify_hour(conn, store, hour) for hour in partition_hours(context)]
     with postgres.connect() as conn:  # before failing on missing rows: the ledger shows the loss
-        for hour, curation, by_dt, verified_at in loaded:
-            ledger.record_loaded(conn, hour, by_dt, run_id=context.run_id, curation_run_id=curation, verified_at=verified_at)
+        for v in checked:
+            ledger.record_loaded(conn, v.hour, v.by_dt, run_id=context.run_id, curation_run_id=v.curation_run_id, verified_at=v.verified_at)
+    missing = [pid for v in checked for pid in v.missing]
+    touched_dts = set().union(*(v.touched_dts for v in checked))
     if missing:
         raise dg.Failure(
             description=f"{len(missing)} published payments are missing or older in Postgres after the sink caught up",
@@ -158,7 +123,7 @@ def postgres_curated_payments(
     recon = reconcile_run(context, postgres, touched_dts)
     return dg.MaterializeResult(
         metadata={
-            "rows_verified": verified,
+            "rows_verified": sum(v.expected for v in checked),
             "sink_wait_seconds": round(waited, 2),
             "connector": deployed,
             "offsets_source": source,

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 from wallet_lake.contracts.schema import CURATED_COLUMNS
 from wallet_lake.serving.connect import committed_offsets, end_offsets, sink_group_id
 from wallet_lake_tests.integration.sink_support import (
-    curated_row, delete_rows, ensure_sink_running, start_stack, wait_for_shared_sink, wait_until,
+    curated_row, delete_rows, ensure_sink_running, stack_healthy, start_stack, wait_for_shared_sink, wait_until,
 )
 
 UTC = timezone.utc
@@ -391,10 +391,12 @@ def assert_recovered(res, prefix: str, load: Load, targets: dict[int, int], dlq:
 
 def restore_stack_and_remove_rows(res, prefix: str) -> None:
     """Teardown of every fault test, pass or fail: the stack healthy again the operator's way
-    (`stack/wallet-stack up`, a no-op for healthy services), the sink RUNNING, then this run's
-    rows removed (their dts are marked, so the refresher rebuilds those days' aggregates)."""
+    (`stack/wallet-stack up`, which the test body already ran after its fault: run again only
+    when a service still does not answer), the sink RUNNING, then this run's rows removed
+    (their dts are marked, so the refresher rebuilds those days' aggregates)."""
     try:
-        start_stack()
+        if not stack_healthy(res):
+            start_stack()
         ensure_sink_running(res)
     finally:
         delete_rows(res["postgres"], prefix)

@@ -186,6 +186,24 @@ def start_stack(timeout: float = 300.0) -> None:
     assert proc.returncode == 0, f"stack/wallet-stack up failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
 
 
+def stack_healthy(res) -> bool:
+    """Every service the fault tests stop answers: Postgres, the broker (with the topic), the
+    Connect worker with the shared sink and all its tasks RUNNING, the AWS API. Any error = no."""
+    try:
+        for service in ("kafka", "connect", "moto"):
+            os.kill(int(_pid_file(service).read_text().strip()), 0)
+        with res["postgres"].connect() as conn:
+            conn.execute("SELECT 1")
+        if res["kafka"].topic not in res["kafka"].admin().list_topics(timeout=5).topics:
+            return False
+        status = res["connect"].client().status_or_none(res["connect"].connector_name)
+        res["lake"].client("s3").list_buckets()
+    except Exception:  # noqa: BLE001 - a probe that fails for any reason means "not healthy"
+        return False
+    states = [status["connector"]["state"], *(t["state"] for t in status["tasks"])] if status else []
+    return bool(status and status["tasks"]) and all(st == "RUNNING" for st in states)
+
+
 def ensure_sink_running(res, timeout: float = 120.0) -> None:
     """The shared connector RUNNING with all tasks; a FAILED instance (left by an outage) is restarted."""
     connect = res["connect"]

@@ -67,7 +67,10 @@ def test_a_connector_naming_another_variable_of_the_worker_never_sees_its_value(
     try:
         # The sink connects to the database when it writes its first record.
         publish_rows(kafka, [curated_row(run_prefix("lockdown") + "1", datetime(2025, 3, 3, 3, tzinfo=timezone.utc))], topic=topic)
-        overrides = {"connection.username": "${env:WL_KAFKA_CONNECT_PASSWORD}", "flush.max.retries": "0"}
+        # c3p0 (the sink's pool) retries a refused login 30 times, 1 s apart, before the task fails:
+        # one attempt gives the same refusal in its trace (the Debezium sink hands hibernate.* to Hibernate).
+        overrides = {"connection.username": "${env:WL_KAFKA_CONNECT_PASSWORD}", "flush.max.retries": "0",
+                     "hibernate.c3p0.acquireRetryAttempts": "1", "hibernate.c3p0.acquireRetryDelay": "100"}
         with throwaway_connector(stack_resources, topic, overrides) as name:
             trace = _task_trace(client, name)
     finally:

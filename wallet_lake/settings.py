@@ -142,6 +142,7 @@ class SparkSettings(Group):
     spark_master: Annotated[str, Field(description="Spark master of the local launcher")] = "local[2]"
     spark_driver_memory: Annotated[str, Field(description="Spark driver memory")] = "2g"
     spark_shuffle_partitions: Annotated[int, Field(ge=1, description="spark.sql.shuffle.partitions")] = 4
+    spark_worker_socket: Annotated[Optional[str], Field(description="Unix socket of the warm curation worker (lake/curation_worker.py, started by stack/wallet-stack up) the local launcher curates on; unset or not answering = Spark in the run's own process")] = None
 
 
 class KafkaSettings(Group):

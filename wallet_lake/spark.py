@@ -12,5 +12,6 @@ def spark_config() -> dict:
         "spark.driver.memory": spark.spark_driver_memory,
         "spark.sql.shuffle.partitions": str(spark.spark_shuffle_partitions),
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",  # progress bars are noise in run logs
         **SPARK_CONF,
     }

@@ -1,13 +1,12 @@
 """curated_payments: Parquet under curated/payments/dt=/merchant_id=, made by the Spark rules.
 
 One run curates all its landing hours (a backfill under BackfillPolicy.single_run is one Spark
-application and one pass of jobs), in this process (dagster-pyspark) or as one AWS Glue job run
-(PipesGlueClient), as the curation_launcher resource says. Hours failing a blocking check are
+application and one pass of jobs), on the warm curation worker, in this process (dagster-pyspark)
+or as one AWS Glue job run (PipesGlueClient), as the curation_launcher resource says. Hours failing a blocking check are
 not published (lake/wap.py); the checks report them. The work lives in lake/ (curation_run,
 catalog), defs/curated/launcher.py (Glue) and serving/ledger.py; this is the wiring."""
 
 
-from dataclasses import asdict
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -19,7 +18,6 @@ from wallet_lake.defs.curated import results
 from wallet_lake.defs.curated.launcher import CurationLauncher
 from wallet_lake.defs.ops.hour_leases import holds_landing_hours
 from wallet_lake.lake import catalog
-from wallet_lake.lake.curation_run import curate_landing_hours
 from wallet_lake.lake.store import S3LakeStore
 from wallet_lake.partitions import hourly_landing, partition_hours
 from wallet_lake.resources import LakeResource, PostgresResource
@@ -61,8 +59,8 @@ def curated_payments(
     if mode == "glue":
         figures, extra = curation_launcher.run_on_glue(context, lake, hours, run_id=run_id, processed_at=processed_at)
     else:
-        stats = curate_landing_hours(lazy_pyspark.spark_session, lake.store(), hours, processed_at, run_id=run_id, log=context.log)
-        figures, extra = [asdict(s) for s in stats], {}
+        figures, extra = curation_launcher.run_local(
+            context, lake, lambda: lazy_pyspark.spark_session, hours, run_id=run_id, processed_at=processed_at)
     with postgres.connect() as conn:  # the pipeline ledger: figures of the hours now in the lake
         ledger.record_published_curations(conn, figures, run_id=context.run_id)
     store = lake.store()

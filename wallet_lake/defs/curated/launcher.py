@@ -1,6 +1,8 @@
 """Where curated_payments runs its Spark work, chosen by configuration:
 
-- `local`: in the Dagster run's process through dagster-pyspark (the local stack's default);
+- `local`: on the warm curation worker (lake/curation_worker.py: a long-lived Spark session the
+  stack starts, WL_SPARK_WORKER_SOCKET), else, when none answers, in the Dagster run's process
+  through dagster-pyspark (a JVM and a Spark session per run);
 - `glue`: an AWS Glue job run of wallet_lake/glue/curate_job.py through
   dagster_aws.pipes.PipesGlueClient (production). The job reports the hours' figures back
   through Pipes: context through S3, messages through S3 or CloudWatch (the Glue output log).
@@ -15,7 +17,8 @@ import random
 import string
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Iterator, Optional, Sequence
+from dataclasses import asdict
+from typing import Callable, Iterator, Optional, Sequence
 
 import dagster as dg
 from dagster_aws.pipes import (
@@ -27,6 +30,8 @@ from dagster_aws.pipes import (
 from pydantic import Field
 
 from wallet_lake.defs.curated.results import hours_from_pipes
+from wallet_lake.lake import curation_worker
+from wallet_lake.lake.curation_run import curate_landing_hours
 from wallet_lake.lake.manifests import hour_summary
 from wallet_lake.resources import LakeResource
 
@@ -61,6 +66,7 @@ class CurationLauncher(dg.ConfigurableResource):
     pipes_messages: Optional[str] = Field(default=None, description="s3 | cloudwatch; unset: WL_PIPES_MESSAGES, else s3.")
     pipes_prefix: str = Field(default="_pipes/", description="Key prefix of Pipes context and messages in the lake bucket.")
     glue_database: Optional[str] = Field(default=None, description="Glue database of the catalog; unset: WL_GLUE_DATABASE, else wallet_db.")
+    worker_socket: Optional[str] = Field(default=None, description="local: the warm curation worker's socket; unset: WL_SPARK_WORKER_SOCKET; empty: always curate in the run's process.")
 
     def resolved_mode(self) -> str:
         mode = (self.mode or _glue().curation_launcher).lower()
@@ -93,6 +99,30 @@ class CurationLauncher(dg.ConfigurableResource):
             message_reader=reader,
             forward_termination=True,
         )
+
+    def worker_address(self) -> str | None:
+        if self.worker_socket is not None:
+            return self.worker_socket or None
+        from wallet_lake.settings import SparkSettings, load
+
+        return load(SparkSettings).spark_worker_socket
+
+    def run_local(self, context: dg.AssetExecutionContext, lake: LakeResource, spark_session: Callable[[], object],
+                  hours: Sequence[datetime], *, run_id: str, processed_at: datetime) -> tuple[list[dict], dict]:
+        """Curate `hours` on the warm worker, or in this process (`spark_session()` starts Spark
+        here) when no worker answers: (the hours' figures, metadata naming the engine)."""
+        address = self.worker_address()
+        if address:
+            try:
+                figures = curation_worker.curate_on_worker(
+                    address, lake=lake.model_dump(), hours=hours, processed_at=processed_at, run_id=run_id, log=context.log)
+                return figures, {"engine": "curation worker (warm Spark session)"}
+            except curation_worker.WorkerUnavailable as e:
+                context.log.warning(f"{e}: curating in this run's process (a cold Spark session)")
+            except curation_worker.WorkerFailed as e:
+                raise dg.Failure(str(e)) from e
+        stats = curate_landing_hours(spark_session(), lake.store(), hours, processed_at, run_id=run_id, log=context.log)
+        return [asdict(s) for s in stats], {"engine": "Spark in the run's process"}
 
     def run_on_glue(self, context: dg.AssetExecutionContext, lake: LakeResource, hours: Sequence[datetime], *,
                     run_id: str, processed_at: datetime) -> tuple[list[dict], dict]:

@@ -1,0 +1,205 @@
+"""Freshness: from a processor's last upload of a busy hour to every curated row in the reports.
+
+    eval "$(stack/wallet-stack env)"; stack/wallet-stack apps
+    .venv/bin/python bench/freshness.py [--events 1000000] [--objects 8] [--trigger sensor|launch]
+                                        [--executor in_process|multiprocess] [--label NAME]
+
+1. Picks a closed landing hour of today or yesterday (UTC) that holds nothing yet, generates
+   `--events` lines for it (a fresh seed: payment ids no other hour has) and recomputes the hour's
+   surviving payments per dt independently of the pipeline (wallet_lake_tests/soak/expect.py).
+2. Reads the API's daily-recon (all merchants) of those dts: the counts before.
+3. Uploads the lines as `--objects` NDJSON objects in parallel, SSE-KMS, the way the processor
+   does. The clock starts when the last upload returns.
+4. `--trigger sensor` (default): the daemon's landing sensor finds the hour (a late write into a
+   closed hour is asked for at once); `launch`: the bench launches the hourly job for the hour
+   itself, with `--executor`'s run config (the executor comparison).
+5. Polls daily-recon until every dt shows its count before plus the hour's surviving payments:
+   `visible_after_s`. Each stage's start and end come from the run's step events (Dagster GraphQL).
+6. Appends the result to bench/results/freshness.json (one entry per label; the headline is the
+   `--events 1000000` sensor run)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from wallet_lake.contracts.asset_keys import PIPELINE  # noqa: E402
+from wallet_lake.contracts.landing import landing_prefix, manifest_key  # noqa: E402
+from wallet_lake.generator.events import generate_with_stats, to_ndjson  # noqa: E402
+from wallet_lake.lake.store import open_lake_from_env  # noqa: E402
+from wallet_lake_tests.soak import expect  # noqa: E402
+from wallet_lake_tests.soak.stack import Api, Dagster, create_api_key, revoke_api_key  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "freshness.json"
+PK_FORMAT = "%Y-%m-%d-%H:00"
+STEP_FIELDS = "runId status creationTime startTime endTime tags { key value } stepStats { stepKey status startTime endTime }"
+
+
+def pick_hour(store, rng: random.Random) -> datetime:
+    """A closed hour of today or yesterday (the sensor's lookback) more than 10 minutes past its
+    close, with no landing objects and no manifest."""
+    now = datetime.now(timezone.utc)
+    newest = (now - timedelta(minutes=70)).replace(minute=0, second=0, microsecond=0)
+    oldest = (now - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    hours = [newest - timedelta(hours=i) for i in range(int((newest - oldest) / timedelta(hours=1)) + 1)]
+    rng.shuffle(hours)
+    for h in hours:
+        if not store.list(landing_prefix(h)) and store.get_optional(manifest_key(h)) is None:
+            return h
+    raise SystemExit("no free closed hour today or yesterday: every one holds landing objects")
+
+
+def recon_counts(api: Api, days: list[date]) -> dict[date, int]:
+    out = {}
+    for d in days:
+        r = api.get("/reports/daily-recon", date=d.isoformat())
+        r.raise_for_status()
+        out[d] = sum(t["count"] for t in r.json()["totals"])
+    return out
+
+
+def run_of(dagster: Dagster, pk: str, since: float) -> dict | None:
+    data = dagster.q(f"query($f: RunsFilter) {{ runsOrError(filter: $f, limit: 5) {{ ... on Runs {{ results {{ {STEP_FIELDS} }} }} }} }}",
+                     {"f": {"tags": [{"key": "dagster/partition", "value": pk}], "createdAfter": since}})
+    runs = data["runsOrError"]["results"]
+    return runs[0] if runs else None
+
+
+def launch(dagster: Dagster, pk: str, executor: str) -> str:
+    params = {
+        "selector": {"repositoryLocationName": dagster.location, "repositoryName": dagster.repository, "jobName": "hourly_payments"},
+        "runConfigData": {"execution": {"config": {executor: {}}}},
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": pk}]},
+    }
+    data = dagster.q("mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename "
+                     "... on LaunchRunSuccess { run { runId } } ... on PythonError { message } ... on RunConfigValidationInvalid { errors { message } } } }",
+                     {"p": params})["launchRun"]
+    if data["__typename"] != "LaunchRunSuccess":
+        raise RuntimeError(f"launchRun: {data}")
+    return data["run"]["runId"]
+
+
+def stages(run: dict, t0: float) -> dict:
+    """Seconds from the last upload: the run's creation, start, end, each step's start/end."""
+    def rel(t):
+        return None if t is None else round(t - t0, 2)
+
+    out = {"run_created": rel(run["creationTime"]), "run_started": rel(run["startTime"]), "run_ended": rel(run["endTime"]),
+           "run_id": run["runId"], "run_status": run["status"],
+           "executor": "multiprocess" if any("multiprocess" in (t["value"] or "") for t in run["tags"]) else None}
+    steps = {}
+    for s in run["stepStats"]:
+        steps[s["stepKey"]] = {"start": rel(s["startTime"]), "end": rel(s["endTime"]),
+                               "seconds": round(s["endTime"] - s["startTime"], 2) if s["startTime"] and s["endTime"] else None}
+    out["steps"] = dict(sorted(steps.items(), key=lambda kv: kv[1]["start"] or 0))
+    order = sorted((v["start"], v["end"]) for v in steps.values() if v["start"] is not None and v["end"] is not None)
+    out["gaps_between_steps_s"] = round(sum(max(0.0, b[0] - a[1]) for a, b in zip(order, order[1:])), 2)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--objects", type=int, default=8)
+    p.add_argument("--trigger", choices=("sensor", "launch"), default="sensor")
+    p.add_argument("--executor", choices=("in_process", "multiprocess"), default=None,
+                   help="launch: the run's executor (sensor runs take the job's default)")
+    p.add_argument("--label", default=None)
+    p.add_argument("--timeout", type=float, default=900)
+    p.add_argument("--results", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    label = args.label or f"{args.events}-events-{args.trigger}" + (f"-{args.executor}" if args.executor else "")
+
+    rng = random.Random(time.time_ns())
+    store = open_lake_from_env()
+    hour = pick_hour(store, rng)
+    pk = hour.strftime(PK_FORMAT)
+    seed = rng.randrange(10**6, 10**9)
+    t = time.perf_counter()
+    lines = generate_with_stats(hour, hour + timedelta(hours=1), seed=seed, events_per_hour=args.events).lines[hour]
+    parts = [lines[i::args.objects] for i in range(args.objects)]
+    bodies = {f"{landing_prefix(hour)}processor-{seed}-{i:04d}.ndjson": to_ndjson(part) for i, part in enumerate(parts)}
+    generated_s = time.perf_counter() - t
+    t = time.perf_counter()
+    want = expect.expect_hour(hour, bodies)
+    per_dt = Counter(rec["dt"] for rec in want.survivors.values())
+    print(f"hour {pk}: {len(lines)} lines in {len(bodies)} objects ({sum(map(len, bodies.values())) >> 20} MiB), "
+          f"{want.curated} surviving payments over {len(per_dt)} dts (generated {generated_s:.1f} s, recomputed {time.perf_counter() - t:.1f} s)", flush=True)
+
+    key_id, key = create_api_key("bench/freshness.py")
+    api, dagster = Api(key), Dagster()
+    try:
+        before = recon_counts(api, sorted(per_dt))
+        target = {d: before[d] + n for d, n in per_dt.items()}
+        t_upload = time.time()
+        with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+            list(pool.map(lambda kv: store.put_bytes(kv[0], kv[1]), bodies.items()))
+        t0 = time.time()
+        print(f"uploaded in {t0 - t_upload:.1f} s; waiting for daily-recon", flush=True)
+        if args.trigger == "launch":
+            launch(dagster, pk, args.executor or "in_process")
+        visible = None
+        while time.time() - t0 < args.timeout:
+            now = recon_counts(api, sorted(per_dt))
+            if all(now[d] >= target[d] for d in per_dt):
+                visible = time.time() - t0
+                if any(now[d] != target[d] for d in per_dt):
+                    raise SystemExit(f"daily-recon shows more than expected: {now} against {target} (another writer?)")
+                break
+            run = run_of(dagster, pk, t_upload - 5)
+            if run and run["status"] in ("FAILURE", "CANCELED"):
+                raise SystemExit(f"run {run['runId']} of {pk}: {run['status']}")
+            time.sleep(0.5)
+        if visible is None:
+            raise SystemExit(f"{pk} not visible in daily-recon within {args.timeout} s")
+        print(f"visible after {visible:.1f} s", flush=True)
+        time.sleep(2)  # the run's last events
+        run = run_of(dagster, pk, t_upload - 5)
+    finally:
+        api.close()
+        revoke_api_key(key_id)
+
+    entry = {
+        "label": label,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python bench/freshness.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "events": len(lines),
+        "objects": len(bodies),
+        "raw_mib": round(sum(map(len, bodies.values())) / 2**20, 1),
+        "landing_hour": pk,
+        "surviving_payments": want.curated,
+        "dts": len(per_dt),
+        "trigger": args.trigger,
+        "executor": args.executor or "job default (in_process)",
+        "upload_s": round(t0 - t_upload, 2),
+        "visible_after_s": round(visible, 2),
+        "stages": stages(run, t0) if run else None,
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+    }
+    results = json.loads(args.results.read_text()) if args.results.exists() else {"benchmark": "freshness", "runs": []}
+    results["runs"] = [r for r in results["runs"] if r["label"] != label] + [entry]
+    headline = next((r for r in results["runs"] if r["events"] >= 1_000_000 and r["trigger"] == "sensor"), None)
+    if headline:
+        results.update(events=headline["events"], visible_after_s=headline["visible_after_s"], goal_s=90, stretch_goal_s=60,
+                       goal_met=headline["visible_after_s"] <= 90)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    print(json.dumps(entry, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

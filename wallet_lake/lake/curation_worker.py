@@ -1,0 +1,252 @@
+"""The warm curation engine of the local launcher: one long-lived process that holds a Spark
+session (JVM started and JIT-warmed once) and curates landing hours on request.
+
+Why: every Dagster run otherwise starts a JVM and a Spark session and runs its jobs cold (20-40 s
+of a 1M-event hour). Why not Spark Connect 3.5: the curated job counts invalid lines and
+duplicates in the same pass with pyspark Observation, which the Connect client supports only from
+Spark 4.0 (docs/benchmarks.md, "Warm engine").
+
+    python -m wallet_lake.lake.curation_worker serve   # stack/wallet-stack up starts it
+    python -m wallet_lake.lake.curation_worker ping
+
+Protocol: multiprocessing.connection over a Unix socket (WL_SPARK_WORKER_SOCKET, created 0600:
+only this user's processes reach it), JSON messages, never pickle. A request names the lake (as
+LakeResource does), the hours, the run id and processed_at; the worker answers with log records
+then the hours' figures (HourStats as dicts) or an error.
+
+- One curation at a time: requests wait their turn, so two runs of one hour never curate at once,
+  not even when a killed run's request is still finishing.
+- The caller gone (its run killed): the worker cancels its Spark jobs; write-audit-publish keeps
+  each hour's published state whole either way. A request whose caller left while it queued is
+  dropped unread.
+- The worker gone: the caller sees a clear error (WorkerFailed); unreachable (not started,
+  stopped): WorkerUnavailable, and the launcher curates in its own process instead."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
+from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
+from typing import Callable, Sequence
+
+LEVELS = ("debug", "info", "warning", "error")
+
+
+class WorkerUnavailable(RuntimeError):
+    """Nothing answers at the socket (worker not started or stopped)."""
+
+
+class WorkerFailed(RuntimeError):
+    """The worker took the request and then failed or died."""
+
+
+# ---------------------------------------------------------------- client (the launcher's side)
+
+def _connect(address: str) -> Connection:
+    try:
+        return Client(address, family="AF_UNIX")
+    except (FileNotFoundError, ConnectionRefusedError) as e:
+        raise WorkerUnavailable(f"no curation worker at {address} ({e.__class__.__name__})") from e
+
+
+def ping(address: str) -> dict:
+    with _connect(address) as conn:
+        conn.send_bytes(json.dumps({"ping": True}).encode())
+        return json.loads(conn.recv_bytes())
+
+
+def curate_on_worker(address: str, *, lake: dict, hours: Sequence[datetime], processed_at: datetime, run_id: str,
+                     log=None) -> list[dict]:
+    """Curate `hours` on the worker at `address`; the hours' figures (HourStats as dicts). The
+    worker's log records are replayed to `log` as they come."""
+    request = {
+        "lake": lake,
+        "hours": [h.astimezone(timezone.utc).isoformat() for h in hours],
+        "processed_at": processed_at.astimezone(timezone.utc).isoformat(),
+        "run_id": run_id,
+    }
+    with _connect(address) as conn:
+        conn.send_bytes(json.dumps(request).encode())
+        while True:
+            try:
+                msg = json.loads(conn.recv_bytes())
+            except (EOFError, ConnectionResetError) as e:
+                raise WorkerFailed(f"the curation worker at {address} went away during run {run_id}") from e
+            if "log" in msg:
+                if log is not None:
+                    getattr(log, msg.get("level", "info") if msg.get("level") in LEVELS else "info")(msg["log"])
+            elif "error" in msg:
+                raise WorkerFailed(f"the curation worker failed run {run_id}: {msg['error']}")
+            else:
+                return msg["hours"]
+
+
+# ---------------------------------------------------------------- server
+
+class _ReplyLog:
+    """A logger for curate_landing_hours that sends each record to the caller (and to stderr)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn, self.gone = conn, False
+        self._lock = threading.Lock()
+
+    def _send(self, level: str, msg: object) -> None:
+        print(f"[curation-worker] {level}: {msg}", file=sys.stderr, flush=True)
+        with self._lock:
+            if self.gone:
+                return
+            try:
+                self.conn.send_bytes(json.dumps({"log": str(msg), "level": level}).encode())
+            except OSError:
+                self.gone = True
+
+    def __getattr__(self, level: str) -> Callable[[object], None]:
+        if level not in LEVELS:
+            raise AttributeError(level)
+        return lambda msg, *a, **k: self._send(level, msg)
+
+
+def _caller_left(conn: Connection) -> bool:
+    """True once the caller closed its end (it sends nothing after its request)."""
+    try:
+        if conn.poll(0):
+            conn.recv_bytes()
+        return False
+    except (EOFError, OSError):
+        return True
+
+
+class Worker:
+    def __init__(self, spark) -> None:
+        self.spark = spark
+
+    def curate(self, request: dict, log) -> list[dict]:
+        from wallet_lake.lake.curation_run import curate_landing_hours
+        from wallet_lake.lake.store import open_lake
+
+        lake = request["lake"]
+        store = open_lake(lake.get("lake_uri") or f"s3://{lake['bucket']}", kms_key_id=lake.get("kms_key_id") or None,
+                          s3_endpoint_url=lake.get("s3_endpoint_url") or None, region=lake.get("region") or None)
+        hours = [datetime.fromisoformat(h) for h in request["hours"]]
+        stats = curate_landing_hours(self.spark, store, hours, datetime.fromisoformat(request["processed_at"]),
+                                     run_id=request["run_id"], log=log)
+        return [asdict(s) for s in stats]
+
+    def handle(self, conn: Connection) -> None:
+        try:
+            request = json.loads(conn.recv_bytes())
+        except (EOFError, OSError, ValueError):
+            return
+        if request.get("ping"):
+            conn.send_bytes(json.dumps({"pong": True, "spark": self.spark.version, "pid": os.getpid()}).encode())
+            return
+        if _caller_left(conn):
+            print(f"[curation-worker] dropped run {request.get('run_id')}: its caller left while it waited", file=sys.stderr, flush=True)
+            return
+        print(f"[curation-worker] run {request.get('run_id')}: curating {', '.join(request.get('hours', []))}", file=sys.stderr, flush=True)
+        log = _ReplyLog(conn)
+        done = threading.Event()
+
+        def watch() -> None:  # the caller gone mid-run: stop the Spark jobs, not the worker
+            while not done.wait(1.0):
+                if _caller_left(conn):
+                    log.gone = True
+                    print(f"[curation-worker] caller of run {request.get('run_id')} left: cancelling its Spark jobs", file=sys.stderr, flush=True)
+                    self.spark.sparkContext.cancelAllJobs()
+                    return
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            reply = {"hours": self.curate(request, log)}
+        except Exception as e:  # the caller gets the reason; the worker serves the next request
+            reply = {"error": f"{type(e).__name__}: {e}"}
+        finally:
+            done.set()
+            watcher.join()
+        if not log.gone:
+            try:
+                conn.send_bytes(json.dumps(reply).encode())
+            except OSError:
+                pass
+
+    def warm_up(self) -> float:
+        """One small curation in a throwaway folder lake, so the first real run is JIT-warm."""
+        from wallet_lake.generator.events import generate_with_stats
+        from wallet_lake.generator.writer import write_generated
+        from wallet_lake.lake.curation_run import curate_landing_hours
+        from wallet_lake.lake.store import LocalLakeStore
+
+        t = time.perf_counter()
+        hour = datetime(2020, 1, 1, tzinfo=timezone.utc)
+        with tempfile.TemporaryDirectory(prefix="wl-worker-warmup-") as d:
+            store = LocalLakeStore(Path(d))
+            write_generated(store, generate_with_stats(hour, hour + timedelta(hours=1), seed=1, events_per_hour=2000), seed=1)
+            curate_landing_hours(self.spark, store, [hour], datetime.now(timezone.utc), run_id="warmup")
+        return time.perf_counter() - t
+
+
+def serve(address: str, *, warm_up: bool = True) -> None:
+    from pyspark.sql import SparkSession
+
+    from wallet_lake.spark import spark_config
+
+    spark = SparkSession.builder.config(map=spark_config()).getOrCreate()
+    worker = Worker(spark)
+    if warm_up:
+        print(f"[curation-worker] warmed up in {worker.warm_up():.1f} s", file=sys.stderr, flush=True)
+    path = Path(address)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():  # left by a killed worker
+        path.unlink()
+    old = os.umask(0o077)  # the socket file: this user only
+    try:
+        listener = Listener(address, family="AF_UNIX", backlog=16)
+    finally:
+        os.umask(old)
+
+    def stop(*_):
+        listener.close()
+        spark.stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"[curation-worker] serving on {address} (pid {os.getpid()}, Spark {spark.version})", file=sys.stderr, flush=True)
+    while True:
+        with listener.accept() as conn:
+            worker.handle(conn)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from wallet_lake.settings import SparkSettings, load
+
+    p = argparse.ArgumentParser(prog="python -m wallet_lake.lake.curation_worker", description=__doc__.split("\n\n")[0])
+    p.add_argument("command", choices=("serve", "ping"))
+    p.add_argument("--socket", help="Unix socket (default: WL_SPARK_WORKER_SOCKET)")
+    p.add_argument("--no-warm-up", action="store_true", help="serve without the warm-up curation")
+    args = p.parse_args(argv)
+    address = args.socket or load(SparkSettings).spark_worker_socket
+    if not address:
+        p.error("no socket: set WL_SPARK_WORKER_SOCKET or pass --socket")
+    if args.command == "ping":
+        try:
+            print(json.dumps(ping(address)))
+            return 0
+        except (WorkerUnavailable, EOFError, OSError) as e:
+            print(f"curation worker: {e}", file=sys.stderr)
+            return 1
+    serve(address, warm_up=not args.no_warm_up)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

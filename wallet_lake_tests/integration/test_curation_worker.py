@@ -1,0 +1,172 @@
+"""The warm curation worker (lake/curation_worker.py), a worker of the test's own on its own socket
+over a folder lake: it curates what the generator put in an hour; a caller SIGKILLed mid-run
+leaves the worker serving (its jobs cancelled, the hour whole) and the next run of that hour
+correct; a worker SIGKILLed mid-run is a clear error for its caller, then "unavailable"; with no
+worker the launcher curates in the run's own process and says so."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from wallet_lake.generator.events import generate_with_stats
+from wallet_lake.generator.writer import write_generated
+from wallet_lake.lake import curation_worker
+from wallet_lake.lake.manifests import read_manifest
+from wallet_lake.lake.reader import read_curated_hour
+from wallet_lake.lake.store import LocalLakeStore
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+HOUR = datetime(2026, 2, 3, 4, tzinfo=timezone.utc)
+
+
+class Records:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def __getattr__(self, level):
+        return lambda msg: self.lines.append((level, msg))
+
+
+def _serve(socket: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "WL_SPARK_MASTER": "local[1]"}
+    proc = subprocess.Popen([sys.executable, "-m", "wallet_lake.lake.curation_worker", "serve", "--no-warm-up", "--socket", str(socket)],
+                            cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            curation_worker.ping(str(socket))
+            return proc
+        except curation_worker.WorkerUnavailable:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.5)
+    proc.kill()
+    raise AssertionError(f"worker did not answer within 180 s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory):
+    d = tmp_path_factory.mktemp("worker")
+    socket, log = d / "w.sock", d / "worker.log"
+    proc = _serve(socket, log)
+    yield proc, socket, log
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _lake(tmp_path: Path, events: int, seed: int):
+    store = LocalLakeStore(tmp_path / "lake")
+    generated = generate_with_stats(HOUR, HOUR + timedelta(hours=1), seed=seed, events_per_hour=events)
+    write_generated(store, generated, seed=seed)
+    return store, generated.stats.hours[HOUR], {"bucket": "unused", "lake_uri": store.uri}
+
+
+def _curate(socket: Path, lake: dict, run_id: str, log=None) -> list[dict]:
+    return curation_worker.curate_on_worker(str(socket), lake=lake, hours=[HOUR], processed_at=datetime.now(timezone.utc),
+                                            run_id=run_id, log=log)
+
+
+def _assert_whole(store, stats, fig: dict) -> None:
+    """Every generated line accounted for, and the published hour is what the figures say."""
+    assert fig["published"] and fig["raw_lines"] == stats.lines
+    assert fig["quarantined_rows"] == stats.bad_lines
+    assert fig["raw_lines"] == fig["curated_rows"] + fig["quarantined_rows"] + fig["duplicates_removed"]
+    assert len(read_curated_hour(store, HOUR)) == fig["curated_rows"]
+    assert read_manifest(store, HOUR)["run_id"] == fig["run_id"]
+
+
+def test_worker_curates_an_hour_and_streams_its_log(worker, tmp_path):
+    _, socket, _ = worker
+    store, stats, lake = _lake(tmp_path, 600, seed=11)
+    records = Records()
+    [fig] = _curate(socket, lake, "t-worker-1", log=records)
+    _assert_whole(store, stats, fig)
+    assert ("info", f"{HOUR.isoformat()}: raw {stats.lines} = curated {fig['curated_rows']} + quarantined {stats.bad_lines} "
+            f"+ duplicates {fig['duplicates_removed']} ({fig['curated_files']} files, published)") in records.lines, records.lines
+
+
+def test_caller_killed_mid_run_leaves_the_worker_serving(worker, tmp_path):
+    proc, socket, log = worker
+    store, stats, lake = _lake(tmp_path, 60_000, seed=12)
+    caller = subprocess.Popen([sys.executable, "-c", (
+        "import json,sys; from datetime import datetime, timezone; from wallet_lake.lake import curation_worker as w;"
+        f"w.curate_on_worker({str(socket)!r}, lake=json.loads(sys.argv[1]), hours=[datetime.fromisoformat({HOUR.isoformat()!r})],"
+        " processed_at=datetime.now(timezone.utc), run_id='t-killed')"), json.dumps(lake)], cwd=ROOT)
+    deadline = time.monotonic() + 120  # killed once its Spark jobs run (the raw lines are being read)
+    while "run t-killed: curating" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    caller.send_signal(signal.SIGKILL)
+    caller.wait()
+    [fig] = _curate(socket, lake, "t-after-kill")  # waits for the killed run's request to end
+    _assert_whole(store, stats, fig)
+    assert proc.poll() is None
+    text = log.read_text()
+    assert "caller of run t-killed left" in text or "dropped run t-killed" in text, text[-2000:]
+
+
+def test_worker_killed_mid_run_is_a_clear_error(tmp_path):
+    socket, log = tmp_path / "k.sock", tmp_path / "k.log"
+    proc = _serve(socket, log)
+    _, _, lake = _lake(tmp_path, 60_000, seed=13)
+    try:
+        killer = None
+
+        def kill_soon():
+            time.sleep(3)
+            os.killpg(proc.pid, signal.SIGKILL)
+
+        import threading
+
+        killer = threading.Thread(target=kill_soon)
+        killer.start()
+        with pytest.raises(curation_worker.WorkerFailed, match="went away during run t-worker-killed"):
+            _curate(socket, lake, "t-worker-killed")
+        killer.join()
+        proc.wait()
+        with pytest.raises(curation_worker.WorkerUnavailable, match="no curation worker"):
+            _curate(socket, lake, "t-next")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_launcher_without_a_worker_curates_in_the_runs_process(tmp_path, stack_resources):
+    from dagster_pyspark import LazyPySparkResource
+
+    from wallet_lake.defs.curated.assets import curated_payments
+    from wallet_lake.defs.curated.launcher import CurationLauncher
+    from wallet_lake.resources import LakeResource
+    from wallet_lake.spark import spark_config
+    from wallet_lake_tests.ledger_support import forget_hours
+
+    store, stats, lake = _lake(tmp_path, 300, seed=14)
+    try:
+        result = dg.materialize(
+            [curated_payments], partition_key=HOUR.strftime("%Y-%m-%d-%H:00"),
+            resources={
+                "lake": LakeResource(**lake),
+                "lazy_pyspark": LazyPySparkResource(spark_config={**spark_config(), "spark.master": "local[1]"}),
+                "curation_launcher": CurationLauncher(mode="local", worker_socket=str(tmp_path / "none.sock")),
+                "postgres": stack_resources["postgres"],
+            },
+            run_config={"ops": {"curated_payments": {"config": {"register_partitions": False}}}},
+        )
+    finally:
+        forget_hours(stack_resources["postgres"], [HOUR])
+    md = result.asset_materializations_for_node("curated_payments")[0].metadata
+    assert md["engine"].value == "Spark in the run's process"
+    assert md["raw_lines"].value == stats.lines
+    assert len(read_curated_hour(store, HOUR)) == md["curated_rows"].value

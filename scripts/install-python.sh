@@ -3,8 +3,8 @@
 # editable mode. Skips the install when pyproject.toml and constraints.txt are unchanged since
 # the last successful one; pip's cache (~/.cache/pip) makes a fresh clone's install quick.
 # Versions: Python 3.11, pip 26.3
-#   (Python from pyproject.toml's requires-python, pip below; wallet_lake_tests/unit/test_stack_scripts.py
-#   keeps them equal)
+#   (Python from pyproject.toml's requires-python, pip below;
+#   wallet_lake_tests/unit/test_stack_scripts.py keeps them equal)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The one Python minor version AWS Glue 5 runs: pyproject.toml's requires-python (">=3.X,<...").

@@ -1,8 +1,22 @@
-# Shared by stack/wallet-stack and scripts/*: environment of the local stack.
+# The one helper of the stack scripts (stack/wallet-stack, scripts/*, .ci/run): the local stack's
+# environment, and how a service is started, waited for, checked and stopped. Scripts source it
+# after setting ROOT (the clone).
 # shellcheck shell=bash
 
 log() { printf '[wallet-stack] %s\n' "$*" >&2; }
 fail() { printf '[wallet-stack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# A <property> of stack/kafka/pom.xml: the Kafka and Debezium versions are declared there only.
+pom_property() { sed -n "s:.*<$1>\(.*\)</$1>.*:\1:p" "$ROOT/stack/kafka/pom.xml" | head -1; }
+
+# Where services keep data, logs and PID files (the environment may move it: WL_STACK_DIR).
+stack_paths() {
+  : "${ROOT:?}"
+  export WL_STACK_DIR="${WL_STACK_DIR:-$ROOT/.stack}"
+  LOGS="$WL_STACK_DIR/logs"
+  PIDS="$WL_STACK_DIR/pids"
+  mkdir -p "$LOGS" "$PIDS"
+}
 
 # Export KEY=VALUE lines of a file, except keys already set in the environment (the environment wins).
 _export_file() {
@@ -15,11 +29,15 @@ _export_file() {
 }
 
 load_env() {
-  : "${ROOT:?}"
-  export WL_STACK_DIR="${WL_STACK_DIR:-$ROOT/.stack}"
+  stack_paths
   export WL_CACHE_DIR="${WL_CACHE_DIR:-$HOME/.cache/wallet-lake}"
   export DAGSTER_HOME="${DAGSTER_HOME:-$ROOT/.dagster_home}"
-  mkdir -p "$WL_STACK_DIR" "$WL_CACHE_DIR"
+  mkdir -p "$WL_CACHE_DIR"
+  # The broker's and Connect's jars: one folder per dependency set (the pom's digest), so a clone
+  # with another pom never rebuilds the jars under a running stack of another clone.
+  KAFKA_VERSION="$(pom_property kafka.version)"
+  [[ -n "$KAFKA_VERSION" ]] || fail "no <kafka.version> in $ROOT/stack/kafka/pom.xml"
+  KAFKA_HOME="$WL_CACHE_DIR/kafka-$KAFKA_VERSION-$(sha256sum "$ROOT/stack/kafka/pom.xml" | cut -c1-12)"
   _export_file "$ROOT/stack/local.env"
   # Local secrets (database password, Kafka SCRAM users): generated once per clone, each when
   # missing, kept out of git, never printed.
@@ -86,4 +104,88 @@ reserve_stack_ports() {
   current="$(cat "$f")"
   local IFS=,
   echo "${current:+$current,}${ports[*]}" >"$f" 2>/dev/null || true
+}
+
+# What scripts/run and scripts/test do first: the stack up (a no-op when it is healthy) and its
+# environment in this shell, exactly as an operator's `eval "$(stack/wallet-stack env)"` gives it.
+stack_up() {
+  bash "$ROOT/stack/wallet-stack" up
+  eval "$(bash "$ROOT/stack/wallet-stack" env)"
+  stack_paths
+}
+
+# Stop everything this clone started (services and apps), newest first.
+stack_down() { bash "$ROOT/stack/wallet-stack" down; }
+
+# Install Debian packages when a command is missing (root only; output to $LOGS/apt-<what>.log).
+apt_install() { # what [apt-get option...] package...
+  local what="$1" arg pkgs=(); shift
+  for arg; do [[ "$arg" == -* ]] || pkgs+=("$arg"); done
+  log "$what: installing ${pkgs[*]} from Debian's packages"
+  [[ $(id -u) -eq 0 ]] || fail "$what: missing, and installing it needs root (apt-get install ${pkgs[*]})"
+  apt-get update -qq >"$LOGS/apt-$what.log" 2>&1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$LOGS/apt-$what.log" 2>&1 \
+    || fail "$what: apt-get install ${pkgs[*]} failed; see $LOGS/apt-$what.log"
+}
+
+# ---------------------------------------------------------------- start, wait, check, stop
+# A service is a process group led by the PID in $PIDS/<name>.pid, logging to $LOGS/<name>.log.
+
+pid_alive() { # name -> 0 when the PID file names a live process
+  local f="$PIDS/$1.pid"
+  [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+port_of() { echo "${1##*:}"; }
+
+port_busy() { ss -ltnH "sport = :$1" | grep -q .; }
+
+require_port_free() { # service port
+  if port_busy "$2"; then
+    fail "$1: port $2 is already taken by another process: $(ss -ltnpH "sport = :$2" | awk '{print $NF}' | head -1). Stop it, or set the port variable (see stack/local.env), then rerun: stack/wallet-stack up"
+  fi
+}
+
+start_bg() { # name command... : start detached in its own process group, record PID
+  local name="$1"; shift
+  setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
+  echo $! >"$PIDS/$name.pid"
+}
+
+wait_for() { # service seconds command... : poll once a second until the command passes
+  local name="$1" secs="$2"; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      fail "$name did not become healthy within ${secs}s. Log: $LOGS/$name.log (last lines below). Retry: ${RETRY_HINT:-stack/wallet-stack up}
+$(tail -n 25 "$LOGS/$name.log" 2>/dev/null)"
+    fi
+    sleep 1
+  done
+}
+
+http_ok() { curl -fs -o /dev/null --max-time 5 "$1"; }
+
+status_line() { # name healthy-command endpoint
+  local state=DOWN
+  "$2" >/dev/null 2>&1 && state=up
+  printf '%-9s %-5s %-28s log %s\n' "$1" "$state" "$3" "$LOGS/$1.log"
+}
+
+stop_pid() { # name
+  local f="$PIDS/$1.pid"
+  [[ -f "$f" ]] || return 0
+  local pid; pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    # Services start as process-group leaders (start_bg): stop the whole group, so that what they
+    # spawned (the Dagster daemon's code server, run workers and their Spark JVMs) goes with them.
+    local target="$pid"
+    [[ "$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')" == "$pid" ]] && target="-$pid"
+    log "$1: stopping pid $pid"
+    kill -TERM -- "$target" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    kill -0 "$pid" 2>/dev/null && log "$1: still alive, killing"
+    kill -KILL -- "$target" 2>/dev/null || true
+  fi
+  rm -f "$f"
 }

@@ -1,0 +1,122 @@
+"""The stack scripts (stack/wallet-stack, scripts/*, .ci/run): each header names the versions the
+script installs or starts, equal to the one place each version is declared; and the start, stop,
+wait and install mechanics live in stack/lib.sh only, which every script uses."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# What each script installs or starts, itself or through the scripts it calls.
+STACK = {"PostgreSQL", "Kafka", "Debezium JDBC sink", "moto", "Python", "Chart.js"}
+PINS = {
+    "stack/wallet-stack": STACK | {"Connect basic auth", "Dagster", "PySpark", "uvicorn"},
+    "scripts/run": STACK | {"Dagster", "PySpark", "uvicorn"},
+    "scripts/test": STACK | {"pytest", "Playwright", "Chromium"},
+    ".ci/run": STACK | {"pytest", "Playwright", "Chromium"},
+    "scripts/install-python.sh": {"Python", "pip"},
+    "scripts/install-ui.sh": {"Chart.js", "Node.js", "npm"},
+    "scripts/install-browser.sh": {"Chromium", "Playwright"},
+}
+SHELL_SCRIPTS = ["stack/lib.sh", *PINS]
+
+
+def text(path: str) -> str:
+    return (ROOT / path).read_text()
+
+
+def one(pattern: str, source: str, where: str) -> str:
+    found = re.findall(pattern, source, re.MULTILINE)
+    assert len(found) == 1, f"{where}: expected one match of {pattern!r}, found {found}"
+    return found[0]
+
+
+def apt_pin(script: str, package: str) -> str:
+    """The version the script's `apt_install WHAT [option...] package...` asks for: 'unpinned'
+    when it names the bare package (apt-get then installs the distribution's current one)."""
+    line = one(r"apt_install (.*)$", text(script), script)
+    packages = [word for word in line.split()[1:] if not word.startswith("-")]
+    if package in packages:
+        return "unpinned"
+    return one(rf"^{re.escape(package)}=(\S+)$", "\n".join(packages), script)
+
+
+def declared_versions() -> dict[str, str]:
+    """Each version read from where it is declared (no copy of any of them here)."""
+    pom = text("stack/kafka/pom.xml")
+    constraints = dict(line.split("==", 1) for line in text("constraints.txt").splitlines() if "==" in line and not line.startswith("#"))
+    requires = tomllib.loads(text("pyproject.toml"))["project"]["requires-python"]
+    lock = json.loads(text("api/ui/package-lock.json"))
+    return {
+        "PostgreSQL": one(r"^PG_MAJOR=(\d+)$", text("stack/wallet-stack"), "stack/wallet-stack"),
+        "Kafka": one(r"<kafka\.version>([^<]+)<", pom, "pom.xml"),
+        "Debezium JDBC sink": one(r"<debezium\.version>([^<]+)<", pom, "pom.xml"),
+        "Connect basic auth": one(r"<connect\.basic\.auth\.version>([^<]+)<", pom, "pom.xml"),
+        "Python": one(r"^>=(\d+\.\d+),<", requires, "requires-python"),
+        "pip": one(r"pip==([^\"\s]+)", text("scripts/install-python.sh"), "install-python.sh"),
+        "Chart.js": lock["packages"]["node_modules/chart.js"]["version"],
+        "Chromium": apt_pin("scripts/install-browser.sh", "chromium"),
+        "Node.js": apt_pin("scripts/install-ui.sh", "nodejs"),
+        "npm": apt_pin("scripts/install-ui.sh", "npm"),
+        **{name: constraints[pkg] for name, pkg in
+           {"moto": "moto", "Dagster": "dagster", "PySpark": "pyspark", "uvicorn": "uvicorn",
+            "pytest": "pytest", "Playwright": "playwright"}.items()},
+    }
+
+
+def header_versions(script: str) -> dict[str, str]:
+    return parse_versions(text(script))
+
+
+def parse_versions(source: str) -> dict[str, str]:
+    """The header's `# Versions: Name version, ...` line (continued while it ends with a comma),
+    without its parenthesised note."""
+    lines = source.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("# Versions: "))
+    body = lines[start].removeprefix("# Versions: ")
+    while body.rstrip().endswith(","):
+        start += 1
+        body += " " + lines[start].lstrip("# ")
+    body = re.sub(r"\(.*", "", body)
+    pairs = [item.strip().rsplit(" ", 1) for item in body.split(",")]
+    return {name: version for name, version in pairs}
+
+
+@pytest.mark.parametrize("script", sorted(PINS))
+def test_each_script_header_names_the_declared_versions_of_what_it_installs_or_starts(script: str) -> None:
+    declared = declared_versions()
+    assert header_versions(script) == {name: declared[name] for name in PINS[script]}
+
+
+def test_the_header_parser_reads_names_with_spaces_and_continuation_lines() -> None:
+    source = "#!/bin/sh\n# What it does.\n# Versions: Big Thing 1.2.3.Final, tool 2,\n#   Other 0.1 (from x, y)\nset -e\n"
+    assert parse_versions(source) == {"Big Thing": "1.2.3.Final", "tool": "2", "Other": "0.1"}
+
+
+def test_the_stack_script_takes_kafka_versions_from_the_pom_only() -> None:
+    # A second `KAFKA_VERSION=4.x` in a script is how the header and the jars drifted before.
+    for script in SHELL_SCRIPTS:
+        assert not re.search(r"KAFKA_VERSION=\d", text(script)), script
+
+
+def defined_functions(script: str) -> list[str]:
+    return re.findall(r"^([a-z_]+)\(\) \{", text(script), re.MULTILINE)
+
+
+def test_start_stop_wait_and_install_helpers_are_defined_once_in_lib_sh() -> None:
+    shared = set(defined_functions("stack/lib.sh"))
+    assert {"start_bg", "wait_for", "stop_pid", "pid_alive", "require_port_free", "apt_install", "stack_up", "stack_down"} <= shared
+    for script in PINS:
+        assert not shared & set(defined_functions(script)), f"{script} redefines a helper of stack/lib.sh"
+        assert 'source "$ROOT/stack/lib.sh"' in text(script) or script == "scripts/install-python.sh", script
+
+
+@pytest.mark.parametrize("command", ["setsid ", "apt-get install", "kill -TERM", "sleep 1"])
+def test_only_lib_sh_starts_stops_waits_or_installs_packages(command: str) -> None:
+    assert [s for s in SHELL_SCRIPTS if command in text(s)] == ["stack/lib.sh"]

@@ -167,7 +167,10 @@ class Worker:
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         try:
+            t = time.perf_counter()
             reply = {"hours": self.curate(request, log)}
+            seconds = (reply["hours"][0].get("seconds") if reply["hours"] else None) or {}
+            print(f"[curation-worker] run {request.get('run_id')}: done in {time.perf_counter() - t:.2f} s {seconds}", file=sys.stderr, flush=True)
         except Exception as e:  # the caller gets the reason; the worker serves the next request
             reply = {"error": f"{type(e).__name__}: {e}"}
         finally:

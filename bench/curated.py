@@ -319,12 +319,14 @@ def curate_once(spark, lake: Path, hours: list[datetime]):
     return elapsed, stats
 
 
-def end_to_end(lake: Path, hour: datetime) -> dict:
-    """The Glue entry point as a fresh process against the folder lake."""
+def end_to_end(lake: Path, hour: datetime, java_options: str = "") -> dict:
+    """The Glue entry point as a fresh process against the folder lake (what a run without the
+    warm worker pays); `java_options` through JAVA_TOOL_OPTIONS (the cold-start options tried)."""
     cmd = [sys.executable, str(ROOT / "wallet_lake" / "glue" / "curate_job.py"), "--landing_hour", f"{hour:%Y-%m-%dT%H}",
            "--lake_uri", f"file://{lake}", "--kms_key_id", "none"]
+    env = {**os.environ, **({"JAVA_TOOL_OPTIONS": java_options} if java_options else {})}
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with TreePeak(proc.pid) as peak:
         out, err = proc.communicate()
     elapsed = time.perf_counter() - t
@@ -383,7 +385,13 @@ def write_docs(result: dict) -> None:
         f"| Spark job, session up (median of {len(s['spark_seconds'])}) | {s['spark_session_up_seconds']} | {s['spark_jvm_peak_mib']} MiB (JVM) |",
         f"| of which Spark jobs / figures + publish | {s['spark_jobs_seconds']} / {s['figures_publish_seconds']} | |",
         f"| DuckDB reference, same rules (median of {len(s['duckdb_seconds'])}) | {s['duckdb_seconds_median']} | {s['duckdb_peak_mib']} MiB (process) |",
-        f"| **Spark (session up) / DuckDB** | **{result['spark_over_duckdb']}** (target <= 6) | |",
+        f"| **Spark (session up) / DuckDB** | **{result['spark_over_duckdb']}** (target <= 6; issue 14: <= 2.5 warm) | |",
+        f"| Spark cold, fresh process each (runs {result.get('cold_spark_seconds')}) | {result.get('cold_spark_seconds') and sorted(result['cold_spark_seconds'])[len(result['cold_spark_seconds']) // 2]} | |",
+        f"| **cold Spark / DuckDB** (median; best of each: {result.get('cold_spark_over_duckdb_best')}) | **{result.get('cold_spark_over_duckdb')}** (issue 14: <= 4) | |",
+        *[f"| cold Spark / DuckDB with `{o}` (runs {v['seconds']}) | {v['over_duckdb']} | |" for o, v in (result.get('cold_options') or {}).items()],
+        "",
+        "The pipeline's runs do not pay the cold figure any more: they curate on the warm curation worker "
+        "(`lake/curation_worker.py`, a Spark session the stack keeps up), which is the session-up figure.",
         "",
         f"Outputs agree: curated rows {s['compare']['spark_curated_rows']:,} (same fingerprint: {s['compare']['same_curated_rows']}), "
         f"quarantined {s['compare']['spark_quarantined']:,} (same count: {s['compare']['same_quarantine_count']}).",
@@ -437,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                    help="first wait up to this long for the 1-minute load average to drop below --quiet-load")
     p.add_argument("--quiet-load", type=float, default=1.0)
+    p.add_argument("--cold-option", action="append", default=[], metavar="JAVA_OPTIONS",
+                   help="also time the fresh process with these JVM options (JAVA_TOOL_OPTIONS); repeatable")
     p.add_argument("--no-write", action="store_true", help="print only; do not write results or docs")
     p.add_argument("--duckdb-reference", nargs=2, metavar=("RAW_GLOB", "OUT"), help=argparse.SUPPRESS)
     p.add_argument("--no-warmup", action="store_true", help=argparse.SUPPRESS)
@@ -481,9 +491,15 @@ def main(argv: list[str] | None = None) -> int:
         return json.loads(out.strip().splitlines()[-1]), round(peak.peak_kb / 1024)
 
     duck, duck_peak = duck_run(0, True)  # warm-up (page cache, extension loading)
-    runs, duck_times = [], []
+    runs, duck_times, colds = [], [], []
+    options = {o: [] for o in args.cold_option}
     for i in range(args.repeat):
-        # Spark and DuckDB alternate, so both see the same load on a shared machine.
+        # Spark cold, Spark warm and DuckDB alternate, so all see the same load on a shared machine.
+        colds.append(end_to_end(lake, BUSY_HOUR)["seconds"])
+        log(f"Spark cold run {i + 1} (fresh process): {colds[-1]:.2f} s (load {loadavg()})")
+        for o in options:
+            options[o].append(end_to_end(lake, BUSY_HOUR, o)["seconds"])
+            log(f"Spark cold run {i + 1} with {o}: {options[o][-1]:.2f} s (load {loadavg()})")
         elapsed, stats = curate_once(spark, lake, [BUSY_HOUR])
         runs.append((elapsed, stats[0].seconds))
         log(f"Spark session-up run {i + 1}: {elapsed:.2f} s {stats[0].seconds} (load {loadavg()})")
@@ -517,6 +533,11 @@ def main(argv: list[str] | None = None) -> int:
             "compare": compare,
         },
         "spark_over_duckdb": round(spark_med / duck_med, 2),
+        "cold_spark_seconds": colds,
+        "cold_spark_over_duckdb": round(statistics.median(colds) / duck_med, 2),
+        "cold_spark_over_duckdb_best": round(min(colds) / min(duck_times), 2),
+        "cold_options": {o: {"seconds": v, "over_duckdb": round(statistics.median(v) / duck_med, 2)} for o, v in options.items()},
+        "targets": {"cold_spark_over_duckdb_at_most": 4, "spark_over_duckdb_at_most": 2.5},
     }
 
     if not args.skip_backfill:

@@ -18,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS
 from wallet_lake.generator.events import generate_with_stats
 from wallet_lake.generator.writer import write_generated
 from wallet_lake.lake import curation_worker
@@ -162,11 +163,12 @@ def test_launcher_without_a_worker_curates_in_the_runs_process(tmp_path, stack_r
                 "curation_launcher": CurationLauncher(mode="local", worker_socket=str(tmp_path / "none.sock")),
                 "postgres": stack_resources["postgres"],
             },
-            run_config={"ops": {"curated_payments": {"config": {"register_partitions": False}}}},
+            run_config={"ops": {curated_payments.op.name: {"config": {"register_partitions": False}}}},
         )
     finally:
         forget_hours(stack_resources["postgres"], [HOUR])
-    md = result.asset_materializations_for_node("curated_payments")[0].metadata
+    md = next(e.materialization for e in result.get_asset_materialization_events()
+              if e.asset_key == dg.AssetKey(CURATED_PAYMENTS)).metadata
     assert md["engine"].value == "Spark in the run's process"
     assert md["raw_lines"].value == stats.lines
     assert len(read_curated_hour(store, HOUR)) == md["curated_rows"].value

@@ -169,7 +169,7 @@ def _percentile_cont(values: list[int], p: float) -> tuple[float, int]:
 def _check_reports(app, key: str, rows: list[dict]) -> None:
     """daily-recon per (dt, merchant), refund-rate and declines per merchant and latency per method
     over the hour's dts, against the same independent recomputation (the hour's day and its
-    neighbours hold no other rows: _free_hour)."""
+    neighbours hold no other rows: full_flow.free_hour)."""
     from fastapi.testclient import TestClient
 
     from wallet_lake.contracts.reports import LATENCY_RELATIVE_ERROR

@@ -44,3 +44,27 @@ def stack_resources():
     res = resources_from_os_env()
     user, password = login("owner")
     return {**res, "kafka": res["kafka"].as_principal("tests"), "postgres": with_changes(res["postgres"], user=user, password=password)}
+
+
+@pytest.fixture(scope="session")
+def alert_webhook_receiver():
+    """A loopback receiver for the alert webhook at a random token path, as secret as a Slack
+    webhook URL: (url, list of what it received). Nothing here puts it in os.environ (the
+    security tests' alert_webhook does, for the apps they start)."""
+    import secrets
+
+    from wallet_lake_tests.ops.webhook import webhook_receiver
+
+    with webhook_receiver() as received:
+        base = received.url.split("/services/")[0]
+        url = f"{base}/services/T{secrets.token_hex(4).upper()}/B{secrets.token_hex(4).upper()}/{secrets.token_urlsafe(24)}"
+        yield url, received
+
+
+@pytest.fixture(scope="session")
+def full_flow(stack_resources, alert_webhook_receiver):
+    """One generated hour through every asset by `dagster asset materialize` (full_flow.py),
+    shared by e2e/test_hour_through_every_stage.py and the security tests."""
+    from wallet_lake_tests.full_flow import run_full_flow
+
+    return run_full_flow(stack_resources, alert_webhook_receiver[0])

@@ -4,14 +4,10 @@ Connect -> Postgres -> API, every output compared with an independent recomputat
 from __future__ import annotations
 
 import json
-import os
-import random
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -21,32 +17,6 @@ from wallet_lake_tests.e2e.expected import daily_recon, expected_hour
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_hour(pg) -> datetime:
-    """A landing hour whose day and neighbours hold no rows yet, so API totals are this test's."""
-    rng = random.Random(time.time_ns())
-    for _ in range(50):
-        hour = datetime(2026, 2, 1, tzinfo=timezone.utc) + timedelta(hours=rng.randrange(24 * 240))
-        with pg.connect() as conn:
-            busy = conn.execute(
-                "SELECT 1 FROM curated_payments WHERE dt BETWEEN %s AND %s LIMIT 1",
-                (hour.date() - timedelta(days=1), hour.date() + timedelta(days=1)),
-            ).fetchone()
-        if not busy:
-            return hour
-    raise RuntimeError("no free landing day found in 50 tries")
-
-
-def _watermarks(kafka) -> dict[int, int]:
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer({**kafka.client_config(), "group.id": "t-e2e-probe", "enable.auto.commit": False})
-    try:
-        parts = c.list_topics(kafka.topic, timeout=10).topics[kafka.topic].partitions
-        return {p: c.get_watermark_offsets(TopicPartition(kafka.topic, p), timeout=10)[1] for p in parts}
-    finally:
-        c.close()
 
 
 def _consume_between(kafka, start: dict[int, int], end: dict[int, int]) -> list[tuple[str, bytes]]:
@@ -68,35 +38,18 @@ def _consume_between(kafka, start: dict[int, int], end: dict[int, int]) -> list[
     return out
 
 
-def test_generated_hour_matches_independent_recomputation_at_every_stage(stack_resources):
+def test_generated_hour_matches_independent_recomputation_at_every_stage(stack_resources, full_flow):
     lake, kafka, pg = stack_resources["lake"], stack_resources["kafka"], stack_resources["postgres"]
-    hour = _free_hour(pg)
-    seed = random.Random(time.time_ns()).randrange(1, 10**6)
-    pk = hour.strftime("%Y-%m-%d-%H:00")
-    env = dict(os.environ)
-
-    # 1. The processor lands an hour (the generator CLI writes it to S3 with SSE-KMS).
-    subprocess.run(
-        [sys.executable, "-m", "wallet_lake.generator", "--start", f"{hour:%Y-%m-%dT%H}",
-         "--end", f"{hour + timedelta(hours=1):%Y-%m-%dT%H}", "--seed", str(seed), "--events-per-hour", "400"],
-        check=True, env=env, cwd=ROOT,
-    )
+    # 1. The processor landed an hour (the generator CLI writes it to S3 with SSE-KMS), and
+    # 2. Dagster materialized the partition through every asset (real code location, real
+    #    instance, `dagster asset materialize`): the shared full flow (wallet_lake_tests/full_flow.py).
+    hour, pk, lines = full_flow.hour, full_flow.partition, full_flow.lines
     store = lake.store()
-    raw_keys = [o.key for o in store.list(hour.strftime("raw/payments/dt=%Y/%m/%d/%H/"))]
-    assert raw_keys, "generator wrote nothing"
-    lines = [l for k in raw_keys for l in store.get_bytes(k).decode().split("\n") if l != ""]
-    expected, bad, dups = expected_hour(lines)
-    assert bad > 0 and dups > 0, "the sample must exercise quarantine and dedupe"
-
-    before = _watermarks(kafka)
-
-    # 2. Dagster materializes the partition through every asset (real code location, real instance).
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "wallet_lake.definitions", "--select", "*", "--partition", pk],
-        env=env, cwd=ROOT, capture_output=True, text=True,
-    )
-    assert proc.returncode == 0, f"materialize failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    after = _watermarks(kafka)
+    generated = [line for k in full_flow.raw_keys if k != full_flow.probe_key for line in full_flow.lines_by_key[k]]
+    _, generated_bad, generated_dups = expected_hour(generated)
+    assert generated_bad > 0 and generated_dups > 0, "the generated sample must exercise quarantine and dedupe"
+    expected, bad, dups = expected_hour(lines)  # with the flow's one line that is not JSON
+    before, after = full_flow.watermarks_before, full_flow.watermarks_after
 
     # 3. Parquet in the lake: exactly the surviving events, one row each.
     manifest = json.loads(store.get_bytes(f"_manifests/curated/payments/{hour:%Y%m%dT%H}.json"))
@@ -216,7 +169,7 @@ def _percentile_cont(values: list[int], p: float) -> tuple[float, int]:
 def _check_reports(app, key: str, rows: list[dict]) -> None:
     """daily-recon per (dt, merchant), refund-rate and declines per merchant and latency per method
     over the hour's dts, against the same independent recomputation (the hour's day and its
-    neighbours hold no other rows: _free_hour)."""
+    neighbours hold no other rows: full_flow.free_hour)."""
     from fastapi.testclient import TestClient
 
     from wallet_lake.contracts.reports import LATENCY_RELATIVE_ERROR

@@ -664,7 +664,9 @@ class Soak:
         if hasattr(self, "writer") and self.writer.is_alive():
             self.writer.stop_event.set()
             self.writer.join(timeout=120)
-        for cmd in (("up",), ("apps",)):
+        # `up` only when a service the soak kills is still down (every recovery already ran it).
+        commands = [("apps",)] if all(self.healthy_services().values()) else [("up",), ("apps",)]
+        for cmd in commands:
             res = stack.operator_command(*cmd)
             if res.returncode != 0:
                 self.log(f"cleanup: {res.command} failed: {res.tail[-500:]}")

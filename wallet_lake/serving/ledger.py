@@ -88,19 +88,6 @@ def count_lines(data: bytes) -> int:
     return ends + (1 if data and not data.endswith((b"\n", b"\r")) else 0)
 
 
-def loaded_by_dt(expected: Iterable[str], found_dt: Mapping[str, dt.date], not_loaded: Iterable[str]) -> dict[dt.date, int]:
-    """The loaded figure of an hour, per dt: its curated payment_ids (`expected`) that Postgres
-    holds (`found_dt`: payment_id -> dt of the row there) minus those found missing or older than
-    curated (`not_loaded`). A row newer than the curated record (the payment moved on, e.g. a
-    refund landed later) is loaded, in the newer record's dt. Pure."""
-    lost = set(not_loaded)
-    out: dict[dt.date, int] = {}
-    for pid in expected:
-        if pid not in lost and pid in found_dt:
-            out[found_dt[pid]] = out.get(found_dt[pid], 0) + 1
-    return out
-
-
 def day_hours(day: dt.date) -> list[dt.datetime]:
     """The 24 landing hours of a UTC day."""
     start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)

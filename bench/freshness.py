@@ -35,7 +35,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from wallet_lake.contracts.asset_keys import PIPELINE  # noqa: E402
 from wallet_lake.contracts.landing import landing_prefix, manifest_key  # noqa: E402
 from wallet_lake.generator.events import generate_with_stats, to_ndjson  # noqa: E402
 from wallet_lake.lake.store import open_lake_from_env  # noqa: E402

@@ -375,7 +375,12 @@ def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: floa
     for i, variant in enumerate(variants or [], start=1):
         with sink_variant(ctx, target, variant):
             r = _sink_round(ctx, client, f"wl-bench-{run}-option-{i}", {**config, **variant["connector"]}, pg, target, probe, n, timeout)
-        options.append({"name": variant["name"], "settings": variant["settings"], **r})
+            if variant["drop_index"] or variant["dirty_dt_triggers"]:  # a changed table: COPY's reference on it too
+                same_table = copy_reference()
+                r.update({"copy_upsert_rows_per_s_same_table": round(n / same_table),
+                          "sink_over_copy_same_table": round(same_table / r["seconds"], 3)})
+        options.append({"name": variant["name"], "settings": variant["settings"], **r,
+                        **({"marks_written": variant["marks_written"]} if "marks_written" in variant else {})})
         print(f"  sink option {variant['name']}: {r['rows_per_s']:,} rows/s ({r['seconds']}s)", flush=True)
     best = max(rounds, key=lambda r: r["rows_per_s"])
     sink_seconds = best["seconds"]
@@ -414,7 +419,40 @@ def parse_variant(text: str) -> dict:
         "connector": {k: v for k, v in settings.items() if not k.startswith(("role.", "table."))},
         "role": {k.removeprefix("role."): v for k, v in settings.items() if k.startswith("role.")},
         "drop_index": [v for k, v in settings.items() if k == "table.drop_index"],
+        "dirty_dt_triggers": settings.get("table.dirty_dt_triggers"),
     }
+
+
+def dirty_dt_trigger_sql(target: str, kind: str) -> list[str]:
+    """The production's dirty-dt marking (migrations 0005 and 0008: SECURITY DEFINER functions,
+    statement triggers with transition tables) on the bench table, marking into a bench marks
+    table shaped like report_aggregate_dirty_dts, so a benchmark never leaves marks behind.
+    kind "row": the same marks written by one row-level trigger call per row instead."""
+    marks = f"{target}_dirty_dts"
+    out = [f"CREATE TABLE {marks} (id bigserial PRIMARY KEY, dt date NOT NULL, marked_at timestamptz NOT NULL DEFAULT now())",
+           f"CREATE INDEX {marks}_dt_idx ON {marks} (dt, marked_at)"]
+    definer = "SECURITY DEFINER SET search_path = public, pg_temp"
+    if kind == "statement":
+        out += [
+            f"CREATE FUNCTION {target}_mark_inserted() RETURNS trigger LANGUAGE plpgsql {definer} AS $$ BEGIN "
+            f"INSERT INTO {marks} (dt) SELECT DISTINCT dt FROM inserted_rows; RETURN NULL; END $$",
+            f"CREATE FUNCTION {target}_mark_updated() RETURNS trigger LANGUAGE plpgsql {definer} AS $$ BEGIN "
+            f"INSERT INTO {marks} (dt) SELECT dt FROM old_rows UNION SELECT dt FROM new_rows; RETURN NULL; END $$",
+            f"CREATE TRIGGER {target}_mark_inserted AFTER INSERT ON {target} REFERENCING NEW TABLE AS inserted_rows "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {target}_mark_inserted()",
+            f"CREATE TRIGGER {target}_mark_updated AFTER UPDATE ON {target} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {target}_mark_updated()",
+        ]
+    elif kind == "row":
+        out += [
+            f"CREATE FUNCTION {target}_mark_row() RETURNS trigger LANGUAGE plpgsql {definer} AS $$ BEGIN "
+            f"INSERT INTO {marks} (dt) VALUES (NEW.dt); IF TG_OP = 'UPDATE' AND OLD.dt <> NEW.dt THEN "
+            f"INSERT INTO {marks} (dt) VALUES (OLD.dt); END IF; RETURN NULL; END $$",
+            f"CREATE TRIGGER {target}_mark_row AFTER INSERT OR UPDATE ON {target} FOR EACH ROW EXECUTE FUNCTION {target}_mark_row()",
+        ]
+    else:
+        raise ValueError(f"table.dirty_dt_triggers: statement or row, not {kind!r}")
+    return out
 
 
 @contextmanager
@@ -435,6 +473,10 @@ def sink_variant(ctx: dict, target: str, variant: dict):
             assert indexdef, f"no index {target}_{suffix}"
             indexdefs.append(indexdef[0])
             conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(f"{target}_{suffix}")))
+    if variant["dirty_dt_triggers"]:
+        with pg.connect() as conn:
+            for stmt in dirty_dt_trigger_sql(target, variant["dirty_dt_triggers"]):
+                conn.execute(stmt)
     if variant["role"]:
         with psycopg.connect(**admin_connect_kwargs(dbname=pg.dbname)) as admin:
             for k, v in variant["role"].items():
@@ -451,6 +493,12 @@ def sink_variant(ctx: dict, target: str, variant: dict):
         with pg.connect() as conn:
             for indexdef in indexdefs:
                 conn.execute(indexdef)
+            if variant["dirty_dt_triggers"]:  # the functions go with the marks table's CASCADE
+                marked = conn.execute(f"SELECT count(*), count(DISTINCT dt) FROM {target}_dirty_dts").fetchone()
+                variant["marks_written"] = {"marks": marked[0], "distinct_dts": marked[1]}
+                conn.execute(f"DROP TABLE {target}_dirty_dts")
+                for fn in ("mark_inserted", "mark_updated", "mark_row"):
+                    conn.execute(f"DROP FUNCTION IF EXISTS {target}_{fn}() CASCADE")
 
 
 TUNING_KEYS = {"tasks.max", "batch.size", "use.reduction.buffer", "dialect.postgres.unnest.insert.enabled", "connection.url"}
@@ -460,6 +508,9 @@ def _drop_table(pg, table: str) -> None:
     with pg.connect() as conn:
         conn.execute(f"DROP TABLE IF EXISTS {table}")
         conn.execute(f"DROP TABLE IF EXISTS {table}_staging")
+        conn.execute(f"DROP TABLE IF EXISTS {table}_dirty_dts")
+        for fn in ("mark_inserted", "mark_updated", "mark_row"):
+            conn.execute(f"DROP FUNCTION IF EXISTS {table}_{fn}() CASCADE")
 
 
 # ------------------------------------------------------------------ main
@@ -582,6 +633,12 @@ def main(argv: list[str] | None = None) -> int:
     out["targets"] = {"publish_over_perf_test": 0.5, "sink_over_copy": round(1 / 3, 3), "sink_over_copy_single_round": 0.5}
     print(json.dumps({k: out.get(k) for k in ("publish_over_perf_test", "sink_over_copy", "sink_over_copy_single_round")}, indent=1))
     if not args.no_write:
+        if RESULT_FILE.exists():  # a stage skipped this run keeps its figures of the run that measured it
+            previous = json.loads(RESULT_FILE.read_text())
+            for stage, ratio in (("publish", "publish_over_perf_test"), ("sink", "sink_over_copy")):
+                if stage not in out and stage in previous:
+                    out[stage] = {**previous[stage], "measured_in_run": previous[stage].get("measured_in_run", {"date": previous["date"], "command": previous["command"]})}
+                    out[ratio] = previous.get(ratio)
         RESULT_FILE.parent.mkdir(parents=True, exist_ok=True)
         RESULT_FILE.write_text(json.dumps(out, indent=1) + "\n")
         print(f"wrote {RESULT_FILE}")

@@ -11,8 +11,8 @@
 3. Uploads the lines as `--objects` NDJSON objects in parallel, SSE-KMS, the way the processor
    does. The clock starts when the last upload returns.
 4. `--trigger sensor` (default): the daemon's landing sensor finds the hour (a late write into a
-   closed hour is asked for at once); `launch`: the bench launches the hourly job for the hour
-   itself, with `--executor`'s run config (the executor comparison).
+   closed hour is asked for at once); `launch`: the bench launches the hourly job itself, with
+   `--executor`'s run config (the executor comparison), for an hour the sensor does not watch.
 5. Polls daily-recon until every dt shows its count before plus the hour's surviving payments:
    `visible_after_s`. Each stage's start and end come from the run's step events (Dagster GraphQL).
 6. Appends the result to bench/results/freshness.json (one entry per label; the headline is the
@@ -66,12 +66,18 @@ PK_FORMAT = "%Y-%m-%d-%H:00"
 STEP_FIELDS = "runId status creationTime startTime endTime tags { key value } stepStats { stepKey status startTime endTime }"
 
 
-def pick_hour(store, rng: random.Random) -> datetime:
-    """A closed hour of today or yesterday (the sensor's lookback) more than 10 minutes past its
-    close, with no landing objects and no manifest."""
+def pick_hour(store, rng: random.Random, *, watched: bool = True) -> datetime:
+    """A free closed hour (no landing objects, no manifest): `watched`, of today or yesterday
+    (the sensor's lookback) more than 10 minutes past its close; otherwise of 20-40 days ago,
+    which the landing sensor does not watch (WL_LANDING_BACKSTOP_DAYS <= 7 by default), so only
+    the bench's own launch runs it."""
     now = datetime.now(timezone.utc)
-    newest = (now - timedelta(minutes=70)).replace(minute=0, second=0, microsecond=0)
-    oldest = (now - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    if watched:
+        newest = (now - timedelta(minutes=70)).replace(minute=0, second=0, microsecond=0)
+        oldest = (now - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        newest = (now - timedelta(days=20)).replace(minute=0, second=0, microsecond=0)
+        oldest = newest - timedelta(days=20)
     hours = [newest - timedelta(hours=i) for i in range(int((newest - oldest) / timedelta(hours=1)) + 1)]
     rng.shuffle(hours)
     for h in hours:
@@ -143,7 +149,7 @@ def main(argv=None) -> int:
 
     rng = random.Random(time.time_ns())
     store = open_lake_from_env()
-    hour = pick_hour(store, rng)
+    hour = pick_hour(store, rng, watched=args.trigger == "sensor")
     pk = hour.strftime(PK_FORMAT)
     seed = rng.randrange(10**6, 10**9)
     t = time.perf_counter()

@@ -224,23 +224,29 @@ def refresh_all(sample_dts: int = 6) -> dict:
     return {"dts": len(days), "all_dts_in_one_call_s": round(all_s, 1), "single_dt_refresh_s": single, "aggregate_rows": sizes}
 
 
-def prepare_database(rows: int, seed: int, *, reload: bool = False) -> dict:
+def prepare_database(rows: int, seed: int, *, reload: bool = False, refresh: bool = True) -> dict | None:
     """Steps 1-3 (also bench/api_open_loop.py's): the database, its migrations, `rows` generated
-    rows (loaded only when the count differs, or with reload), and every dt's aggregates built.
-    Returns refresh_all()'s timings."""
+    rows (loaded only when the count differs, or with reload), and every dt's aggregates built
+    (with refresh=False only when rows were loaded or none are built). Returns refresh_all()'s
+    timings, None when it did not run."""
     ensure_database()
     print(f"migrations applied to {BENCH_DB}: {migrate_bench() or 'none (up to date)'}", flush=True)
     with pg_connect(BENCH_DB) as conn:
         have = conn.execute("SELECT count(*) FROM curated_payments").fetchone()[0]
+        built = conn.execute("SELECT EXISTS (SELECT FROM report_status_daily)").fetchone()[0]
     if have != rows or reload:
         print(f"loading {rows:,} rows into {BENCH_DB} (COPY)", flush=True)
         print(f"loaded in {load_rows(rows, seed):.1f} s", flush=True)
+        built = False
     else:
         print(f"{BENCH_DB} already holds {have:,} rows", flush=True)
+    if built and not refresh:
+        print("report aggregates already built", flush=True)
+        return None
     print("building the report aggregates of every dt, then timing single-dt refreshes", flush=True)
-    refresh = refresh_all()
-    print(f"  {refresh}", flush=True)
-    return refresh
+    timings = refresh_all()
+    print(f"  {timings}", flush=True)
+    return timings
 
 
 # --- bare SQL -----------------------------------------------------------------------------------

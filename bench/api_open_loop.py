@@ -223,6 +223,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Reports API at fixed request rates (vegeta, open loop).")
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=20261125)
+    parser.add_argument("--refresh", action="store_true", help="rebuild the report aggregates even when they are built")
     parser.add_argument("--rates", type=int, nargs="+", default=[500, 1000, 1500], help="requests/s, one attack each")
     parser.add_argument("--duration", type=int, default=30, help="seconds of each measured attack")
     parser.add_argument("--warmup", type=int, default=10, help="seconds at the first rate before measuring")
@@ -242,7 +243,7 @@ def main() -> None:
     args = parser.parse_args()
     load_stack_env()
 
-    bench.prepare_database(args.rows, args.seed)
+    bench.prepare_database(args.rows, args.seed, refresh=args.refresh)
     vegeta = ensure_vegeta()
     key_id, key = bench.create_bench_key()
     port = bench.free_port()

@@ -167,11 +167,14 @@ def wait_until_quiet(max_wait_s: int, load_below: float, busy_below: float) -> t
     less busy than busy_below (bench/api_load.py's wait): other engineers benchmark on the same
     two cores. Returns (load average, busy share) when it stopped waiting."""
     deadline = time.monotonic() + max_wait_s
-    while os.getloadavg()[0] >= load_below and time.monotonic() < deadline:
-        print(f"  load average {os.getloadavg()[0]:.2f}: waiting for a quieter machine", flush=True)
-        time.sleep(10)
-    busy = bench.wait_for_quiet(max(int(deadline - time.monotonic()), 0), busy_below)
-    return os.getloadavg()[0], busy
+    while True:
+        while os.getloadavg()[0] >= load_below and time.monotonic() < deadline:
+            print(f"  load average {os.getloadavg()[0]:.2f}: waiting for a quieter machine", flush=True)
+            time.sleep(10)
+        busy = bench.wait_for_quiet(max(int(deadline - time.monotonic()), 0), busy_below)
+        # Both at once: the busy wait may have outlasted a quiet load average.
+        if os.getloadavg()[0] < load_below or time.monotonic() >= deadline:
+            return os.getloadavg()[0], busy
 
 
 def attack(vegeta: Path, targets: Path, work: Path, rate: int, duration: int, api_pid: int) -> tuple[dict, list[str]]:
@@ -237,6 +240,8 @@ def main() -> None:
     parser.add_argument("--wait-quiet", type=int, default=900, help="seconds to wait at most for a quiet machine before each rate")
     parser.add_argument("--quiet-load", type=float, default=1.0, help="1-minute load average to wait for")
     parser.add_argument("--quiet-busy", type=float, default=0.15, help="share of CPU time busy with other work to wait for")
+    parser.add_argument("--attempts", type=int, default=3, help="attacks at most per rate while other work disturbs them")
+    parser.add_argument("--max-other", type=float, default=0.05, help="share of the CPUs other work may take during an attack")
     parser.add_argument("--label", help="name of this configuration in open_loop.options_tried (default: from the options)")
     parser.add_argument("--headline", action="store_true", help="also write these figures as open_loop's headline")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "api.json")
@@ -260,14 +265,25 @@ def main() -> None:
         print(f"API up on :{port} ({label}); warming up {args.warmup} s at {args.rates[0]}/s", flush=True)
         subprocess.run(attack_command(vegeta, targets, work / "warmup.bin", args.rates[0], args.warmup), check=True)
         for rate in args.rates:
-            load, busy = wait_until_quiet(args.wait_quiet, args.quiet_load, args.quiet_busy)
-            print(f"{rate}/s for {args.duration} s (load average {load:.2f}, CPUs {busy:.0%} busy before)", flush=True)
-            figures, cmd = attack(vegeta, targets, work, rate, args.duration, api.pid)
-            runs.append(figures)
+            # Other engineers' work during an attack is measured as API latency: an attack they
+            # disturbed (more than --max-other of the CPUs) is tried again; the least disturbed
+            # attempt is the rate's figure, every attempt is kept.
+            attempts = []
+            for _ in range(args.attempts):
+                load, busy = wait_until_quiet(args.wait_quiet, args.quiet_load, args.quiet_busy)
+                print(f"{rate}/s for {args.duration} s (load average {load:.2f}, CPUs {busy:.0%} busy before)", flush=True)
+                figures, cmd = attack(vegeta, targets, work, rate, args.duration, api.pid)
+                attempts.append(figures)
+                print(f"  achieved {figures['achieved_rate']}/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
+                      f"p99.9 {figures['p99_9_ms']} ms, max {figures['max_ms']} ms, errors {figures['errors']}; {figures['cpu']}",
+                      flush=True)
+                if figures["cpu"]["other_cpu_share"] <= args.max_other:
+                    break
+            best = min(attempts, key=lambda f: f["cpu"]["other_cpu_share"])
+            runs.append({**best, "attempts": len(attempts),
+                         "disturbed_attempts": [{k: f[k] for k in ("p50_ms", "p99_ms", "p99_9_ms", "max_ms", "errors", "cpu")}
+                                                for f in attempts if f is not best]})
             commands.append(shown(cmd, work))
-            print(f"  achieved {figures['achieved_rate']}/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
-                  f"p99.9 {figures['p99_9_ms']} ms, max {figures['max_ms']} ms, errors {figures['errors']}; {figures['cpu']}",
-                  flush=True)
     finally:
         os.killpg(api.pid, signal.SIGTERM)
         api.wait(30)

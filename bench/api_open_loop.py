@@ -271,6 +271,8 @@ def main() -> None:
     label = args.label or " ".join([f"workers={args.workers}", f"pool={args.pool}", *args.api_env, *args.uvicorn_arg])
     runs, commands = [], []
     try:
+        # A warm-up the machine cannot serve leaves a backlog the first attack would inherit.
+        wait_until_quiet(args.wait_quiet, args.quiet_load, args.quiet_busy)
         print(f"API up on :{port} ({label}); warming up {args.warmup} s at {args.rates[0]}/s", flush=True)
         subprocess.run(attack_command(vegeta, targets, work / "warmup.bin", args.rates[0], args.warmup), check=True)
         for rate in args.rates:

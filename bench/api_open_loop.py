@@ -6,9 +6,9 @@ never in the tests).
 1. Prepares wallet_lake_bench exactly as bench/api_load.py does (its prepare_database: rows
    loaded once, aggregates of every dt built).
 2. Installs vegeta (VEGETA_VERSION, `go install` through the Go module proxy) into
-   $WL_CACHE_DIR when missing: a constant-throughput driver whose pacer sends request k at
-   start + (k+1)/rate whatever the responses do (it starts more workers and connections when
-   every one is busy), so a slow response cannot hold back the requests behind it.
+   $WL_CACHE_DIR when missing: a constant-throughput driver whose pacer schedules request k at
+   start + (k+1)/rate whatever the responses do, over at most --connections keep-alive
+   connections (as wrk2); a request sent late because all were busy counts from its schedule.
 3. Starts the API as bench/api_load.py does (uvicorn, --workers, --pool per worker) and drives
    it at each --rates for --duration seconds with the same mix as bench/api_mix.lua (written
    out as a targets file), after the machine is quiet (1-minute load average below --quiet-load
@@ -106,10 +106,15 @@ def write_targets(path: Path, port: int, key: str, count: int, seed: int, all_sh
                                 "header": header}) + "\n")
 
 
-def attack_command(vegeta: Path, targets: Path, output: Path, rate: int, duration: int) -> list[str]:
-    # -max-body 0: bodies are read and discarded, not kept in the results; -timeout as wrk's.
+def attack_command(vegeta: Path, targets: Path, output: Path, rate: int, duration: int, connections: int) -> list[str]:
+    """-max-body 0: bodies are read and discarded, not kept; -timeout as wrk's. At most
+    `connections` workers, each with its own keep-alive connection, as wrk2 does: unbounded,
+    vegeta opens a connection per late answer, and on two cores that churn (vegeta's and
+    uvicorn's CPU) turns a short stall into collapse. A send delayed because every worker is
+    busy still counts from its scheduled time (from_schedule), so the bound hides nothing."""
     return [str(vegeta), "attack", "-format=json", f"-targets={targets}", f"-rate={rate}/s",
-            f"-duration={duration}s", "-timeout=5s", "-max-body=0", f"-output={output}"]
+            f"-duration={duration}s", "-timeout=5s", "-max-body=0", f"-workers={connections}",
+            f"-max-workers={connections}", f"-connections={connections}", f"-output={output}"]
 
 
 # --- figures ----------------------------------------------------------------------------------------
@@ -186,10 +191,10 @@ def own_postgres_pids() -> list[int]:
     return bench._children(int(pid_file.read_text().split()[0]))
 
 
-def attack(vegeta: Path, targets: Path, work: Path, rate: int, duration: int, api_pid: int) -> tuple[dict, list[str]]:
+def attack(vegeta: Path, targets: Path, work: Path, rate: int, duration: int, connections: int, api_pid: int) -> tuple[dict, list[str]]:
     """One attack at `rate`, with where the CPU went (as bench/api_load.py's run_wrk)."""
     output = work / f"results-{rate}.bin"
-    cmd = attack_command(vegeta, targets, output, rate, duration)
+    cmd = attack_command(vegeta, targets, output, rate, duration, connections)
     api = bench._children(api_pid)
     pg = own_postgres_pids()
     busy0, total0 = bench._machine_ticks()
@@ -239,6 +244,7 @@ def main() -> None:
     parser.add_argument("--rates", type=int, nargs="+", default=[500, 1000, 1500], help="requests/s, one attack each")
     parser.add_argument("--duration", type=int, default=30, help="seconds of each measured attack")
     parser.add_argument("--warmup", type=int, default=10, help="seconds at the first rate before measuring")
+    parser.add_argument("--connections", type=int, default=64, help="vegeta workers (keep-alive connections) at most")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--pool", type=int, default=4, help="Postgres connections per worker")
     parser.add_argument("--api-env", action="append", default=[], metavar="NAME=VALUE",
@@ -274,7 +280,7 @@ def main() -> None:
         # A warm-up the machine cannot serve leaves a backlog the first attack would inherit.
         wait_until_quiet(args.wait_quiet, args.quiet_load, args.quiet_busy)
         print(f"API up on :{port} ({label}); warming up {args.warmup} s at {args.rates[0]}/s", flush=True)
-        subprocess.run(attack_command(vegeta, targets, work / "warmup.bin", args.rates[0], args.warmup), check=True)
+        subprocess.run(attack_command(vegeta, targets, work / "warmup.bin", args.rates[0], args.warmup, args.connections), check=True)
         for rate in args.rates:
             # Other engineers' work during an attack is measured as API latency: an attack they
             # disturbed (more than --max-other of the CPUs) is tried again; the least disturbed
@@ -283,7 +289,7 @@ def main() -> None:
             for _ in range(args.attempts):
                 load, busy = wait_until_quiet(args.wait_quiet, args.quiet_load, args.quiet_busy)
                 print(f"{rate}/s for {args.duration} s (load average {load:.2f}, CPUs {busy:.0%} busy before)", flush=True)
-                figures, cmd = attack(vegeta, targets, work, rate, args.duration, api.pid)
+                figures, cmd = attack(vegeta, targets, work, rate, args.duration, args.connections, api.pid)
                 attempts.append(figures)
                 print(f"  achieved {figures['achieved_rate']}/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
                       f"p99.9 {figures['p99_9_ms']} ms, max {figures['max_ms']} ms, errors {figures['errors']}; {figures['cpu']}",

@@ -235,6 +235,46 @@ def shown(cmd: list[str], work: Path) -> str:
     return shlex.join(cmd).replace(str(work), "$WORK")
 
 
+def record(args: argparse.Namespace, label: str, runs: list[dict], commands: list[str]) -> None:
+    """Write the rates measured so far (after each one: a run stopped early keeps them)."""
+    from importlib.metadata import version
+
+    run = {
+        "label": label,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "api": f"uvicorn api.main:app --workers {args.workers} {' '.join(args.uvicorn_arg)}".strip()
+               + f", pool {args.pool} per worker" + (f", {' '.join(args.api_env)}" if args.api_env else ""),
+        "duration_s": args.duration,
+        "rates": runs,
+        "rates_asked": args.rates,
+    }
+    report = json.loads(args.out.read_text()) if args.out.exists() else {}
+    section = report.setdefault("open_loop", {})
+    tried = [r for r in section.get("options_tried", []) if r["label"] != label]
+    section["options_tried"] = [*tried, run]
+    if args.headline:
+        at_1000 = next((r for r in runs if r["rate"] == 1000), None)
+        section.update({
+            "tool": "vegeta",
+            "tool_version": VEGETA_VERSION,
+            "install": f"go install {VEGETA_MODULE}@{VEGETA_VERSION} (bench/api_open_loop.py, when missing)",
+            "latency_measured_from": "each request's scheduled send time, start + (seq+1)/rate (no coordinated omission)",
+            "command": shlex.join(["python", "bench/api_open_loop.py", *sys.argv[1:]]),
+            "attack_command_lines": commands,
+            "mix": "bench/api_mix.lua's, as vegeta targets: uniform over the four reports; random merchant of 200 "
+                   f"({args.all_merchant_share:.0%} every merchant); ranges 1-31 days; latency: one method half the time",
+            "goal": {"p99_ms_at_1000_at_most": 10},
+            "versions": {"vegeta": VEGETA_VERSION, "uvicorn": version("uvicorn"), "uvloop": version("uvloop"),
+                         "httptools": version("httptools")},
+            **{k: v for k, v in run.items() if k != "label"},
+            "configuration": label,
+        })
+        if at_1000 is not None:
+            report["open_loop_p99_ms_at_1000"] = at_1000["p99_ms"]
+            section["goal_met"] = at_1000["p99_ms"] <= 10 and at_1000["errors"] == 0
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     parser = argparse.ArgumentParser(description="Reports API at fixed request rates (vegeta, open loop).")
@@ -301,47 +341,13 @@ def main() -> None:
                          "disturbed_attempts": [{k: f[k] for k in ("p50_ms", "p99_ms", "p99_9_ms", "max_ms", "errors", "cpu")}
                                                 for f in attempts if f is not best]})
             commands.append(shown(cmd, work))
+            record(args, label, runs, commands)
     finally:
         os.killpg(api.pid, signal.SIGTERM)
         api.wait(30)
         targets.unlink(missing_ok=True)
 
-    from importlib.metadata import version
-
-    run = {
-        "label": label,
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "api": f"uvicorn api.main:app --workers {args.workers} {' '.join(args.uvicorn_arg)}".strip()
-               + f", pool {args.pool} per worker" + (f", {' '.join(args.api_env)}" if args.api_env else ""),
-        "duration_s": args.duration,
-        "rates": runs,
-    }
-    report = json.loads(args.out.read_text()) if args.out.exists() else {}
-    section = report.setdefault("open_loop", {})
-    tried = [r for r in section.get("options_tried", []) if r["label"] != label]
-    section["options_tried"] = [*tried, run]
-    if args.headline:
-        at_1000 = next((r for r in runs if r["rate"] == 1000), None)
-        section.update({
-            "tool": "vegeta",
-            "tool_version": VEGETA_VERSION,
-            "install": f"go install {VEGETA_MODULE}@{VEGETA_VERSION} (bench/api_open_loop.py, when missing)",
-            "latency_measured_from": "each request's scheduled send time, start + (seq+1)/rate (no coordinated omission)",
-            "command": shlex.join(["python", "bench/api_open_loop.py", *sys.argv[1:]]),
-            "attack_command_lines": commands,
-            "mix": "bench/api_mix.lua's, as vegeta targets: uniform over the four reports; random merchant of 200 "
-                   f"({args.all_merchant_share:.0%} every merchant); ranges 1-31 days; latency: one method half the time",
-            "goal": {"p99_ms_at_1000_at_most": 10},
-            "versions": {"vegeta": VEGETA_VERSION, "uvicorn": version("uvicorn"), "uvloop": version("uvloop"),
-                         "httptools": version("httptools")},
-            **{k: v for k, v in run.items() if k != "label"},
-            "configuration": label,
-        })
-        if at_1000 is not None:
-            report["open_loop_p99_ms_at_1000"] = at_1000["p99_ms"]
-            section["goal_met"] = at_1000["p99_ms"] <= 10 and at_1000["errors"] == 0
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}; API log in {work}")
+    print(f"wrote {args.out} after each rate; API log in {work}")
 
 
 if __name__ == "__main__":

@@ -224,6 +224,31 @@ def refresh_all(sample_dts: int = 6) -> dict:
     return {"dts": len(days), "all_dts_in_one_call_s": round(all_s, 1), "single_dt_refresh_s": single, "aggregate_rows": sizes}
 
 
+def prepare_database(rows: int, seed: int, *, reload: bool = False, refresh: bool = True) -> dict | None:
+    """Steps 1-3 (also bench/api_open_loop.py's): the database, its migrations, `rows` generated
+    rows (loaded only when the count differs, or with reload), and every dt's aggregates built
+    (with refresh=False only when rows were loaded or none are built). Returns refresh_all()'s
+    timings, None when it did not run."""
+    ensure_database()
+    print(f"migrations applied to {BENCH_DB}: {migrate_bench() or 'none (up to date)'}", flush=True)
+    with pg_connect(BENCH_DB) as conn:
+        have = conn.execute("SELECT count(*) FROM curated_payments").fetchone()[0]
+        built = conn.execute("SELECT EXISTS (SELECT FROM report_status_daily)").fetchone()[0]
+    if have != rows or reload:
+        print(f"loading {rows:,} rows into {BENCH_DB} (COPY)", flush=True)
+        print(f"loaded in {load_rows(rows, seed):.1f} s", flush=True)
+        built = False
+    else:
+        print(f"{BENCH_DB} already holds {have:,} rows", flush=True)
+    if built and not refresh:
+        print("report aggregates already built", flush=True)
+        return None
+    print("building the report aggregates of every dt, then timing single-dt refreshes", flush=True)
+    timings = refresh_all()
+    print(f"  {timings}", flush=True)
+    return timings
+
+
 # --- bare SQL -----------------------------------------------------------------------------------
 
 def random_request(rng: random.Random, report: str, *, every_merchant: bool = False):
@@ -293,13 +318,16 @@ def create_bench_key() -> tuple[str, str]:
         return create_key(conn, merchant_ids=None, label="bench/api_load.py")
 
 
-def start_api(port: int, workers: int, pool: int, log_path: Path, metrics_dir: str) -> subprocess.Popen:
+def start_api(port: int, workers: int, pool: int, log_path: Path, metrics_dir: str, *,
+              env_extra: dict[str, str] | None = None, uvicorn_args: list[str] | None = None) -> subprocess.Popen:
+    """uvicorn on the bench database; env_extra and uvicorn_args are the options a benchmark
+    compares (bench/api_open_loop.py)."""
     env = dict(os.environ, WL_PG_DB=BENCH_DB, PROMETHEUS_MULTIPROC_DIR=metrics_dir,
                WL_PG_POOL_MIN_SIZE=str(pool), WL_PG_POOL_MAX_SIZE=str(pool), WL_API_KEY_CACHE_TTL_S="30",
                # The benchmark measures capacity from one client with one key: no rate limits.
-               WL_API_RATE_LIMIT_CLIENT_PER_S="0", WL_API_RATE_LIMIT_KEY_PER_S="0")
+               WL_API_RATE_LIMIT_CLIENT_PER_S="0", WL_API_RATE_LIMIT_KEY_PER_S="0", **(env_extra or {}))
     cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+           "--workers", str(workers), "--no-access-log", "--log-level", "warning", *(uvicorn_args or [])]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     import urllib.request
 
@@ -427,21 +455,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "api.json")
     args = parser.parse_args()
     load_stack_env()
-
-    ensure_database()
-    print(f"migrations applied to {BENCH_DB}: {migrate_bench() or 'none (up to date)'}", flush=True)
-    with pg_connect(BENCH_DB) as conn:
-        have = conn.execute("SELECT count(*) FROM curated_payments").fetchone()[0]
-    load_s = None
-    if have != args.rows or args.reload:
-        print(f"loading {args.rows:,} rows into {BENCH_DB} (COPY)", flush=True)
-        load_s = round(load_rows(args.rows, args.seed), 1)
-        print(f"loaded in {load_s} s", flush=True)
-    else:
-        print(f"{BENCH_DB} already holds {have:,} rows", flush=True)
-    print("building the report aggregates of every dt, then timing single-dt refreshes", flush=True)
-    refresh = refresh_all()
-    print(f"  {refresh}", flush=True)
+    refresh = prepare_database(args.rows, args.seed, reload=args.reload)
 
     print("timing the bare SQL of each report", flush=True)
     bare_sql = time_bare_sql(args.sql_samples, args.seed)

@@ -229,6 +229,16 @@ def main(argv=None) -> int:
     return 0
 
 
+LEFT = (
+    "Where a 1M-event hour's time goes now (the 138 s run): pickup and run start 8 s, raw 2.5 s, curated 44 s "
+    "(Spark 37 s on the warm worker, at load 4), topic 34 s, then 50 s until the sink has the last row and the "
+    "Postgres step has verified it (5 s) and refreshed the aggregates (2 s). The floor on 2 cores is the CPU the "
+    "stages share: the sink (Connect's JSON converter and JDBC upserts, ~25k rows/s alone, `bench/kafka_pg.py`) "
+    "runs while the topic step publishes, and both compete with Postgres and the broker. What is left to try: a "
+    "binary value format for the sink, Spark's own time (the curated job's JSON parse), publishing while the sink "
+    "runs on more cores (a production deployment has them). The goal (<= 90 s) is not met on this machine.")
+
+
 def write_docs(results: dict) -> None:
     def step(r, name):
         st = ((r.get("stages") or {}).get("steps") or {}).get(name) or {}
@@ -253,7 +263,7 @@ def write_docs(results: dict) -> None:
             f"{step(r, 'postgres__curated_payments')} | {st.get('gaps_between_steps_s')} | {r['load_average_1m_at_end']} | `{r['command']}` |")
     lines += ["", "What changed, and what each was measured to cost before:", "", "| change | before | kept? |", "|---|---|---|"]
     lines += [f"| {c} | {b} | {k} |" for c, b, k in CHANGES]
-    lines += [SECTION_END]
+    lines += ["", LEFT, SECTION_END]
     text = DOCS.read_text()
     block = "\n".join(lines)
     if SECTION_START in text:

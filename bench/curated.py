@@ -386,7 +386,7 @@ def write_docs(result: dict) -> None:
         f"| of which Spark jobs / figures + publish | {s['spark_jobs_seconds']} / {s['figures_publish_seconds']} | |",
         f"| DuckDB reference, same rules (median of {len(s['duckdb_seconds'])}) | {s['duckdb_seconds_median']} | {s['duckdb_peak_mib']} MiB (process) |",
         f"| **Spark (session up) / DuckDB** | **{result['spark_over_duckdb']}** (target <= 6; issue 14: <= 2.5 warm) | |",
-        f"| Spark cold, fresh process each (runs {result.get('cold_spark_seconds')}) | {result.get('cold_spark_seconds') and sorted(result['cold_spark_seconds'])[len(result['cold_spark_seconds']) // 2]} | |",
+        f"| Spark cold, fresh process each (median; runs {result.get('cold_spark_seconds')}) | {result.get('cold_spark_seconds') and round(statistics.median(result['cold_spark_seconds']), 2)} | |",
         f"| **cold Spark / DuckDB** (median; best of each: {result.get('cold_spark_over_duckdb_best')}) | **{result.get('cold_spark_over_duckdb')}** (issue 14: <= 4) | |",
         *[f"| cold Spark / DuckDB with `{o}` (runs {v['seconds']}) | {v['over_duckdb']} | |" for o, v in (result.get('cold_options') or {}).items()],
         "",

@@ -4,7 +4,7 @@ session (JVM started and JIT-warmed once) and curates landing hours on request.
 Why: every Dagster run otherwise starts a JVM and a Spark session and runs its jobs cold (20-40 s
 of a 1M-event hour). Why not Spark Connect 3.5: the curated job counts invalid lines and
 duplicates in the same pass with pyspark Observation, which the Connect client supports only from
-Spark 4.0 (docs/benchmarks.md, "Warm engine").
+Spark 4.0 (README, "Freshness").
 
     python -m wallet_lake.lake.curation_worker serve   # stack/wallet-stack up starts it
     python -m wallet_lake.lake.curation_worker ping

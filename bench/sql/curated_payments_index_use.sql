@@ -10,18 +10,8 @@ SELECT 'p' || lpad(i::text, 9, '0'), 'merchant-' || lpad((i*7 % 400)::text, 4, '
 FROM (SELECT i, timestamptz '2025-01-01 00:00:00+00' + (i * interval '26 seconds') AS ts FROM generate_series(1, 1000000) i) s;
 ANALYZE wl_explain_cp;
 \echo '== with both secondary indexes'
--- serving/aggregates.py refresh_report_aggregates: the rows of the dts to refresh
-EXPLAIN SELECT * FROM wl_explain_cp WHERE dt = ANY('{2025-03-01,2025-03-02}'::date[]);
--- serving/aggregates.py --all: every dt
-EXPLAIN SELECT DISTINCT dt FROM wl_explain_cp;
--- serving/verify.py, serving/ledger.py: an hour's payment_ids
-EXPLAIN SELECT payment_id, created_at, dt FROM wl_explain_cp WHERE payment_id = ANY('{p000000001,p000000002}'::text[]);
--- a merchant + day lookup, which no code issues (ad hoc only)
-EXPLAIN ANALYZE SELECT count(*) FROM wl_explain_cp WHERE merchant_id = 'merchant-0007' AND dt = '2025-03-01';
+\ir curated_payments_index_queries.sql
 DROP INDEX wl_explain_cp_merchant_id_dt_idx;
 \echo '== without (merchant_id, dt)'
-EXPLAIN SELECT * FROM wl_explain_cp WHERE dt = ANY('{2025-03-01,2025-03-02}'::date[]);
-EXPLAIN SELECT DISTINCT dt FROM wl_explain_cp;
-EXPLAIN SELECT payment_id, created_at, dt FROM wl_explain_cp WHERE payment_id = ANY('{p000000001,p000000002}'::text[]);
-EXPLAIN ANALYZE SELECT count(*) FROM wl_explain_cp WHERE merchant_id = 'merchant-0007' AND dt = '2025-03-01';
+\ir curated_payments_index_queries.sql
 DROP TABLE wl_explain_cp;

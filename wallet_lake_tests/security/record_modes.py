@@ -11,7 +11,8 @@ Modes and roles:
 - provisioning (provisioner.json): `provision aws`, twice;
 - the landing writer (landing-writer.json): the generator's landing objects;
 - local launcher (dagster-code-location.json): curated_payments in-process, twice (the rerun
-  replaces the first run's files), creating the catalog tables and registering partitions;
+  replaces the first run's files; in this process, not on the stack's curation worker, whose
+  calls would go unrecorded: the worker runs the same code under the same role), creating the catalog tables and registering partitions;
   the landing sensor's listing, the publish step's read, the code location's secrets;
 - Glue launcher through Pipes: curated_payments with mode=glue, messages through S3 then
   CloudWatch. The launcher's calls are the code location's; the job script runs in a child
@@ -146,7 +147,7 @@ def _materialize(res, launcher, hour: datetime) -> None:
 def _local_launcher(res, names: dict, hour: datetime) -> None:
     from wallet_lake.defs.curated.launcher import CurationLauncher
 
-    _materialize(res, CurationLauncher(mode="local", glue_database=names["database"]), hour)
+    _materialize(res, CurationLauncher(mode="local", glue_database=names["database"], worker_socket=""), hour)
 
 
 def _sensor_publish_and_secrets(store, hour: datetime) -> None:

@@ -11,11 +11,11 @@ prometheus_client then keeps values in files there, and /metrics aggregates ever
 
 from __future__ import annotations
 
-import os
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from wallet_lake.settings import ApiSettings, load
 
 UNMATCHED = "<unmatched>"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -50,11 +50,12 @@ class ApiMetrics:
         self.duration.labels(method, route).observe(seconds)
 
     def exposition(self) -> bytes:
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        folder = load(ApiSettings).prometheus_multiproc_dir
+        if folder:
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry, path=folder)
             return generate_latest(registry)
         return generate_latest(self.registry)
 

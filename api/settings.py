@@ -7,7 +7,6 @@ the API at some other database."""
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, ClassVar
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
@@ -83,9 +82,10 @@ def _secret_overrides(cls: type[Settings]) -> dict[str, str]:
     from wallet_lake.serving.pg_roles import ROLES
 
     name = ROLES[cls.PG_DUTY].password_env
-    if not os.environ.get(f"{name}_SECRET_ID"):
+    from wallet_lake.security.secrets import SecretNotFound, resolve_secret, secret_manager_ref
+
+    if not secret_manager_ref(name):
         return {}
-    from wallet_lake.security.secrets import SecretNotFound, resolve_secret
 
     try:
         return {"pg_password": resolve_secret(name)}

@@ -199,13 +199,22 @@ class ConnectSecretSettings(Group):
     connect_sink_secret: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="name of the sink's secret (NAME, NAME_SECRET_ID, NAME_SECRET_KEY)")] = "WL_PG_SINK_PASSWORD"
 
 
-class ConnectSettings(ConnectSecretSettings):
+class ConnectWorkerSettings(ConnectSecretSettings):
+    """The worker's own properties (connect/worker.properties, rendered by serving/connect_worker.py)."""
+
+    TITLE: ClassVar[str] = "Kafka Connect worker"
+    connect_replication_factor: Annotated[int, Field(ge=1, description="replication factor of the worker's internal topics and the sink's dead-letter topic")] = 1
+    connect_listener: Annotated[Optional[str], Field(description="listeners of the worker's REST API (the worker's properties need it; stack/wallet-stack: WL_CONNECT_URL)")] = None
+    connect_advertised_host: Annotated[Optional[str], Field(description="host name the worker advertises to the other workers (the worker's properties need it)")] = None
+    connect_plugin_path: Annotated[Optional[str], Field(description="plugin.path of the worker: the sink's and the config provider's folders (the worker's properties need it)")] = None
+
+
+class ConnectSettings(ConnectWorkerSettings):
     TITLE: ClassVar[str] = "Kafka Connect"
     connect_url: Annotated[str, Field(min_length=1, description="Kafka Connect REST URL")]
     connector_name: Annotated[str, Field(min_length=1, description="the sink connector's name")] = "wallet-lake-postgres-sink"
     connect_tasks_max: Annotated[int, Field(ge=1, description="tasks.max of the sink connector: at most the topic's partitions, about the workers' cores")] = 2
     connect_rest_username: Annotated[Optional[str], Field(description="user of the REST API's basic authentication (password: the secret WL_CONNECT_REST_PASSWORD)")] = None
-    connect_replication_factor: Annotated[int, Field(ge=1, description="replication factor of the worker's internal topics and the sink's dead-letter topic")] = 1
 
 
 class ApiSettings(Group):
@@ -229,6 +238,7 @@ class ApiSettings(Group):
     api_lake_memory_limit: Annotated[str, Field(pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", description="DuckDB memory_limit of each lake query")] = "1GB"
     api_lake_threads: Annotated[int, Field(ge=1, description="DuckDB threads of each lake query")] = 1
     api_ui_cookie_secure: Annotated[bool, Field(description="mark the reports pages' key cookie Secure (set wherever the pages are served over HTTPS; off for the local stack's http://127.0.0.1)")] = False
+    prometheus_multiproc_dir: Annotated[Optional[str], Field(validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"), description="prometheus_client's own: the folder API workers share their metrics through (bench/api_load.py sets it for several workers); unset = each process's registry")] = None
 
 
 class LandingSettings(Group):
@@ -251,6 +261,7 @@ class AggregatesRefreshSettings(Group):
     aggregates_refresh_interval_s: Annotated[int, Field(ge=1, description="seconds between two ticks of report_aggregates_refresher")] = 30
     aggregates_refresh_budget_s: Annotated[float, Field(gt=0, description="seconds of refreshing per tick, below the sensor timeout")] = 25.0
     aggregates_refresh_batch_dts: Annotated[int, Field(ge=1, description="most dts (of one month) refreshed in one transaction")] = 3
+    dagster_sensor_grpc_timeout_seconds: Annotated[float, Field(gt=0, validation_alias=AliasChoices("DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS"), description="Dagster's own: seconds before it abandons a sensor evaluation (the refresh budget must stay below it)")] = 60.0
 
 
 class OpsSettings(Group):
@@ -304,7 +315,7 @@ class SecretSettings(Group):
 
 
 GROUPS: tuple[type[Group], ...] = (
-    AwsSettings, LakeSettings, BucketProvisionSettings, GlueSettings, SparkSettings, KafkaSettings, PostgresTls, PostgresEndpoint, PostgresSettings, ConnectSecretSettings, ConnectSettings, ApiSettings,
+    AwsSettings, LakeSettings, BucketProvisionSettings, GlueSettings, SparkSettings, KafkaSettings, PostgresTls, PostgresEndpoint, PostgresSettings, ConnectSecretSettings, ConnectWorkerSettings, ConnectSettings, ApiSettings,
     LandingSettings, HourLeaseSettings, AggregatesRefreshSettings, OpsSettings, StackSettings, SecretSettings,
 )
 

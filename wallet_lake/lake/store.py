@@ -214,16 +214,16 @@ class LocalLakeStore:
 
 
 def s3_client(endpoint_url: str | None = None, region: str | None = None):
-    """boto3 S3 client; endpoint_url is set only for an S3-compatible API such as the local moto."""
+    """boto3 S3 client; endpoint_url is set only for an S3-compatible API such as the local moto.
+    region: the caller's AwsSettings.aws_region; None leaves it to boto3 (AWS_DEFAULT_REGION, the
+    profile, or the instance's), as in the Glue job, whose package has no pydantic-settings."""
     import boto3
     from botocore.config import Config
 
     return boto3.client(
         "s3",
         endpoint_url=endpoint_url or None,
-        # AWS_REGION read here, not through wallet_lake.settings: this module also runs inside the
-        # Glue job, whose package has no pydantic-settings (settings.py declares the variable).
-        region_name=region or os.environ.get("AWS_REGION") or None,
+        region_name=region or None,
         config=Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"}),
     )
 

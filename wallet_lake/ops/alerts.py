@@ -10,7 +10,6 @@ tick then fails visibly in the Dagster UI instead of dropping the alert silently
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Mapping
 
@@ -45,9 +44,9 @@ def alert_payload(title: str, fields: Mapping[str, object]) -> dict:
 def _webhook_url() -> str:
     """The webhook URL (a secret for Slack: from Secrets Manager via WL_ALERT_WEBHOOK_URL_SECRET_ID,
     or the environment); empty when none is configured."""
-    from wallet_lake.security.secrets import resolve_secret
+    from wallet_lake.security.secrets import resolve_secret, secret_configured
 
-    if not (os.environ.get(f"{WEBHOOK_ENV}_SECRET_ID") or os.environ.get(WEBHOOK_ENV, "").strip()):
+    if not secret_configured(WEBHOOK_ENV):
         return ""
     return resolve_secret(WEBHOOK_ENV, refresh=True).strip()
 

@@ -26,6 +26,8 @@ from wallet_lake.settings import SECRET_NAMES, AwsSettings, load
 # exports the generated passwords before any code runs).
 KNOWN_SECRETS = SECRET_NAMES
 MASK = "***"
+# The JSON field of a Secrets Manager secret read when NAME_SECRET_KEY is unset.
+DEFAULT_SECRET_KEY = "password"
 # Values shorter than this are not masked: masking "1" or "" would garble every message.
 _MIN_REDACT_LEN = 6
 
@@ -49,6 +51,21 @@ def _secrets_manager(env: Mapping[str, str]):
     return boto3.client("secretsmanager", endpoint_url=secrets_manager_endpoint(env), region_name=load(AwsSettings, env).aws_region)
 
 
+def secret_manager_ref(name: str, env: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """(secret id, JSON key) when NAME_SECRET_ID names a Secrets Manager secret, else None."""
+    env = os.environ if env is None else env
+    secret_id = env.get(f"{name}_SECRET_ID") or ""
+    if not secret_id.strip():
+        return None
+    return secret_id, env.get(f"{name}_SECRET_KEY") or DEFAULT_SECRET_KEY
+
+
+def secret_configured(name: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether some source holds secret `name` (without reading Secrets Manager)."""
+    env = os.environ if env is None else env
+    return secret_manager_ref(name, env) is not None or bool((env.get(name) or "").strip())
+
+
 def read_secret_value(secret_id: str, key: str | None = None, *, client=None, env: Mapping[str, str] | None = None) -> str:
     """The current value of a Secrets Manager secret (a JSON field of it when `key` is given and
     the SecretString is a JSON object)."""
@@ -63,7 +80,7 @@ def read_secret_value(secret_id: str, key: str | None = None, *, client=None, en
     except ValueError:
         return text
     if isinstance(doc, dict):
-        field = key or "password"
+        field = key or DEFAULT_SECRET_KEY
         if field not in doc:
             raise SecretNotFound(f"secret {secret_id!r} is a JSON object without the key {field!r}")
         return str(doc[field])
@@ -77,9 +94,9 @@ def resolve_secret(name: str, *, env: Mapping[str, str] | None = None, client=No
         with _lock:
             if name in _resolved:
                 return _resolved[name]
-    secret_id = env.get(f"{name}_SECRET_ID")
-    if secret_id:
-        value = read_secret_value(secret_id, env.get(f"{name}_SECRET_KEY"), client=client, env=env)
+    ref = secret_manager_ref(name, env)
+    if ref:
+        value = read_secret_value(*ref, client=client, env=env)
     elif env.get(name):
         value = env[name]
     else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -292,13 +291,11 @@ class RefresherSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RefresherSettings:
-        env = os.environ if env is None else env
         s = load(AggregatesRefreshSettings, env)
         settings = cls(interval_s=s.aggregates_refresh_interval_s, budget_s=s.aggregates_refresh_budget_s,
                        max_dts_per_batch=s.aggregates_refresh_batch_dts)
-        # Dagster abandons a sensor evaluation after DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS (Dagster's
-        # own variable, 60 s by default).
-        timeout = float(env.get("DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS") or 60)
+        # Dagster abandons a sensor evaluation after this many seconds (its own variable).
+        timeout = s.dagster_sensor_grpc_timeout_seconds
         if not settings.budget_s < timeout:
             raise ValueError(
                 f"WL_AGGREGATES_REFRESH_BUDGET_S={settings.budget_s:g} must be below the sensor timeout "

@@ -18,7 +18,6 @@ wallet_lake/security/secrets.py names every secret (NAME, NAME_SECRET_ID, NAME_S
 
 from __future__ import annotations
 
-import os
 import re
 import string
 import sys
@@ -27,13 +26,13 @@ from pathlib import Path
 from typing import Mapping
 
 from wallet_lake.serving.connect import CONNECT_DIR
-from wallet_lake.settings import AwsSettings, ConnectSecretSettings, SettingsError, default, load
+from wallet_lake.security.secrets import DEFAULT_SECRET_KEY, secret_manager_ref, secrets_manager_endpoint
+from wallet_lake.settings import AwsSettings, ConnectSecretSettings, ConnectWorkerSettings, KafkaSettings, SettingsError, default, load
 
 WORKER_TEMPLATE = "worker.properties"
 MODES = ("env", "secretsmanager")
 DEFAULT_MODE = default(ConnectSecretSettings, "connect_secrets")
 DEFAULT_SINK_SECRET = default(ConnectSecretSettings, "connect_sink_secret")
-DEFAULT_SECRET_KEY = "password"  # as security/secrets.py reads a JSON secret
 # Provider aliases (the ${alias:...} of references) and classes.
 ENV_PROVIDER = ("env", "org.apache.kafka.common.config.provider.EnvVarConfigProvider")
 SECRETS_MANAGER_PROVIDER = ("secretsManager", "io.walletlake.connect.config.SecretsManagerConfigProvider")
@@ -64,16 +63,14 @@ class SinkSecret:
     @classmethod
     def of(cls, mode: str, name: str, env: Mapping[str, str] | None = None) -> "SinkSecret":
         """The sink's secret in `mode`; secretsmanager reads NAME_SECRET_ID (and NAME_SECRET_KEY)
-        from `env` (default os.environ)."""
-        env = os.environ if env is None else env
+        from `env` (default the process environment, through security/secrets.py)."""
         if mode not in MODES:
             raise ConnectSecretsError(f"WL_CONNECT_SECRETS={mode!r}: expected one of {', '.join(MODES)}")
         if not _VARIABLE_NAME.fullmatch(name or ""):
             raise ConnectSecretsError(f"WL_CONNECT_SINK_SECRET={name!r}: expected a variable name such as {DEFAULT_SINK_SECRET}")
         if mode == "env":
             return cls(mode, name)
-        secret_id = env.get(f"{name}_SECRET_ID", "")
-        key = env.get(f"{name}_SECRET_KEY") or DEFAULT_SECRET_KEY
+        secret_id, key = secret_manager_ref(name, env) or ("", DEFAULT_SECRET_KEY)
         if not _SECRET_NAME.fullmatch(secret_id):
             raise ConnectSecretsError(
                 f"{name}_SECRET_ID={secret_id!r}: WL_CONNECT_SECRETS=secretsmanager needs the sink's secret name in "
@@ -105,9 +102,6 @@ class SinkSecret:
     def provider_properties(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
         """The worker's config.providers block. secretsmanager: region AWS_REGION, endpoint as
         security/secrets.py's (WL_SECRETS_ENDPOINT_URL, else WL_S3_ENDPOINT_URL; none on AWS)."""
-        from wallet_lake.security.secrets import secrets_manager_endpoint
-
-        env = os.environ if env is None else env
         alias, cls = ENV_PROVIDER if self.mode == "env" else SECRETS_MANAGER_PROVIDER
         prefix = f"config.providers.{alias}"
         props = {"config.providers": alias, f"{prefix}.class": cls, f"{prefix}.param.allowlist.pattern": self.allowlist_pattern()}
@@ -126,13 +120,19 @@ def render_worker_properties(env: Mapping[str, str] | None = None, template: Pat
     provider block of the sink's secret (SinkSecret.from_env) in place of
     ${WL_CONNECT_CONFIG_PROVIDERS}. The Kafka client logins are not part of it (they hold the
     worker's password; stack/wallet-stack appends them to the 0600 file)."""
-    env = os.environ if env is None else env
     text = (template or CONNECT_DIR / WORKER_TEMPLATE).read_text()
-    missing = [v for v in TEMPLATE_VARIABLES if not env.get(v)]
+    try:
+        kafka, worker = load(KafkaSettings, env), load(ConnectWorkerSettings, env)
+    except SettingsError as exc:
+        raise ConnectSecretsError(f"the worker's properties: {exc}") from None
+    values = {"WL_KAFKA_BOOTSTRAP": kafka.kafka_bootstrap, "WL_CONNECT_LISTENER": worker.connect_listener,
+              "WL_CONNECT_ADVERTISED_HOST": worker.connect_advertised_host,
+              "WL_CONNECT_REPLICATION_FACTOR": str(worker.connect_replication_factor),
+              "WL_CONNECT_PLUGIN_PATH": worker.connect_plugin_path}
+    missing = [v for v in TEMPLATE_VARIABLES if not values[v]]
     if missing:
         raise ConnectSecretsError(f"the worker's properties need {', '.join(missing)}")
     providers = SinkSecret.from_env(env).provider_properties(env)
-    values = {v: env[v] for v in TEMPLATE_VARIABLES}
     values["WL_CONNECT_CONFIG_PROVIDERS"] = "\n".join(f"{k}={v}" for k, v in providers.items())
     rendered = string.Template(text).safe_substitute(values)
     settings = "\n".join(l for l in rendered.splitlines() if not l.lstrip().startswith("#"))

@@ -4,6 +4,7 @@ its back, and the facts other modules derive from it agree."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -47,8 +48,6 @@ _DIRECT_READ = re.compile(r"""(?:environ|getenv|env)\s*(?:\.get\(|\[|\()\s*f?["'
 # Where a direct read is the right thing, and why.
 ALLOWED = {
     "wallet_lake/settings.py": "the declarations",
-    # lake/store.py runs inside the Glue job, whose package has no pydantic-settings.
-    "wallet_lake/lake/store.py": "AWS_REGION",
 }
 
 
@@ -61,6 +60,41 @@ def test_no_module_reads_a_setting_behind_the_declarations():
                 if ALLOWED.get(rel) not in (var, "the declarations"):
                     offenders.append(f"{rel}: {var}")
     assert offenders == []
+
+
+# The modules that read the process environment at all (os.environ, os.getenv, ...), and why;
+# every other module takes a mapping or leaves `env=None` to settings.load / security.secrets.
+READS_THE_ENVIRONMENT = {
+    "wallet_lake/settings.py": "the declarations",
+    "wallet_lake/security/secrets.py": "secrets: NAME and NAME_SECRET_ID, and resolve_into_environ's writes",
+}
+_ENVIRONMENT_NAMES = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+
+
+def environment_reads(source: str) -> list[int]:
+    """Lines of `source` that touch the process environment (code only, not docstrings)."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in _ENVIRONMENT_NAMES and isinstance(node.value, ast.Name) and node.value.id == "os":
+            lines.append(node.lineno)
+        elif isinstance(node, ast.ImportFrom) and node.module == "os" and {a.name for a in node.names} & _ENVIRONMENT_NAMES:
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_the_detector_finds_every_form_of_environment_read():
+    assert environment_reads("import os\nx = os.environ.get('A')\ny = os.getenv('B')\nfrom os import environ\n") == [2, 3, 4]
+    assert environment_reads('"""default os.environ"""\nenv = {}\nenv.get("WL_X")\n') == []
+
+
+def test_only_the_settings_and_secrets_modules_read_the_environment():
+    offenders = []
+    for folder in ("wallet_lake", "api"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel not in READS_THE_ENVIRONMENT:
+                offenders += [f"{rel}:{line}" for line in environment_reads(path.read_text())]
+    assert offenders == [], "read settings through wallet_lake.settings.load (or secrets through security/secrets.py)"
 
 
 def test_errors_name_the_variable_and_never_echo_a_value():

@@ -24,6 +24,7 @@ from wallet_lake.contracts.schema import CURATED_COLUMNS
 from wallet_lake.publish.producer import PublishResult, producer_config, publish
 from wallet_lake.publish.records import SCHEMA_HEADERS, curated_record
 from wallet_lake.serving.connect import raise_if_failed, sink_group_id, wait_for_sink
+from wallet_lake_tests.stack_versions import pg_bin as stack_pg_bin
 
 ROOT = Path(__file__).resolve().parents[2]
 UTC = timezone.utc
@@ -170,7 +171,7 @@ def stop_postgres_immediately(timeout: float = 60.0) -> None:
     crash, and the next start runs crash recovery from the WAL."""
     import shlex
 
-    pg_bin = Path(os.environ.get("WL_PG_BIN", "/usr/lib/postgresql/15/bin"))
+    pg_bin = stack_pg_bin()
     data = Path(os.environ.get("WL_STACK_DIR", ROOT / ".stack")) / "postgres" / "data"
     cmd = [str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "-t", str(int(timeout)), "stop"]
     if os.geteuid() == 0:  # pg_ctl refuses root; the cluster belongs to the postgres user

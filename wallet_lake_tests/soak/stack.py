@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from wallet_lake.contracts.asset_keys import PIPELINE
+from wallet_lake_tests.stack_versions import pg_bin as pg_bin_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 UTC = timezone.utc
@@ -169,7 +170,7 @@ def sigkill_tree(pid: int) -> str:
 
 
 def postgres_immediate_stop() -> str:
-    pg_bin = os.environ.get("WL_PG_BIN", "/usr/lib/postgresql/15/bin")
+    pg_bin = pg_bin_folder()
     data = stack_dir() / "postgres" / "data"
     cmd = f"{pg_bin}/pg_ctl -D {data} stop -m immediate"
     argv = ["su", "postgres", "-s", "/bin/bash", "-c", cmd] if os.geteuid() == 0 else ["bash", "-c", cmd]

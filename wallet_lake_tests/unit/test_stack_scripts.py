@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from wallet_lake_tests.stack_versions import pg_major
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # What each script installs or starts, itself or through the scripts it calls.
@@ -54,7 +56,7 @@ def declared_versions() -> dict[str, str]:
     requires = tomllib.loads(text("pyproject.toml"))["project"]["requires-python"]
     lock = json.loads(text("api/ui/package-lock.json"))
     return {
-        "PostgreSQL": one(r"^PG_MAJOR=(\d+)$", text("stack/wallet-stack"), "stack/wallet-stack"),
+        "PostgreSQL": pg_major(),
         "Kafka": one(r"<kafka\.version>([^<]+)<", pom, "pom.xml"),
         "Debezium JDBC sink": one(r"<debezium\.version>([^<]+)<", pom, "pom.xml"),
         "Connect basic auth": one(r"<connect\.basic\.auth\.version>([^<]+)<", pom, "pom.xml"),
@@ -68,6 +70,56 @@ def declared_versions() -> dict[str, str]:
            {"moto": "moto", "Dagster": "dagster", "PySpark": "pyspark", "uvicorn": "uvicorn",
             "pytest": "pytest", "Playwright": "playwright"}.items()},
     }
+
+
+# Copies of declared versions in files that cannot read the declaration (Compose, Dockerfiles, a
+# second Maven project, Markdown tables): file -> [(version name, pattern capturing the copy)].
+# Every pattern must match at least once and every match must equal the declared version (a
+# README table that names only major.minor must be its prefix).
+COPIES = {
+    "docker-compose.yml": [("PostgreSQL", r"image: postgres:(\S+)"), ("Kafka", r"image: apache/kafka:(\S+)"),
+                           ("moto", r"image: motoserver/moto:(\S+)")],
+    "docker/connect/Dockerfile": [("Kafka", r"^FROM apache/kafka:(\S+)"), ("Debezium JDBC sink", r"^ARG DEBEZIUM_VERSION=(\S+)")],
+    "docker/README.md": [("PostgreSQL", r"\| `postgres:([^`]+)` \("), ("Kafka", r"`apache/kafka:([^`]+)`"),
+                         ("Debezium JDBC sink", r"Debezium JDBC sink (\S+) \|"), ("moto", r"`motoserver/moto:([^`]+)`")],
+    "README.md": [("PostgreSQL", r"^\| PostgreSQL (\S+) \|"), ("PostgreSQL", r"Debian `postgresql-([^`]+)`"),
+                  ("Kafka", r"^\| Kafka (\d\S*) \("), ("Debezium JDBC sink", r"Debezium JDBC sink (\S+) \|")],
+    # Built by stack/wallet-stack with -Dkafka.version from stack/kafka/pom.xml; this is the default
+    # of a standalone `mvn package`.
+    "connect/secrets-manager-provider/pom.xml": [("Kafka", r"<kafka\.version>([^<]+)<")],
+}
+
+
+def copies_that_differ(source: str, patterns: list[tuple[str, str]], declared: dict[str, str]) -> list[str]:
+    wrong = []
+    for name, pattern in patterns:
+        found = re.findall(pattern, source, re.MULTILINE)
+        if not found:
+            wrong.append(f"{name}: no match of {pattern!r}")
+        wrong += [f"{name} {v} (declared {declared[name]})" for v in found
+                  if not (v == declared[name] or declared[name].startswith(v + "."))]
+    return wrong
+
+
+@pytest.mark.parametrize("path", sorted(COPIES))
+def test_copies_of_declared_versions_equal_the_declarations(path: str) -> None:
+    assert copies_that_differ(text(path), COPIES[path], declared_versions()) == [], path
+
+
+def test_a_differing_or_missing_copy_is_found() -> None:
+    declared = {"Kafka": "4.2.1"}
+    assert copies_that_differ("FROM apache/kafka:4.2.1", [("Kafka", r"^FROM apache/kafka:(\S+)")], declared) == []
+    assert copies_that_differ("| Kafka 4.2 (KRaft", [("Kafka", r"^\| Kafka (\d\S*) \(")], declared) == []
+    assert copies_that_differ("FROM apache/kafka:4.1.0", [("Kafka", r"^FROM apache/kafka:(\S+)")], declared) == ["Kafka 4.1.0 (declared 4.2.1)"]
+    assert copies_that_differ("| Kafka 4.1 (KRaft", [("Kafka", r"^\| Kafka (\d\S*) \(")], declared) == ["Kafka 4.1 (declared 4.2.1)"]
+    assert len(copies_that_differ("FROM kafka:latest", [("Kafka", r"^FROM apache/kafka:(\S+)")], declared)) == 1
+
+
+def test_no_python_module_or_test_helper_copies_the_postgres_major() -> None:
+    # Its binaries' folder comes from wallet_lake_tests/stack_versions.py (PG_MAJOR of stack/wallet-stack).
+    copies = [str(p.relative_to(ROOT)) for folder in ("wallet_lake", "wallet_lake_tests", "api", "bench")
+              for p in (ROOT / folder).rglob("*.py") if re.search(r"postgresql/\d+|PostgreSQL \d+", p.read_text())]
+    assert copies == []
 
 
 def header_versions(script: str) -> dict[str, str]:

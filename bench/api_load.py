@@ -10,7 +10,7 @@
    landing hour), then times single-dt refreshes.
 4. Times the bare SQL of each report (psycopg, one connection, random parameters).
 5. Starts the API (uvicorn, 2 workers) on that database and drives it with wrk (installed with
-   apt-get when missing): 32 connections, a random mix of the four reports (bench/api_mix.lua),
+   apt-get when missing): 32 connections, a random mix of the four reports (random_path below; bench/api_mix.lua replays it),
    random merchants, ranges of 1 to 31 days, an all-merchant API key; three runs, each after
    the machine's CPUs are quiet, with the CPU each party used (the machine may be shared).
 6. Times the bare SQL again, writes bench/results/api.json (headline: the run least disturbed by
@@ -47,6 +47,43 @@ START = dt.date(2026, 6, 1)
 MERCHANTS = 200
 DAYS = 90
 METHODS = ("card", "wallet", "bank_transfer", "bnpl")
+REPORTS = ("daily-recon", "refund-rate", "latency", "declines")
+# Request paths drawn for wrk (bench/api_mix.lua replays them): enough that each is rarely repeated.
+MIX_SAMPLE = 100_000
+
+
+def random_path(rng: random.Random, all_share: float) -> str:
+    """One request of the benchmarks' mix (the one definition: wrk replays a sample of it through
+    bench/api_mix.lua, vegeta through bench/api_open_loop.py's targets): a report drawn
+    uniformly; merchant m_0001..m_<MERCHANTS> uniformly, or with all_share none (every merchant);
+    a range of 1-31 days inside the loaded ones; latency for one method half the time."""
+    def day(offset: int) -> str:
+        return (START + dt.timedelta(days=offset)).isoformat()
+
+    def range_params() -> str:
+        length = rng.randint(1, 31)
+        first = rng.randint(0, DAYS - length)
+        return f"from={day(first)}&to={day(first + length - 1)}"
+
+    def merchant_param() -> str:
+        return "" if rng.random() < all_share else f"&merchant=m_{rng.randint(1, MERCHANTS):04d}"
+
+    report = rng.choice(REPORTS)
+    if report == "daily-recon":
+        query = f"date={day(rng.randint(0, DAYS - 1))}" + merchant_param()
+    elif report == "latency":
+        query = range_params()
+        if rng.random() < 0.5:
+            query += f"&payment_method={rng.choice(METHODS)}"
+    else:
+        query = range_params() + merchant_param()
+    return f"/reports/{report}?{query}"
+
+
+def write_mix(path: Path, count: int, seed: int, all_share: float) -> None:
+    """`count` request paths of the mix, one a line: the file bench/api_mix.lua replays."""
+    rng = random.Random(seed)
+    path.write_text("".join(random_path(rng, all_share) + "\n" for _ in range(count)))
 
 
 def pg_connect(dbname: str, **kwargs):
@@ -387,7 +424,7 @@ def wait_for_quiet(max_wait_s: int, threshold: float) -> float:
         print(f"  CPUs {share:.0%} busy (load average {os.getloadavg()[0]:.2f}): waiting for a quieter machine", flush=True)
 
 
-def run_wrk(wrk: str, port: int, key: str, *, connections: int, threads: int, duration: int, all_share: float,
+def run_wrk(wrk: str, port: int, key: str, *, connections: int, threads: int, duration: int, mix: Path,
             api_pid: int | None = None) -> dict:
     """wrk's figures, plus where the CPU went during the run (jiffies of the API, of every
     postgres process, and of everything else on the machine)."""
@@ -398,7 +435,7 @@ def run_wrk(wrk: str, port: int, key: str, *, connections: int, threads: int, du
     load0 = os.getloadavg()[0]
     cmd = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "5s",
            "-s", str(ROOT / "bench" / "api_mix.lua"), f"http://127.0.0.1:{port}",
-           "--", key, START.isoformat(), str(DAYS), str(MERCHANTS), str(all_share)]
+           "--", key, str(mix)]
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -467,17 +504,19 @@ def main() -> None:
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="wallet-lake-bench-"))
     (log_dir / "metrics").mkdir()
+    mix = log_dir / "api_mix.paths"
+    write_mix(mix, MIX_SAMPLE, args.seed, args.all_merchant_share)
     api = start_api(port, args.workers, args.pool, log_dir / "api.log", str(log_dir / "metrics"))
     try:
         print(f"API up on :{port} ({args.workers} workers); warming up", flush=True)
-        run_wrk(wrk, port, key, connections=args.connections, threads=args.threads, duration=5, all_share=args.all_merchant_share)
+        run_wrk(wrk, port, key, connections=args.connections, threads=args.threads, duration=5, mix=mix)
         runs = []
         for i in range(args.runs):
             busy = wait_for_quiet(args.wait_quiet, args.quiet_busy)
             print(f"run {i + 1}/{args.runs}: wrk {args.connections} connections, {args.threads} threads, "
                   f"{args.duration} s (CPUs {busy:.0%} busy before)", flush=True)
             r = run_wrk(wrk, port, key, connections=args.connections, threads=args.threads, duration=args.duration,
-                        all_share=args.all_merchant_share, api_pid=api.pid)
+                        mix=mix, api_pid=api.pid)
             r["requests_per_s"] = round(r["requests"] / (r["duration_us"] / 1e6), 1)
             r["errors"] = sum(v for k, v in r.items() if k.startswith("errors_"))
             print(f"  {r['requests_per_s']} req/s, p50 {r['p50_us'] / 1000:.1f} ms, p99 {r['p99_us'] / 1000:.1f} ms; {r['cpu']}", flush=True)
@@ -509,7 +548,7 @@ def main() -> None:
         "targets": {"p99_ms_below": 50, "requests_per_s_at_least": 500},
         "targets_met": result["p99_us"] / 1000 < 50 and requests_per_s >= 500 and errors == 0,
         "load_test": {"tool": "wrk", "connections": args.connections, "threads": args.threads, "duration_s": args.duration,
-                 "mix": "uniform over daily-recon, refund-rate, latency, declines; random merchant of 200 "
+                 "mix": f"random_path: uniform over {', '.join(REPORTS)}; random merchant of {MERCHANTS} "
                         f"({args.all_merchant_share:.0%} every merchant); ranges 1-31 days; latency: one method half the time",
                  "api": f"uvicorn api.main:app --workers {args.workers}, pool {args.pool} per worker"},
         "runs": [

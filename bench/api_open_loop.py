@@ -10,7 +10,7 @@ never in the tests).
    start + (k+1)/rate whatever the responses do, over at most --connections keep-alive
    connections (as wrk2); a request sent late because all were busy counts from its schedule.
 3. Starts the API as bench/api_load.py does (uvicorn, --workers, --pool per worker) and drives
-   it at each --rates for --duration seconds with the same mix as bench/api_mix.lua (written
+   it at each --rates for --duration seconds with bench/api_load.py's mix (random_path, written
    out as a targets file), after the machine is quiet (1-minute load average below --quiet-load
    and CPUs less than --quiet-busy busy).
 4. Latency is measured from each request's SCHEDULED send time (no coordinated omission):
@@ -42,12 +42,11 @@ import time
 from pathlib import Path
 
 import api_load as bench  # noqa: E402 - bench/ is on sys.path when run as a script
-from api_load import DAYS, MERCHANTS, METHODS, ROOT, START
+from api_load import ROOT, random_path
 from stack_env import load_stack_env
 
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12"
 VEGETA_VERSION = "v12.13.0"
-REPORTS = ("daily-recon", "refund-rate", "latency", "declines")
 
 
 # --- the driver -----------------------------------------------------------------------------------
@@ -65,33 +64,6 @@ def ensure_vegeta() -> Path:
     subprocess.run([go, "install", f"{VEGETA_MODULE}@{VEGETA_VERSION}"], check=True,
                    env=dict(os.environ, GOBIN=str(binary.parent), GOFLAGS="-buildvcs=false"))
     return binary
-
-
-def random_path(rng: random.Random, all_share: float) -> str:
-    """One request of bench/api_mix.lua's mix (that file is the mix's definition for wrk): a
-    report drawn uniformly; merchant m_0001..m_0200 uniformly, or with all_share none (every
-    merchant); a range of 1-31 days inside the loaded ones; latency for one method half the time."""
-    def day(offset: int) -> str:
-        return (START + dt.timedelta(days=offset)).isoformat()
-
-    def range_params() -> str:
-        length = rng.randint(1, 31)
-        first = rng.randint(0, DAYS - length)
-        return f"from={day(first)}&to={day(first + length - 1)}"
-
-    def merchant_param() -> str:
-        return "" if rng.random() < all_share else f"&merchant=m_{rng.randint(1, MERCHANTS):04d}"
-
-    report = rng.choice(REPORTS)
-    if report == "daily-recon":
-        query = f"date={day(rng.randint(0, DAYS - 1))}" + merchant_param()
-    elif report == "latency":
-        query = range_params()
-        if rng.random() < 0.5:
-            query += f"&payment_method={rng.choice(METHODS)}"
-    else:
-        query = range_params() + merchant_param()
-    return f"/reports/{report}?{query}"
 
 
 def write_targets(path: Path, port: int, key: str, count: int, seed: int, all_share: float) -> None:
@@ -261,7 +233,7 @@ def record(args: argparse.Namespace, label: str, runs: list[dict], commands: lis
             "latency_measured_from": "each request's scheduled send time, start + (seq+1)/rate (no coordinated omission)",
             "command": shlex.join(["python", "bench/api_open_loop.py", *sys.argv[1:]]),
             "attack_command_lines": commands,
-            "mix": "bench/api_mix.lua's, as vegeta targets: uniform over the four reports; random merchant of 200 "
+            "mix": f"bench/api_load.py's random_path, as vegeta targets: uniform over the four reports; random merchant of {bench.MERCHANTS} "
                    f"({args.all_merchant_share:.0%} every merchant); ranges 1-31 days; latency: one method half the time",
             "goal": {"p99_ms_at_1000_at_most": 10},
             "versions": {"vegeta": VEGETA_VERSION, "uvicorn": version("uvicorn"), "uvloop": version("uvloop"),

@@ -11,6 +11,7 @@ import random
 import tempfile
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -44,7 +45,8 @@ def hour_uploads(hour: dt.datetime, rows: list[dict], run_id: str, folder: Path)
     uploads = []
     for i, ((day, merchant), part) in enumerate(sorted(groups.items())):
         local = write_parquet(folder / f"{run_id}-{i}.parquet", part)
-        uploads.append((local, f"{CURATED_PREFIX}dt={day}/merchant_id={merchant}/lh-{hour_token(hour)}-{run_id}-000.parquet"))
+        # Escaped as Spark escapes a partition value (a '/' in an id is %2F).
+        uploads.append((local, f"{CURATED_PREFIX}dt={day}/merchant_id={quote(merchant, safe='')}/lh-{hour_token(hour)}-{run_id}-000.parquet"))
     return uploads
 
 

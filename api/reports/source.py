@@ -61,14 +61,14 @@ class _PostgresFetch:
 
 
 class _LakeFetch:
-    def __init__(self, engine: LakeQueryEngine, scan_from: dt.date, limiter: anyio.CapacityLimiter) -> None:
-        self.engine, self.scan_from, self.limiter = engine, scan_from, limiter
+    def __init__(self, engine: LakeQueryEngine, scan_from: dt.date, scan_to: dt.date, limiter: anyio.CapacityLimiter) -> None:
+        self.engine, self.scan_from, self.scan_to, self.limiter = engine, scan_from, scan_to, limiter
 
     async def __call__(self, query: ReportQuery, params: dict[str, Any]) -> list[Mapping[str, Any]]:
         bound = query.bind(**params)
         # DuckDB and pyathena block: run them in a worker thread, never on the event loop.
         return await anyio.to_thread.run_sync(
-            functools.partial(self.engine.query, query.sql, bound, scan_from=self.scan_from), limiter=self.limiter
+            functools.partial(self.engine.query, query.sql, bound, scan_from=self.scan_from, scan_to=self.scan_to), limiter=self.limiter
         )
 
     async def as_of(self, first_dt: dt.date, last_dt: dt.date) -> dt.datetime:
@@ -80,8 +80,10 @@ def postgres_fetch(conn: psycopg.AsyncConnection) -> Fetch:
     return _PostgresFetch(conn)
 
 
-def lake_fetch(engine: LakeQueryEngine, scan_from: dt.date, limiter: anyio.CapacityLimiter) -> Fetch:
-    return _LakeFetch(engine, scan_from, limiter)
+def lake_fetch(engine: LakeQueryEngine, scan_from: dt.date, scan_to: dt.date, limiter: anyio.CapacityLimiter) -> Fetch:
+    """Reports that read the dts [scan_from, scan_to]: the lake scans no dt before, and past
+    scan_to only what says which payments moved on (lake/scan_plan.py)."""
+    return _LakeFetch(engine, scan_from, scan_to, limiter)
 
 
 def bounded_lake_config(settings: Settings, env: Mapping[str, str] | None = None) -> LakeQueryConfig:
@@ -137,10 +139,11 @@ class LakeEngines:
 
 
 @asynccontextmanager
-async def report_fetch(app_state: Any, source: Source, *, scan_from: dt.date) -> AsyncIterator[Fetch]:
-    """A Fetch on the requested source; for Postgres it holds one pooled connection."""
+async def report_fetch(app_state: Any, source: Source, *, scan_from: dt.date, scan_to: dt.date) -> AsyncIterator[Fetch]:
+    """A Fetch on the requested source for reports of the dts [scan_from, scan_to]; for Postgres
+    it holds one pooled connection."""
     if source == "lake":
-        yield lake_fetch(app_state.lake.get(), scan_from, app_state.lake.limiter)
+        yield lake_fetch(app_state.lake.get(), scan_from, scan_to, app_state.lake.limiter)
         return
     async with app_state.database.connection() as conn:
         yield postgres_fetch(conn)

@@ -63,7 +63,7 @@ async def get_daily_recon(
     source: SourceParam = "postgres",
     format: FormatParam = None,
 ) -> Response:
-    async with report_fetch(request.app.state, source, scan_from=date) as fetch:
+    async with report_fetch(request.app.state, source, scan_from=date, scan_to=date) as fetch:
         answer = await daily_recon.run(fetch, report_date=date, merchant_id=merchant_id)
     return _answer(request, format, answer, tables.daily_recon(answer), f"daily-recon_{date}")
 
@@ -84,7 +84,7 @@ async def get_refund_rate(
     format: FormatParam = None,
 ) -> Response:
     dates = _checked(request, dates, source)
-    async with report_fetch(request.app.state, source, scan_from=dates.date_from) as fetch:
+    async with report_fetch(request.app.state, source, scan_from=dates.date_from, scan_to=dates.date_to) as fetch:
         answer = await refund_rate.run(fetch, date_from=dates.date_from, date_to=dates.date_to, merchant_id=merchant_id)
     return _answer(request, format, answer, tables.refund_rate(answer), f"refund-rate_{dates.date_from}_{dates.date_to}")
 
@@ -106,7 +106,7 @@ async def get_latency(
     format: FormatParam = None,
 ) -> Response:
     dates = _checked(request, dates, source)
-    async with report_fetch(request.app.state, source, scan_from=dates.date_from) as fetch:
+    async with report_fetch(request.app.state, source, scan_from=dates.date_from, scan_to=dates.date_to) as fetch:
         answer = await latency.run(fetch, date_from=dates.date_from, date_to=dates.date_to, payment_method=payment_method)
     return _answer(request, format, answer, tables.latency(answer), f"latency_{dates.date_from}_{dates.date_to}")
 
@@ -127,7 +127,7 @@ async def get_declines(
     format: FormatParam = None,
 ) -> Response:
     dates = _checked(request, dates, source)
-    async with report_fetch(request.app.state, source, scan_from=dates.date_from) as fetch:
+    async with report_fetch(request.app.state, source, scan_from=dates.date_from, scan_to=dates.date_to) as fetch:
         answer = await declines.run(fetch, date_from=dates.date_from, date_to=dates.date_to, merchant_id=merchant_id)
     return _answer(request, format, answer, tables.declines(answer), f"declines_{dates.date_from}_{dates.date_to}")
 

@@ -158,7 +158,7 @@ async def daily_recon_page(
 ) -> Response:
     merchant_id = _merchant(key, merchant)
     day = date or _yesterday()
-    async with report_fetch(request.app.state, "postgres", scan_from=day) as fetch:
+    async with report_fetch(request.app.state, "postgres", scan_from=day, scan_to=day) as fetch:
         answer = await daily_recon.run(fetch, report_date=day, merchant_id=merchant_id)
         previous = await daily_recon.run(fetch, report_date=day - dt.timedelta(days=1), merchant_id=merchant_id)
     by_status, totals = pages.recon_with_change(answer, previous)
@@ -182,7 +182,7 @@ async def rates_page(
     dates = _series_range(date_from, date_to)
     merchant_id = _merchant(key, merchant)
     per_day = []
-    async with report_fetch(request.app.state, "postgres", scan_from=dates.date_from) as fetch:
+    async with report_fetch(request.app.state, "postgres", scan_from=dates.date_from, scan_to=dates.date_to) as fetch:
         for day in pages.days(dates.date_from, dates.date_to):
             refunds = await refund_rate.run(fetch, date_from=day, date_to=day, merchant_id=merchant_id)
             declined = await declines.run(fetch, date_from=day, date_to=day, merchant_id=merchant_id)
@@ -208,7 +208,7 @@ async def latency_page(
 ) -> Response:
     dates = _series_range(date_from, date_to)
     per_day = []
-    async with report_fetch(request.app.state, "postgres", scan_from=dates.date_from) as fetch:
+    async with report_fetch(request.app.state, "postgres", scan_from=dates.date_from, scan_to=dates.date_to) as fetch:
         for day in pages.days(dates.date_from, dates.date_to):
             per_day.append((day, await latency.run(fetch, date_from=day, date_to=day, payment_method=payment_method)))
     table, charts = pages.latency_series(per_day)

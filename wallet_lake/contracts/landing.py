@@ -6,7 +6,7 @@ key of that hour is "YYYY-MM-DD-HH:00"."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 RAW_PREFIX = "raw/payments/"
 CURATED_PREFIX = "curated/payments/"
@@ -14,6 +14,14 @@ QUARANTINE_PREFIX = "quarantine/payments/"
 # One manifest per landing hour lists the curated objects that hour wrote, so a rerun can
 # replace exactly those and the publish step can read exactly that hour's rows.
 MANIFEST_PREFIX = "_manifests/curated/payments/"
+# The compacted lake (lake/compaction.py): per closed dt, one file per merchant holding each
+# payment's latest record of that dt, current as the dt's day manifest says; and the movers index
+# (payments whose records span several dts), current as its manifest says. Read-optimized copies
+# for the lake query layer; the hour files above stay the record of what each hour curated.
+DAILY_PREFIX = "curated/payments_daily/"
+DAY_MANIFEST_PREFIX = "_manifests/curated/payments_daily/"
+MOVERS_PREFIX = "curated/payments_movers/"
+MOVERS_MANIFEST_KEY = "_manifests/curated/payments_movers/current.json"
 
 PARTITION_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 _LANDING_KEY_RE = re.compile(r"raw/payments/dt=(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+\.ndjson$")
@@ -48,3 +56,7 @@ def hour_token(hour: datetime) -> str:
 
 def manifest_key(hour: datetime) -> str:
     return f"{MANIFEST_PREFIX}{hour_token(hour)}.json"
+
+
+def day_manifest_key(day: date) -> str:
+    return f"{DAY_MANIFEST_PREFIX}dt={day.isoformat()}.json"

@@ -37,11 +37,14 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 
-from wallet_lake.contracts.landing import CURATED_PREFIX
+from wallet_lake.contracts.landing import CURATED_PREFIX, DAILY_PREFIX, DAY_MANIFEST_PREFIX, MOVERS_MANIFEST_KEY
 from wallet_lake.contracts.schema import CURATED_COLUMNS, CURATED_PARTITION_COLUMNS
 from wallet_lake.lake.reader import CuratedFile, ManifestIndex, curated_files
+from wallet_lake.lake.scan_plan import LakeFile, ScanPlan, plan_scan
 from wallet_lake.lake.store import LakeStore, open_lake
-from wallet_lake.lake.views import CURATED_RELATION, LATEST_VIEW_NAME, LATEST_VIEW_SQL
+from wallet_lake.lake.views import (
+    CURATED_RELATION, DAY_RECORDS, HOUR_RECORDS, LATEST_VIEW_NAME, LATEST_VIEW_SQL, ROWS_FROM_PARAM, bounded_latest_ctes,
+)
 from wallet_lake.contracts.report_relations import relation_ctes
 
 SCAN_FROM_PARAM = "lake_scan_from"
@@ -105,11 +108,13 @@ class LakeQueryConfig:
 def compose(statement: str, curated_source: str) -> str:
     """`statement` with the lake's relations defined ahead of it as CTEs; `curated_source` is a
     SELECT of the curated columns (the engine's scan of the Parquet files)."""
-    ctes = [
-        (CURATED_RELATION, curated_source),
-        (LATEST_VIEW_NAME, LATEST_VIEW_SQL),
-        *relation_ctes(LATEST_VIEW_NAME),
-    ]
+    return compose_ctes(statement, [(CURATED_RELATION, curated_source), (LATEST_VIEW_NAME, LATEST_VIEW_SQL)])
+
+
+def compose_ctes(statement: str, latest: list[tuple[str, str]]) -> str:
+    """`statement` with `latest` (CTEs ending with the latest-record view) and the report
+    relations over it defined ahead of it."""
+    ctes = [*latest, *relation_ctes(LATEST_VIEW_NAME)]
     defined = ",\n".join(f"{name} AS (\n{sql}\n)" for name, sql in ctes)
     body = statement.strip()
     # A statement with CTEs of its own continues the list; the names do not collide.
@@ -136,36 +141,55 @@ class LakeSnapshot:
 
 
 class _Manifests:
-    """The lake's ManifestIndex, created on first use (the store's client is made then)."""
+    """The lake's manifest indexes (hours, compacted days, movers), created on first use (the
+    store's client is made then)."""
 
     def __init__(self, config: LakeQueryConfig, store: LakeStore | None) -> None:
         self.config, self._store = config, store
-        self._index: ManifestIndex | None = None
+        self._indexes: tuple[ManifestIndex, ManifestIndex, ManifestIndex] | None = None
         self._lock = threading.Lock()
 
-    def snapshot(self, scan_from: dt.date | None) -> LakeSnapshot:
+    def _read(self) -> tuple[list[dict], list[dict], dict | None]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             with self._lock:
-                if self._index is None:
+                if self._indexes is None:
                     c = self.config
                     store = self._store or open_lake(f"s3://{c.bucket}", kms_key_id=c.kms_key_id,
                                                      s3_endpoint_url=c.s3_endpoint_url, region=c.region)
-                    self._index = ManifestIndex(store)
-            return LakeSnapshot(tuple(curated_files(self._index.current(), dt_from=scan_from)))
+                    self._indexes = (ManifestIndex(store), ManifestIndex(store, prefix=DAY_MANIFEST_PREFIX),
+                                     ManifestIndex(store, prefix=MOVERS_MANIFEST_KEY.rsplit("/", 1)[0] + "/"))
+            hours, days, movers = self._indexes
+            # Hours first: day files and index rows are used only where the digests of these hours
+            # match theirs (scan_plan), so the three reads need not be one instant.
+            hour_manifests = hours.current()
+            movers_manifest = next((m for m in movers.current() if m.get("file")), None)
+            return hour_manifests, days.current(), movers_manifest
         except (OSError, ValueError, BotoCoreError, ClientError) as exc:  # ValueError: a manifest that is not JSON
             raise LakeUnavailable(f"cannot read the lake's manifests ({type(exc).__name__}): {exc}") from exc
 
+    def snapshot(self, scan_from: dt.date | None) -> LakeSnapshot:
+        """Every current hour file of dt >= scan_from (the unbounded scan Athena runs)."""
+        hour_manifests, _, _ = self._read()
+        return LakeSnapshot(tuple(curated_files(hour_manifests, dt_from=scan_from)))
+
+    def plan(self, scan_from: dt.date, scan_to: dt.date | None) -> ScanPlan:
+        """The files of a bounded query of the dts [scan_from, scan_to] (None: every later dt)."""
+        hour_manifests, day_manifests, movers_manifest = self._read()
+        return plan_scan(hour_manifests, day_manifests, movers_manifest, scan_from, scan_to or dt.date.max)
+
 
 class LakeQueryEngine(Protocol):
-    def query(self, statement: str, params: Mapping[str, Any], *, scan_from: dt.date) -> list[dict[str, Any]]: ...
+    def query(self, statement: str, params: Mapping[str, Any], *, scan_from: dt.date,
+              scan_to: dt.date | None = None) -> list[dict[str, Any]]: ...
 
 
 class DuckDBLake:
-    """DuckDB in memory, a fresh connection per query, over a pyarrow dataset of exactly the
-    files of a LakeSnapshot. `query` = `scan(snapshot(scan_from), ...)`; the two steps are apart
-    so a test can change the lake between them."""
+    """DuckDB in memory, a fresh connection per query, over pyarrow datasets of exactly the files
+    of a ScanPlan (lake/scan_plan.py): the compacted and hour files of the range, and past it
+    only payment ids. `query` = `scan(snapshot(...), ...)`; the two steps are apart so a test can
+    change the lake between them."""
 
     def __init__(self, config: LakeQueryConfig, filesystem: Any = None, store: LakeStore | None = None) -> None:
         self.config = config
@@ -186,25 +210,26 @@ class DuckDBLake:
     def _path(self, key: str) -> str:
         return f"{self.config.bucket}/{key}"
 
-    def snapshot(self, scan_from: dt.date) -> LakeSnapshot:
+    def snapshot(self, scan_from: dt.date, scan_to: dt.date | None = None) -> ScanPlan:
         """The files the query will read; LakeScanTooLarge past max_scan_bytes (before DuckDB runs)."""
         import pyarrow as pa
 
-        snap = self._manifests.snapshot(scan_from)
-        unsized = [f for f in snap.files if f.size is None]
+        plan = self._manifests.plan(scan_from, scan_to)
+        unsized = [f for f in plan.files if f.size is None]
         if unsized and self.config.max_scan_bytes is not None:  # manifests older than format 4: ask the store
             try:
                 infos = self.filesystem().get_file_info([self._path(f.key) for f in unsized])
             except (OSError, pa.ArrowException) as exc:
                 raise LakeUnavailable(f"cannot read the lake: {exc}") from exc
-            sized = {f.key: CuratedFile(f.key, f.dt, i.size or 0) for f, i in zip(unsized, infos)}
-            snap = LakeSnapshot(tuple(sized.get(f.key, f) for f in snap.files))
-        if self.config.max_scan_bytes is not None and snap.scan_bytes > self.config.max_scan_bytes:
-            raise LakeScanTooLarge(snap.scan_bytes, self.config.max_scan_bytes)
-        return snap
+            sizes = {f.key: i.size or 0 for f, i in zip(unsized, infos)}
+            for name in ("day_files", "hour_files", "presence_day_files", "presence_hour_files"):
+                setattr(plan, name, [LakeFile(f.key, f.dt, sizes.get(f.key, f.size)) for f in getattr(plan, name)])
+        if self.config.max_scan_bytes is not None and plan.scan_bytes > self.config.max_scan_bytes:
+            raise LakeScanTooLarge(plan.scan_bytes, self.config.max_scan_bytes)
+        return plan
 
-    def dataset(self, snapshot: LakeSnapshot):
-        """The snapshot's files as one pyarrow dataset (dt and merchant_id from the Hive path).
+    def dataset(self, files: list[LakeFile], prefix: str = CURATED_PREFIX):
+        """The files as one pyarrow dataset (dt and merchant_id from the Hive path under `prefix`).
         Nothing is opened until the scan: a file gone by then fails the scan."""
         import pyarrow as pa
         import pyarrow.dataset as ds
@@ -214,9 +239,21 @@ class DuckDBLake:
         schema = arrow_schema()
         partitioning = ds.partitioning(pa.schema([schema.field(c) for c in CURATED_PARTITION_COLUMNS]), flavor="hive")
         return ds.dataset(
-            [self._path(f.key) for f in snapshot.files], schema=schema, format="parquet", filesystem=self.filesystem(),
-            partitioning=partitioning, partition_base_dir=self._path(CURATED_PREFIX.rstrip("/")),
+            [self._path(f.key) for f in files], schema=schema, format="parquet", filesystem=self.filesystem(),
+            partitioning=partitioning, partition_base_dir=self._path(prefix.rstrip("/")),
         )
+
+    def movers(self, plan: ScanPlan):
+        """The movers index's rows of plan.movers_dts (an empty table without an index)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        schema = pa.schema([("payment_id", pa.string()), ("dt", pa.date32())])
+        if plan.movers_key is None:
+            return schema.empty_table()
+        table = pq.read_table(self._path(plan.movers_key), filesystem=self.filesystem(), schema=schema)
+        return table.filter(pc.is_in(table.column("dt"), pa.array(plan.movers_dts, pa.date32())))
 
     def connect(self):
         """A fresh in-memory DuckDB with the configured memory and thread bounds (given at
@@ -230,23 +267,31 @@ class DuckDBLake:
             config["threads"] = self.config.duckdb_threads
         return duckdb.connect(config=config)
 
-    def scan(self, snapshot: LakeSnapshot, statement: str, params: Mapping[str, Any], *, scan_from: dt.date) -> list[dict[str, Any]]:
+    def scan(self, plan: ScanPlan, statement: str, params: Mapping[str, Any], **_: Any) -> list[dict[str, Any]]:
         import duckdb
         import pyarrow as pa
 
-        sql = to_duckdb_placeholders(
-            compose(statement, f"SELECT {', '.join(CURATED_COLUMNS)} FROM curated_files WHERE dt >= %({SCAN_FROM_PARAM})s")
-        )
+        sql = to_duckdb_placeholders(compose_ctes(statement, bounded_latest_ctes(range_rows_are_later=plan.rows_from is not None)))
+        values = dict(params)
+        if plan.rows_from is not None:
+            values[ROWS_FROM_PARAM] = plan.rows_from
         try:
-            files = self.dataset(snapshot)
+            relations = {
+                DAY_RECORDS: self.dataset(plan.day_files, DAILY_PREFIX),
+                HOUR_RECORDS: self.dataset(plan.hour_files),
+                "lake_presence_days": self.dataset(plan.presence_day_files, DAILY_PREFIX),
+                "lake_presence_hours": self.dataset(plan.presence_hour_files),
+                "lake_movers": self.movers(plan),
+            }
             con = self.connect()
         except (OSError, duckdb.Error, pa.ArrowException) as exc:
             raise LakeUnavailable(f"cannot start the lake query ({type(exc).__name__}): {exc}") from exc
         timer = threading.Timer(self.config.timeout_s, con.interrupt)
         try:
-            con.register("curated_files", files)
+            for name, relation in relations.items():
+                con.register(name, relation)
             timer.start()
-            cur = con.execute(sql, {**params, SCAN_FROM_PARAM: scan_from})
+            cur = con.execute(sql, values)
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row)) for row in cur.fetchall()]
         except duckdb.InterruptException as exc:
@@ -260,8 +305,9 @@ class DuckDBLake:
             timer.cancel()
             con.close()
 
-    def query(self, statement: str, params: Mapping[str, Any], *, scan_from: dt.date) -> list[dict[str, Any]]:
-        return self.scan(self.snapshot(scan_from), statement, params, scan_from=scan_from)
+    def query(self, statement: str, params: Mapping[str, Any], *, scan_from: dt.date,
+              scan_to: dt.date | None = None) -> list[dict[str, Any]]:
+        return self.scan(self.snapshot(scan_from, scan_to), statement, params)
 
 
 class AthenaLake:
@@ -291,7 +337,10 @@ class AthenaLake:
         (IN () is not SQL)."""
         return [f"s3://{self.config.bucket}/{f.key}" for f in snapshot.files] or [""]
 
-    def query(self, statement: str, params: Mapping[str, Any], *, scan_from: dt.date) -> list[dict[str, Any]]:
+    def query(self, statement: str, params: Mapping[str, Any], *, scan_from: dt.date,
+              scan_to: dt.date | None = None) -> list[dict[str, Any]]:
+        """Every hour file of dt >= scan_from (scan_to unused: Athena reads the Glue table of the
+        hour files, and its "$path" list cannot name a compacted copy of the same rows)."""
         from pyathena import connect
         from pyathena.error import Error as AthenaError
         from pyathena.formatter import DefaultParameterFormatter

@@ -118,18 +118,20 @@ def curated_files(hour_manifests: Iterable[dict], *, dt_from: date | None = None
 
 
 class ManifestIndex:
-    """The current manifest of every curated hour. Each call lists the manifests (one paginated
+    """The current manifest of every curated hour (or, with another `prefix`, of every
+    compacted dt: lake/compaction.py). Each call lists the manifests (one paginated
     LIST) and reads only those whose version changed since the last call: one GET per manifest
     gives one version of its hour, whole. Safe to share between threads."""
 
-    def __init__(self, store: LakeStore, io_threads: int = 16) -> None:
+    def __init__(self, store: LakeStore, io_threads: int = 16, *, prefix: str = MANIFEST_PREFIX) -> None:
         self.store = store
+        self.prefix = prefix
         self.io_threads = io_threads
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[str, dict]] = {}  # manifest key -> (version listed, body)
 
     def current(self) -> list[dict]:
-        listed = [o for o in self.store.list(MANIFEST_PREFIX) if o.key.endswith(".json")]
+        listed = [o for o in self.store.list(self.prefix) if o.key.endswith(".json")]
         with self._lock:
             cache = dict(self._cache)
         stale = [o for o in listed if not o.etag or o.key not in cache or cache[o.key][0] != o.etag]

@@ -52,3 +52,49 @@ CREATE_LATEST_VIEW_SQL = f"CREATE OR REPLACE VIEW {LATEST_VIEW_NAME} AS\n{LATEST
 def latest_view_sql(relation: str = CURATED_RELATION) -> str:
     """LATEST_VIEW_SQL over another relation name (e.g. a schema-qualified table)."""
     return LATEST_VIEW_SQL.replace(f"FROM {CURATED_RELATION}\n", f"FROM {relation}\n")
+
+
+# --- Bounded: the latest view over the dts of one range (lake/scan_plan.py) ----------------------
+# Relations the engine registers: the range's compacted rows (one per payment and dt already),
+# its hour files' rows (deduplicated per payment and dt here), and (payment_id, dt) of later
+# records from the movers index and from files past the range. A row is its payment's latest
+# unless the payment has a record on a later dt: created_at orders records first and dt is its
+# date, so a later dt always holds the later record.
+DAY_RECORDS = "lake_day_files"
+HOUR_RECORDS = "lake_hour_files"
+LATER_SOURCES = ("lake_movers", "lake_presence_days", "lake_presence_hours")
+# The range's records, one per payment and dt (a statement may read it as curated_payments).
+RANGE_RECORDS = CURATED_RELATION
+LATER_RECORDS = "lake_later_records"
+ROWS_FROM_PARAM = "lake_rows_from"
+
+
+def bounded_latest_ctes(*, range_rows_are_later: bool) -> list[tuple[str, str]]:
+    """(name, SELECT) of the CTEs that define LATEST_VIEW_NAME over the bounded relations;
+    `range_rows_are_later`: the range's rows of dts >= %(lake_rows_from)s count as later records
+    (scan_plan.ScanPlan.rows_from)."""
+    later = [f"SELECT payment_id, dt FROM {name}" for name in LATER_SOURCES]
+    if range_rows_are_later:
+        later.append(f"SELECT payment_id, dt FROM {RANGE_RECORDS} WHERE dt >= %({ROWS_FROM_PARAM})s")
+    return [
+        (RANGE_RECORDS, f"""
+SELECT {_COLUMNS} FROM {DAY_RECORDS}
+UNION ALL
+SELECT {_COLUMNS}
+FROM (
+    SELECT {_COLUMNS},
+           row_number() OVER (
+               PARTITION BY {PARTITION_COLUMN}, dt
+               ORDER BY {LATEST_ORDER_SQL}
+           ) AS record_rank
+    FROM {HOUR_RECORDS}
+) AS ranked_records
+WHERE record_rank = 1""".strip()),
+        (LATER_RECORDS, "\nUNION ALL\n".join(later)),
+        (LATEST_VIEW_NAME, f"""
+SELECT {_COLUMNS}
+FROM {RANGE_RECORDS} AS r
+WHERE NOT EXISTS (
+    SELECT 1 FROM {LATER_RECORDS} AS l WHERE l.{PARTITION_COLUMN} = r.{PARTITION_COLUMN} AND l.dt > r.dt
+)""".strip()),
+    ]

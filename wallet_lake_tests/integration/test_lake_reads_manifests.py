@@ -92,8 +92,8 @@ def test_a_file_deleted_after_the_query_chose_its_files_is_a_503_not_a_500(hour)
     class DeletesAfterTheSnapshot(DuckDBLake):
         """The lake as a concurrent rerun leaves it: the file goes between the choice and the read."""
 
-        def snapshot(self, scan_from):
-            chosen = super().snapshot(scan_from)
+        def snapshot(self, scan_from, scan_to=None):
+            chosen = super().snapshot(scan_from, scan_to)
             hour.store.delete(keys[:1])
             return chosen
 

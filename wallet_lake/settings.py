@@ -116,6 +116,7 @@ class LakeSettings(AwsSettings):
     lake_uri: Annotated[Optional[str], Field(description="the lake's root URI for command-line tools (default s3://WL_LAKE_BUCKET; file:///path for a local folder)")] = None
     lake_engine: Annotated[Literal["duckdb", "athena"], Field(description="engine of the API's source=lake reports: DuckDB in the API process, or Athena")] = "duckdb"
     lake_query_timeout_s: Annotated[float, Field(gt=0, description="seconds a lake query may run before it answers 503")] = 60.0
+    compaction_closed_after_days: Annotated[int, Field(ge=1, description="whole days after a dt ends before the daily compaction rewrites it (defs/curated/compaction.py)")] = 2
 
 
 class BucketProvisionSettings(Group):

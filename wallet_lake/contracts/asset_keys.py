@@ -16,6 +16,9 @@ CURATED_PAYMENTS: AssetPath = ("curated_payments",)
 TOPIC_PAYMENTS_CURATED: AssetPath = ("kafka", "payments_curated")
 TABLE_CURATED_PAYMENTS: AssetPath = ("postgres", "curated_payments")
 
+# Daily, beside the pipeline: closed dts compacted for lake queries (lake/compaction.py).
+CURATED_PAYMENTS_DAILY: AssetPath = ("curated_payments_daily",)
+
 PIPELINE: tuple[AssetPath, ...] = (RAW_PAYMENTS, CURATED_PAYMENTS, TOPIC_PAYMENTS_CURATED, TABLE_CURATED_PAYMENTS)
 
 

@@ -139,6 +139,17 @@ def connect_value_schema(fields: tuple[Field, ...] = CURATED_FIELDS) -> dict:
     }
 
 
+_DUCKDB = {
+    "string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "float64": "DOUBLE",
+    "boolean": "BOOLEAN", "timestamp": "TIMESTAMPTZ", "date": "DATE", "string_array": "VARCHAR[]",
+}
+
+
+def duckdb_types(fields: tuple[Field, ...] = CURATED_FIELDS) -> dict[str, str]:
+    """{column: DuckDB type}, for reading Parquet with DuckDB's own reader (lake/query.py)."""
+    return {f.name: _DUCKDB[f.type] for f in fields}
+
+
 def arrow_schema(fields: tuple[Field, ...] = CURATED_FIELDS):
     """pyarrow schema of curated Parquet as written by Spark (timestamps in UTC, microseconds)."""
     import pyarrow as pa

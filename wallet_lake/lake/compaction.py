@@ -113,7 +113,7 @@ def latest_per_payment(table):
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("records", table)
-        return con.execute(
+        return con.sql(
             f"SELECT {cols} FROM records "
             f"QUALIFY row_number() OVER (PARTITION BY {PARTITION_COLUMN} ORDER BY {lake_order_by_sql()}) = 1 "
             f"ORDER BY merchant_id, {PARTITION_COLUMN}"
@@ -201,7 +201,7 @@ def build_movers(store: LakeStore, plan: scan_plan.ScanPlan, digests: dict[date,
     try:
         con.register("day_ids", ids)
         con.register("hour_ids", hour_ids)
-        movers = con.execute(
+        movers = con.sql(
             "WITH present AS (SELECT DISTINCT payment_id, dt FROM (SELECT * FROM day_ids UNION ALL SELECT * FROM hour_ids)) "
             "SELECT payment_id, dt FROM present WHERE payment_id IN "
             "(SELECT payment_id FROM present GROUP BY payment_id HAVING count(*) > 1) ORDER BY dt, payment_id"

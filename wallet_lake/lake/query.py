@@ -38,9 +38,9 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 
 from wallet_lake.contracts.landing import CURATED_PREFIX, DAILY_PREFIX, DAY_MANIFEST_PREFIX, MOVERS_MANIFEST_KEY
-from wallet_lake.contracts.schema import CURATED_COLUMNS, CURATED_PARTITION_COLUMNS
+from wallet_lake.contracts.schema import CURATED_COLUMNS, CURATED_PARTITION_COLUMNS, duckdb_types
 from wallet_lake.lake.reader import CuratedFile, ManifestIndex, curated_files
-from wallet_lake.lake.scan_plan import LakeFile, ScanPlan, plan_scan
+from wallet_lake.lake.scan_plan import HourFiles, LakeFile, ScanPlan, plan_scan
 from wallet_lake.lake.store import LakeStore, open_lake
 from wallet_lake.lake.views import (
     CURATED_RELATION, DAY_RECORDS, HOUR_RECORDS, LATEST_VIEW_NAME, LATEST_VIEW_SQL, ROWS_FROM_PARAM, bounded_latest_ctes,
@@ -148,8 +148,11 @@ class _Manifests:
         self.config, self._store = config, store
         self._indexes: tuple[ManifestIndex, ManifestIndex, ManifestIndex] | None = None
         self._lock = threading.Lock()
+        self._hour_files: tuple[frozenset, HourFiles] | None = None  # the last hour manifests' HourFiles
 
-    def _read(self) -> tuple[list[dict], list[dict], dict | None]:
+    def _read(self, *, hours_only: bool = False) -> tuple[list[dict], frozenset, list[dict], dict | None]:
+        """The hour manifests and their versions; unless hours_only, the day manifests and the
+        movers manifest too (Athena reads the hour files only)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -163,21 +166,27 @@ class _Manifests:
             hours, days, movers = self._indexes
             # Hours first: day files and index rows are used only where the digests of these hours
             # match theirs (scan_plan), so the three reads need not be one instant.
-            hour_manifests = hours.current()
+            hour_manifests, versions = hours.current_versioned()
+            if hours_only:
+                return hour_manifests, versions, [], None
             movers_manifest = next((m for m in movers.current() if m.get("file")), None)
-            return hour_manifests, days.current(), movers_manifest
+            return hour_manifests, versions, days.current(), movers_manifest
         except (OSError, ValueError, BotoCoreError, ClientError) as exc:  # ValueError: a manifest that is not JSON
             raise LakeUnavailable(f"cannot read the lake's manifests ({type(exc).__name__}): {exc}") from exc
 
     def snapshot(self, scan_from: dt.date | None) -> LakeSnapshot:
         """Every current hour file of dt >= scan_from (the unbounded scan Athena runs)."""
-        hour_manifests, _, _ = self._read()
+        hour_manifests, _, _, _ = self._read(hours_only=True)
         return LakeSnapshot(tuple(curated_files(hour_manifests, dt_from=scan_from)))
 
     def plan(self, scan_from: dt.date, scan_to: dt.date | None) -> ScanPlan:
         """The files of a bounded query of the dts [scan_from, scan_to] (None: every later dt)."""
-        hour_manifests, day_manifests, movers_manifest = self._read()
-        return plan_scan(hour_manifests, day_manifests, movers_manifest, scan_from, scan_to or dt.date.max)
+        hour_manifests, versions, day_manifests, movers_manifest = self._read()
+        cached = self._hour_files
+        if cached is None or cached[0] != versions or len(versions) != len(hour_manifests):
+            cached = (versions, HourFiles.of(hour_manifests))
+            self._hour_files = cached
+        return plan_scan(cached[1], day_manifests, movers_manifest, scan_from, scan_to or dt.date.max)
 
 
 class LakeQueryEngine(Protocol):
@@ -267,6 +276,43 @@ class DuckDBLake:
             config["threads"] = self.config.duckdb_threads
         return duckdb.connect(config=config)
 
+    def local_root(self) -> str | None:
+        """The lake's folder when its files are on this machine (a local lake), else None."""
+        from pyarrow import fs as pafs
+
+        return self.config.bucket if isinstance(self.filesystem(), pafs.LocalFileSystem) else None
+
+    def _native_view(self, con, name: str, root: str, files: list[LakeFile], columns: tuple[str, ...]) -> None:
+        """`name` as a view over `files` through DuckDB's own Parquet reader (dt and merchant_id
+        from the Hive path), each column cast to its contract type: several times faster than
+        a pyarrow dataset over the many small files of a range."""
+        types = duckdb_types()
+        if not files:
+            con.execute(f"CREATE TEMP VIEW {name} AS SELECT "
+                        + ", ".join(f"CAST(NULL AS {types[c]}) AS {c}" for c in columns) + " WHERE false")
+            return
+        # Paths are the manifests' keys under the lake's folder, quoted as SQL text (a view takes no
+        # parameters).
+        paths = ", ".join("'" + f"{root}/{f.key}".replace("'", "''") + "'" for f in files)
+        con.execute(f"CREATE TEMP VIEW {name} AS SELECT "
+                    + ", ".join(f"CAST({c} AS {types[c]}) AS {c}" for c in columns)
+                    + f" FROM read_parquet([{paths}], hive_partitioning = true, hive_types = {{'dt': DATE, 'merchant_id': VARCHAR}})")
+
+    def _relations(self, con, plan: ScanPlan) -> None:
+        later = ("payment_id", "dt")
+        root = self.local_root()
+        if root is not None:
+            for name, files, cols in ((DAY_RECORDS, plan.day_files, CURATED_COLUMNS), (HOUR_RECORDS, plan.hour_files, CURATED_COLUMNS),
+                                      ("lake_presence_days", plan.presence_day_files, later),
+                                      ("lake_presence_hours", plan.presence_hour_files, later)):
+                self._native_view(con, name, root, files, cols)
+        else:
+            con.register(DAY_RECORDS, self.dataset(plan.day_files, DAILY_PREFIX))
+            con.register(HOUR_RECORDS, self.dataset(plan.hour_files))
+            con.register("lake_presence_days", self.dataset(plan.presence_day_files, DAILY_PREFIX))
+            con.register("lake_presence_hours", self.dataset(plan.presence_hour_files))
+        con.register("lake_movers", self.movers(plan))
+
     def scan(self, plan: ScanPlan, statement: str, params: Mapping[str, Any], **_: Any) -> list[dict[str, Any]]:
         import duckdb
         import pyarrow as pa
@@ -276,20 +322,13 @@ class DuckDBLake:
         if plan.rows_from is not None:
             values[ROWS_FROM_PARAM] = plan.rows_from
         try:
-            relations = {
-                DAY_RECORDS: self.dataset(plan.day_files, DAILY_PREFIX),
-                HOUR_RECORDS: self.dataset(plan.hour_files),
-                "lake_presence_days": self.dataset(plan.presence_day_files, DAILY_PREFIX),
-                "lake_presence_hours": self.dataset(plan.presence_hour_files),
-                "lake_movers": self.movers(plan),
-            }
             con = self.connect()
         except (OSError, duckdb.Error, pa.ArrowException) as exc:
             raise LakeUnavailable(f"cannot start the lake query ({type(exc).__name__}): {exc}") from exc
         timer = threading.Timer(self.config.timeout_s, con.interrupt)
         try:
-            for name, relation in relations.items():
-                con.register(name, relation)
+            con.execute("SET TimeZone = 'UTC'")  # a Parquet timestamp without a zone is UTC (Spark's INT96)
+            self._relations(con, plan)
             timer.start()
             cur = con.execute(sql, values)
             names = [d[0] for d in cur.description]

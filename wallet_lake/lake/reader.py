@@ -131,6 +131,11 @@ class ManifestIndex:
         self._cache: dict[str, tuple[str, dict]] = {}  # manifest key -> (version listed, body)
 
     def current(self) -> list[dict]:
+        return self.current_versioned()[0]
+
+    def current_versioned(self) -> tuple[list[dict], frozenset[tuple[str, str]]]:
+        """current(), and the (key, version) of every manifest it returns: equal versions, equal
+        bodies, so a caller may keep what it derived from them."""
         listed = [o for o in self.store.list(self.prefix) if o.key.endswith(".json")]
         with self._lock:
             cache = dict(self._cache)
@@ -152,4 +157,4 @@ class ManifestIndex:
                 kept[o.key] = (o.etag, body)
         with self._lock:
             self._cache = kept
-        return out
+        return out, frozenset((k, v[0]) for k, v in kept.items() if v[0])

@@ -78,6 +78,20 @@ def dt_digests(by_dt: Mapping[date, list[LakeFile]]) -> dict[date, str]:
     return {d: digest(files) for d, files in by_dt.items()}
 
 
+@dataclass(frozen=True)
+class HourFiles:
+    """The current hour files of every dt and each dt's digest: what plan_scan needs from the
+    hour manifests (built once per version of them; parsing every key is most of a plan)."""
+
+    by_dt: Mapping[date, list[LakeFile]]
+    digests: Mapping[date, str]
+
+    @classmethod
+    def of(cls, hour_manifests: Iterable[Mapping]) -> HourFiles:
+        by_dt = hour_files_by_dt(hour_manifests)
+        return cls(by_dt, dt_digests(by_dt))
+
+
 def day_files(day_manifest: Mapping) -> list[LakeFile]:
     sizes = day_manifest.get("file_bytes") or {}
     day = date.fromisoformat(day_manifest["dt"])
@@ -110,13 +124,14 @@ class ScanPlan:
         return sum(f.size or 0 for f in self.files)
 
 
-def plan_scan(hour_manifests: Iterable[Mapping], day_manifests: Iterable[Mapping], movers_manifest: Mapping | None,
+def plan_scan(hours: HourFiles | Iterable[Mapping], day_manifests: Iterable[Mapping], movers_manifest: Mapping | None,
               date_from: date, date_to: date) -> ScanPlan:
-    """The files a query of the dts [date_from, date_to] reads (module docstring)."""
+    """The files a query of the dts [date_from, date_to] reads (module docstring); `hours`: the
+    hour manifests, or HourFiles made of them."""
     if date_to < date_from:
         raise ValueError(f"empty range {date_from}..{date_to}")
-    by_dt = hour_files_by_dt(hour_manifests)
-    digests = dt_digests(by_dt)
+    hours = hours if isinstance(hours, HourFiles) else HourFiles.of(hours)
+    by_dt, digests = hours.by_dt, hours.digests
     compacted = {}
     for m in day_manifests:
         day = date.fromisoformat(m["dt"])

@@ -176,3 +176,44 @@ def test_plan_reads_only_the_range_and_the_index_when_nothing_changed(tmp_path):
     assert {f.dt for f in plan.day_files} == {DAYS[1], DAYS[2]} and not plan.hour_files
     assert not plan.presence_day_files and not plan.presence_hour_files and plan.rows_from is None
     assert plan.movers_key and min(plan.movers_dts) == DAYS[1]
+
+
+def test_the_daily_asset_compacts_closed_dts_only_and_queries_use_them(stack_resources, lake):
+    """The Dagster asset over a lake of its own: dts closed WL_COMPACTION_CLOSED_AFTER_DAYS ago
+    are compacted, today's is not; a second run does nothing; answers stay exact."""
+    import dagster as dg
+
+    from wallet_lake.defs.curated.compaction import curated_payments_daily
+    from wallet_lake.resources import with_changes
+
+    store, engine = lake
+    if not isinstance(store, LocalLakeStore):
+        lake_resource = with_changes(stack_resources["lake"], bucket=store.bucket)
+    else:
+        lake_resource = with_changes(stack_resources["lake"], lake_uri=store.uri)
+    today = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+    by_hour: dict[dt.datetime, list[dict]] = {}
+    for days_ago in (5, 4, 0):
+        hour = today - dt.timedelta(days=days_ago)
+        by_hour[hour] = [payment("m_a", payment_id=f"asset_{days_ago}_{i}", currency="EUR", status="APPROVED",
+                                 amount_cents=10 + i, created_at=hour + dt.timedelta(minutes=i)) for i in range(5)]
+        publish_rows(store, hour, by_hour[hour])
+    # One payment refunded on the open dt: on the closed dts it no longer counts.
+    refund = dict(by_hour[today - dt.timedelta(days=5)][0], status="REFUNDED", created_at=today + dt.timedelta(minutes=30))
+    refund = payment("m_a", payment_id=refund["payment_id"], currency="EUR", status="REFUNDED", amount_cents=10, created_at=refund["created_at"])
+    later = today + dt.timedelta(hours=1)
+    by_hour[later] = [refund]
+    publish_rows(store, later, [refund])
+
+    def run() -> dict:
+        result = dg.materialize([curated_payments_daily], resources={"lake": lake_resource}, instance=dg.DagsterInstance.ephemeral())
+        assert result.success
+        return result.asset_materializations_for_node("curated_payments_daily")[0].metadata
+
+    first = run()
+    assert first["days_compacted"].value == 2 and first["movers_rows"].value == 2
+    assert run()["days_compacted"].value == 0
+    first_day, last_day = (today - dt.timedelta(days=5)).date(), today.date()
+    answer = answered(engine, first_day, last_day)
+    assert answer == expected(by_hour, first_day, last_day)
+    assert answer[(first_day, "m_a", "APPROVED")] == (4, 11 + 12 + 13 + 14)

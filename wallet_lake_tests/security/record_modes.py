@@ -96,6 +96,7 @@ def main() -> None:
         admin["glue"].delete_table(DatabaseName=names["database"], Name="curated_payments")
         _local_launcher(res, names, hour)
         _sensor_publish_and_secrets(lake.store(), hour)
+        _compaction(lake.store(), hour)
 
         for messages in ("s3", "cloudwatch"):
             _glue_launcher(rec, res, names, hour, messages, log_path)
@@ -161,6 +162,21 @@ def _sensor_publish_and_secrets(store, hour: datetime) -> None:
     for name, (variable, role) in SECRETS.items():
         if role == "dagster-code-location.json":
             resolve_secret(variable, env={**os.environ, f"{variable}_SECRET_ID": name}, refresh=True)
+
+
+def _compaction(store, hour: datetime) -> None:
+    """The daily compaction asset's calls: a first compaction of the hour's dt and the movers
+    index, then both again over the same hour files (as after a late file): the second ones
+    delete what the first wrote."""
+    from wallet_lake.lake import scan_plan
+    from wallet_lake.lake.compaction import build_movers, compact_day, compact_lake
+    from wallet_lake.lake.reader import ManifestIndex
+
+    result = compact_lake(store, closed_before=hour.date() + timedelta(days=1))
+    assert result.days and result.movers_rows is not None
+    hours = scan_plan.HourFiles.of(ManifestIndex(store).current())
+    compact_day(store, hour.date(), hours.by_dt[hour.date()])
+    build_movers(store, scan_plan.plan_scan(hours, [], None, min(hours.by_dt), max(hours.by_dt)), dict(hours.digests))
 
 
 def _glue_launcher(rec, res, names: dict, hour: datetime, messages: str, log_path: str) -> None:

@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from wallet_lake.contracts.landing import CURATED_PREFIX, MANIFEST_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX, hour_token, landing_prefix, manifest_key
+from wallet_lake.contracts.landing import (
+    CURATED_PREFIX, DAILY_PREFIX, DAY_MANIFEST_PREFIX, MOVERS_MANIFEST_KEY, MOVERS_PREFIX, day_manifest_key,
+)
+from wallet_lake.contracts.landing import MANIFEST_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX, hour_token, landing_prefix, manifest_key
 from wallet_lake.generator.writer import landing_key
 from wallet_lake_tests.security.aws_calls import Call
 from wallet_lake_tests.security.policy_eval import ALLOW, evaluate
@@ -62,6 +65,8 @@ RAW = landing_key(H, seed=42)  # generator.writer: raw/payments/dt=2026/11/24/13
 CURATED = f"{CURATED_PREFIX}dt=2026-11-24/merchant_id=m_001/lh-{hour_token(H)}-000.parquet"  # lake/figures.py
 QUARANTINE = f"{QUARANTINE_PREFIX}landing_hour={hour_token(H)}/part-000.parquet"
 MANIFEST = manifest_key(H)
+DAY_FILE = f"{DAILY_PREFIX}dt=2026-11-24/merchant_id=m_001/day-20261124-0123456789ab-00000.parquet"  # lake/compaction.py
+MOVERS_FILE = f"{MOVERS_PREFIX}movers-0123456789ab.parquet"
 KMS_PUT = {"s3:x-amz-server-side-encryption": "aws:kms", "s3:x-amz-server-side-encryption-aws-kms-key-id": KEY_ARN}
 VIA_S3 = {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
 VIA_SECRETS = {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}
@@ -111,6 +116,15 @@ NEEDS: dict[str, list[Call]] = {
         Call("logs:GetLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws-glue/jobs/output:log-stream:jr_1", {}, "PipesCloudWatchMessageReader"),
         Call("glue:CreateTable", f"{GLUE}:table/wallet_db/curated_payments_latest", {}, "defs/curated/assets.py: catalog.ensure_catalog"),
         Call("glue:BatchCreatePartition", f"{GLUE}:table/wallet_db/curated_payments", {}, "catalog.register_curated_partitions"),
+        Call("s3:ListBucket", BUCKET, {"s3:prefix": DAY_MANIFEST_PREFIX}, "lake/compaction.compact_lake lists the day manifests"),
+        Call("s3:GetObject", obj(day_manifest_key(H.date())), {}, "compact_day reads the day's manifest"),
+        Call("s3:PutObject", obj(DAY_FILE), KMS_PUT, "compact_day writes the day files"),
+        Call("s3:PutObject", obj(day_manifest_key(H.date())), KMS_PUT, "compact_day swaps the day manifest"),
+        Call("s3:DeleteObject", obj(DAY_FILE), {}, "compact_day deletes the files it superseded"),
+        Call("s3:GetObject", obj(MOVERS_MANIFEST_KEY), {}, "build_movers reads the movers manifest"),
+        Call("s3:PutObject", obj(MOVERS_FILE), KMS_PUT, "build_movers writes the index"),
+        Call("s3:PutObject", obj(MOVERS_MANIFEST_KEY), KMS_PUT, "build_movers swaps its manifest"),
+        Call("s3:DeleteObject", obj(MOVERS_FILE), {}, "build_movers deletes the index it superseded"),
     ],
     "lake-replay.json": [  # lake/replay.py: replay_quarantine
         Call("s3:GetObject", obj(MANIFEST), {}, "read_manifest"),
@@ -133,6 +147,12 @@ NEEDS: dict[str, list[Call]] = {
         Call("s3:GetObject", obj(CURATED), {}, "Athena/DuckDB read curated Parquet"),
         Call("s3:ListBucket", BUCKET, {"s3:prefix": MANIFEST_PREFIX}, "lake/reader.ManifestIndex lists the hours' manifests"),
         Call("s3:GetObject", obj(MANIFEST), {}, "lake/reader.ManifestIndex reads the manifests that changed"),
+        Call("s3:ListBucket", BUCKET, {"s3:prefix": DAY_MANIFEST_PREFIX}, "DuckDB: lake/query.py lists the day manifests"),
+        Call("s3:GetObject", obj(day_manifest_key(H.date())), {}, "DuckDB: reads the day manifests that changed"),
+        Call("s3:ListBucket", BUCKET, {"s3:prefix": MOVERS_MANIFEST_KEY.rsplit("/", 1)[0] + "/"}, "DuckDB: lists the movers manifest"),
+        Call("s3:GetObject", obj(MOVERS_MANIFEST_KEY), {}, "DuckDB: reads the movers manifest"),
+        Call("s3:GetObject", obj(DAY_FILE), {}, "DuckDB reads the compacted Parquet"),
+        Call("s3:GetObject", obj(MOVERS_FILE), {}, "DuckDB reads the movers index"),
         Call("s3:GetBucketLocation", BUCKET, {}, "Athena checks the results bucket"),
         Call("s3:PutObject", obj(RESULT), KMS_PUT, "Athena writes results as the caller (WL_ATHENA_OUTPUT)"),
         Call("s3:GetObject", obj(RESULT), {}, "pyathena reads results"),

@@ -238,6 +238,8 @@ class ApiSettings(Group):
     api_lake_max_scan_bytes: Annotated[int, Field(ge=1, description="most Parquet bytes one lake query may scan (more: 422)")] = 2 * 1024**3
     api_lake_memory_limit: Annotated[str, Field(pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", description="DuckDB memory_limit of each lake query")] = "1GB"
     api_lake_threads: Annotated[int, Field(ge=1, description="DuckDB threads of each lake query")] = 1
+    api_lake_cache_dir: Annotated[Optional[str], Field(description="folder of local copies of lake files for source=lake queries (lake/file_cache.py; decrypted data: created 0700); unset = read S3 on every query")] = None
+    api_lake_cache_max_bytes: Annotated[int, Field(ge=1, description="most bytes the lake file cache keeps (least recently used go first)")] = 4 * 1024**3
     api_ui_cookie_secure: Annotated[bool, Field(description="mark the reports pages' key cookie Secure (set wherever the pages are served over HTTPS; off for the local stack's http://127.0.0.1)")] = False
     prometheus_multiproc_dir: Annotated[Optional[str], Field(validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"), description="prometheus_client's own: the folder API workers share their metrics through (bench/api_load.py sets it for several workers); unset = each process's registry")] = None
 

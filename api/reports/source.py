@@ -94,6 +94,8 @@ def bounded_lake_config(settings: Settings, env: Mapping[str, str] | None = None
         duckdb_memory_limit=settings.api_lake_memory_limit,
         duckdb_threads=settings.api_lake_threads,
         max_scan_bytes=settings.api_lake_max_scan_bytes,
+        cache_dir=settings.api_lake_cache_dir,
+        cache_max_bytes=settings.api_lake_cache_max_bytes,
     )
 
 

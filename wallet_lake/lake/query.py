@@ -88,6 +88,10 @@ class LakeQueryConfig:
     duckdb_memory_limit: str | None = None
     duckdb_threads: int | None = None
     max_scan_bytes: int | None = None
+    # Local copies of the lake's (immutable) files for DuckDB (lake/file_cache.py); None: read S3
+    # through pyarrow datasets.
+    cache_dir: str | None = None
+    cache_max_bytes: int = 4 * 1024**3
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakeQueryConfig:
@@ -150,17 +154,22 @@ class _Manifests:
         self._lock = threading.Lock()
         self._hour_files: tuple[frozenset, HourFiles] | None = None  # the last hour manifests' HourFiles
 
+    def store(self) -> LakeStore:
+        with self._lock:
+            if self._store is None:
+                c = self.config
+                self._store = open_lake(f"s3://{c.bucket}", kms_key_id=c.kms_key_id, s3_endpoint_url=c.s3_endpoint_url, region=c.region)
+            return self._store
+
     def _read(self, *, hours_only: bool = False) -> tuple[list[dict], frozenset, list[dict], dict | None]:
         """The hour manifests and their versions; unless hours_only, the day manifests and the
         movers manifest too (Athena reads the hour files only)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
+            store = self.store()
             with self._lock:
                 if self._indexes is None:
-                    c = self.config
-                    store = self._store or open_lake(f"s3://{c.bucket}", kms_key_id=c.kms_key_id,
-                                                     s3_endpoint_url=c.s3_endpoint_url, region=c.region)
                     self._indexes = (ManifestIndex(store), ManifestIndex(store, prefix=DAY_MANIFEST_PREFIX),
                                      ManifestIndex(store, prefix=MOVERS_MANIFEST_KEY.rsplit("/", 1)[0] + "/"))
             hours, days, movers = self._indexes
@@ -204,6 +213,27 @@ class DuckDBLake:
         self.config = config
         self._filesystem = filesystem
         self._manifests = _Manifests(config, store)
+        self._cache = None
+        self._cache_lock = threading.Lock()
+
+    def file_cache(self):
+        """The local copies of lake files (None: not configured, or the lake is a local folder)."""
+        if self.config.cache_dir is None or self.local_root() is not None:
+            return None
+        with self._cache_lock:
+            if self._cache is None:
+                from wallet_lake.lake.file_cache import FileCache
+
+                self._cache = FileCache(self.config.cache_dir, self.config.cache_max_bytes, self._manifests.store().get_bytes)
+            return self._cache
+
+    def local_paths(self, files: list[LakeFile]) -> list[str] | None:
+        """Local paths of `files` (a local lake, or the file cache), None when they are read from S3."""
+        root = self.local_root()
+        if root is not None:
+            return [f"{root}/{f.key}" for f in files]
+        cache = self.file_cache()
+        return cache.local_paths([f.key for f in files]) if cache is not None else None
 
     def filesystem(self):
         if self._filesystem is None:
@@ -261,7 +291,11 @@ class DuckDBLake:
         schema = pa.schema([("payment_id", pa.string()), ("dt", pa.date32())])
         if plan.movers_key is None:
             return schema.empty_table()
-        table = pq.read_table(self._path(plan.movers_key), filesystem=self.filesystem(), schema=schema)
+        local = self.local_paths([LakeFile(plan.movers_key, dt.date.min, None)])
+        if local is not None:
+            table = pq.read_table(local[0], schema=schema)
+        else:
+            table = pq.read_table(self._path(plan.movers_key), filesystem=self.filesystem(), schema=schema)
         return table.filter(pc.is_in(table.column("dt"), pa.array(plan.movers_dts, pa.date32())))
 
     def connect(self):
@@ -282,30 +316,31 @@ class DuckDBLake:
 
         return self.config.bucket if isinstance(self.filesystem(), pafs.LocalFileSystem) else None
 
-    def _native_view(self, con, name: str, root: str, files: list[LakeFile], columns: tuple[str, ...]) -> None:
+    def _native_view(self, con, name: str, paths: list[str], columns: tuple[str, ...]) -> None:
         """`name` as a view over `files` through DuckDB's own Parquet reader (dt and merchant_id
         from the Hive path), each column cast to its contract type: several times faster than
         a pyarrow dataset over the many small files of a range."""
         types = duckdb_types()
-        if not files:
+        if not paths:
             con.execute(f"CREATE TEMP VIEW {name} AS SELECT "
                         + ", ".join(f"CAST(NULL AS {types[c]}) AS {c}" for c in columns) + " WHERE false")
             return
         # Paths are the manifests' keys under the lake's folder, quoted as SQL text (a view takes no
         # parameters).
-        paths = ", ".join("'" + f"{root}/{f.key}".replace("'", "''") + "'" for f in files)
+        listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
         con.execute(f"CREATE TEMP VIEW {name} AS SELECT "
                     + ", ".join(f"CAST({c} AS {types[c]}) AS {c}" for c in columns)
-                    + f" FROM read_parquet([{paths}], hive_partitioning = true, hive_types = {{'dt': DATE, 'merchant_id': VARCHAR}})")
+                    + f" FROM read_parquet([{listed}], hive_partitioning = true, hive_types = {{'dt': DATE, 'merchant_id': VARCHAR}})")
 
     def _relations(self, con, plan: ScanPlan) -> None:
         later = ("payment_id", "dt")
-        root = self.local_root()
-        if root is not None:
-            for name, files, cols in ((DAY_RECORDS, plan.day_files, CURATED_COLUMNS), (HOUR_RECORDS, plan.hour_files, CURATED_COLUMNS),
-                                      ("lake_presence_days", plan.presence_day_files, later),
-                                      ("lake_presence_hours", plan.presence_hour_files, later)):
-                self._native_view(con, name, root, files, cols)
+        relations = ((DAY_RECORDS, plan.day_files, CURATED_COLUMNS), (HOUR_RECORDS, plan.hour_files, CURATED_COLUMNS),
+                     ("lake_presence_days", plan.presence_day_files, later), ("lake_presence_hours", plan.presence_hour_files, later))
+        local = self.local_paths(plan.files)
+        if local is not None:
+            by_key = dict(zip((f.key for f in plan.files), local))
+            for name, files, cols in relations:
+                self._native_view(con, name, [by_key[f.key] for f in files], cols)
         else:
             con.register(DAY_RECORDS, self.dataset(plan.day_files, DAILY_PREFIX))
             con.register(HOUR_RECORDS, self.dataset(plan.hour_files))
@@ -316,6 +351,7 @@ class DuckDBLake:
     def scan(self, plan: ScanPlan, statement: str, params: Mapping[str, Any], **_: Any) -> list[dict[str, Any]]:
         import duckdb
         import pyarrow as pa
+        from botocore.exceptions import BotoCoreError, ClientError
 
         sql = to_duckdb_placeholders(compose_ctes(statement, bounded_latest_ctes(range_rows_are_later=plan.rows_from is not None)))
         values = dict(params)
@@ -335,7 +371,7 @@ class DuckDBLake:
             return [dict(zip(names, row)) for row in cur.fetchall()]
         except duckdb.InterruptException as exc:
             raise LakeUnavailable(f"lake query exceeded {self.config.timeout_s} s") from exc
-        except (OSError, duckdb.Error, pa.ArrowException) as exc:
+        except (OSError, duckdb.Error, pa.ArrowException, BotoCoreError, ClientError) as exc:
             # Every engine error, out-of-memory and a file deleted since the snapshot included, is
             # the lake failing to answer now (503), never an unexpected 500: the statement is the
             # project's own, not the caller's.

@@ -5,6 +5,7 @@ import dagster as dg
 
 from wallet_lake.contracts.asset_keys import (
     CURATED_PAYMENTS,
+    CURATED_PAYMENTS_DAILY,
     PIPELINE,
     RAW_PAYMENTS,
     TABLE_CURATED_PAYMENTS,
@@ -21,19 +22,24 @@ def _loaded() -> dg.Definitions:
 
 def test_assets_form_the_flow_raw_curated_topic_postgres():
     graph = _loaded().resolve_asset_graph()
-    assert set(graph.get_all_asset_keys()) == {dg.AssetKey(p) for p in PIPELINE}
+    # The pipeline, and beside it the daily compaction of what it curated.
+    assert set(graph.get_all_asset_keys()) == {dg.AssetKey(p) for p in (*PIPELINE, CURATED_PAYMENTS_DAILY)}
     parents = {k: graph.get(k).parent_keys for k in graph.get_all_asset_keys()}
     assert parents == {
         dg.AssetKey(RAW_PAYMENTS): set(),
         dg.AssetKey(CURATED_PAYMENTS): {dg.AssetKey(RAW_PAYMENTS)},
         dg.AssetKey(TOPIC_PAYMENTS_CURATED): {dg.AssetKey(CURATED_PAYMENTS)},
         dg.AssetKey(TABLE_CURATED_PAYMENTS): {dg.AssetKey(TOPIC_PAYMENTS_CURATED)},
+        dg.AssetKey(CURATED_PAYMENTS_DAILY): {dg.AssetKey(CURATED_PAYMENTS)},
     }
 
 
 def test_every_asset_shares_the_one_hourly_utc_partitioning():
     graph = _loaded().resolve_asset_graph()
     for key in graph.get_all_asset_keys():
+        if key == dg.AssetKey(CURATED_PAYMENTS_DAILY):  # one run compacts every closed dt that changed
+            assert graph.get(key).partitions_def is None
+            continue
         assert graph.get(key).partitions_def == hourly_landing, key
     assert hourly_landing.timezone == "UTC"
     assert hourly_landing.get_partition_keys_between_indexes(0, 1) == ["2026-01-01-00:00"]
@@ -45,8 +51,10 @@ def test_job_sensor_and_schedule_are_defined_and_running_by_default():
     sensor = d.resolve_sensor_def("landing_arrivals_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     schedules = list(d.resolve_all_schedule_defs()) if hasattr(d, "resolve_all_schedule_defs") else list(d.schedules or [])
-    assert [s.cron_schedule for s in schedules] == ["20 * * * *"]
-    assert schedules[0].default_status == dg.DefaultScheduleStatus.RUNNING
+    by_job = {s.job_name: s for s in schedules}
+    assert {name: s.cron_schedule for name, s in by_job.items()} == {"hourly_payments": "20 * * * *", "curated_payments_daily": "40 2 * * *"}
+    assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in schedules)
+    assert by_job["curated_payments_daily"].execution_timezone == "UTC"
 
 
 def test_blocking_checks_guard_curated_and_topic():

@@ -40,6 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from docs_section import write_section  # noqa: E402 - bench/ is on sys.path when run as a script
 RESULT_FILE = ROOT / "bench" / "results" / "curated.json"
 DOCS = ROOT / "docs" / "benchmarks.md"
 BUSY_HOUR = datetime(2026, 6, 3, 12, tzinfo=timezone.utc)
@@ -425,13 +426,7 @@ def write_docs(result: dict) -> None:
         "end-to-end figure includes.",
         SECTION_END,
     ]
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    block = "\n".join(lines)
-    if SECTION_START in text:
-        text = re.sub(re.escape(SECTION_START) + ".*?" + re.escape(SECTION_END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(text)
+    write_section(SECTION_START, SECTION_END, "\n".join(lines), DOCS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,6 +40,7 @@ from wallet_lake.generator.events import generate_with_stats, to_ndjson  # noqa:
 from wallet_lake.lake.store import open_lake_from_env  # noqa: E402
 from wallet_lake_tests.soak import expect  # noqa: E402
 from wallet_lake_tests.soak.stack import Api, Dagster, create_api_key, revoke_api_key  # noqa: E402
+from docs_section import write_section  # noqa: E402 - bench/ is on sys.path when run as a script
 
 RESULTS = ROOT / "bench" / "results" / "freshness.json"
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -264,13 +265,7 @@ def write_docs(results: dict) -> None:
     lines += ["", "What changed, and what each was measured to cost before:", "", "| change | before | kept? |", "|---|---|---|"]
     lines += [f"| {c} | {b} | {k} |" for c, b, k in CHANGES]
     lines += ["", LEFT, SECTION_END]
-    text = DOCS.read_text()
-    block = "\n".join(lines)
-    if SECTION_START in text:
-        text = text[: text.index(SECTION_START)] + block + text[text.index(SECTION_END) + len(SECTION_END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(text)
+    write_section(SECTION_START, SECTION_END, "\n".join(lines), DOCS)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import api_load  # noqa: E402 - bench/ is on sys.path when run as a script
 from stack_env import load_stack_env  # noqa: E402
+from docs_section import write_section  # noqa: E402 - bench/ is on sys.path when run as a script
 
 RESULTS = ROOT / "bench" / "results" / "lake.json"
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -411,13 +412,7 @@ def write_docs(r: dict) -> None:
         if step in b:
             lines.append(f"| {step} | `{json.dumps(b[step], default=str)}` |")
     lines += ["", SECTION_END]
-    text = DOCS.read_text()
-    block = "\n".join(lines)
-    if SECTION_START in text:
-        text = text[: text.index(SECTION_START)] + block + text[text.index(SECTION_END) + len(SECTION_END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(text)
+    write_section(SECTION_START, SECTION_END, "\n".join(lines), DOCS)
 
 
 if __name__ == "__main__":

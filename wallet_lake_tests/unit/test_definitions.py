@@ -52,9 +52,11 @@ def test_job_sensor_and_schedule_are_defined_and_running_by_default():
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     schedules = list(d.resolve_all_schedule_defs()) if hasattr(d, "resolve_all_schedule_defs") else list(d.schedules or [])
     by_job = {s.job_name: s for s in schedules}
-    assert {name: s.cron_schedule for name, s in by_job.items()} == {"hourly_payments": "20 * * * *", "curated_payments_daily": "40 2 * * *"}
+    assert {name: s.cron_schedule for name, s in by_job.items()} == {"hourly_payments": "20 * * * *", "compact_curated_daily": "40 2 * * *"}
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in schedules)
-    assert by_job["curated_payments_daily"].execution_timezone == "UTC"
+    assert by_job["compact_curated_daily"].execution_timezone == "UTC"
+    # The code location loads as the webserver and daemon load it (names unique across jobs and ops).
+    assert d.get_repository_def().get_job("compact_curated_daily") is not None
 
 
 def test_blocking_checks_guard_curated_and_topic():

@@ -18,8 +18,13 @@ from wallet_lake.resources import LakeResource
 from wallet_lake.settings import LakeSettings, load
 
 
+# Daily: overdue when no run has compacted for a day and two hours (the schedule runs at 02:40).
+COMPACTION_FAIL_WINDOW = timedelta(hours=26)
+
+
 @dg.asset(
     key=dg.AssetKey(CURATED_PAYMENTS_DAILY),
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=COMPACTION_FAIL_WINDOW, warn_window=COMPACTION_FAIL_WINDOW - timedelta(hours=1)),
     deps=[dg.AssetKey(CURATED_PAYMENTS)],
     group_name="curated",
     description="Closed dts of curated_payments compacted to one file per merchant (each payment's latest record "

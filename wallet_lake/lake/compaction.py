@@ -32,7 +32,7 @@ from wallet_lake.contracts.landing import (
 from wallet_lake.contracts.ordering import PARTITION_COLUMN, lake_order_by_sql
 from wallet_lake.contracts.schema import CURATED_COLUMNS, CURATED_PARTITION_COLUMNS
 from wallet_lake.lake import scan_plan
-from wallet_lake.lake.reader import ManifestIndex
+from wallet_lake.lake.reader import ManifestIndex, partition_values
 from wallet_lake.lake.scan_plan import DAY_MANIFEST_FORMAT, MOVERS_MANIFEST_FORMAT, LakeFile
 from wallet_lake.lake.store import ConditionalWriteFailed, LakeStore
 
@@ -90,7 +90,7 @@ def _read_files(store: LakeStore, files: list[LakeFile], prefix: str, columns: l
     def read(f: LakeFile):
         table = pq.read_table(pa.BufferReader(store.get_bytes(f.key)),
                               columns=[c.name for c in wanted if c.name not in CURATED_PARTITION_COLUMNS])
-        parts = scan_plan.partition_values(f.key[len(prefix):].rsplit("/", 1)[0])
+        parts = partition_values(f.key[len(prefix):].rsplit("/", 1)[0])
         values = {"dt": date.fromisoformat(parts["dt"]), "merchant_id": parts["merchant_id"]}
         return pa.Table.from_arrays(
             [pa.array([values[c.name]] * table.num_rows, c.type) if c.name in values else table.column(c.name).cast(c.type)

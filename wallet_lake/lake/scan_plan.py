@@ -35,34 +35,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from wallet_lake.contracts.landing import CURATED_PREFIX
-from wallet_lake.lake.reader import partition_values
+from wallet_lake.lake.reader import CuratedFile, curated_files
 
 DAY_MANIFEST_FORMAT = 1
 MOVERS_MANIFEST_FORMAT = 1
 
 
-@dataclass(frozen=True)
-class LakeFile:
-    key: str
-    dt: date
-    size: int | None  # None: an hour manifest older than format 4 (no sizes)
-
-
-def key_dt(key: str, prefix: str = CURATED_PREFIX) -> date:
-    """The dt of a curated (or compacted) key from its Hive path."""
-    return date.fromisoformat(partition_values(key[len(prefix):].rsplit("/", 1)[0])["dt"])
+# One current file of a dt, with its size (reader.py's, shared by every reader of manifests).
+LakeFile = CuratedFile
 
 
 def hour_files_by_dt(hour_manifests: Iterable[Mapping]) -> dict[date, list[LakeFile]]:
     """The current hour files of every dt, sorted by key."""
     out: dict[date, list[LakeFile]] = defaultdict(list)
-    for m in hour_manifests:
-        sizes = m.get("file_bytes") or {}
-        for key in m.get("curated_keys", []):
-            day = key_dt(key)
-            out[day].append(LakeFile(key, day, sizes.get(key)))
-    return {d: sorted(files, key=lambda f: f.key) for d, files in out.items()}
+    for f in curated_files(hour_manifests):  # sorted by key
+        out[f.dt].append(f)
+    return dict(out)
 
 
 def digest(files: Iterable[LakeFile]) -> str:

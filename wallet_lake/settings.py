@@ -264,6 +264,8 @@ class AggregatesRefreshSettings(Group):
     aggregates_refresh_interval_s: Annotated[int, Field(ge=1, description="seconds between two ticks of report_aggregates_refresher")] = 30
     aggregates_refresh_budget_s: Annotated[float, Field(gt=0, description="seconds of refreshing per tick, below the sensor timeout")] = 25.0
     aggregates_refresh_batch_dts: Annotated[int, Field(ge=1, description="most dts (of one month) refreshed in one transaction")] = 3
+    aggregates_refresh_quiet_s: Annotated[float, Field(ge=0, description="a dt with a mark newer than this is still being written (a sink load): the refresher leaves it for later (0: never)")] = 15.0
+    aggregates_refresh_max_defer_s: Annotated[float, Field(ge=0, description="the refresher refreshes a dt whose oldest mark is this old even while it is still being written")] = 120.0
     dagster_sensor_grpc_timeout_seconds: Annotated[float, Field(gt=0, validation_alias=AliasChoices("DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS"), description="Dagster's own: seconds before it abandons a sensor evaluation (the refresh budget must stay below it)")] = 60.0
 
 

@@ -51,27 +51,33 @@ def published_manifest(store: LakeStore, hour: datetime) -> dict:
     return manifest
 
 
-def curated_table(store: LakeStore, manifest: dict):
+def curated_table(store: LakeStore, manifest: dict, columns: list[str] | None = None):
     """The curated rows of one version of an hour (the files `manifest` lists) as one Arrow table
-    with the contract's columns in order; dt and merchant_id come back from the Hive path. Read
-    with the manifest's own run_id, the rows and the curation they name cannot disagree."""
+    with the contract's columns in order (or only `columns`, in the contract's order); dt and
+    merchant_id come back from the Hive path. Read with the manifest's own run_id, the rows and
+    the curation they name cannot disagree."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from wallet_lake.contracts.schema import arrow_schema
 
-    schema = arrow_schema()
+    full = arrow_schema()
+    unknown = sorted(set(columns or ()) - set(full.names))
+    if unknown:
+        raise ValueError(f"not curated columns: {unknown}")
+    schema = pa.schema([f for f in full if columns is None or f.name in columns])
     tables = []
     for key in manifest.get("curated_keys", []):
-        table = pq.read_table(pa.BufferReader(store.get_bytes(key)))
         # dt and merchant_id live in the path (Hive partitioning), not in the file.
         parts = curated_key_partitions(key)
         path_values = {"dt": date.fromisoformat(parts["dt"]), "merchant_id": parts["merchant_id"]}
-        columns = [
+        in_file = [f.name for f in schema if f.name not in path_values]
+        table = pq.read_table(pa.BufferReader(store.get_bytes(key)), columns=in_file)
+        arrays = [
             pa.array([path_values[f.name]] * table.num_rows, f.type) if f.name in path_values else table.column(f.name).cast(f.type)
             for f in schema
         ]
-        tables.append(pa.Table.from_arrays(columns, schema=schema))
+        tables.append(pa.Table.from_arrays(arrays, schema=schema))
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 

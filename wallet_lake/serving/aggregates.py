@@ -156,7 +156,7 @@ WHERE dt BETWEEN %(first_dt)s AND %(last_dt)s
 """.strip()
 
 PENDING_MARKS_SQL = """
-SELECT dt, count(*) AS marks, min(marked_at) AS oldest, now() AS db_now
+SELECT dt, count(*) AS marks, min(marked_at) AS oldest, now() AS db_now, max(marked_at) AS newest
 FROM public.report_aggregate_dirty_dts
 GROUP BY dt
 """.strip()
@@ -169,11 +169,28 @@ FROM public.report_aggregate_dirty_dts
 
 @dataclass(frozen=True)
 class PendingDt:
-    """The marks waiting for one dt: how many, and when the oldest was made (Postgres' clock)."""
+    """The marks waiting for one dt: how many, and when the oldest (and newest) was made
+    (Postgres' clock)."""
 
     day: dt.date
     marks: int
     oldest: dt.datetime
+    newest: dt.datetime | None = None  # None: as old as `oldest`
+
+
+def settled_dts(pending: Iterable[PendingDt], now: dt.datetime, *, quiet_s: float, max_defer_s: float) -> tuple[list[PendingDt], list[PendingDt]]:
+    """(due, deferred): a dt still being written (a mark newer than `quiet_s`) is deferred, since
+    refreshing it now is repeated by the next write (and the load's own Postgres step refreshes
+    it once the load is in), unless its oldest mark is `max_defer_s` old: a dt written without
+    pause is still refreshed that often. Every dt is due with quiet_s = 0. Pure."""
+    due: list[PendingDt] = []
+    deferred: list[PendingDt] = []
+    for p in pending:
+        newest = p.newest or p.oldest
+        busy = (now - newest).total_seconds() < quiet_s
+        overdue = (now - p.oldest).total_seconds() >= max_defer_s
+        (deferred if busy and not overdue else due).append(p)
+    return due, deferred
 
 
 def plan_refresh_batches(pending: Iterable[PendingDt], max_dts: int) -> list[list[dt.date]]:
@@ -223,6 +240,7 @@ class DrainReport:
     """What one drain did, as numbers for the sensor's observation."""
 
     dts_refreshed: list[dt.date] = field(default_factory=list)
+    dts_deferred: list[dt.date] = field(default_factory=list)  # still being written (settled_dts)
     marks_drained: int = 0
     batches_done: int = 0
     batches_busy: int = 0  # another refresh held the month: left for the next tick
@@ -234,9 +252,11 @@ class DrainReport:
     failures: dict[str, str] = field(default_factory=dict)  # "dt,dt": error, for batches that raised
 
 
-def drain_marks(conn, *, budget_s: float, max_dts: int, clock=time.monotonic) -> DrainReport:
+def drain_marks(conn, *, budget_s: float, max_dts: int, quiet_s: float = 0.0, max_defer_s: float = 0.0,
+                clock=time.monotonic) -> DrainReport:
     """Refresh the marked dts, oldest mark first, one batch (transaction) at a time, starting
-    batches only while the budget allows (next_batch_fits). `conn` must be in autocommit mode, so
+    batches only while the budget allows (next_batch_fits); dts still being written wait while
+    settled_dts defers them (`quiet_s`, `max_defer_s`). `conn` must be in autocommit mode, so
     each batch commits on its own. A batch that fails on its data (not on the connection) is
     recorded in `failures` and the others still run; connection errors propagate."""
     import psycopg
@@ -246,9 +266,11 @@ def drain_marks(conn, *, budget_s: float, max_dts: int, clock=time.monotonic) ->
     started = clock()
     report = DrainReport()
     rows = conn.execute(PENDING_MARKS_SQL).fetchall()
-    pending = [PendingDt(d, n, oldest) for d, n, oldest, _ in rows]
+    pending = [PendingDt(d, n, oldest, newest) for d, n, oldest, _, newest in rows]
     if rows:  # ages on Postgres' clock, the one marked_at is on
         report.oldest_mark_age_before_s = max(0.0, (rows[0][3] - min(p.oldest for p in pending)).total_seconds())
+        pending, deferred = settled_dts(pending, rows[0][3], quiet_s=quiet_s, max_defer_s=max_defer_s)
+        report.dts_deferred = sorted(p.day for p in deferred)
     batches = plan_refresh_batches(pending, max_dts)
     longest = 0.0
     for i, batch in enumerate(batches):
@@ -288,12 +310,15 @@ class RefresherSettings:
     # A batch runs to its end even past the budget: its dts' refresh time (~1.2 s per 110k
     # payments) must stay well below the sensor timeout.
     max_dts_per_batch: int = default(AggregatesRefreshSettings, "aggregates_refresh_batch_dts")
+    quiet_s: float = default(AggregatesRefreshSettings, "aggregates_refresh_quiet_s")
+    max_defer_s: float = default(AggregatesRefreshSettings, "aggregates_refresh_max_defer_s")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RefresherSettings:
         s = load(AggregatesRefreshSettings, env)
         settings = cls(interval_s=s.aggregates_refresh_interval_s, budget_s=s.aggregates_refresh_budget_s,
-                       max_dts_per_batch=s.aggregates_refresh_batch_dts)
+                       max_dts_per_batch=s.aggregates_refresh_batch_dts, quiet_s=s.aggregates_refresh_quiet_s,
+                       max_defer_s=s.aggregates_refresh_max_defer_s)
         # Dagster abandons a sensor evaluation after this many seconds (its own variable).
         timeout = s.dagster_sensor_grpc_timeout_seconds
         if not settings.budget_s < timeout:

@@ -30,6 +30,19 @@ FROM compared GROUP BY dt
 """
 
 
+@dataclass(frozen=True)
+class HourExpected:
+    """What a published landing hour must have put in Postgres: its curated payment_ids with
+    their created_at (epoch ms, floored), read from one version of the hour (its manifest's).
+    Read before the sink has caught up, so the Postgres step reads the lake while it waits."""
+
+    hour: datetime
+    curation_run_id: str | None  # the curation whose rows are expected (the manifest read)
+    ids: list[str]
+    created_ms: list[int]
+    dts: frozenset[date]  # the dts of the curated rows (their aggregates change with the load)
+
+
 @dataclass
 class HourVerified:
     hour: datetime
@@ -50,16 +63,24 @@ def epoch_millis_floor(table) -> list[int]:
     return ms.cast(pa.int64()).to_pylist()
 
 
-def verify_hour(conn, store: LakeStore, hour: datetime) -> HourVerified:
-    """Compare the hour's curated payment_ids with the rows Postgres holds (`conn`: psycopg)."""
+def expected_of_hour(store: LakeStore, hour: datetime) -> HourExpected:
+    """The hour's curated payment_ids and created_at, from its published manifest (the lake only)."""
+    import pyarrow.compute as pc
+
     manifest = published_manifest(store, hour)
-    table = curated_table(store, manifest).select(["payment_id", "created_at"])
-    ids = table.column("payment_id").to_pylist()
+    table = curated_table(store, manifest, columns=["payment_id", "created_at", "dt"])
+    dts = frozenset(pc.unique(table.column("dt")).to_pylist()) if table.num_rows else frozenset()
+    return HourExpected(hour=hour, curation_run_id=manifest.get("run_id"), ids=table.column("payment_id").to_pylist(),
+                        created_ms=epoch_millis_floor(table), dts=dts)
+
+
+def verify_expected(conn, expected: HourExpected) -> HourVerified:
+    """Compare an hour's expected payment_ids with the rows Postgres holds (`conn`: psycopg)."""
     by_dt: dict[date, int] = {}
     touched: set[date] = set()
     missing: list[str] = []
-    if ids:
-        for day, loaded, lost in conn.execute(VERIFY_SQL, {"ids": ids, "created_ms": epoch_millis_floor(table)}):
+    if expected.ids:
+        for day, loaded, lost in conn.execute(VERIFY_SQL, {"ids": expected.ids, "created_ms": expected.created_ms}):
             if day is not None:
                 touched.add(day)
                 if loaded:
@@ -67,6 +88,11 @@ def verify_hour(conn, store: LakeStore, hour: datetime) -> HourVerified:
             missing += lost or []
     verified_at = conn.execute(ledger.CLOCK_SQL).fetchone()[0]
     return HourVerified(
-        hour=hour, curation_run_id=manifest.get("run_id"), expected=len(ids), missing=sorted(missing),
+        hour=expected.hour, curation_run_id=expected.curation_run_id, expected=len(expected.ids), missing=sorted(missing),
         by_dt=by_dt, touched_dts=touched, verified_at=verified_at,
     )
+
+
+def verify_hour(conn, store: LakeStore, hour: datetime) -> HourVerified:
+    """Compare the hour's curated payment_ids with the rows Postgres holds (`conn`: psycopg)."""
+    return verify_expected(conn, expected_of_hour(store, hour))

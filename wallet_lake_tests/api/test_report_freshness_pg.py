@@ -21,7 +21,9 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
+from unittest import mock
 
 import dagster as dg
 import psycopg
@@ -32,6 +34,7 @@ from psycopg import sql
 
 from wallet_lake.contracts.asset_keys import TABLE_CURATED_PAYMENTS
 from wallet_lake.contracts.schema import CURATED_COLUMNS
+from wallet_lake.defs.serving import aggregates_refresher as refresher_module
 from wallet_lake.defs.serving.aggregates_refresher import report_aggregates_refresher
 from wallet_lake.resources import PostgresResource
 from wallet_lake.serving.aggregates import drain_marks, refresh_report_aggregates
@@ -95,9 +98,12 @@ def pending_marks(conn: psycopg.Connection, dts: Iterable[dt.date]) -> list[tupl
     ).fetchall()
 
 
-def tick(postgres: PostgresResource) -> dict[str, Any]:
-    """One evaluation of the refresher sensor; its observation's metadata as plain values."""
-    result = report_aggregates_refresher(dg.build_sensor_context(resources={"postgres": postgres}))
+def tick(postgres: PostgresResource, *, settled: bool = True) -> dict[str, Any]:
+    """One evaluation of the refresher sensor; its observation's metadata as plain values.
+    `settled`: as the daemon's tick once the test's writes, seconds old, are quiet (no deferral);
+    otherwise with the configured WL_AGGREGATES_REFRESH_QUIET_S."""
+    with mock.patch.object(refresher_module, "SETTINGS", replace(refresher_module.SETTINGS, quiet_s=0.0) if settled else refresher_module.SETTINGS):
+        result = report_aggregates_refresher(dg.build_sensor_context(resources={"postgres": postgres}))
     [observation] = result.asset_events
     assert observation.asset_key == dg.AssetKey(TABLE_CURATED_PAYMENTS)
     return {k: getattr(v, "value", v) for k, v in observation.metadata.items()}
@@ -287,6 +293,25 @@ def test_refresher_sensor_drains_every_kind_of_mark_and_the_aggregates_equal_a_r
     assert figures["aggregates_oldest_mark_age_before_s"] >= 0 and figures["aggregates_oldest_pending_mark_age_s"] >= 0
     assert "aggregates_refresh_error" not in figures
     assert_aggregates_match(pg_admin, ours, methods)
+
+
+def test_the_sensor_leaves_a_dt_still_being_written_for_a_later_tick(pg_admin: psycopg.Connection, payments, new_merchant, stack_resources) -> None:
+    merchant, method = new_merchant(), new_method()
+    d = far_month() + dt.timedelta(days=12)
+    payments([payment(merchant, currency="EUR", status="APPROVED", amount_cents=1, created_at=at(d, 1), payment_method=method, latency_ms=5)])
+    sink_upsert(pg_admin, [payment(merchant, currency="EUR", status="APPROVED", amount_cents=2, created_at=at(d, 2), payment_method=method)])
+    assert [day for _, day in pending_marks(pg_admin, [d])] == [d]
+    assert refresher_module.SETTINGS.quiet_s > 0  # the configured default defers
+
+    figures = tick(stack_resources["postgres"], settled=False)  # the mark is a second old: a load may still be writing
+
+    assert str(d) not in figures["aggregates_refreshed_dts"] and figures["aggregates_dts_deferred"] >= 1
+    assert [day for _, day in pending_marks(pg_admin, [d])] == [d]
+    assert stored(pg_admin, [d], [method]) != recomputed(pg_admin, [d], [method])
+
+    figures = tick(stack_resources["postgres"])  # once quiet
+    assert str(d) in figures["aggregates_refreshed_dts"] and pending_marks(pg_admin, [d]) == []
+    assert_aggregates_match(pg_admin, [d], [method])
 
 
 def test_a_refresh_leaves_the_marks_added_while_it_ran(pg_admin: psycopg.Connection, pg_settings, payments, new_merchant, stack_resources) -> None:

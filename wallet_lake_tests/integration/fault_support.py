@@ -299,11 +299,17 @@ def refresher_tick(pg) -> None:
     it drains the dts that changes to curated_payments marked and refreshes their aggregates,
     with nobody naming a dt. The tests never refresh the dts they loaded by name: that would
     hide aggregates gone stale."""
+    from dataclasses import replace
+    from unittest import mock
+
     import dagster as dg
 
-    from wallet_lake.defs.serving.aggregates_refresher import report_aggregates_refresher
+    from wallet_lake.defs.serving import aggregates_refresher as refresher
 
-    report_aggregates_refresher(dg.build_sensor_context(resources={"postgres": pg}))
+    # As a tick once the dts are quiet: the faults' writes are seconds old, and the daemon's
+    # ticks would leave them for WL_AGGREGATES_REFRESH_QUIET_S first (only slower, not different).
+    with mock.patch.object(refresher, "SETTINGS", replace(refresher.SETTINGS, quiet_s=0.0)):
+        refresher.report_aggregates_refresher(dg.build_sensor_context(resources={"postgres": pg}))
 
 
 def wait_reports_consistent(pg, dts: list[date], timeout: float = REPORTS_CONSISTENT_WITHIN_S) -> list[float]:

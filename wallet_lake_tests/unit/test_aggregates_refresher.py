@@ -8,7 +8,7 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from wallet_lake.serving.aggregates import PendingDt, RefresherSettings, next_batch_fits, plan_refresh_batches
+from wallet_lake.serving.aggregates import PendingDt, RefresherSettings, next_batch_fits, plan_refresh_batches, settled_dts
 
 T0 = dt.datetime(2026, 11, 24, 12, tzinfo=dt.timezone.utc)
 
@@ -95,3 +95,22 @@ def test_the_refresher_sensor_is_defined_running_on_its_interval() -> None:
     sensor = d.resolve_sensor_def("report_aggregates_refresher")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert sensor.minimum_interval_seconds == RefresherSettings.from_env().interval_s
+
+
+def test_a_dt_still_being_written_waits_unless_its_oldest_mark_is_overdue() -> None:
+    quiet = PendingDt(dt.date(2026, 11, 1), 3, T0 - dt.timedelta(seconds=90), T0 - dt.timedelta(seconds=20))
+    loading = PendingDt(dt.date(2026, 11, 2), 40, T0 - dt.timedelta(seconds=60), T0 - dt.timedelta(seconds=1))
+    overdue = PendingDt(dt.date(2026, 11, 3), 99, T0 - dt.timedelta(seconds=120), T0 - dt.timedelta(seconds=1))
+    single = pending("2026-11-04", age_s=5)  # one mark: newest is the oldest, 5 s ago
+    due, deferred = settled_dts([quiet, loading, overdue, single], T0, quiet_s=15, max_defer_s=120)
+    assert [p.day.day for p in due] == [1, 3]
+    assert [p.day.day for p in deferred] == [2, 4]
+    # quiet_s = 0: nothing waits (drain_marks' default, the Postgres asset never defers).
+    assert settled_dts([quiet, loading, overdue, single], T0, quiet_s=0, max_defer_s=120) == ([quiet, loading, overdue, single], [])
+
+
+def test_the_deferral_settings_come_from_the_environment() -> None:
+    s = RefresherSettings.from_env({"WL_AGGREGATES_REFRESH_QUIET_S": "0", "WL_AGGREGATES_REFRESH_MAX_DEFER_S": "300"})
+    assert (s.quiet_s, s.max_defer_s) == (0, 300)
+    with pytest.raises(ValueError, match="WL_AGGREGATES_REFRESH_QUIET_S"):
+        RefresherSettings.from_env({"WL_AGGREGATES_REFRESH_QUIET_S": "-1"})

@@ -28,3 +28,9 @@ def test_keys_check_metadata_counts_and_samples_the_mismatch():
     c = compare_published_keys([f"id-{i}" for i in range(100)], [])
     md = c.metadata()
     assert md["missing"] == 100 and len(md["examples"]["missing"]) == 20
+
+
+def test_equal_lengths_with_a_repeated_curated_id_are_not_equal_multisets() -> None:
+    c = compare_published_keys(["a", "a"], [b"a", b"b"])
+    assert not c.passed and (c.missing_count, c.unexpected_count) == (1, 1)
+    assert compare_published_keys(["a", "b"], ["b", "a"]).passed  # keys given as text

@@ -43,7 +43,8 @@ def report_aggregates_refresher(context: dg.SensorEvaluationContext, postgres: P
     try:
         with postgres.connect() as conn:
             conn.autocommit = True  # each batch commits on its own
-            report = drain_marks(conn, budget_s=SETTINGS.budget_s, max_dts=SETTINGS.max_dts_per_batch)
+            report = drain_marks(conn, budget_s=SETTINGS.budget_s, max_dts=SETTINGS.max_dts_per_batch,
+                                 quiet_s=SETTINGS.quiet_s, max_defer_s=SETTINGS.max_defer_s)
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         # Postgres down or restarting (or the connection lost mid-tick): the marks wait in Postgres; the next tick tries again.
         message = str(exc).strip()[:500]
@@ -55,6 +56,7 @@ def report_aggregates_refresher(context: dg.SensorEvaluationContext, postgres: P
     metadata = {
         "aggregates_dts_refreshed": len(refreshed),
         "aggregates_marks_drained": report.marks_drained,
+        "aggregates_dts_deferred": len(report.dts_deferred),
         "aggregates_pending_marks": report.pending_marks_after,
         "aggregates_oldest_mark_age_before_s": _seconds(report.oldest_mark_age_before_s),
         "aggregates_oldest_pending_mark_age_s": _seconds(report.oldest_mark_age_after_s),
@@ -65,7 +67,8 @@ def report_aggregates_refresher(context: dg.SensorEvaluationContext, postgres: P
     }
     context.log.info(
         f"refreshed {len(refreshed)} dt(s), drained {report.marks_drained} mark(s) in {report.seconds:.1f} s; "
-        f"{report.pending_marks_after} pending, oldest {_seconds(report.oldest_mark_age_after_s)} s old"
+        + (f"{len(report.dts_deferred)} dt(s) still being written left for later; " if report.dts_deferred else "")
+        + f"{report.pending_marks_after} pending, oldest {_seconds(report.oldest_mark_age_after_s)} s old"
         + (f"; {report.batches_left} batch(es) left for the next tick" if report.batches_left else "")
     )
     if report.failures:

@@ -3,10 +3,11 @@
 Materializing an hour waits until the sink's consumer group has committed past the end offsets
 that hour's publish recorded in its kafka/payments_curated materialization (Connect commits after
 writing; the topic's high watermarks stand in only when no such materialization exists), then
-verifies every curated payment_id of the hour is in Postgres with a created_at at least as new,
-and last refreshes the report aggregates of exactly the dts those rows hold in Postgres (plus
-every dt the table's triggers marked since the last refresh), never all of history. When this
-step fails or never runs, the report_aggregates_refresher sensor refreshes the marked dts.
+refreshes the report aggregates of exactly the dts of the hour's curated rows (plus every dt the
+table's triggers marked since the last refresh), never all of history, and verifies every
+curated payment_id of the hour is in Postgres with a created_at at least as new (the lake side
+of that read while the sink loads). When this step fails or never runs, the
+report_aggregates_refresher sensor refreshes the marked dts.
 It records the hour's loaded rows in the pipeline ledger (before failing on missing ones) and
 evaluates the check `pipeline_reconciled` (defs/serving/recon.py)."""
 
@@ -24,7 +25,7 @@ from wallet_lake.serving.connect import end_offsets, raise_if_failed, sink_group
 from wallet_lake.serving.aggregates import refresh_report_aggregates
 from wallet_lake.serving.deploy import sink_connector_config
 from wallet_lake.serving import ledger
-from wallet_lake.serving.verify import verify_hour
+from wallet_lake.serving.verify import expected_of_hour, verify_expected
 
 TOPIC_ASSET = dg.AssetKey(TOPIC_PAYMENTS_CURATED)
 
@@ -95,6 +96,10 @@ def postgres_curated_payments(
     if targets is None:
         context.log.warning("no kafka/payments_curated materialization with end offsets for these hours: waiting for the topic's high watermarks")
         targets, source = {p: o for p, o in end_offsets(kafka.client_config(), kafka.topic).items() if o > 0}, "high_watermarks"
+    # The lake side of the verification is read while the sink is still loading (it needs no
+    # Postgres): after the sink, only Postgres work remains.
+    store = lake.store()
+    expected = [expected_of_hour(store, hour) for hour in partition_hours(context)]
     started = time.monotonic()
     wait_for_sink(
         kafka.client_config(), sink_group_id(connect.connector_name), kafka.topic, targets,
@@ -102,24 +107,28 @@ def postgres_curated_payments(
     )
     waited = time.monotonic() - started
 
-    store = lake.store()
+    # The reports first: the aggregates always describe the table as it is (the refresher
+    # sensor refreshes marked dts without any verification too), so they need not wait for the
+    # verification. The curated rows' dts and every marked dt cover every dt the load changed:
+    # a payment whose row in Postgres sits in another dt got there by a write that marked it.
+    started = time.monotonic()
+    with postgres.connect() as conn:
+        refreshed = refresh_report_aggregates(conn, set().union(*(e.dts for e in expected)))
+    context.log.info(f"report aggregates refreshed for {len(refreshed)} dt(s): {', '.join(map(str, refreshed)) or 'none'}")
+    refresh_seconds = round(time.monotonic() - started, 2)
+
     with postgres.connect() as conn:  # serving/verify.py: the hour's curated payment_ids against the table
-        checked = [verify_hour(conn, store, hour) for hour in partition_hours(context)]
+        checked = [verify_expected(conn, e) for e in expected]
     with postgres.connect() as conn:  # before failing on missing rows: the ledger shows the loss
         for v in checked:
             ledger.record_loaded(conn, v.hour, v.by_dt, run_id=context.run_id, curation_run_id=v.curation_run_id, verified_at=v.verified_at)
     missing = [pid for v in checked for pid in v.missing]
-    touched_dts = set().union(*(v.touched_dts for v in checked))
+    touched_dts = set(refreshed).union(*(v.touched_dts for v in checked))
     if missing:
         raise dg.Failure(
             description=f"{len(missing)} published payments are missing or older in Postgres after the sink caught up",
             metadata={"examples": dg.MetadataValue.json(missing[:20])},
         )
-    started = time.monotonic()
-    with postgres.connect() as conn:
-        refreshed = refresh_report_aggregates(conn, touched_dts)
-    context.log.info(f"report aggregates refreshed for {len(refreshed)} dt(s): {', '.join(map(str, refreshed)) or 'none'}")
-    refresh_seconds = round(time.monotonic() - started, 2)
     recon = reconcile_run(context, postgres, touched_dts)
     return dg.MaterializeResult(
         metadata={

@@ -377,7 +377,10 @@ def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: floa
     options = []
     for i, variant in enumerate(variants or [], start=1):
         with sink_variant(ctx, target, variant):
-            r = _sink_round(ctx, client, f"wl-bench-{run}-option-{i}", {**config, **variant["connector"]}, pg, target, probe, n, timeout)
+            option_config = {**config, **variant["connector"]}
+            if variant["url"]:
+                option_config["connection.url"] = with_query_params(option_config["connection.url"], variant["url"])
+            r = _sink_round(ctx, client, f"wl-bench-{run}-option-{i}", option_config, pg, target, probe, n, timeout)
             if variant["drop_index"] or variant["dirty_dt_triggers"]:  # a changed table: COPY's reference on it too
                 same_table = copy_reference()
                 r.update({"copy_upsert_rows_per_s_same_table": round(n / same_table),
@@ -411,15 +414,26 @@ def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: floa
     }
 
 
+def with_query_params(url: str, params: dict[str, str]) -> str:
+    """A JDBC URL with some query parameters set (added or replaced). Pure."""
+    from urllib.parse import parse_qsl, urlencode
+
+    base, _, query = url.partition("?")
+    merged = dict(parse_qsl(query, keep_blank_values=True)) | params
+    return f"{base}?{urlencode(merged)}"
+
+
 def parse_variant(text: str) -> dict:
     """NAME:KEY=VALUE;KEY=VALUE. Keys are connector settings, except role.<setting> (set for the
     sink's role on the database for this round only: ALTER ROLE ... IN DATABASE ... SET) and
-    table.drop_index=<index name suffix> (dropped from the bench table for this round only)."""
+    table.drop_index=<index name suffix> (dropped from the bench table for this round only) and
+    url.<parameter> (a query parameter of the JDBC connection.url, e.g. url.reWriteBatchedInserts=false)."""
     name, _, rest = text.partition(":")
     settings = parse_overrides([item for item in rest.split(";") if item])
     return {
         "name": name, "settings": settings,
-        "connector": {k: v for k, v in settings.items() if not k.startswith(("role.", "table."))},
+        "connector": {k: v for k, v in settings.items() if not k.startswith(("role.", "table.", "url."))},
+        "url": {k.removeprefix("url."): v for k, v in settings.items() if k.startswith("url.")},
         "role": {k.removeprefix("role."): v for k, v in settings.items() if k.startswith("role.")},
         "drop_index": [v for k, v in settings.items() if k == "table.drop_index"],
         "dirty_dt_triggers": settings.get("table.dirty_dt_triggers"),

@@ -14,6 +14,7 @@ import dagster as dg
 from pydantic import Field
 
 from wallet_lake.lake.store import LakeStore, open_lake
+from wallet_lake.settings import ConnectSettings
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -127,9 +128,9 @@ class ConnectResource(dg.ConfigurableResource):
                               "is the worker's secret WL_PG_SINK_PASSWORD, resolved inside the worker, never a field.")
     replication_factor: int = Field(default=1, description="Replication factor of the dead-letter topic.")
     tasks_max: int = Field(
-        default=2,
-        description="tasks.max of the sink connector (WL_CONNECT_TASKS_MAX): at most the topic's partitions; "
-        "about the cores the Connect workers have (docs/benchmarks.md, sink tuning).",
+        default=ConnectSettings.model_fields["connect_tasks_max"].default,
+        description="tasks.max of the sink connector (WL_CONNECT_TASKS_MAX, default declared in settings.py): at most "
+        "the topic's partitions; about the cores the Connect workers have (docs/benchmarks.md, sink tuning).",
     )
     secrets: str = Field(
         default="env",

@@ -214,7 +214,7 @@ class ConnectSettings(ConnectWorkerSettings):
     TITLE: ClassVar[str] = "Kafka Connect"
     connect_url: Annotated[str, Field(min_length=1, description="Kafka Connect REST URL")]
     connector_name: Annotated[str, Field(min_length=1, description="the sink connector's name")] = "wallet-lake-postgres-sink"
-    connect_tasks_max: Annotated[int, Field(ge=1, description="tasks.max of the sink connector: at most the topic's partitions, about the workers' cores")] = 2
+    connect_tasks_max: Annotated[int, Field(ge=1, description="tasks.max of the sink connector: at most the topic's partitions; 2 measured fastest on a 2-core machine (docs/benchmarks.md)")] = 2
     connect_rest_username: Annotated[Optional[str], Field(description="user of the REST API's basic authentication (password: the secret WL_CONNECT_REST_PASSWORD)")] = None
 
 

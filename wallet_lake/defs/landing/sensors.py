@@ -89,8 +89,8 @@ def evaluate_arrivals(context: dg.SensorEvaluationContext, store: LakeStore, now
 @dg.sensor(
     job=hourly_payments_job,
     # Pickup delay is half of this on average (freshness, docs/benchmarks.md); a tick lists a
-    # few prefixes, so 10 s costs little.
-    minimum_interval_seconds=10,
+    # few prefixes, so 5 s costs little.
+    minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Starts the hourly pipeline for landing hours with new or rewritten NDJSON objects, once the hour "
     "has closed and settled (WL_LANDING_SETTLE_SECONDS); late objects of closed hours at once.",

@@ -1,9 +1,11 @@
 """Report aggregates on Postgres: the report relations (contracts/report_relations.py) kept as
 tables (migration 0002) that the reports API reads instead of scanning curated_payments.
 
-`refresh_report_aggregates` recomputes them per dt. Every change to curated_payments marks its dt
-in report_aggregate_dirty_dts (migration 0005); the refresher sensor drains the marks
-(`drain_marks`), and a report's `as_of` comes from the marks still pending (`AS_OF_SQL`).
+`refresh_report_aggregates` recomputes the changed (dt, hour)s' partials from curated_payments
+and their dts' daily rows from the partials (migration 0009). Every change to curated_payments
+marks its (dt, hour) in report_aggregate_dirty_dts (migrations 0005, 0009); the refresher sensor
+drains the marks (`drain_marks`), and a report's `as_of` comes from the marks still pending
+(`AS_OF_SQL`, per dt).
 On the lake (wallet_lake.lake.query) the same SELECTs are CTEs over the latest-record view."""
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from dataclasses import dataclass, field
 
 from wallet_lake.contracts.report_relations import (
     LATENCY_DAILY_COLUMNS,
-    LATENCY_DAILY_SQL,
+    LATENCY_DAILY_FROM_HOURLY_SQL,
+    LATENCY_HOURLY_COLUMNS,
+    LATENCY_HOURLY_SQL,
     LATENCY_MTD_COLUMNS,
     LATENCY_MTD_SQL,
     LATENCY_TOTALS_DAILY_COLUMNS,
@@ -24,7 +28,9 @@ from wallet_lake.contracts.report_relations import (
     STATUS_DAILY_ALL_COLUMNS,
     STATUS_DAILY_ALL_SQL,
     STATUS_DAILY_COLUMNS,
-    STATUS_DAILY_SQL,
+    STATUS_DAILY_FROM_HOURLY_SQL,
+    STATUS_HOURLY_COLUMNS,
+    STATUS_HOURLY_SQL,
 )
 from wallet_lake.settings import AggregatesRefreshSettings, default, load
 
@@ -35,20 +41,37 @@ from wallet_lake.settings import AggregatesRefreshSettings, default, load
 # dts of one month would insert the same month-to-date keys (a unique violation) or write one
 # from the other's stale days.
 _LOCK_NAMESPACE = 0x776C726D
-_DTS = "(SELECT * FROM public.curated_payments WHERE dt = ANY(%(dts)s)) AS changed"
+
+# The (dt, hour)s to recompute, as two parallel arrays: the changed hours' curated rows are read
+# through the (dt, hour) index, never the rest of their dts.
+_HOURS = "unnest(%(hour_dts)s::date[], %(hours)s::integer[]) AS h(dt, hour)"
+_CHANGED_HOURS = (
+    f"(SELECT c.* FROM public.curated_payments AS c JOIN {_HOURS} ON c.dt = h.dt AND c.hour = h.hour) AS changed"
+)
 
 _REFRESH_STATEMENTS: tuple[str, ...] = (
+    # The changed hours' partials (migration 0009), then their dts' daily rows from the partials.
+    f"DELETE FROM public.report_status_hourly AS p USING {_HOURS} WHERE p.dt = h.dt AND p.hour = h.hour",
+    f"INSERT INTO public.report_status_hourly ({', '.join(STATUS_HOURLY_COLUMNS)})\n"
+    + STATUS_HOURLY_SQL.format(source=_CHANGED_HOURS),
     "DELETE FROM public.report_status_daily WHERE dt = ANY(%(dts)s)",
     f"INSERT INTO public.report_status_daily ({', '.join(STATUS_DAILY_COLUMNS)})\n"
-    + STATUS_DAILY_SQL.format(source=_DTS),
+    + STATUS_DAILY_FROM_HOURLY_SQL.format(
+        hourly="(SELECT * FROM public.report_status_hourly WHERE dt = ANY(%(dts)s)) AS hourly"
+    ),
     "DELETE FROM public.report_status_daily_all WHERE dt = ANY(%(dts)s)",
     f"INSERT INTO public.report_status_daily_all ({', '.join(STATUS_DAILY_ALL_COLUMNS)})\n"
     + STATUS_DAILY_ALL_SQL.format(
         status_source="(SELECT * FROM public.report_status_daily WHERE dt = ANY(%(dts)s)) AS changed"
     ),
+    f"DELETE FROM public.report_latency_hourly AS p USING {_HOURS} WHERE p.dt = h.dt AND p.hour = h.hour",
+    f"INSERT INTO public.report_latency_hourly ({', '.join(LATENCY_HOURLY_COLUMNS)})\n"
+    + LATENCY_HOURLY_SQL.format(source=_CHANGED_HOURS),
     "DELETE FROM public.report_latency_daily WHERE dt = ANY(%(dts)s)",
     f"INSERT INTO public.report_latency_daily ({', '.join(LATENCY_DAILY_COLUMNS)})\n"
-    + LATENCY_DAILY_SQL.format(source=_DTS),
+    + LATENCY_DAILY_FROM_HOURLY_SQL.format(
+        hourly="(SELECT * FROM public.report_latency_hourly WHERE dt = ANY(%(dts)s)) AS hourly"
+    ),
     "DELETE FROM public.report_latency_totals_daily WHERE dt = ANY(%(dts)s)",
     f"INSERT INTO public.report_latency_totals_daily ({', '.join(LATENCY_TOTALS_DAILY_COLUMNS)})\n"
     + LATENCY_TOTALS_DAILY_SQL.format(
@@ -75,21 +98,42 @@ def _month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
     next_month = (start + dt.timedelta(days=32)).replace(day=1)
     return start, next_month - dt.timedelta(days=1)
 
-# Marks left by the triggers (migrations 0002, 0005): every change to curated_payments marks its
-# dt(s). A refresh deletes exactly the marks its DELETE sees, and recomputes their dts in later
-# statements of the same transaction, which see every change committed before that DELETE; a
-# mark committed afterwards stays for the next refresh. SKIP LOCKED so that two refreshes never
-# wait on each other here (each takes the marks the other has not).
+# Marks left by the triggers (migrations 0002, 0005, 0009): every change to curated_payments
+# marks its (dt, hour)s (hour NULL: the whole dt). A refresh deletes exactly the marks its DELETE
+# sees, and recomputes them in later statements of the same transaction, which see every change
+# committed before that DELETE; a mark committed afterwards stays for the next refresh. SKIP
+# LOCKED so that two refreshes never wait on each other here (each takes the marks the other
+# has not). A refresh takes every mark of the dts it refreshes: the daily rows are rolled up from
+# all of a dt's hourly partials, so a whole-dt mark must be served before any of its hours'.
 _DRAIN_ALL_MARKS = """
 DELETE FROM public.report_aggregate_dirty_dts
 WHERE id IN (SELECT id FROM public.report_aggregate_dirty_dts FOR UPDATE SKIP LOCKED)
-RETURNING dt
+RETURNING dt, hour
 """.strip()
 _DRAIN_MARKS_OF_DTS = """
 DELETE FROM public.report_aggregate_dirty_dts
 WHERE id IN (SELECT id FROM public.report_aggregate_dirty_dts WHERE dt = ANY(%(dts)s) FOR UPDATE SKIP LOCKED)
-RETURNING dt
+RETURNING dt, hour
 """.strip()
+
+HOURS_PER_DAY = 24
+
+
+def changed_hours(whole_dts: Iterable[dt.date], hours: Iterable[tuple[dt.date, int | None]]) -> tuple[list[dt.date], list[tuple[dt.date, int]]]:
+    """(dts, (dt, hour)s) to recompute: every hour of each whole dt and of each (dt, None), plus
+    the (dt, hour)s given; both sorted, without repeats. Pure."""
+    whole = set(whole_dts)
+    some: set[tuple[dt.date, int]] = set()
+    for day, hour in hours:
+        if hour is None:
+            whole.add(day)
+        elif 0 <= hour < HOURS_PER_DAY:
+            some.add((day, hour))
+        else:
+            raise ValueError(f"hour {hour} of {day} is not an hour of a day (0-23)")
+    some.update((day, hour) for day in whole for hour in range(HOURS_PER_DAY))
+    pairs = sorted(some)
+    return sorted({day for day, _ in pairs}), pairs
 
 
 def _month_lock_keys(days: Iterable[dt.date]) -> list[int]:
@@ -97,11 +141,12 @@ def _month_lock_keys(days: Iterable[dt.date]) -> list[int]:
     return sorted({day.replace(day=1).toordinal() for day in days})
 
 
-def _rewrite(conn, ordered: list[dt.date]) -> None:
-    """Delete + insert the aggregates of `ordered` (sorted dts whose months' locks are held)."""
+def _rewrite(conn, ordered: list[dt.date], pairs: list[tuple[dt.date, int]]) -> None:
+    """Delete + insert the partials of `pairs` and the daily aggregates of `ordered` (sorted dts,
+    those of `pairs`, whose months' locks are held)."""
     # The month-to-date window sorts ~60k rows a month: keep the sort in memory.
     conn.execute("SET LOCAL work_mem = '64MB'")
-    params = {"dts": ordered}
+    params = {"dts": ordered, "hour_dts": [day for day, _ in pairs], "hours": [hour for _, hour in pairs]}
     for statement in _REFRESH_STATEMENTS:
         conn.execute(statement, params)
     first_per_month: dict[dt.date, dt.date] = {}
@@ -114,30 +159,31 @@ def _rewrite(conn, ordered: list[dt.date]) -> None:
             conn.execute(statement, mtd)
 
 
-def refresh_report_aggregates(conn, dts: Iterable[dt.date], *, include_marked: bool = True) -> list[dt.date]:
-    """Recompute the report aggregates of exactly the given dts (plus, by default, every dt the
-    triggers marked), by delete + insert in one transaction; and the month-to-date latency rows
-    from each month's first refreshed dt to the month's end. The marks of the dts refreshed are
-    drained with them. Returns the dts refreshed, sorted.
+def refresh_report_aggregates(conn, dts: Iterable[dt.date] = (), *, hours: Iterable[tuple[dt.date, int]] = (),
+                              include_marked: bool = True) -> list[dt.date]:
+    """Recompute the report aggregates of exactly the given dts (every hour) and (dt, hour)s
+    (plus, by default, everything the triggers marked), by delete + insert in one transaction;
+    and the month-to-date latency rows from each month's first refreshed dt to the month's end.
+    Every mark of the dts refreshed is drained with them. Returns the dts refreshed, sorted.
 
-    Call it after loading rows, with the dts of the rows loaded (the Postgres asset: the dts of
-    the landing hour's curated rows); the refresher sensor drains the rest (drain_marks).
+    Call it after loading rows, with the (dt, hour)s of the rows loaded (the Postgres asset: those
+    of the landing hour's curated rows); the refresher sensor drains the rest (drain_marks).
     Concurrent refreshes of one month serialize on an advisory lock (waiting for it), taken in
     month order so they cannot deadlock. `conn` is a psycopg connection; in an open transaction
     this becomes a savepoint and the locks last until the caller commits."""
-    wanted = set(dts)
+    whole, some = set(dts), set(hours)
     with conn.transaction():
         if include_marked:
             drained = conn.execute(_DRAIN_ALL_MARKS).fetchall()
         else:
+            wanted = whole | {day for day, _ in some}
             drained = conn.execute(_DRAIN_MARKS_OF_DTS, {"dts": sorted(wanted)}).fetchall()
-        wanted.update(row[0] for row in drained)
-        ordered = sorted(wanted)
+        ordered, pairs = changed_hours(whole, [*some, *((day, hour) for day, hour in drained)])
         if not ordered:
             return []
         for key in _month_lock_keys(ordered):
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, key))
-        _rewrite(conn, ordered)
+        _rewrite(conn, ordered, pairs)
     return ordered
 
 
@@ -231,7 +277,10 @@ def refresh_marked_batch(conn, dts: list[dt.date]) -> int | None:
             if not conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, key)).fetchone()[0]:
                 return None
         drained = conn.execute(_DRAIN_MARKS_OF_DTS, {"dts": ordered}).fetchall()
-        _rewrite(conn, ordered)
+        # No mark left of a batch dt (another refresh took them): its hours are recomputed whole.
+        marked = {day for day, _ in drained}
+        days, pairs = changed_hours([d for d in ordered if d not in marked], drained)
+        _rewrite(conn, days, pairs)
     return len(drained)
 
 

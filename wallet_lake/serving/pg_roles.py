@@ -44,6 +44,8 @@ _REPORT_TABLES = (
     "report_status_daily", "report_status_daily_all", "report_latency_daily", "report_latency_totals_daily",
     "report_latency_mtd",
 )
+# Per (dt, hour) partials the daily tables are rolled up from (migration 0009): the pipeline's.
+_PARTIAL_TABLES = ("report_status_hourly", "report_latency_hourly")
 _RW = ("SELECT", "INSERT", "UPDATE", "DELETE")
 
 # Looked up by the API instead of reading api_keys: one row by key id, hashes only (migration 0008).
@@ -62,7 +64,7 @@ ROLES: dict[str, PgRole] = {
             "the pipeline's Postgres step: aggregates, ledger, hour leases; reads curated rows",
             tables={
                 "curated_payments": ("SELECT",),
-                **{t: _RW for t in _REPORT_TABLES},
+                **{t: _RW for t in (*_REPORT_TABLES, *_PARTIAL_TABLES)},
                 # Drains marks: SELECT ... FOR UPDATE SKIP LOCKED (which needs UPDATE), then DELETE.
                 "report_aggregate_dirty_dts": ("SELECT", "UPDATE", "DELETE"),
                 "pipeline_ledger": _RW,
@@ -100,7 +102,7 @@ ROLES: dict[str, PgRole] = {
 
 # Every table of the serving schema a duty may be granted (the migrations' tables, yoyo's aside).
 SERVING_TABLES = (
-    "curated_payments", *_REPORT_TABLES, "report_aggregate_dirty_dts", "pipeline_ledger", "pipeline_ledger_loaded_dts",
+    "curated_payments", *_REPORT_TABLES, *_PARTIAL_TABLES, "report_aggregate_dirty_dts", "pipeline_ledger", "pipeline_ledger_loaded_dts",
     "landing_hour_leases", "api_keys",
 )
 

@@ -41,6 +41,7 @@ class HourExpected:
     ids: list[str]
     created_ms: list[int]
     dts: frozenset[date]  # the dts of the curated rows (their aggregates change with the load)
+    dt_hours: frozenset[tuple[date, int]] = frozenset()  # their (dt, hour)s: the partials that change
 
 
 @dataclass
@@ -65,13 +66,12 @@ def epoch_millis_floor(table) -> list[int]:
 
 def expected_of_hour(store: LakeStore, hour: datetime) -> HourExpected:
     """The hour's curated payment_ids and created_at, from its published manifest (the lake only)."""
-    import pyarrow.compute as pc
-
     manifest = published_manifest(store, hour)
-    table = curated_table(store, manifest, columns=["payment_id", "created_at", "dt"])
-    dts = frozenset(pc.unique(table.column("dt")).to_pylist()) if table.num_rows else frozenset()
+    table = curated_table(store, manifest, columns=["payment_id", "created_at", "dt", "hour"])
+    pairs = table.select(["dt", "hour"]).group_by(["dt", "hour"]).aggregate([]) if table.num_rows else None
+    dt_hours = frozenset(zip(pairs.column("dt").to_pylist(), pairs.column("hour").to_pylist())) if pairs else frozenset()
     return HourExpected(hour=hour, curation_run_id=manifest.get("run_id"), ids=table.column("payment_id").to_pylist(),
-                        created_ms=epoch_millis_floor(table), dts=dts)
+                        created_ms=epoch_millis_floor(table), dts=frozenset(d for d, _ in dt_hours), dt_hours=dt_hours)
 
 
 def verify_expected(conn, expected: HourExpected) -> HourVerified:

@@ -204,3 +204,92 @@ def test_concurrent_refreshes_of_the_same_dts_serialize(pg_settings, pg_admin: p
     assert not errors, errors
     got = _status_rows(pg_admin, merchant)
     assert {k[0]: v[0] for k, v in got.items()} == Counter(r["dt"] for r in rows)
+
+
+# --- per-hour refresh (migration 0009) --------------------------------------------------------
+
+def _merchant_rows(conn, merchant: str) -> list[dict]:
+    """The merchant's rows as Postgres holds them now (what an independent recompute reads)."""
+    cur = conn.execute(
+        "SELECT dt, currency, status, decline_reason, amount_cents, authorized_to_complete_ms FROM curated_payments WHERE merchant_id = %s",
+        [merchant],
+    )
+    names = [c.name for c in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def _latency_rows(conn, method: str) -> dict[tuple, list[int]]:
+    hist = conn.execute(
+        "SELECT dt, bucket_lo, bucket_width, payment_count, sum_ms, min_ms, max_ms FROM report_latency_daily WHERE payment_method = %s",
+        [method],
+    ).fetchall()
+    return {(h[0], h[1], h[2]): list(h[3:]) for h in hist}
+
+
+def _expected_latency(rows: list[dict]) -> dict[tuple, list[int]]:
+    expected: dict[tuple, list[int]] = {}
+    for r in rows:
+        v = r["authorized_to_complete_ms"]
+        if v is None:
+            continue
+        lo, w = latency_bucket(v)
+        e = expected.setdefault((r["dt"], lo, w), [0, 0, v, v])
+        e[0] += 1
+        e[1] += v
+        e[2] = min(e[2], v)
+        e[3] = max(e[3], v)
+    return expected
+
+
+@pytest.mark.integration
+def test_marks_name_the_hours_a_change_touched(pg_admin: psycopg.Connection, payments, new_merchant) -> None:
+    merchant = new_merchant()
+    d = far_day()
+    pid = f"{merchant}_p"
+    payments([payment(merchant, payment_id=pid, currency="USD", status="PENDING", amount_cents=10, created_at=at(d, 3))])
+    # The payment's newer record is from hour 7: it leaves hour 3 of d and joins hour 7.
+    payments([payment(merchant, payment_id=pid, currency="USD", status="APPROVED", amount_cents=10, created_at=at(d, 7))], refresh=False)
+    marked = set(pg_admin.execute("SELECT dt, hour FROM report_aggregate_dirty_dts WHERE dt = %s", [d]).fetchall())
+    assert marked == {(d, 3), (d, 7)}
+    assert refresh_report_aggregates(pg_admin, include_marked=False, hours=[(d, 7)]) == [d]
+    # Both marks went with the refresh, hour 3 included: the payment no longer counts there.
+    assert pg_admin.execute("SELECT count(*) FROM report_aggregate_dirty_dts WHERE dt = %s", [d]).fetchone()[0] == 0
+    assert _status_rows(pg_admin, merchant) == {(d, "USD", "APPROVED", ""): (1, 10)}
+    assert pg_admin.execute("SELECT hour, payment_count FROM report_status_hourly WHERE merchant_id = %s", [merchant]).fetchall() == [(7, 1)]
+
+
+@pytest.mark.integration
+def test_refreshing_changed_hours_equals_an_independent_recomputation(pg_admin: psycopg.Connection, payments, new_merchant) -> None:
+    """Loads that touch a few hours of a day (new payments, updates, payments moving to another
+    hour or day), each followed by a refresh of only the hours the load wrote: the daily
+    aggregates equal a recompute of every row Postgres holds."""
+    merchant, method = new_merchant(), f"t_{uuid.uuid4().hex[:12]}"
+    d = far_day()
+    rng = random.Random(14)
+    live: dict[str, dict] = {}
+
+    def row(pid: str, day: dt.date, hour: int) -> dict:
+        status = rng.choice(["APPROVED", "DECLINED", "PENDING", "REFUNDED", "CHARGEBACK"])
+        return payment(merchant, payment_id=pid, currency=rng.choice(["EUR", "USD"]), status=status,
+                       amount_cents=rng.randrange(0, 10**6), created_at=at(day, hour) + dt.timedelta(seconds=rng.randrange(3600)),
+                       decline_reason=rng.choice([None, "do_not_honor"]) if status == "DECLINED" else None,
+                       payment_method=method, latency_ms=rng.choice([None, rng.randrange(0, 5_000)]))
+
+    first = [row(f"{merchant}_{i}", d, i % 24) for i in range(240)]
+    payments(first)  # whole-dt refresh, as the fixture does
+    live.update({r["payment_id"]: r for r in first})
+    for load in range(4):
+        hour = 2 + 5 * load
+        batch = [row(f"{merchant}_n{load}_{i}", d, hour) for i in range(30)]  # new payments of the hour
+        for pid in rng.sample(sorted(live), 10):  # newer records of older payments, same or next day
+            old = live[pid]
+            later = old["created_at"] + dt.timedelta(hours=rng.choice([0, 1, 5, 26]), seconds=1)
+            batch.append(row(pid, later.date(), later.hour))
+        payments(batch, refresh=False)
+        live.update({r["payment_id"]: r for r in batch})
+        # Only the hours the load wrote; the hours the moved payments left come from the marks.
+        refresh_report_aggregates(pg_admin, hours={(r["dt"], r["hour"]) for r in batch})
+        now = _merchant_rows(pg_admin, merchant)
+        assert len(now) == len(live)
+        assert _status_rows(pg_admin, merchant) == _expected_status(now)
+        assert _latency_rows(pg_admin, method) == _expected_latency(now)

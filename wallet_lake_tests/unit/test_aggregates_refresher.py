@@ -114,3 +114,17 @@ def test_the_deferral_settings_come_from_the_environment() -> None:
     assert (s.quiet_s, s.max_defer_s) == (0, 300)
     with pytest.raises(ValueError, match="WL_AGGREGATES_REFRESH_QUIET_S"):
         RefresherSettings.from_env({"WL_AGGREGATES_REFRESH_QUIET_S": "-1"})
+
+
+def test_changed_hours_expands_whole_dts_and_keeps_given_hours() -> None:
+    from wallet_lake.serving.aggregates import changed_hours
+
+    d1, d2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
+    days, pairs = changed_hours([d2], [(d1, 5), (d1, 5), (d1, 0), (d2, 3)])
+    assert days == [d1, d2]
+    assert pairs == [(d1, 0), (d1, 5), *((d2, h) for h in range(24))]
+    days, pairs = changed_hours([], [(d1, None), (d2, 23)])  # a whole-dt mark (hour NULL)
+    assert days == [d1, d2] and pairs == [*((d1, h) for h in range(24)), (d2, 23)]
+    assert changed_hours([], []) == ([], [])
+    with pytest.raises(ValueError, match="hour 24"):
+        changed_hours([], [(d1, 24)])

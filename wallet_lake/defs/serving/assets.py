@@ -109,11 +109,12 @@ def postgres_curated_payments(
 
     # The reports first: the aggregates always describe the table as it is (the refresher
     # sensor refreshes marked dts without any verification too), so they need not wait for the
-    # verification. The curated rows' dts and every marked dt cover every dt the load changed:
-    # a payment whose row in Postgres sits in another dt got there by a write that marked it.
+    # verification. The curated rows' (dt, hour)s and every mark cover every hour the load
+    # changed: a payment whose row in Postgres sits in another hour got there by a write that
+    # marked it. Only those hours' partials are recomputed (migration 0009), not their whole dts.
     started = time.monotonic()
     with postgres.connect() as conn:
-        refreshed = refresh_report_aggregates(conn, set().union(*(e.dts for e in expected)))
+        refreshed = refresh_report_aggregates(conn, hours=set().union(*(e.dt_hours for e in expected)))
     context.log.info(f"report aggregates refreshed for {len(refreshed)} dt(s): {', '.join(map(str, refreshed)) or 'none'}")
     refresh_seconds = round(time.monotonic() - started, 2)
 

@@ -65,6 +65,9 @@ load_env() {
   export WL_PG_ADMIN_HOST="${WL_PG_ADMIN_HOST:-$WL_STACK_DIR/postgres/run}"
   # The warm curation worker (stack/wallet-stack up) listens here; runs curate on it.
   export WL_SPARK_WORKER_SOCKET="${WL_SPARK_WORKER_SOCKET:-$WL_STACK_DIR/run/curation-worker.sock}"
+  # The Dagster code server (stack/wallet-stack apps) listens here; workspace.yaml points the
+  # webserver and the daemon at it.
+  export WL_DAGSTER_CODE_SERVER_SOCKET="${WL_DAGSTER_CODE_SERVER_SOCKET:-$WL_STACK_DIR/run/dagster-code.sock}"
   # The reports API keeps local copies of lake files here (lake/file_cache.py).
   export WL_API_LAKE_CACHE_DIR="${WL_API_LAKE_CACHE_DIR:-$WL_STACK_DIR/lake-cache}"
   # Dagster reads dagster.yaml from DAGSTER_HOME: link the repo's file into the git-ignored home.
@@ -86,6 +89,7 @@ print_env() {
   printf 'export WL_TLS_DIR=%q WL_KAFKA_SSL_CA_LOCATION=%q\n' "$WL_TLS_DIR" "$WL_KAFKA_SSL_CA_LOCATION"
   printf 'export WL_PG_SSLROOTCERT=%q PGSSLROOTCERT=%q WL_PG_ADMIN_HOST=%q\n' "$WL_PG_SSLROOTCERT" "$PGSSLROOTCERT" "$WL_PG_ADMIN_HOST"
   printf 'export WL_SPARK_WORKER_SOCKET=%q WL_API_LAKE_CACHE_DIR=%q\n' "$WL_SPARK_WORKER_SOCKET" "$WL_API_LAKE_CACHE_DIR"
+  printf 'export WL_DAGSTER_CODE_SERVER_SOCKET=%q\n' "$WL_DAGSTER_CODE_SERVER_SOCKET"
   [[ -z "${KAFKA_HOME:-}" ]] || printf 'export WL_KAFKA_HOME=%q\n' "$KAFKA_HOME"  # the Kafka jars (bench: ProducerPerformance)
   printf 'while IFS= read -r _l; do [[ -z "$_l" || "$_l" == \\#* ]] && continue; _k="${_l%%%%=*}"; [[ -n "${!_k+x}" ]] || export "$_l"; done < %q; unset _l _k\n' "$WL_STACK_DIR/secrets.env"
 }

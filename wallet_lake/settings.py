@@ -274,6 +274,7 @@ class OpsSettings(Group):
     dagster_ui_url: Annotated[Optional[str], Field(pattern=r"^https?://[^\s]+$", description="base URL of the Dagster UI in alert and ledger links (default http://127.0.0.1:WL_DAGSTER_PORT)")] = None
     dagster_port: Annotated[int, Field(ge=1, le=65535, description="port the Dagster webserver serves on (scripts/run)")] = 3000
     api_port: Annotated[int, Field(ge=1, le=65535, description="port the reports API serves on (scripts/run)")] = 8000
+    dagster_code_server_socket: Annotated[Optional[str], Field(description="Unix socket of the Dagster code server (stack/wallet-stack apps, default $WL_STACK_DIR/run/dagster-code.sock) that workspace.yaml points the webserver and the daemon at")] = None
     pipeline_log_file: Annotated[Optional[str], Field(description="the runs' JSON log (default $WL_STACK_DIR/logs/pipeline.jsonl; stderr when neither is set)")] = None
     stack_dir: Annotated[Optional[str], Field(description="service data of the local stack (stack/wallet-stack; default .stack of the clone)")] = None
     connect_config_dir: Annotated[Optional[str], Field(description="folder of the worker and connector templates (default connect/ of the repository)")] = None

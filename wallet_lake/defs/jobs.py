@@ -14,6 +14,7 @@ import dagster as dg
 
 from wallet_lake.contracts.asset_keys import PIPELINE
 from wallet_lake.defs.ops.freshness import freshness_checks
+from wallet_lake.defs.ops.run_slots import HEAVY_RUN_TAGS
 from wallet_lake.partitions import hourly_landing
 
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
@@ -24,6 +25,7 @@ hourly_payments_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*(dg.AssetKey(p) for p in PIPELINE)) - dg.AssetSelection.checks(*freshness_checks),
     partitions_def=hourly_landing,
     config=IN_PROCESS,
+    tags=HEAVY_RUN_TAGS,  # one heavy run at a time (defs/ops/run_slots.py)
     description="One landing hour through every stage.",
 )
 

@@ -45,7 +45,7 @@ def _services_healthy() -> bool:
 
 def test_short_soak_loses_nothing_and_every_stage_agrees(tmp_path):
     out = tmp_path / "soak-short.json"
-    apps = ("dagster-webserver", "dagster-daemon", "api")
+    apps = ("dagster-code-server", "dagster-webserver", "dagster-daemon", "api")
     apps_were_running = all(stack.pid_of(a) is not None for a in apps)
     try:
         proc = subprocess.run([sys.executable, "bench/soak.py", "--short", "--out", str(out)], cwd=ROOT,

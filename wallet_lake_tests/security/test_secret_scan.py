@@ -28,7 +28,7 @@ from wallet_lake.security.secrets import KNOWN_SECRETS
 from wallet_lake_tests.security import secret_scan as ss
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("dagster-webserver", "dagster-daemon", "api")
+APPS = ("dagster-code-server", "dagster-webserver", "dagster-daemon", "api")
 pytestmark = [pytest.mark.integration]
 
 
@@ -150,7 +150,7 @@ def test_no_secret_in_service_logs(full_flow, run_secrets, running_apps):
     log_dir = full_flow.stack_dir / "logs"
     names = {p.name for p in log_dir.iterdir()}
     assert {"postgres.log", "kafka.log", "connect.log", "moto.log", "pipeline.jsonl", "api.log",
-            "dagster-webserver.log", "dagster-daemon.log"} <= names
+            "dagster-code-server.log", "dagster-webserver.log", "dagster-daemon.log"} <= names
     _assert_clean(run_secrets, ss.files_under(log_dir, ".stack/logs"))
 
 
@@ -199,6 +199,7 @@ def test_no_secret_in_any_process_command_line(full_flow, run_secrets, running_a
     # This clone's services and apps, by the arguments stack/wallet-stack starts them with.
     for proc in (f"-D {stack}/postgres/data", f"kafka.Kafka {stack}/kafka/server.properties",
                  f"ConnectDistributed {stack}/connect/worker.properties", f"moto_server -H 127.0.0.1 -p {urlparse(env['WL_S3_ENDPOINT_URL']).port}",
+                 f"code-server start -m wallet_lake.definitions --location-name wallet_lake -d {ROOT}",
                  f"dagster-webserver -h 127.0.0.1 -p {env['WL_DAGSTER_PORT']}", f"dagster-daemon run -w {ROOT}/workspace.yaml",
                  f"api.main:app --host 127.0.0.1 --port {env['WL_API_PORT']}"):
         assert proc in seen, f"no process with {proc!r} in its command line: the scan would not cover it"

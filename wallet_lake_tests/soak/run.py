@@ -47,7 +47,7 @@ HOUR = timedelta(hours=1)
 ACTIVE = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 IN_PROGRESS = ("STARTING", "STARTED", "CANCELING")
 FAILED = ("FAILURE", "CANCELED")
-APPS = ("dagster-webserver", "dagster-daemon", "api")
+APPS = ("dagster-code-server", "dagster-webserver", "dagster-daemon", "api")
 
 # How the operator recovers each target (README, Operations: faults and recovery).
 RECOVERY: dict[str, tuple[str, ...]] = {

@@ -78,3 +78,21 @@ def test_the_ledger_check_is_per_landing_hour():
     key = next(k for k in graph.asset_check_keys if k.name == "pipeline_reconciled")
     assert key.asset_key == dg.AssetKey(TABLE_CURATED_PAYMENTS)
     assert graph.get_check_spec(key).partitions_def == hourly_landing
+
+
+def test_heavy_jobs_share_the_one_heavy_run_slot_of_dagster_yaml():
+    """dagster.yaml runs one heavy run at a time and keeps a second slot for light runs: the limit
+    names HEAVY_RUN_TAG, and every heavy job carries it."""
+    from pathlib import Path
+
+    import yaml
+
+    from wallet_lake.defs.ops.run_slots import HEAVY_RUN_TAG
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "dagster.yaml").read_text())["run_coordinator"]["config"]
+    key, value = HEAVY_RUN_TAG
+    assert {"key": key, "value": value, "limit": 1} in config["tag_concurrency_limits"]
+    assert config["max_concurrent_runs"] == 2
+    loaded = _loaded()
+    for job in ("hourly_payments", "compact_curated_daily"):
+        assert loaded.resolve_job_def(job).tags.get(key) == value, job

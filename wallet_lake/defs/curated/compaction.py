@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 
 from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS, CURATED_PAYMENTS_DAILY
+from wallet_lake.defs.ops.run_slots import HEAVY_RUN_TAGS
 from wallet_lake.lake.compaction import compact_lake
 from wallet_lake.resources import LakeResource
 from wallet_lake.settings import LakeSettings, load
@@ -43,6 +44,7 @@ def curated_payments_daily(context: dg.AssetExecutionContext, lake: LakeResource
 # Named apart from the asset: a job may not share its name with an op (the asset's) in one repository.
 curated_payments_daily_job = dg.define_asset_job(
     "compact_curated_daily", selection=[dg.AssetKey(CURATED_PAYMENTS_DAILY)],
+    tags=HEAVY_RUN_TAGS,  # one heavy run at a time (defs/ops/run_slots.py)
     description="Compact the closed dts of the curated lake and rebuild the movers index.",
 )
 

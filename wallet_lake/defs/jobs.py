@@ -1,4 +1,5 @@
-"""The hourly pipeline job and its schedule: raw -> curated -> topic -> Postgres for one hour.
+"""The hourly pipeline job: raw -> curated -> topic -> Postgres for one hour (its :20 backstop schedule:
+defs/landing/backstop.py).
 
 Executor: in-process by default. Each step of the multiprocess executor is a new process that
 loads the code location (5-15 s per step on this machine; docs/benchmarks.md, "Freshness"); the
@@ -29,8 +30,4 @@ hourly_payments_job = dg.define_asset_job(
     description="One landing hour through every stage.",
 )
 
-# At :20 past each hour, process the hour that just closed (late files of that hour have had
-# 20 minutes to land; later arrivals are picked up by the sensor).
-hourly_payments_schedule = dg.build_schedule_from_partitioned_job(
-    hourly_payments_job, minute_of_hour=20, default_status=dg.DefaultScheduleStatus.RUNNING
-)
+# The :20 backstop schedule of this job: defs/landing/backstop.py.

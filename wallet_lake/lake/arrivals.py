@@ -315,3 +315,26 @@ def evaluate(
         next_old_day=_day_id(plan.next_old_day) if plan.next_old_day else None,
     )
     return TickResult(sorted(ready, key=lambda r: r.hour), sorted(waiting, key=lambda w: w.hour), warnings, new_state)
+
+
+def backstop_skip_reason(listed: Sequence[ObjectInfo], curated_run_started: datetime | None,
+                         raw_counted: tuple[int, int] | None) -> str | None:
+    """Why the :20 backstop schedule need not run a closed hour again, or None to run it.
+
+    The landing sensor runs an hour as soon as it has closed and settled; the schedule then finds
+    the same objects and would curate the hour a second time (a 1M-event hour: two minutes of
+    both cores). It skips only when the hour's latest curation is of what is listed now: its run
+    started after the newest object's LastModified, and that run's raw step counted the same
+    number of objects and bytes (`raw_counted`; None when unknown, e.g. a backfill counted several
+    hours together). Anything else (never curated, an object since, a different count) runs.
+    The sensor still sees every change by (key, ETag), so a rewrite this misses is not lost. Pure."""
+    if not listed:
+        return None  # an empty hour: the run records it (ledger, manifest) as the schedule always did
+    if curated_run_started is None or raw_counted is None:
+        return None
+    newest = max(o.last_modified for o in listed)
+    objects, size = raw_counted
+    if curated_run_started <= newest or objects != len(listed) or size != sum(o.size for o in listed):
+        return None
+    return (f"already curated by a run started {curated_run_started.isoformat()}, after its newest object "
+            f"({newest.isoformat()}), of the same {objects} objects and {size} bytes")

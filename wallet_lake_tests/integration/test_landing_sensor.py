@@ -163,3 +163,48 @@ def test_first_tick_skips_hours_already_curated_and_a_rewrite_is_asked_for(lake)
     assert [r.partition_key for r in second.run_requests] == [pk(curated)]
     third = _evaluate(instance, store, second.cursor, now + timedelta(seconds=60), settings)
     assert third.run_requests == []
+
+
+def test_the_backstop_schedule_skips_an_hour_the_sensor_curated_and_runs_one_that_changed(lake, repository):
+    """The :20 schedule against the local S3 and a Dagster instance: an hour curated (raw and
+    curated materialized by one run) after its objects landed is skipped; after a new object, or
+    for an hour never curated, it asks for a run."""
+    with dg.instance_for_test() as instance:  # a schedule's context needs a persistent instance
+        _backstop_against(instance, lake, repository)
+
+
+def _backstop_against(instance, lake, repository):
+    from wallet_lake.contracts.asset_keys import RAW_PAYMENTS
+    from wallet_lake.defs.landing.backstop import hourly_payments_schedule
+
+    store = lake.store()
+    now = datetime.now(UTC)
+    scheduled = now.replace(minute=20, second=0, microsecond=0)
+    hour = scheduled.replace(minute=0) - H
+    store.put_bytes(key(hour, "a"), b'{"payment_id": "p1"}\n')
+    store.put_bytes(key(hour, "b"), b'{"payment_id": "p2"}\n{"payment_id": "p3"}\n')
+    listed = [o for o in store.list(f"raw/payments/dt={hour:%Y/%m/%d/%H}/")]
+
+    @dg.asset(key=dg.AssetKey(RAW_PAYMENTS), partitions_def=hourly_landing)
+    def raw_payments() -> dg.MaterializeResult:  # what the raw step records for a one-hour run
+        return dg.MaterializeResult(metadata={"objects": len(listed), "bytes": sum(o.size for o in listed), "hours": 1})
+
+    @dg.asset(key=dg.AssetKey(CURATED_PAYMENTS), partitions_def=hourly_landing, deps=[raw_payments])
+    def curated_payments() -> None:
+        return None
+
+    def evaluate():
+        ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=scheduled, resources={"lake": lake},
+                                        repository_def=repository)
+        return hourly_payments_schedule.evaluate_tick(ctx)
+
+    never = evaluate()  # never curated: run it
+    assert [r.partition_key for r in never.run_requests or []] == [pk(hour)]
+
+    assert dg.materialize([raw_payments, curated_payments], instance=instance, partition_key=pk(hour)).success
+    skipped = evaluate()
+    assert not skipped.run_requests and "already curated" in skipped.skip_message
+
+    store.put_bytes(key(hour, "c"), b'{"payment_id": "p4"}\n')  # a late file after that run
+    again = evaluate()
+    assert [r.partition_key for r in again.run_requests or []] == [pk(hour)]

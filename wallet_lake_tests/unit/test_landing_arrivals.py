@@ -396,3 +396,18 @@ def test_a_local_lake_lists_one_prefix_with_a_token_that_changes_on_rewrite(tmp_
     store.put_bytes(a, b"1\n")  # same bytes, written again
     after = store.list("raw/payments/dt=2026/11/24/")[0].etag
     assert before and after and before != after
+
+
+def test_the_backstop_skips_only_an_hour_curated_after_its_newest_object_with_the_same_counts():
+    from wallet_lake.lake.arrivals import backstop_skip_reason
+
+    t = datetime(2026, 11, 24, 13, 5, tzinfo=timezone.utc)
+    listed = [ObjectInfo("raw/payments/dt=2026/11/24/12/a.ndjson", 10, t), ObjectInfo("raw/payments/dt=2026/11/24/12/b.ndjson", 5, t + timedelta(seconds=30))]
+    after = t + timedelta(minutes=1)
+    assert "already curated" in backstop_skip_reason(listed, after, (2, 15))
+    assert backstop_skip_reason(listed, None, (2, 15)) is None  # never curated
+    assert backstop_skip_reason(listed, t + timedelta(seconds=10), (2, 15)) is None  # started before the newest object
+    assert backstop_skip_reason(listed, after, (1, 10)) is None  # counted fewer objects
+    assert backstop_skip_reason(listed, after, (2, 14)) is None  # other bytes (a rewrite)
+    assert backstop_skip_reason(listed, after, None) is None  # counts unknown (a backfill's raw step)
+    assert backstop_skip_reason([], after, (0, 0)) is None  # an empty hour still runs, as before

@@ -1,0 +1,60 @@
+"""The :20 backstop schedule: at 20 minutes past each hour, the hour that just closed is run
+unless the landing sensor already curated exactly what is listed for it (lake/arrivals.py
+backstop_skip_reason). It catches an hour the sensor missed (stopped, or a tick lost); it no
+longer curates every busy hour a second time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+
+from wallet_lake.contracts.asset_keys import RAW_PAYMENTS
+from wallet_lake.contracts.landing import landing_prefix, partition_key_for_hour
+from wallet_lake.defs.jobs import hourly_payments_job
+from wallet_lake.defs.landing.sensors import CURATED_ASSET, curated_since
+from wallet_lake.lake import arrivals
+from wallet_lake.resources import LakeResource
+
+RAW_ASSET = dg.AssetKey(RAW_PAYMENTS)
+
+
+def closed_hour(scheduled: datetime) -> datetime:
+    """The landing hour that closed before a :20 tick (13:20 -> 12:00 UTC)."""
+    return scheduled.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+
+
+def raw_counted(instance: dg.DagsterInstance, partition_key: str) -> tuple[int, int] | None:
+    """(objects, bytes) the raw step of the hour's latest curation counted, when that run counted
+    this hour alone (a backfill's raw step counts its hours together: unknown)."""
+    curated = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=CURATED_ASSET, asset_partitions=[partition_key]), limit=1
+    ).records
+    raw = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=RAW_ASSET, asset_partitions=[partition_key]), limit=1
+    ).records
+    if not curated or not raw or raw[0].run_id != curated[0].run_id:
+        return None
+    meta = raw[0].asset_materialization.metadata if raw[0].asset_materialization else {}
+    value = lambda k: getattr(meta.get(k), "value", None)  # noqa: E731 - IntMetadataValue or None
+    if value("hours") != 1 or value("objects") is None or value("bytes") is None:
+        return None
+    return int(value("objects")), int(value("bytes"))
+
+
+@dg.schedule(
+    job=hourly_payments_job,
+    cron_schedule="20 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="At :20, the landing hour that just closed (late files have had 20 minutes), unless the landing "
+    "sensor already curated the objects listed for it now.",
+)
+def hourly_payments_schedule(context: dg.ScheduleEvaluationContext, lake: LakeResource):
+    hour = closed_hour(context.scheduled_execution_time)
+    key = partition_key_for_hour(hour)
+    listed = [o for o in lake.store().list(landing_prefix(hour)) if o.key.endswith(".ndjson")]
+    reason = arrivals.backstop_skip_reason(listed, curated_since(context.instance, key), raw_counted(context.instance, key))
+    if reason:
+        return dg.SkipReason(f"{key}: {reason}")
+    return dg.RunRequest(partition_key=key)

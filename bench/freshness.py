@@ -91,6 +91,23 @@ CHANGES = [
     ("Spark Connect 3.5.5 as the warm engine",
      "not run: the curated job's in-pass counts use pyspark Observation, which the Connect client supports only from Spark 4.0",
      "rejected"),
+    ("report aggregates refreshed per changed (dt, hour) from hourly partials (migration 0009) instead of the whole dt",
+     "aggregates_refresh_seconds 6.61 for the 1M-row hour in a 6.4M-row dt (baseline-s10, 2026-12-04 08:44); 1.18-1.96 s "
+     "after. By hand in one rolled-back transaction on the same data: one hour 1.16 s, the whole dt 8.76 s", "kept"),
+    ("a long-lived Dagster code server (stack/wallet-stack apps, Unix socket) for the webserver and daemon",
+     "the daemon started a code server of its own every 60 s (3.4-3.8 CPU-s each); after, idle over 65 s: daemon 6.4 %, "
+     "code server 4 % of a core, no process started", "kept"),
+    ("two run slots, one heavy run at a time (HEAVY_RUN_TAG on the hourly and compaction jobs), instead of one slot",
+     "a freshness-check run held the only slot: the hour's run started 9.51 s after the upload, created at -0.02 s "
+     "(hourly-agg-code-server)", "kept"),
+    ("landing sensor on every pass of the daemon's sensor loop (minimum interval 1 s) instead of every 5 s",
+     "the 5 s interval aliased with the daemon's 5 s loop: ticks 5-10 s apart (mean 7.9 s over 299 ticks); run created "
+     "8.02 s after the upload in two-slots-2", "kept"),
+    ("sink tasks.max 3 in the pipeline (WL_CONNECT_TASKS_MAX=3 for the apps; run option-sink-tasks-3)",
+     "sink wait 28.38 s and 82.58 s in all, against 26.17-27.33 s and 78.62-80.73 s with 2 tasks the same hour", "not kept"),
+    ("the :20 schedule skips an hour whose latest curation is of exactly the objects listed now (defs/landing/backstop.py)",
+     "every busy hour was curated a second time at :20 (2 min of both cores for 1M events); the sensor-every-loop run "
+     "waited 19.6 s in the queue behind such a run of the hour before", "kept"),
 ]
 PK_FORMAT = "%Y-%m-%d-%H:00"
 STEP_FIELDS = "runId status creationTime startTime endTime tags { key value } stepStats { stepKey status startTime endTime }"
@@ -293,18 +310,19 @@ def main(argv=None) -> int:
 
 
 LEFT = (
-    "Where a 1M-event hour's time goes now (2026-12-04, a quiet machine, 2 sink tasks; today's runs 105.98 s before "
-    "the 5 s landing sensor, then 97.81 s, 111.0 s and 88.52 s, median 101.9 s): run created 0.1-6.6 s and started 5.8-11.5 s after the last upload (sensor tick, run queue, the run "
-    "process loading the code), raw 2-3 s, curated 28-46 s (Spark 28-40 s on the warm worker), topic 12-17 s "
-    "(publish 9.7-13 s, 72-96k records/s), then 34-45 s until the reports show the hour: the sink's remaining rows "
-    "(30-33 s wait; ~21k rows/s in the pipeline against ~30k alone) and the aggregates refresh (4.3-6.5 s: it "
-    "recomputes the whole dt, 4M rows by then, and grows with the day). On 2 cores the stages share the CPU: during "
-    "the sink Connect and Postgres each use 0.5-0.8 core; while idle the Dagster daemon uses 6-9 % of a core and starts "
-    "a new code server every 60 s (its workspace reload, 3.4-3.8 CPU-s each, measured from /proc), which lands on "
-    "whatever step runs then. Left to try, largest first: incremental report aggregates (add the hour's rows instead "
-    "of recomputing the dt), a long-lived code server the daemon and webserver connect to (workspace grpc_server, as "
-    "a production deployment runs it), the sink's CPU per row (Connect ~18 us, Postgres ~17 us against COPY's ~12 "
-    "us), the curated job's JSON parse. The goal (<= 90 s) is met by the best run only; the median is above it.")
+    "Where a 1M-event hour's time goes with the code as it is (2026-12-04 09:30-09:57, runs backstop-schedule, "
+    "-2 and -3: 78.62, 80.73 and 92.92 s, median 80.73 s): run created at 0 s (the sensor tick that saw the last "
+    "object) and started 3.6-6.1 s after the upload (run queue, the run process loading the code), raw 1.9-2.3 s, curated 22-33 s "
+    "(Spark 17.8-28.9 s on the warm worker), topic 13.7-16.3 s (76-90k records/s), then 40-51 s until the reports show "
+    "the hour: the sink's remaining rows (26-33 s wait) and the aggregates refresh of the hour (1.8-2.9 s, was 4.3-6.6 s "
+    "for the whole dt). The 92.92 s run had the slowest Spark (28.9 s) and sink (33.1 s) of the three: the goal holds "
+    "for 2 of 3 runs, not reliably. The same day's runs before these changes: 99.85 s (the code as session 9 left it), then 87.42, "
+    "99.32, 95.09 and 86.4 s as each change went in; what held each back is in its note. On 2 cores the stages share "
+    "the CPU: during the sink, Connect uses 0.5-0.9 core and each of its 2 Postgres backends 0.3-0.45 (bench/kafka_pg.py: "
+    "Connect ~18 us and Postgres ~17 us per row against COPY's ~12 us); Spark's time varies by 11 s between runs of the "
+    "same hour size, the sink's wait by 7 s. Left to try, largest first: the sink's CPU per row (a binary value format with a registered "
+    "schema: Apicurio + Avro), the curated job's JSON parse (21 of ~35 CPU-s), the run's start (4-6 s: the queue's "
+    "2 s dequeue and the run process importing the code).")
 
 
 # What the pipeline's speed depends on: a run is of the code and configuration of the last commit
@@ -331,8 +349,8 @@ def summarize(results: dict) -> None:
                        visible_after_s_median=round(statistics.median(times), 2),
                        runs_within_goal=sum(t <= 90 for t in times),
                        headline="best of the 1M-event sensor runs", goal_s=90, stretch_goal_s=60, goal_met=best["visible_after_s"] <= 90)
-        newest = busy[-1].get("code_rev")
-        current = [r["visible_after_s"] for r in busy if newest and r.get("code_rev") == newest]
+        newest = code_rev()  # the code as it is now; a run with an option set records another revision
+        current = [r["visible_after_s"] for r in busy if r.get("code_rev") == newest]
         if current:
             results["current_code"] = {"code_rev": newest, "visible_after_s_runs": current,
                                        "visible_after_s_median": round(statistics.median(current), 2),

@@ -326,7 +326,7 @@ def backstop_skip_reason(listed: Sequence[ObjectInfo], curated_run_started: date
     both cores). It skips only when the hour's latest curation is of what is listed now: its run
     started after the newest object's LastModified, and that run's raw step counted the same
     number of objects and bytes (`raw_counted`; None when unknown, e.g. a backfill counted several
-    hours together). Anything else (never curated, an object since, a different count) runs.
+    hours together, or when that run failed after curating). Anything else (never curated, an object since, a different count) runs.
     The sensor still sees every change by (key, ETag), so a rewrite this misses is not lost. Pure."""
     if not listed:
         return None  # an empty hour: the run records it (ledger, manifest) as the schedule always did

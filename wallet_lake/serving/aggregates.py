@@ -99,15 +99,19 @@ def _month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
     return start, next_month - dt.timedelta(days=1)
 
 # Marks left by the triggers (migrations 0002, 0005, 0009): every change to curated_payments
-# marks its (dt, hour)s (hour NULL: the whole dt). A refresh deletes exactly the marks its DELETE
-# sees, and recomputes them in later statements of the same transaction, which see every change
-# committed before that DELETE; a mark committed afterwards stays for the next refresh. SKIP
-# LOCKED so that two refreshes never wait on each other here (each takes the marks the other
-# has not). A refresh takes every mark of the dts it refreshes: the daily rows are rolled up from
-# all of a dt's hourly partials, so a whole-dt mark must be served before any of its hours'.
-_DRAIN_ALL_MARKS = """
+# marks its (dt, hour)s (hour NULL: the whole dt). A refresh takes its months' advisory locks
+# first, then deletes exactly the marks of those dts (or months) its DELETE sees, and recomputes
+# them in later statements of the same transaction, which see every change committed before that
+# DELETE; a mark committed afterwards stays for the next refresh. Locks before marks: whoever
+# rolls a dt up from its hourly partials holds every pending mark of that dt, so no refresh rolls
+# a dt up while another holds (and has not yet recomputed) some of its hours, or its whole-dt
+# mark (the partials of a dt marked whole may be missing, e.g. right after migration 0009). SKIP
+# LOCKED stays as a guard; under the month lock no other refresh holds these marks.
+_MARKED_MONTHS = "SELECT DISTINCT date_trunc('month', dt)::date FROM public.report_aggregate_dirty_dts"
+_DRAIN_MARKS_OF_MONTHS = """
 DELETE FROM public.report_aggregate_dirty_dts
-WHERE id IN (SELECT id FROM public.report_aggregate_dirty_dts FOR UPDATE SKIP LOCKED)
+WHERE id IN (SELECT id FROM public.report_aggregate_dirty_dts
+             WHERE date_trunc('month', dt)::date = ANY(%(months)s) FOR UPDATE SKIP LOCKED)
 RETURNING dt, hour
 """.strip()
 _DRAIN_MARKS_OF_DTS = """
@@ -172,18 +176,22 @@ def refresh_report_aggregates(conn, dts: Iterable[dt.date] = (), *, hours: Itera
     month order so they cannot deadlock. `conn` is a psycopg connection; in an open transaction
     this becomes a savepoint and the locks last until the caller commits."""
     whole, some = set(dts), set(hours)
+    wanted = whole | {day for day, _ in some}
     with conn.transaction():
+        months = {day.replace(day=1) for day in wanted}
+        if include_marked:  # the months with marks now; marks of other months made later wait
+            months.update(row[0] for row in conn.execute(_MARKED_MONTHS).fetchall())
+        if not months:
+            return []
+        for key in _month_lock_keys(months):
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, key))
         if include_marked:
-            drained = conn.execute(_DRAIN_ALL_MARKS).fetchall()
+            drained = conn.execute(_DRAIN_MARKS_OF_MONTHS, {"months": sorted(months)}).fetchall()
         else:
-            wanted = whole | {day for day, _ in some}
             drained = conn.execute(_DRAIN_MARKS_OF_DTS, {"dts": sorted(wanted)}).fetchall()
         ordered, pairs = changed_hours(whole, [*some, *((day, hour) for day, hour in drained)])
-        if not ordered:
-            return []
-        for key in _month_lock_keys(ordered):
-            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, key))
-        _rewrite(conn, ordered, pairs)
+        if ordered:
+            _rewrite(conn, ordered, pairs)
     return ordered
 
 
@@ -277,10 +285,10 @@ def refresh_marked_batch(conn, dts: list[dt.date]) -> int | None:
             if not conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, key)).fetchone()[0]:
                 return None
         drained = conn.execute(_DRAIN_MARKS_OF_DTS, {"dts": ordered}).fetchall()
-        # No mark left of a batch dt (another refresh took them): its hours are recomputed whole.
-        marked = {day for day, _ in drained}
-        days, pairs = changed_hours([d for d in ordered if d not in marked], drained)
-        _rewrite(conn, days, pairs)
+        # A batch dt without marks now was refreshed by another refresh since they were read.
+        days, pairs = changed_hours([], drained)
+        if days:
+            _rewrite(conn, days, pairs)
     return len(drained)
 
 

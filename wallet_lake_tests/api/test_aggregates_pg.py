@@ -95,6 +95,29 @@ def _expected_status(rows: list[dict]) -> dict[tuple, tuple[int, int]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
+def _latency_rows(conn, method: str) -> dict[tuple, list[int]]:
+    hist = conn.execute(
+        "SELECT dt, bucket_lo, bucket_width, payment_count, sum_ms, min_ms, max_ms FROM report_latency_daily WHERE payment_method = %s",
+        [method],
+    ).fetchall()
+    return {(h[0], h[1], h[2]): list(h[3:]) for h in hist}
+
+
+def _expected_latency(rows: list[dict]) -> dict[tuple, list[int]]:
+    expected: dict[tuple, list[int]] = {}
+    for r in rows:
+        v = r["authorized_to_complete_ms"]
+        if v is None:
+            continue
+        lo, w = latency_bucket(v)
+        e = expected.setdefault((r["dt"], lo, w), [0, 0, v, v])
+        e[0] += 1
+        e[1] += v
+        e[2] = min(e[2], v)
+        e[3] = max(e[3], v)
+    return expected
+
+
 @pytest.mark.integration
 def test_aggregates_equal_an_independent_recomputation(pg_admin: psycopg.Connection, payments, new_merchant) -> None:
     merchant, method = new_merchant(), f"t_{uuid.uuid4().hex[:12]}"
@@ -114,22 +137,7 @@ def test_aggregates_equal_an_independent_recomputation(pg_admin: psycopg.Connect
     payments(rows)
     assert _status_rows(pg_admin, merchant) == _expected_status(rows)
 
-    hist = pg_admin.execute(
-        "SELECT dt, bucket_lo, bucket_width, payment_count, sum_ms, min_ms, max_ms FROM report_latency_daily WHERE payment_method = %s",
-        [method],
-    ).fetchall()
-    expected: dict[tuple, list[int]] = {}
-    for r in rows:
-        v = r["authorized_to_complete_ms"]
-        if v is None:
-            continue
-        lo, w = latency_bucket(v)
-        e = expected.setdefault((r["dt"], lo, w), [0, 0, v, v])
-        e[0] += 1
-        e[1] += v
-        e[2] = min(e[2], v)
-        e[3] = max(e[3], v)
-    assert {(h[0], h[1], h[2]): list(h[3:]) for h in hist} == expected
+    assert _latency_rows(pg_admin, method) == _expected_latency(rows)
 
 
 @pytest.mark.integration
@@ -216,29 +224,6 @@ def _merchant_rows(conn, merchant: str) -> list[dict]:
     )
     names = [c.name for c in cur.description]
     return [dict(zip(names, r)) for r in cur.fetchall()]
-
-
-def _latency_rows(conn, method: str) -> dict[tuple, list[int]]:
-    hist = conn.execute(
-        "SELECT dt, bucket_lo, bucket_width, payment_count, sum_ms, min_ms, max_ms FROM report_latency_daily WHERE payment_method = %s",
-        [method],
-    ).fetchall()
-    return {(h[0], h[1], h[2]): list(h[3:]) for h in hist}
-
-
-def _expected_latency(rows: list[dict]) -> dict[tuple, list[int]]:
-    expected: dict[tuple, list[int]] = {}
-    for r in rows:
-        v = r["authorized_to_complete_ms"]
-        if v is None:
-            continue
-        lo, w = latency_bucket(v)
-        e = expected.setdefault((r["dt"], lo, w), [0, 0, v, v])
-        e[0] += 1
-        e[1] += v
-        e[2] = min(e[2], v)
-        e[3] = max(e[3], v)
-    return expected
 
 
 @pytest.mark.integration

@@ -174,7 +174,7 @@ def test_the_backstop_schedule_skips_an_hour_the_sensor_curated_and_runs_one_tha
 
 
 def _backstop_against(instance, lake, repository):
-    from wallet_lake.contracts.asset_keys import RAW_PAYMENTS
+    from wallet_lake.contracts.asset_keys import RAW_PAYMENTS, TOPIC_PAYMENTS_CURATED
     from wallet_lake.defs.landing.backstop import hourly_payments_schedule
 
     store = lake.store()
@@ -200,6 +200,15 @@ def _backstop_against(instance, lake, repository):
 
     never = evaluate()  # never curated: run it
     assert [r.partition_key for r in never.run_requests or []] == [pk(hour)]
+
+    @dg.asset(key=dg.AssetKey(TOPIC_PAYMENTS_CURATED), partitions_def=hourly_landing, deps=[curated_payments])
+    def topic() -> None:
+        raise RuntimeError("the broker is down")  # curated, then the run failed
+
+    failed = dg.materialize([raw_payments, curated_payments, topic], instance=instance, partition_key=pk(hour), raise_on_error=False)
+    assert not failed.success
+    retried = evaluate()  # the hour is curated, but its run did not reach Postgres: run it again
+    assert [r.partition_key for r in retried.run_requests or []] == [pk(hour)]
 
     assert dg.materialize([raw_payments, curated_payments], instance=instance, partition_key=pk(hour)).success
     skipped = evaluate()

@@ -1,6 +1,6 @@
 """The :20 backstop schedule: at 20 minutes past each hour, the hour that just closed is run
-unless the landing sensor already curated exactly what is listed for it (lake/arrivals.py
-backstop_skip_reason). It catches an hour the sensor missed (stopped, or a tick lost); it no
+unless a run that went through every step already curated exactly what is listed for it
+(lake/arrivals.py backstop_skip_reason). It catches an hour the sensor missed (stopped, or a tick lost); it no
 longer curates every busy hour a second time."""
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ def closed_hour(scheduled: datetime) -> datetime:
 
 
 def raw_counted(instance: dg.DagsterInstance, partition_key: str) -> tuple[int, int] | None:
-    """(objects, bytes) the raw step of the hour's latest curation counted, when that run counted
-    this hour alone (a backfill's raw step counts its hours together: unknown)."""
+    """(objects, bytes) the raw step of the hour's latest curation counted, when that run went
+    through every step (a run that failed after curating, in the topic or Postgres step, is run
+    again) and counted this hour alone (a backfill's raw step counts its hours together: unknown)."""
     curated = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=CURATED_ASSET, asset_partitions=[partition_key]), limit=1
     ).records
@@ -34,6 +35,9 @@ def raw_counted(instance: dg.DagsterInstance, partition_key: str) -> tuple[int, 
         dg.AssetRecordsFilter(asset_key=RAW_ASSET, asset_partitions=[partition_key]), limit=1
     ).records
     if not curated or not raw or raw[0].run_id != curated[0].run_id:
+        return None
+    run = instance.get_run_by_id(curated[0].run_id)
+    if run is None or run.status != dg.DagsterRunStatus.SUCCESS:
         return None
     meta = raw[0].asset_materialization.metadata if raw[0].asset_materialization else {}
     value = lambda k: getattr(meta.get(k), "value", None)  # noqa: E731 - IntMetadataValue or None

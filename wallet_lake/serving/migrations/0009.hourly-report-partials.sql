@@ -35,8 +35,10 @@ CREATE TABLE report_latency_hourly (
 );
 
 -- The refresh reads curated rows by (dt, hour), and by dt for whole-dt marks: one index serves
--- both, so (dt) goes (one index fewer for the sink's upserts to maintain).
-CREATE INDEX curated_payments_dt_hour_idx ON curated_payments (dt, hour);
+-- both, so (dt) goes (one index fewer for the sink's upserts to maintain). This transaction
+-- blocks the sink's writes while it builds the index: on a large table, build it beforehand with
+-- CREATE INDEX CONCURRENTLY under this name, and this statement keeps it.
+CREATE INDEX IF NOT EXISTS curated_payments_dt_hour_idx ON curated_payments (dt, hour);
 DROP INDEX IF EXISTS curated_payments_dt_idx;
 
 ALTER TABLE report_aggregate_dirty_dts ADD COLUMN hour smallint CHECK (hour BETWEEN 0 AND 23);
@@ -66,5 +68,7 @@ BEGIN
 END $$;
 
 -- The partials start empty: every dt is marked whole, so its first refresh builds all its hours
--- (a refresh drains every mark of the dts it takes, whole-dt ones included).
+-- (a refresh holds its months' locks and drains every mark of its dts, whole-dt ones included,
+-- before it rolls a dt up: serving/aggregates.py). The refresher sensor rebuilds them in batches
+-- of WL_AGGREGATES_REFRESH_BATCH_DTS dts; a Postgres step that comes first takes them all.
 INSERT INTO report_aggregate_dirty_dts (dt) SELECT DISTINCT dt FROM curated_payments;

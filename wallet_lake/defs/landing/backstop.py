@@ -14,6 +14,7 @@ from wallet_lake.contracts.landing import landing_prefix, partition_key_for_hour
 from wallet_lake.defs.jobs import hourly_payments_job
 from wallet_lake.defs.landing.sensors import CURATED_ASSET, curated_since
 from wallet_lake.lake import arrivals
+from wallet_lake.lake.store import LakeStore
 from wallet_lake.resources import LakeResource
 
 RAW_ASSET = dg.AssetKey(RAW_PAYMENTS)
@@ -55,10 +56,15 @@ def raw_counted(instance: dg.DagsterInstance, partition_key: str) -> tuple[int, 
     "sensor already curated the objects listed for it now.",
 )
 def hourly_payments_schedule(context: dg.ScheduleEvaluationContext, lake: LakeResource):
-    hour = closed_hour(context.scheduled_execution_time)
+    return backstop_tick(context.instance, lake.store(), context.scheduled_execution_time)
+
+
+def backstop_tick(instance: dg.DagsterInstance, store: LakeStore, scheduled: datetime) -> dg.RunRequest | dg.SkipReason:
+    """One tick of the schedule: the closed hour's run, or why it is not needed."""
+    hour = closed_hour(scheduled)
     key = partition_key_for_hour(hour)
-    listed = [o for o in lake.store().list(landing_prefix(hour)) if o.key.endswith(".ndjson")]
-    reason = arrivals.backstop_skip_reason(listed, curated_since(context.instance, key), raw_counted(context.instance, key))
+    listed = [o for o in store.list(landing_prefix(hour)) if o.key.endswith(".ndjson")]
+    reason = arrivals.backstop_skip_reason(listed, curated_since(instance, key), raw_counted(instance, key))
     if reason:
         return dg.SkipReason(f"{key}: {reason}")
     return dg.RunRequest(partition_key=key)

@@ -29,9 +29,9 @@ from urllib.parse import unquote
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from wallet_lake.contracts.landing import hour_token, landing_prefix
+from wallet_lake.contracts.landing import hour_token
 from wallet_lake.contracts.schema import CURATED_PARTITION_COLUMNS
-from wallet_lake.lake.store import LakeStore, S3LakeStore
+from wallet_lake.lake.store import LakeStore, S3LakeStore, landing_objects
 from wallet_lake.transforms import curate as rules
 
 BATCH_COLUMN = "landing_hour"  # the landing hour token, e.g. 20261124T13, as a batch column
@@ -65,7 +65,7 @@ def lake_uri(store: LakeStore, key: str) -> str:
 def find_inputs(store: LakeStore, hours: Sequence[datetime], scratch: Path, *, direct: bool, io_threads: int) -> list[HourInput]:
     """The hours' landing objects; copied under `scratch` unless Spark reads them `direct`ly."""
     inputs = [HourInput(hour_token(h), h) for h in hours]
-    listed = {i.token: [o for o in store.list(landing_prefix(i.hour)) if o.key.endswith(".ndjson")] for i in inputs}
+    listed = {i.token: landing_objects(store, i.hour) for i in inputs}
     todo = []
     for i in inputs:
         for n, o in enumerate(listed[i.token]):

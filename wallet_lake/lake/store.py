@@ -247,3 +247,11 @@ def open_lake_from_env() -> LakeStore:
     lake = load(LakeSettings)
     return open_lake(lake.lake_uri or f"s3://{lake.lake_bucket}", kms_key_id=lake.kms_key_id,
                      s3_endpoint_url=lake.s3_endpoint_url, region=lake.aws_region)
+
+
+def landing_objects(store: LakeStore, hour: datetime) -> list[ObjectInfo]:
+    """The NDJSON objects of a landing hour as the pipeline counts and reads them (the raw step,
+    the curation's inputs and the :20 backstop list the same set)."""
+    from wallet_lake.contracts.landing import landing_prefix
+
+    return [o for o in store.list(landing_prefix(hour)) if o.key.endswith(".ndjson")]

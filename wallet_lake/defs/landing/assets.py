@@ -5,6 +5,7 @@ import dagster as dg
 from wallet_lake.contracts.asset_keys import RAW_PAYMENTS
 from wallet_lake.contracts.landing import landing_prefix
 from wallet_lake.defs.ops.hour_leases import holds_landing_hours
+from wallet_lake.lake.store import landing_objects
 from wallet_lake.partitions import hourly_landing, partition_hours
 from wallet_lake.resources import LakeResource, PostgresResource
 from wallet_lake.serving import ledger
@@ -23,7 +24,7 @@ def raw_payments(context: dg.AssetExecutionContext, lake: LakeResource, postgres
     store = lake.store()
     objects = lines = size = 0
     for hour in partition_hours(context):
-        found = [o for o in store.list(landing_prefix(hour)) if o.key.endswith(".ndjson")]
+        found = landing_objects(store, hour)
         # Lines as the curation's Spark reader splits them: the ledger compares the two counts.
         hour_lines = sum(ledger.count_lines(store.get_bytes(o.key)) for o in found)
         context.log.info(f"{landing_prefix(hour)}: {len(found)} objects, {hour_lines} lines")

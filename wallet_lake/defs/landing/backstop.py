@@ -1,7 +1,7 @@
 """The :20 backstop schedule: at 20 minutes past each hour, the hour that just closed is run
 unless a run that went through every step already curated exactly what is listed for it
-(lake/arrivals.py backstop_skip_reason). It catches an hour the sensor missed (stopped, or a tick lost); it no
-longer curates every busy hour a second time."""
+(lake/arrivals.py backstop_skip_reason). It catches an hour the sensor missed (stopped, or a
+tick lost); it no longer curates every busy hour a second time."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 
 from wallet_lake.contracts.asset_keys import RAW_PAYMENTS
-from wallet_lake.contracts.landing import landing_prefix, partition_key_for_hour
+from wallet_lake.contracts.landing import partition_key_for_hour
 from wallet_lake.defs.jobs import hourly_payments_job
 from wallet_lake.defs.landing.sensors import CURATED_ASSET, curated_since
 from wallet_lake.lake import arrivals
-from wallet_lake.lake.store import LakeStore
+from wallet_lake.lake.store import LakeStore, landing_objects
 from wallet_lake.resources import LakeResource
 
 RAW_ASSET = dg.AssetKey(RAW_PAYMENTS)
@@ -52,8 +52,8 @@ def raw_counted(instance: dg.DagsterInstance, partition_key: str) -> tuple[int, 
     cron_schedule="20 * * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="At :20, the landing hour that just closed (late files have had 20 minutes), unless the landing "
-    "sensor already curated the objects listed for it now.",
+    description="At :20, the landing hour that just closed (late files have had 20 minutes), unless a successful "
+    "run already curated the objects listed for it now.",
 )
 def hourly_payments_schedule(context: dg.ScheduleEvaluationContext, lake: LakeResource):
     return backstop_tick(context.instance, lake.store(), context.scheduled_execution_time)
@@ -63,7 +63,7 @@ def backstop_tick(instance: dg.DagsterInstance, store: LakeStore, scheduled: dat
     """One tick of the schedule: the closed hour's run, or why it is not needed."""
     hour = closed_hour(scheduled)
     key = partition_key_for_hour(hour)
-    listed = [o for o in store.list(landing_prefix(hour)) if o.key.endswith(".ndjson")]
+    listed = landing_objects(store, hour)
     reason = arrivals.backstop_skip_reason(listed, curated_since(instance, key), raw_counted(instance, key))
     if reason:
         return dg.SkipReason(f"{key}: {reason}")

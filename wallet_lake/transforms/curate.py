@@ -170,7 +170,11 @@ def parse_lines(raw: DataFrame) -> DataFrame:
 
     def ts(field: str) -> Column:
         text = F.col(f"p.{field}")
-        return F.when(text.rlike(TIMESTAMP_PATTERN), text.cast("timestamp"))
+        # A trailing Z is cast without it, in the session's zone, which is UTC (SPARK_CONF): the
+        # same instant. Spark resolves a zone written in the text per value through two regex
+        # compiles (getZoneId): 6 % of a busy hour's curation CPU, for the common case.
+        utc = F.when(text.endswith("Z"), text.substr(F.lit(1), F.length(text) - 1)).otherwise(text)
+        return F.when(text.rlike(TIMESTAMP_PATTERN), utc.cast("timestamp"))
 
     return df.select(
         "*", *probes,

@@ -108,6 +108,20 @@ CHANGES = [
     ("the :20 schedule skips an hour whose latest curation is of exactly the objects listed now (defs/landing/backstop.py)",
      "every busy hour was curated a second time at :20 (2 min of both cores for 1M events); the sensor-every-loop run "
      "waited 19.6 s in the queue behind such a run of the hour before", "kept"),
+    ("curation casts a timestamp written with Z without its Z, in the session's zone (UTC), instead of letting Spark "
+     "parse the zone (transforms/curate.py)",
+     "a Java Flight Recorder profile of the curation worker over a 1M-event hour (2026-12-04 12:38, 2,548 samples): "
+     "Pattern.compile 6.1 % of the samples, under SparkDateTimeUtils.getZoneId (two String.replaceFirst per value "
+     "with a zone); in one Spark session, 3M timestamps cast 6 times each way: 2.45-5.85 s before, 1.23-1.77 s after", "kept"),
+    ("the sink wait reads the committed offsets with one consumer for the whole wait, every 0.25 s (the connector's "
+     "status every 2 s), instead of a new consumer every second (serving/connect.wait_for_sink)",
+     "each round paid a TLS handshake and a SCRAM-SHA-512 login: 96 ms and 60 ms of CPU per round (10 rounds); the run "
+     "process used 3.0 CPU-s during a 36 s sink wait, 1.4 CPU-s in 32 s after", "kept"),
+    ("bench/freshness.py asks Dagster for the hour's runs every 5 s instead of twice a second while it waits",
+     "a runs query costs the webserver 20 ms of CPU (40 queries measured), taken from the measured pipeline", "kept"),
+    ("statement triggers that mark (dt, hour)s (migrations 0005, 0009): measured, not changed",
+     "track_functions=pl over one freshness run (warm-up and 1M hour, 9,138 INSERT statements of the sink): "
+     "report_mark_inserted_dts 1.48 s, report_mark_updated_dts 0.81 s, against ~39 CPU-s of the sink's 2 backends", "not changed"),
 ]
 PK_FORMAT = "%Y-%m-%d-%H:00"
 STEP_FIELDS = "runId status creationTime startTime endTime tags { key value } stepStats { stepKey status startTime endTime }"
@@ -181,6 +195,21 @@ def stages(run: dict, t0: float) -> dict:
     order = sorted((v["start"], v["end"]) for v in steps.values() if v["start"] is not None and v["end"] is not None)
     out["gaps_between_steps_s"] = round(sum(max(0.0, b[0] - a[1]) for a, b in zip(order, order[1:])), 2)
     return out
+
+
+def table_size() -> dict:
+    """How big curated_payments is before the measured hour (Postgres' estimate from its last
+    analyze, no scan): every bench run adds an hour, and the sink's inserts slow down as the
+    primary key outgrows shared_buffers, so runs on databases of different sizes differ."""
+    from wallet_lake.resources import resource_values
+    from wallet_lake.security.secrets import resolve_secret
+
+    pg = resource_values(lambda name, _type: resolve_secret(name))["postgres"]
+    with pg.connect() as conn:
+        rows, table, pkey = conn.execute(
+            "SELECT c.reltuples::bigint, pg_relation_size(c.oid), pg_relation_size('curated_payments_pkey') "
+            "FROM pg_class c WHERE c.oid = 'curated_payments'::regclass").fetchone()
+    return {"rows_estimate": rows, "table_mib": table >> 20, "pkey_mib": pkey >> 20}
 
 
 def land_and_wait(store, rng: random.Random, *, events: int, objects: int, trigger: str, executor: str | None, timeout: float) -> dict:
@@ -276,6 +305,7 @@ def main(argv=None) -> int:
         w = land_and_wait(store, rng, events=args.warmup_events, objects=args.objects, trigger=args.trigger,
                           executor=args.executor, timeout=args.timeout)
         warmup = {"events": w["events"], "landing_hour": w["pk"], "visible_after_s": round(w["visible"], 2)}
+    before = table_size()
     m = land_and_wait(store, rng, events=args.events, objects=args.objects, trigger=args.trigger,
                       executor=args.executor, timeout=args.timeout)
     lines, bodies, want, pk, per_dt = m["lines"], m["bodies"], m["want"], m["pk"], m["per_dt"]
@@ -299,6 +329,7 @@ def main(argv=None) -> int:
         "stages": stages(run, t0) if run else None,
         "runs_of_hour": [{"run_id": r["runId"], "status": r["status"], "created": round(r["creationTime"] - t0, 2)} for r in runs],
         "warmup": warmup,
+        "curated_payments_before": before,
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "code_rev": code_rev(),
@@ -315,22 +346,25 @@ def main(argv=None) -> int:
 
 
 LEFT = (
-    "Where a 1M-event hour's time goes with the code as it is (2026-12-04 09:30-09:57, runs backstop-schedule, "
-    "-2 and -3: 78.62, 80.73 and 92.92 s, median 80.73 s): run created at 0 s (the sensor tick that saw the last "
-    "object) and started 3.6-6.1 s after the upload (run queue, the run process loading the code), raw 1.9-2.3 s, curated 22-33 s "
-    "(Spark 17.8-28.9 s on the warm worker), topic 13.7-16.3 s (76-90k records/s), then 40-51 s until the reports show "
-    "the hour: the sink's remaining rows (26-33 s wait) and the aggregates refresh of the hour (1.8-2.9 s, was 4.3-6.6 s "
-    "for the whole dt). The 92.92 s run had the slowest Spark (28.9 s) and sink (33.1 s) of the three: the goal holds "
-    "for 2 of 3 runs, not reliably. After the review fixes (6ca1097: a refresh locks its months before it drains marks; "
-    "the backstop runs an hour again when its run failed) the stack was restarted for CI, and the two runs after it "
-    "took 105.99 and 99.2 s (Spark 30.7-31.4 s, sink wait 36-39 s): the spread between runs of the same code on this "
-    "machine is larger than what the last changes saved. The same day's runs before these changes: 99.85 s (the code as session 9 left it), then 87.42, "
-    "99.32, 95.09 and 86.4 s as each change went in; what held each back is in its note. On 2 cores the stages share "
-    "the CPU: during the sink, Connect uses 0.5-0.9 core and each of its 2 Postgres backends 0.3-0.45 (bench/kafka_pg.py: "
-    "Connect ~18 us and Postgres ~17 us per row against COPY's ~12 us); Spark's time varies by 11 s between runs of the "
-    "same hour size, the sink's wait by 7 s. Left to try, largest first: the sink's CPU per row (a binary value format with a registered "
-    "schema: Apicurio + Avro), the curated job's JSON parse (21 of ~35 CPU-s), the run's start (4-6 s: the queue's "
-    "2 s dequeue and the run process importing the code).")
+    "Where a 1M-event hour's time goes (session 11, 2026-12-04 12:00-14:10, per-process CPU from /proc every 1-2 s "
+    "beside the runs): about 140 CPU-s from upload to visible on 2 cores, Spark ~41 (the curation worker), Connect ~25, "
+    "the sink's 2 Postgres backends ~29, the run process ~15 (publish ~9), the Dagster daemon ~8, Kafka ~4, moto ~3. The "
+    "machine is busy: the stages are CPU-bound and share it. A Java Flight Recorder profile of the curation worker "
+    "showed no single hot spot besides the per-value zone parse (fixed): Jackson parse and UTF-8 decoding (a Reader per "
+    "line in Spark's from_json), the first-'}' scan of the single-object check (UTF8String.find 3.8 %), two sorts (the "
+    "dedupe window and the write's repartition), Parquet encoding. The same code gives 81.78 s and 106.05 s one after "
+    "the other (sink-wait-one-client, -2): in the slow run Connect and Postgres needed 30 % more CPU for the same rows "
+    "and Spark, publish and sink were all slower; upload times of the same bytes vary 0.3-9 s. The database's size "
+    "counts too: these runs went into a curated_payments of ~26.5M rows (every bench run of the day adds one; primary key "
+    "1.7 GiB against 1 GiB of shared_buffers); emptied as on a fresh clone (empty-table), the sink's Postgres backends "
+    "needed 25.8 CPU-s instead of 29-39, the sink wait was 25.75 s and the hour was visible after 85.3 s. The runs now "
+    "record that size (curated_payments_before). The 90 s goal holds for "
+    "some runs (78.62, 80.73, 81.78, 86.53 s) and not reliably. Left to try, largest first: the sink's CPU per row "
+    "(a binary value format with a registered schema, Apicurio + Avro; the converter is a small part of Connect's "
+    "CPU since KIP-1054, Debezium's per-record work the largest), the curated job's second shuffle (write partitioning "
+    "straight from the dedupe's partitions), skipping a queued second run of an hour the first run already curated "
+    "whole (throughput, not this figure), the run's start (4-7 s: the queue's 2 s dequeue and the run process "
+    "importing the code).")
 
 
 # What the pipeline's speed depends on: a run is of the code and configuration of the last commit

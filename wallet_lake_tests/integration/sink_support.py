@@ -241,6 +241,23 @@ def delete_topics(admin, names: list[str]) -> None:
 
 
 @contextmanager
+def throwaway_curated_topic(res, prefix: str, partitions: int = 3) -> Iterator[str]:
+    """A topic named `prefix` plus a random suffix with the curated topic's settings; deleted
+    afterwards."""
+    from confluent_kafka.admin import AdminClient
+
+    from wallet_lake.publish.topic import curated_topic_spec
+
+    admin = AdminClient(res["kafka"].client_config())
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
+    create_topic(admin, name, partitions, curated_topic_spec(name).config)
+    try:
+        yield name
+    finally:
+        delete_topics(admin, [name])
+
+
+@contextmanager
 def throwaway_connector(res, topic: str, overrides: dict | None = None) -> Iterator[str]:
     """A sink connector named after `topic` running the project's connector config on that
     topic (with its own dead-letter topic `<topic>.dlq`); deleted afterwards, with its consumer

@@ -8,19 +8,16 @@ shared sink."""
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from wallet_lake.contracts.schema import connect_value_schema
 from wallet_lake.publish.producer import producer_config, publish
 from wallet_lake.publish.records import curated_record
-from wallet_lake.publish.topic import curated_topic_spec
 from wallet_lake.serving.connect import raise_if_failed, sink_group_id, wait_for_sink
 from wallet_lake_tests.integration.sink_support import (
-    consume, count_rows, create_topic, curated_row, delete_rows, delete_topics, random_day, run_prefix, throwaway_connector,
+    consume, count_rows, curated_row, delete_rows, random_day, run_prefix, throwaway_connector, throwaway_curated_topic,
 )
 
 pytestmark = pytest.mark.integration
@@ -36,11 +33,8 @@ def prefix(stack_resources):
 
 @pytest.fixture
 def topic(stack_resources):
-    admin = AdminClient(stack_resources["kafka"].client_config())
-    name = f"t-dlq-{uuid.uuid4().hex[:10]}"
-    create_topic(admin, name, 3, curated_topic_spec(name).config)
-    yield name
-    delete_topics(admin, [name])
+    with throwaway_curated_topic(stack_resources, "t-dlq-") as name:
+        yield name
 
 
 def _poison(prefix: str) -> dict[str, bytes]:

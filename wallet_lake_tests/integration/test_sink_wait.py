@@ -10,20 +10,16 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from wallet_lake.publish.topic import curated_topic_spec
 from wallet_lake.serving.connect import committed_offsets, wait_for_sink
-from wallet_lake_tests.integration.sink_support import create_topic, delete_topics
+from wallet_lake_tests.integration.sink_support import throwaway_curated_topic
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def topic(stack_resources):
-    admin = AdminClient(stack_resources["kafka"].client_config())
-    name = f"t-wait-{uuid.uuid4().hex[:10]}"
-    create_topic(admin, name, 3, curated_topic_spec(name).config)
-    yield name
-    delete_topics(admin, [name])
+    with throwaway_curated_topic(stack_resources, "t-wait-") as name:
+        yield name
 
 
 def _commit(conf: dict, group: str, topic: str, offsets: dict[int, int]) -> None:

@@ -142,7 +142,9 @@ class SparkSettings(Group):
     TITLE: ClassVar[str] = "Spark (local launcher)"
     spark_master: Annotated[str, Field(description="Spark master of the local launcher")] = "local[2]"
     spark_driver_memory: Annotated[str, Field(description="Spark driver memory")] = "2g"
-    spark_shuffle_partitions: Annotated[int, Field(ge=1, description="spark.sql.shuffle.partitions")] = 4
+    # One shuffle partition per core of local[2]: with 4, adaptive execution coalesced a 1M-event
+    # hour's dedupe and write to 3 tasks, whose last ran alone on one core (docs/benchmarks.md).
+    spark_shuffle_partitions: Annotated[int, Field(ge=1, description="spark.sql.shuffle.partitions (local launcher and curation worker; one per core of spark_master)")] = 2
     spark_worker_socket: Annotated[Optional[str], Field(description="Unix socket of the warm curation worker (lake/curation_worker.py, started by stack/wallet-stack up) the local launcher curates on; unset or not answering = Spark in the run's own process")] = None
 
 

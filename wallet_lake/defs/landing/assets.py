@@ -1,5 +1,7 @@
 """raw_payments: the landing hour as the processor wrote it (NDJSON objects on S3)."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import dagster as dg
 
 from wallet_lake.contracts.asset_keys import RAW_PAYMENTS
@@ -9,6 +11,9 @@ from wallet_lake.lake.store import landing_objects
 from wallet_lake.partitions import hourly_landing, partition_hours
 from wallet_lake.resources import LakeResource, PostgresResource
 from wallet_lake.serving import ledger
+
+# Objects read at once; each is held whole in memory while its lines are counted.
+RAW_READ_THREADS = 4
 
 
 @dg.asset(
@@ -23,16 +28,19 @@ from wallet_lake.serving import ledger
 def raw_payments(context: dg.AssetExecutionContext, lake: LakeResource, postgres: PostgresResource) -> dg.MaterializeResult:
     store = lake.store()
     objects = lines = size = 0
-    for hour in partition_hours(context):
-        found = landing_objects(store, hour)
-        # Lines as the curation's Spark reader splits them: the ledger compares the two counts.
-        hour_lines = sum(ledger.count_lines(store.get_bytes(o.key)) for o in found)
-        context.log.info(f"{landing_prefix(hour)}: {len(found)} objects, {hour_lines} lines")
-        with postgres.connect() as conn:  # committed per hour, as soon as it is counted
-            ledger.record_stage(conn, hour, ledger.RAW_LINES, hour_lines, run_id=context.run_id, curation_run_id=None)
-        objects += len(found)
-        lines += hour_lines
-        size += sum(o.size for o in found)
+    # A busy hour is several objects: read them side by side (one at a time left a core idle
+    # while the S3 server sent the next, 2.4 s of a 1M-event hour's freshness).
+    with ThreadPoolExecutor(max_workers=RAW_READ_THREADS) as pool:
+        for hour in partition_hours(context):
+            found = landing_objects(store, hour)
+            # Lines as the curation's Spark reader splits them: the ledger compares the two counts.
+            hour_lines = sum(pool.map(lambda o: ledger.count_lines(store.get_bytes(o.key)), found))
+            context.log.info(f"{landing_prefix(hour)}: {len(found)} objects, {hour_lines} lines")
+            with postgres.connect() as conn:  # committed per hour, as soon as it is counted
+                ledger.record_stage(conn, hour, ledger.RAW_LINES, hour_lines, run_id=context.run_id, curation_run_id=None)
+            objects += len(found)
+            lines += hour_lines
+            size += sum(o.size for o in found)
     return dg.MaterializeResult(
         metadata={"objects": objects, "lines": lines, "bytes": size, "hours": len(context.partition_keys)}
     )

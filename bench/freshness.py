@@ -122,6 +122,31 @@ CHANGES = [
     ("statement triggers that mark (dt, hour)s (migrations 0005, 0009): measured, not changed",
      "track_functions=pl over one freshness run (warm-up and 1M hour, 9,138 INSERT statements of the sink): "
      "report_mark_inserted_dts 1.48 s, report_mark_updated_dts 0.81 s, against ~39 CPU-s of the sink's 2 backends", "not changed"),
+    ("Dagster's Postgres storage keeps a small pool of connections per process (wallet_lake/ops/dagster_storage.py, "
+     "dagster.yaml `storage: custom`) instead of dagster-postgres' new connection per query outside the webserver",
+     "every query paid a TLS handshake and a SCRAM-SHA-256 login (4,096 PBKDF2 rounds): the idle daemon used 2.19 CPU-s "
+     "per 20 s (11 % of a core; 49 % of its perf samples in libcrypto), 0.44 after; 50 run-storage queries 0.99 s "
+     "(0.38 CPU-s in the client) against 0.05 s pooled; a run's events were ~40 ms apart (12 planned events took 0.56 s), "
+     "~10 ms after; run created to started 5.3 s (empty-table) -> 3.1 s (s12-b); the daemon used 12.1 CPU-s during "
+     "s12-a's hour, 1.6 during s12-b's", "kept"),
+    ("run queue dequeued every 1 s instead of 2 s (dagster.yaml; an integer, 1 is the least)",
+     "enqueued to starting 1.1 s (empty-table), 0.6 s (s12-b)", "kept"),
+    ("raw_payments reads an hour's objects 4 at a time instead of one by one (its line count for the ledger)",
+     "raw step 2.44 s (empty-table), 1.76-1.81 s after (s12-a, s12-b)", "kept"),
+    ("Spark shuffle partitions 2 (one per core of local[2]) instead of 4 (WL_SPARK_SHUFFLE_PARTITIONS)",
+     "bench/curation_stages.py (its first, uncommitted version; same method), 1M events, warm reps of one Spark session per variant, two batches: with 4, adaptive execution "
+     "coalesced the dedupe and the write to 3 tasks each, the third alone on one core; 4 partitions 20.81-22.87 and "
+     "23.30-26.30 s, 2 partitions 19.16-21.46 and 19.34-23.51 s", "kept"),
+    ("Spark shuffle and spill compression off (local disk, page cache)",
+     "22.44-23.66 s against 20.81-22.87 s with it on (same method)", "not kept"),
+    ("the curation worker's JVM on the throughput collector (-XX:+UseParallelGC) instead of G1",
+     "GC is under 0.5 s of the ~13 CPU-s parse stage; 25.95-27.46 s (G1 in the same batch 23.30-26.30 s), with 2 "
+     "partitions 20.14-21.94 s (G1 19.16-23.51 s): no gain", "not kept"),
+    ("the sink's Postgres backends profiled (perf record -g, 40 s of a 1M-row load, s12-a): measured, not changed",
+     "btree work ~20 % (_bt_compare 8.6 %, buffer lookups 5 %, _bt_checkpage 2.3 %: ON CONFLICT probes the primary "
+     "key, then the insert descends it again), text comparison through the database collation ~6 % (strcoll, "
+     "varstr_cmp; a COLLATE \"C\" payment_id would compare bytes), per-statement executor setup (ExprEvalPushStep, "
+     "CheckExprStillValid, copyObject) ~5 %, WAL ~2 %; no single hot spot", "not changed"),
 ]
 PK_FORMAT = "%Y-%m-%d-%H:00"
 STEP_FIELDS = "runId status creationTime startTime endTime tags { key value } stepStats { stepKey status startTime endTime }"
@@ -212,6 +237,21 @@ def table_size() -> dict:
     return {"rows_estimate": rows, "table_mib": table >> 20, "pkey_mib": pkey >> 20}
 
 
+def cpu_times() -> dict:
+    """The machine's CPU seconds so far (/proc/stat, all CPUs): busy (user, nice, system, irq,
+    softirq), idle (with iowait) and steal (time the hypervisor gave another guest)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    tick = os.sysconf("SC_CLK_TCK")
+    return {"busy": (user + nice + system + irq + softirq) / tick, "idle": (idle + iowait) / tick, "steal": steal / tick}
+
+
+def cpu_used(before: dict, after: dict) -> dict:
+    """CPU seconds of the machine between two cpu_times(): what the measured hour cost, and
+    whether the hypervisor took time (runs of one code differ by ~25 s; steal says why or not)."""
+    return {f"{k}_cpu_s": round(after[k] - before[k], 1) for k in ("busy", "idle", "steal")}
+
+
 def land_and_wait(store, rng: random.Random, *, events: int, objects: int, trigger: str, executor: str | None, timeout: float) -> dict:
     """Generate an hour of `events` lines for a free hour, upload it as `objects` objects, and
     poll daily-recon until every surviving payment shows; the figures of that."""
@@ -237,16 +277,16 @@ def land_and_wait(store, rng: random.Random, *, events: int, objects: int, trigg
         t_upload = time.time()
         with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
             list(pool.map(lambda kv: store.put_bytes(kv[0], kv[1]), bodies.items()))
-        t0 = time.time()
+        t0, cpu0 = time.time(), cpu_times()
         print(f"uploaded in {t0 - t_upload:.1f} s; waiting for daily-recon", flush=True)
         if trigger == "launch":
             launch(dagster, pk, executor or "in_process")
-        visible = None
+        visible = cpu = None
         runs_checked = 0.0
         while time.time() - t0 < timeout:
             now = recon_counts(api, sorted(per_dt))
             if all(now[d] >= target[d] for d in per_dt):
-                visible = time.time() - t0
+                visible, cpu = time.time() - t0, cpu_used(cpu0, cpu_times())
                 if any(now[d] != target[d] for d in per_dt):
                     raise SystemExit(f"daily-recon shows more than expected: {now} against {target} (another writer?)")
                 break
@@ -271,7 +311,7 @@ def land_and_wait(store, rng: random.Random, *, events: int, objects: int, trigg
         api.close()
         revoke_api_key(key_id)
     return {"lines": lines, "bodies": bodies, "want": want, "pk": pk, "per_dt": per_dt, "t_upload": t_upload, "t0": t0,
-            "visible": visible, "runs": runs, "events": len(lines)}
+            "visible": visible, "cpu": cpu, "runs": runs, "events": len(lines)}
 
 
 def main(argv=None) -> int:
@@ -326,6 +366,7 @@ def main(argv=None) -> int:
         "executor": args.executor or "job default (in_process)",
         "upload_s": round(t0 - t_upload, 2),
         "visible_after_s": round(visible, 2),
+        "machine_cpu_until_visible": m["cpu"],
         "stages": stages(run, t0) if run else None,
         "runs_of_hour": [{"run_id": r["runId"], "status": r["status"], "created": round(r["creationTime"] - t0, 2)} for r in runs],
         "warmup": warmup,
@@ -346,25 +387,23 @@ def main(argv=None) -> int:
 
 
 LEFT = (
-    "Where a 1M-event hour's time goes (session 11, 2026-12-04 12:00-14:10, per-process CPU from /proc every 1-2 s "
-    "beside the runs): about 140 CPU-s from upload to visible on 2 cores, Spark ~41 (the curation worker), Connect ~25, "
-    "the sink's 2 Postgres backends ~29, the run process ~15 (publish ~9), the Dagster daemon ~8, Kafka ~4, moto ~3. The "
-    "machine is busy: the stages are CPU-bound and share it. A Java Flight Recorder profile of the curation worker "
-    "showed no single hot spot besides the per-value zone parse (fixed): Jackson parse and UTF-8 decoding (a Reader per "
-    "line in Spark's from_json), the first-'}' scan of the single-object check (UTF8String.find 3.8 %), two sorts (the "
-    "dedupe window and the write's repartition), Parquet encoding. The same code gives 81.78 s and 106.05 s one after "
-    "the other (sink-wait-one-client, -2): in the slow run Connect and Postgres needed 30 % more CPU for the same rows "
-    "and Spark, publish and sink were all slower; upload times of the same bytes vary 0.3-9 s. The database's size "
-    "counts too: these runs went into a curated_payments of ~26.5M rows (every bench run of the day adds one; primary key "
-    "1.7 GiB against 1 GiB of shared_buffers); emptied as on a fresh clone (empty-table), the sink's Postgres backends "
-    "needed 25.8 CPU-s instead of 29-39, the sink wait was 25.75 s and the hour was visible after 85.3 s. The runs now "
-    "record that size (curated_payments_before). The 90 s goal holds for "
-    "some runs (78.62, 80.73, 81.78, 86.53 s) and not reliably. Left to try, largest first: the sink's CPU per row "
-    "(a binary value format with a registered schema, Apicurio + Avro; the converter is a small part of Connect's "
-    "CPU since KIP-1054, Debezium's per-record work the largest), the curated job's second shuffle (write partitioning "
-    "straight from the dedupe's partitions), skipping a queued second run of an hour the first run already curated "
-    "whole (throughput, not this figure), the run's start (4-7 s: the queue's 2 s dequeue and the run process "
-    "importing the code).")
+    "Where a 1M-event hour's time goes (session 12, 2026-12-04 15:35-16:17, per-process CPU from /proc every 2 s "
+    "beside runs s12-b..f of 669c03d): 130-170 CPU-s from upload to visible on 2 cores (s12-f: the machine busy 131.4 "
+    "CPU-s, idle 13.7, steal 0.1), Spark 33-51 (the curation worker), Connect 27-34, the sink's 2 Postgres backends "
+    "25-34, the run process 13-18 (publish ~10 of it), moto 3-6, Kafka 3-5, the Dagster daemon 2-3 (12 before its "
+    "storage kept its connections). Stages of those runs: run started 2.6-4.4 s after the upload, raw 1.6-3.0 s, "
+    "curated 28-37 s (Spark 19.8-32.2 s), topic 11-15 s (78-115k records/s), sink wait 24.6-31.3 s, aggregates "
+    "refresh 1.3-3.4 s. The same code still spreads by ~20 s (72.99 to 94.43 s): in the slow run every stage "
+    "needed ~15 % more CPU for the same work (why is not known: the machine's steal time is recorded from s12-f on, 0.1 CPU-s there); the sink's Postgres CPU "
+    "also grows with the table (25.3, 27.2, 30.8, 33.6 CPU-s as curated_payments grew from 2.4M to 5.8M rows, each "
+    "run adding 1.13M). A perf profile of the sink's backends shows btree work (~20 %) and text comparison through the "
+    "collation (~6 %) as the largest parts, no single hot spot. Left to try, largest first: the sink's CPU per row "
+    "(Connect ~30 us, Postgres ~30 us per row: a binary value format with a registered schema, Apicurio + Avro; a "
+    "COLLATE \"C\" payment_id key), the curated job's second shuffle (write partitioning straight from the dedupe's "
+    "partitions, which changes the lake's one-file-per-merchant layout), the raw objects read twice (the raw step's "
+    "line count and the curation's download, 1.6-3.0 s and ~1.9 s), skipping a queued second run of an hour the first "
+    "run already curated whole (throughput, not this figure: an upload spanning two sensor ticks queued one in 3 of "
+    "the 5 runs).")
 
 
 # What the pipeline's speed depends on: a run is of the code and configuration of the last commit

@@ -132,7 +132,9 @@ CHANGES = [
     ("run queue dequeued every 1 s instead of 2 s (dagster.yaml; an integer, 1 is the least)",
      "enqueued to starting 1.1 s (empty-table), 0.6 s (s12-b)", "kept"),
     ("raw_payments reads an hour's objects 4 at a time instead of one by one (its line count for the ledger)",
-     "raw step 2.44 s (empty-table), 1.76-1.81 s after (s12-a, s12-b)", "kept"),
+     "the raw step's reads and line counts of a 1M-event hour in 8 objects (345 MiB), alternating 3 times on the dev "
+     "stack: 1.46-1.59 s one at a time, 1.13-1.30 s four at a time; each object is held whole in memory while counted, "
+     "so 4 objects at once; raw step 2.44 s in empty-table, 1.4-3.0 s in s12-a..i", "kept"),
     ("Spark shuffle partitions 2 (one per core of local[2]) instead of 4 (WL_SPARK_SHUFFLE_PARTITIONS)",
      "bench/curation_stages.py (its first, uncommitted version; same method), 1M events, warm reps of one Spark session per variant, two batches: with 4, adaptive execution "
      "coalesced the dedupe and the write to 3 tasks each, the third alone on one core; 4 partitions 20.81-22.87 and "
@@ -387,23 +389,25 @@ def main(argv=None) -> int:
 
 
 LEFT = (
-    "Where a 1M-event hour's time goes (session 12, 2026-12-04 15:35-16:17, per-process CPU from /proc every 2 s "
-    "beside runs s12-b..f of 669c03d): 130-170 CPU-s from upload to visible on 2 cores (s12-f: the machine busy 131.4 "
-    "CPU-s, idle 13.7, steal 0.1), Spark 33-51 (the curation worker), Connect 27-34, the sink's 2 Postgres backends "
-    "25-34, the run process 13-18 (publish ~10 of it), moto 3-6, Kafka 3-5, the Dagster daemon 2-3 (12 before its "
-    "storage kept its connections). Stages of those runs: run started 2.6-4.4 s after the upload, raw 1.6-3.0 s, "
-    "curated 28-37 s (Spark 19.8-32.2 s), topic 11-15 s (78-115k records/s), sink wait 24.6-31.3 s, aggregates "
-    "refresh 1.3-3.4 s. The same code still spreads by ~20 s (72.99 to 94.43 s): in the slow run every stage "
-    "needed ~15 % more CPU for the same work (why is not known: the machine's steal time is recorded from s12-f on, 0.1 CPU-s there); the sink's Postgres CPU "
-    "also grows with the table (25.3, 27.2, 30.8, 33.6 CPU-s as curated_payments grew from 2.4M to 5.8M rows, each "
-    "run adding 1.13M). A perf profile of the sink's backends shows btree work (~20 %) and text comparison through the "
-    "collation (~6 %) as the largest parts, no single hot spot. Left to try, largest first: the sink's CPU per row "
-    "(Connect ~30 us, Postgres ~30 us per row: a binary value format with a registered schema, Apicurio + Avro; a "
-    "COLLATE \"C\" payment_id key), the curated job's second shuffle (write partitioning straight from the dedupe's "
-    "partitions, which changes the lake's one-file-per-merchant layout), the raw objects read twice (the raw step's "
-    "line count and the curation's download, 1.6-3.0 s and ~1.9 s), skipping a queued second run of an hour the first "
-    "run already curated whole (throughput, not this figure: an upload spanning two sensor ticks queued one in 3 of "
-    "the 5 runs).")
+    "Where a 1M-event hour's time goes (session 12, 2026-12-04 15:50-17:00, per-process CPU from /proc every 2 s "
+    "beside runs s12-b..i of 669c03d): 119-170 CPU-s from upload to visible on 2 cores (machine busy 118.8-161.5 "
+    "CPU-s, idle 9.8-16.4, steal 0.1-0.8 in s12-f..i), Spark 33-51 (the curation worker), Connect 24-34, the sink's "
+    "2 Postgres backends 25-35, the run process 12-18 (publish ~10 of it), moto 3-6, Kafka 3-8, the Dagster daemon "
+    "1.4-3 (12 before its storage kept its connections). Stages: run started -0.8-5.8 s after the upload (created "
+    "-5.9-2.6 s: a sensor tick during the upload starts a run that lists the objects once it starts), raw 1.4-3.0 s, "
+    "curated 24-37 s (Spark 19.8-32.2 s), topic 9.5-17 s (76-125k records/s), sink wait 23.6-32.7 s, aggregates "
+    "refresh 1.3-3.4 s. The same code still spreads by ~26 s (68.15 to 94.43 s): in the slow runs every stage needed "
+    "more CPU for the same work (s12-e: Spark 50.8 CPU-s against 33-47; s12-g, the stack started a minute before: "
+    "machine busy 161.5 CPU-s against 118.8-137.6), and steal stayed under 1 CPU-s where it was recorded. The sink's "
+    "Postgres CPU did not follow the table's size (2.4M to 10.3M rows over these runs: 25.3, 27.2, 30.8, 33.6, 29.4, "
+    "35.4, 26.5, 25.2 CPU-s). A perf profile of the sink's backends shows btree work (~20 %) and text comparison "
+    "through the collation (~6 %) as the largest parts, no single hot spot. Left to try, largest first: the sink's CPU "
+    "per row (Connect ~30 us, Postgres ~30 us per row: a binary value format with a registered schema, Apicurio + "
+    "Avro; a COLLATE \"C\" payment_id key), the curated job's second shuffle (write partitioning straight from the "
+    "dedupe's partitions, which changes the lake's one-file-per-merchant layout), the raw objects read twice (the raw "
+    "step's line count and the curation's download, ~1.5-3 s and ~1.9 s), skipping a queued second run of an hour the "
+    "first run already curated whole (throughput, not this figure: an upload spanning two sensor ticks queued one in "
+    "4 of the 8 runs).")
 
 
 # What the pipeline's speed depends on: a run is of the code and configuration of the last commit

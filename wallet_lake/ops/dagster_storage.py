@@ -27,10 +27,11 @@ POOL_RECYCLE_S = 3600
 
 
 class _Pooled:
-    """Swaps a dagster-postgres storage's engine (its `_engine`, dagster-postgres 0.29; the test
-    wallet_lake_tests/integration/test_dagster_storage.py fails if that changes) for a pooled one."""
+    """A dagster-postgres storage whose engine (its `_engine`, dagster-postgres 0.29; the test
+    wallet_lake_tests/integration/test_dagster_storage.py fails if that changes) is a pooled one."""
 
-    def _keep_connections(self) -> None:
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         if not hasattr(self, "_engine"):
             raise RuntimeError(f"{type(self).__name__} has no _engine: dagster-postgres changed, see wallet_lake/ops/dagster_storage.py")
         self._engine.dispose()
@@ -47,21 +48,15 @@ class _Pooled:
 
 
 class PooledRunStorage(_Pooled, PostgresRunStorage):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._keep_connections()
+    pass
 
 
 class PooledEventLogStorage(_Pooled, PostgresEventLogStorage):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._keep_connections()
+    pass
 
 
 class PooledScheduleStorage(_Pooled, PostgresScheduleStorage):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._keep_connections()
+    pass
 
 
 class PooledPostgresStorage(DagsterPostgresStorage):

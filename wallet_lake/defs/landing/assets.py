@@ -28,8 +28,8 @@ RAW_READ_THREADS = 4
 def raw_payments(context: dg.AssetExecutionContext, lake: LakeResource, postgres: PostgresResource) -> dg.MaterializeResult:
     store = lake.store()
     objects = lines = size = 0
-    # A busy hour is several objects: read them side by side (one at a time left a core idle
-    # while the S3 server sent the next, 2.4 s of a 1M-event hour's freshness).
+    # A busy hour is several objects: read side by side while the S3 server sends the next
+    # (a 1M-event hour in 8 objects: 1.46-1.59 s one at a time, 1.13-1.30 s four at a time).
     with ThreadPoolExecutor(max_workers=RAW_READ_THREADS) as pool:
         for hour in partition_hours(context):
             found = landing_objects(store, hour)

@@ -165,6 +165,55 @@ def test_first_tick_skips_hours_already_curated_and_a_rewrite_is_asked_for(lake)
     assert third.run_requests == []
 
 
+def _run(instance, partition_key: str, status: dg.DagsterRunStatus, selection=None) -> dg.DagsterRun:
+    """A run of the hourly job as the daemon records it (status and partition tag; a queued run
+    must name the code location it will be launched from)."""
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    location = InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="wallet_lake.definitions"))
+    origin = RemoteJobOrigin(repository_origin=RemoteRepositoryOrigin(code_location_origin=location, repository_name="__repository__"),
+                             job_name="hourly_payments")
+    run = dg.DagsterRun(job_name="hourly_payments", run_id=str(uuid.uuid4()), status=status, remote_job_origin=origin,
+                        tags={"dagster/partition": partition_key}, asset_selection=selection)
+    return instance.add_run(run)
+
+
+def test_a_change_while_the_hours_run_is_still_queued_asks_for_no_second_run(lake):
+    """An upload spanning two ticks: the second tick finds the hour's run still queued (it lists
+    the hour later, so it reads the new object too) and asks for nothing; once no run of the hour
+    is waiting to begin (it started, or was cancelled), a change is asked for again. A queued run
+    of a subset that does not curate, or of another hour, does not count."""
+    from wallet_lake.contracts.asset_keys import TOPIC_PAYMENTS_CURATED
+
+    instance = dg.DagsterInstance.ephemeral()
+    store = lake.store()
+    settings = ArrivalSettings(settle_seconds=300, lookback_days=2, backstop_days=0)
+    now = datetime(2026, 11, 24, 14, 20, tzinfo=UTC)
+    hour = datetime(2026, 11, 24, 10, tzinfo=UTC)
+    store.put_bytes(key(hour, "a"), b'{"payment_id": "p1"}\n')
+    first = _evaluate(instance, store, None, now, settings)
+    assert [r.partition_key for r in first.run_requests] == [pk(hour)]
+    queued = _run(instance, pk(hour), dg.DagsterRunStatus.QUEUED)  # the daemon queues the request
+    _run(instance, pk(hour - H), dg.DagsterRunStatus.QUEUED)  # another hour's
+
+    store.put_bytes(key(hour, "b"), b'{"payment_id": "p2"}\n')  # the upload's second half
+    second = _evaluate(instance, store, first.cursor, now + timedelta(seconds=5), settings)
+    assert second.run_requests == []
+    assert second.cursor != first.cursor  # the change is accounted for: that run will read it
+
+    instance.report_run_canceled(queued)
+    _run(instance, pk(hour), dg.DagsterRunStatus.QUEUED, selection=frozenset({dg.AssetKey(TOPIC_PAYMENTS_CURATED)}))
+    store.put_bytes(key(hour, "c"), b'{"payment_id": "p3"}\n')
+    third = _evaluate(instance, store, second.cursor, now + timedelta(seconds=10), settings)
+    assert [r.partition_key for r in third.run_requests] == [pk(hour)]  # a queued subset curates nothing
+
+    _run(instance, pk(hour), dg.DagsterRunStatus.STARTED)  # began: it may have listed already
+    store.put_bytes(key(hour, "d"), b'{"payment_id": "p4"}\n')
+    fourth = _evaluate(instance, store, third.cursor, now + timedelta(seconds=15), settings)
+    assert [r.partition_key for r in fourth.run_requests] == [pk(hour)]
+
+
 def test_the_backstop_schedule_skips_an_hour_the_sensor_curated_and_runs_one_that_changed(lake):
     """The :20 schedule's tick against the local S3 and a Dagster instance: an hour curated (raw and
     curated materialized by one successful run) after its objects landed is skipped; after a run
@@ -210,3 +259,6 @@ def test_the_backstop_schedule_skips_an_hour_the_sensor_curated_and_runs_one_tha
 
     store.put_bytes(key(hour, "c"), b'{"payment_id": "p4"}\n')  # a late file after that run
     assert asked(backstop_tick(instance, store, scheduled)) == [pk(hour)]
+    _run(instance, pk(hour), dg.DagsterRunStatus.QUEUED)  # the sensor asked for it: that run will read it
+    queued = backstop_tick(instance, store, scheduled)
+    assert isinstance(queued, dg.SkipReason) and "queued" in queued.skip_message

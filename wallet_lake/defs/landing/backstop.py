@@ -12,7 +12,7 @@ import dagster as dg
 from wallet_lake.contracts.asset_keys import RAW_PAYMENTS
 from wallet_lake.contracts.landing import partition_key_for_hour
 from wallet_lake.defs.jobs import hourly_payments_job
-from wallet_lake.defs.landing.sensors import CURATED_ASSET, curated_since
+from wallet_lake.defs.landing.sensors import CURATED_ASSET, curated_since, run_not_begun
 from wallet_lake.lake import arrivals
 from wallet_lake.lake.store import LakeStore, landing_objects
 from wallet_lake.resources import LakeResource
@@ -64,6 +64,9 @@ def backstop_tick(instance: dg.DagsterInstance, store: LakeStore, scheduled: dat
     hour = closed_hour(scheduled)
     key = partition_key_for_hour(hour)
     listed = landing_objects(store, hour)
+    queued = run_not_begun(instance, key)  # after listing: that run lists later still
+    if queued is not None:
+        return dg.SkipReason(f"{key}: run {queued} of this hour is queued and has not listed it yet")
     reason = arrivals.backstop_skip_reason(listed, curated_since(instance, key), raw_counted(instance, key))
     if reason:
         return dg.SkipReason(f"{key}: {reason}")

@@ -3,7 +3,8 @@
 The decisions (what is new, which hours are ready, which prefixes to list, the cursor) are in
 wallet_lake/lake/arrivals.py; this module lists the lake, asks the partitions definition whether
 an hour exists, and turns ready hours into run requests. Hours still open (their partition does
-not exist yet) wait in the cursor instead of failing the tick.
+not exist yet) wait in the cursor instead of failing the tick. A changed hour whose run is
+still queued (no step begun) is not asked for again: that run lists the hour after this tick.
 
 The tick's clock is Dagster's partition clock (`dg.partition_loading_context`), so the instant
 that decides whether an hour is ready is the one the partitions definition is evaluated at; a
@@ -51,6 +52,26 @@ def curated_since(instance: dg.DagsterInstance, partition_key: str) -> datetime 
     return datetime.fromtimestamp(started, timezone.utc)
 
 
+# A run in these states has not begun a step: its raw and curated steps list the hour later than
+# any listing made now, so they will read every object seen now.
+NOT_BEGUN = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+
+
+def run_not_begun(instance: dg.DagsterInstance, partition_key: str) -> str | None:
+    """The id of a whole-pipeline run of the hour that is queued or starting (no step begun yet),
+    or None. Call it after listing: the run then lists after the caller did."""
+    records = instance.get_run_records(
+        dg.RunsFilter(job_name=hourly_payments_job.name, statuses=NOT_BEGUN, tags={"dagster/partition": partition_key}),
+        limit=5,
+    )
+    for record in records:
+        run = record.dagster_run
+        # A run of a subset (say, the Postgres step again) does not curate what landed.
+        if run.asset_selection is None or CURATED_ASSET in run.asset_selection:
+            return run.run_id
+    return None
+
+
 def evaluate_arrivals(context: dg.SensorEvaluationContext, store: LakeStore, now: datetime, settings: ArrivalSettings) -> dg.SensorResult:
     """One tick: list the plan's prefixes, compare with the cursor, ask for the ready hours."""
     state, note = arrivals.load_cursor(context.cursor)
@@ -73,6 +94,13 @@ def evaluate_arrivals(context: dg.SensorEvaluationContext, store: LakeStore, now
             if since is not None and since > hour.newest:
                 context.log.info(f"{hour.partition_key}: already curated by a run started {since.isoformat()}, after its newest object")
                 continue
+        # An upload that spans two ticks (or a late file just after the hour was asked for)
+        # would queue a second run that curates and publishes the hour again (a 1M-event hour:
+        # 80-100 s of both cores). The run still queued lists the hour after this tick did.
+        queued = run_not_begun(context.instance, hour.partition_key)
+        if queued is not None:
+            context.log.info(f"{hour.partition_key}: changed; run {queued} is queued and has not listed the hour yet, so it reads these objects too")
+            continue
         requests.append(dg.RunRequest(run_key=hour.run_key, partition_key=hour.partition_key))
 
     waiting = ", ".join(f"{w.partition_key} ({w.objects} objects, from {w.ready_at:%H:%M:%S}Z)" for w in tick.waiting)

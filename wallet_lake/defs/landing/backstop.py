@@ -9,42 +9,17 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
-from wallet_lake.contracts.asset_keys import RAW_PAYMENTS
 from wallet_lake.contracts.landing import partition_key_for_hour
 from wallet_lake.defs.jobs import hourly_payments_job
-from wallet_lake.defs.landing.sensors import CURATED_ASSET, curated_since, run_not_begun
+from wallet_lake.defs.landing.history import curated_since, last_full_curation, run_not_begun
 from wallet_lake.lake import arrivals
 from wallet_lake.lake.store import LakeStore, landing_objects
 from wallet_lake.resources import LakeResource
-
-RAW_ASSET = dg.AssetKey(RAW_PAYMENTS)
 
 
 def closed_hour(scheduled: datetime) -> datetime:
     """The landing hour that closed before a :20 tick (13:20 -> 12:00 UTC)."""
     return scheduled.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-
-
-def raw_counted(instance: dg.DagsterInstance, partition_key: str) -> tuple[int, int] | None:
-    """(objects, bytes) the raw step of the hour's latest curation counted, when that run went
-    through every step (a run that failed after curating, in the topic or Postgres step, is run
-    again) and counted this hour alone (a backfill's raw step counts its hours together: unknown)."""
-    curated = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=CURATED_ASSET, asset_partitions=[partition_key]), limit=1
-    ).records
-    raw = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=RAW_ASSET, asset_partitions=[partition_key]), limit=1
-    ).records
-    if not curated or not raw or raw[0].run_id != curated[0].run_id:
-        return None
-    run = instance.get_run_by_id(curated[0].run_id)
-    if run is None or run.status != dg.DagsterRunStatus.SUCCESS:
-        return None
-    meta = raw[0].asset_materialization.metadata if raw[0].asset_materialization else {}
-    value = lambda k: getattr(meta.get(k), "value", None)  # noqa: E731 - IntMetadataValue or None
-    if value("hours") != 1 or value("objects") is None or value("bytes") is None:
-        return None
-    return int(value("objects")), int(value("bytes"))
 
 
 @dg.schedule(
@@ -67,7 +42,9 @@ def backstop_tick(instance: dg.DagsterInstance, store: LakeStore, scheduled: dat
     queued = run_not_begun(instance, key)  # after listing: that run lists later still
     if queued is not None:
         return dg.SkipReason(f"{key}: run {queued} of this hour is queued and has not listed it yet")
-    reason = arrivals.backstop_skip_reason(listed, curated_since(instance, key), raw_counted(instance, key))
+    last = last_full_curation(instance, key)
+    counted = (last.objects, last.bytes) if last is not None else None
+    reason = arrivals.backstop_skip_reason(listed, curated_since(instance, key), counted)
     if reason:
         return dg.SkipReason(f"{key}: {reason}")
     return dg.RunRequest(partition_key=key)

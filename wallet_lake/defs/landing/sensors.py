@@ -16,16 +16,14 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS
 from wallet_lake.contracts.landing import partition_key_for_hour
 from wallet_lake.defs.jobs import hourly_payments_job
+from wallet_lake.defs.landing.history import curated_since, run_not_begun
 from wallet_lake.lake import arrivals
 from wallet_lake.lake.arrivals import ArrivalSettings
 from wallet_lake.lake.store import LakeStore
 from wallet_lake.partitions import hourly_landing
 from wallet_lake.resources import LakeResource
-
-CURATED_ASSET = dg.AssetKey(CURATED_PAYMENTS)
 
 
 def tick_clock() -> datetime:
@@ -37,39 +35,6 @@ def partition_exists(hour: datetime, at: datetime) -> bool:
     """Whether the hour is a partition of hourly_landing at instant `at`."""
     with dg.partition_loading_context(effective_dt=at):
         return hourly_landing.has_partition_key(partition_key_for_hour(hour))
-
-
-def curated_since(instance: dg.DagsterInstance, partition_key: str) -> datetime | None:
-    """When the run behind the hour's latest curated_payments materialization started (it listed
-    the hour after that), or the materialization's time when the run is gone; None if never."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=CURATED_ASSET, asset_partitions=[partition_key]), limit=1
-    ).records
-    if not records:
-        return None
-    run = instance.get_run_record_by_id(records[0].run_id) if records[0].run_id else None
-    started = run.start_time if run is not None and run.start_time else records[0].timestamp
-    return datetime.fromtimestamp(started, timezone.utc)
-
-
-# A run in these states has not begun a step: its raw and curated steps list the hour later than
-# any listing made now, so they will read every object seen now.
-NOT_BEGUN = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
-
-
-def run_not_begun(instance: dg.DagsterInstance, partition_key: str) -> str | None:
-    """The id of a whole-pipeline run of the hour that is queued or starting (no step begun yet),
-    or None. Call it after listing: the run then lists after the caller did."""
-    records = instance.get_run_records(
-        dg.RunsFilter(job_name=hourly_payments_job.name, statuses=NOT_BEGUN, tags={"dagster/partition": partition_key}),
-        limit=5,
-    )
-    for record in records:
-        run = record.dagster_run
-        # A run of a subset (say, the Postgres step again) does not curate what landed.
-        if run.asset_selection is None or CURATED_ASSET in run.asset_selection:
-            return run.run_id
-    return None
 
 
 def evaluate_arrivals(context: dg.SensorEvaluationContext, store: LakeStore, now: datetime, settings: ArrivalSettings) -> dg.SensorResult:

@@ -17,10 +17,8 @@ import pytest
 from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS
 from wallet_lake.defs.landing.sensors import evaluate_arrivals, landing_arrivals_sensor
 from wallet_lake.lake.arrivals import ArrivalSettings
-from wallet_lake.lake.provision import ensure_bucket
 from wallet_lake.partitions import hourly_landing
-from wallet_lake_tests.s3_support import delete_bucket_and_versions
-from wallet_lake.resources import LakeResource
+from wallet_lake_tests.s3_support import throwaway_lake
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
@@ -38,13 +36,8 @@ def pk(hour: datetime) -> str:
 @pytest.fixture
 def lake(stack_resources):
     """A fresh bucket on the local S3, deleted afterwards."""
-    base: LakeResource = stack_resources["lake"]
-    own = LakeResource(bucket=f"wl-sensor-test-{uuid.uuid4().hex[:10]}", kms_key_id=base.kms_key_id,
-                       s3_endpoint_url=base.s3_endpoint_url, region=base.region)
-    s3 = own.client("s3")
-    ensure_bucket(s3, own.bucket, base.kms_key_id, base.region or "us-east-1", apply_policy=False)
-    yield own
-    delete_bucket_and_versions(s3, own.bucket)  # versioned, as provisioning makes the lake bucket
+    with throwaway_lake(stack_resources["lake"], "wl-sensor-test") as own:
+        yield own
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,9 @@ import pytest
 
 from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS, RAW_PAYMENTS, TOPIC_PAYMENTS_CURATED
 from wallet_lake.defs.landing.assets import raw_payments
-from wallet_lake.lake.provision import ensure_bucket
 from wallet_lake.partitions import hourly_landing
-from wallet_lake.resources import LakeResource
 from wallet_lake_tests.ledger_support import forget_hours, ledger_of
-from wallet_lake_tests.s3_support import delete_bucket_and_versions
+from wallet_lake_tests.s3_support import throwaway_lake
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
@@ -31,13 +29,8 @@ SCHEDULE = {"dagster/schedule_name": "hourly_payments_schedule"}
 
 @pytest.fixture
 def lake(stack_resources):
-    base: LakeResource = stack_resources["lake"]
-    own = LakeResource(bucket=f"wl-repeat-test-{uuid.uuid4().hex[:10]}", kms_key_id=base.kms_key_id,
-                       s3_endpoint_url=base.s3_endpoint_url, region=base.region)
-    s3 = own.client("s3")
-    ensure_bucket(s3, own.bucket, base.kms_key_id, base.region or "us-east-1", apply_policy=False)
-    yield own
-    delete_bucket_and_versions(s3, own.bucket)
+    with throwaway_lake(stack_resources["lake"], "wl-repeat-test") as own:
+        yield own
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ def hour_rows(tmp_path, stack_resources):
     hour = far_landing_hour()
     tag = uuid.uuid4().hex[:8]
     pid = {k: f"verify-{tag}-{k}" for k in ("moved", "same", "older", "absent", "ms_floor", "ms_before")}
+    pid["quoted"] = f'verify-{tag}-"quoted",\nid'  # quotes, commas and newlines survive the trip to Postgres
     at = hour + dt.timedelta(minutes=5, microseconds=123_456)
     curated = {k: at for k in pid}
     stored = {  # what Postgres holds per payment (absent: nothing)
@@ -45,6 +46,7 @@ def hour_rows(tmp_path, stack_resources):
         "older": at - dt.timedelta(minutes=1),  # a regression the sink must never make
         "ms_floor": at.replace(microsecond=123_000),  # the sink keeps milliseconds: not a loss
         "ms_before": at.replace(microsecond=122_000),  # one millisecond older: lost
+        "quoted": at,
     }
     store = LocalLakeStore(tmp_path / "lake")
     publish_rows(store, hour, [curated_row(pid[k], t) for k, t in curated.items()])
@@ -67,8 +69,8 @@ def test_absent_and_older_rows_are_lost_newer_ones_loaded_in_their_own_dt(hour_r
     store, hour, pid, day = hour_rows
     with stack_resources["postgres"].connect() as conn:
         v = verify_hour(conn, store, hour)
-    assert v.expected == 6
+    assert v.expected == 7
     assert v.missing == sorted([pid["older"], pid["absent"], pid["ms_before"]])
-    assert v.by_dt == {day: 2, day + dt.timedelta(days=1): 1}  # same + ms_floor; moved
+    assert v.by_dt == {day: 3, day + dt.timedelta(days=1): 1}  # same + ms_floor + quoted; moved
     assert v.touched_dts == {day, day + dt.timedelta(days=1)}
     assert v.verified_at is not None

@@ -37,7 +37,7 @@ def hour_rows(tmp_path, stack_resources):
     hour = far_landing_hour()
     tag = uuid.uuid4().hex[:8]
     pid = {k: f"verify-{tag}-{k}" for k in ("moved", "same", "older", "absent", "ms_floor", "ms_before")}
-    pid["quoted"] = f'verify-{tag}-"quoted",\nid'  # quotes, commas and newlines survive the trip to Postgres
+    pid["quoted"] = f'verify-{tag}-"quoted",\\{{NULL}} \nid'  # quotes, backslashes, commas, braces and newlines stay data
     at = hour + dt.timedelta(minutes=5, microseconds=123_456)
     curated = {k: at for k in pid}
     stored = {  # what Postgres holds per payment (absent: nothing)

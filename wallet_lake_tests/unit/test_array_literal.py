@@ -1,0 +1,36 @@
+"""The verification's array literals (serving/verify.py): built in Arrow, they must carry every id
+as data, whatever characters it holds (integration/test_verify_hour.py sends them to Postgres)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from wallet_lake.serving.verify import array_literal
+
+
+def test_strings_are_quoted_and_only_quote_and_backslash_escaped():
+    ids = pa.array(["plain", 'say "hi"', "back\\slash", "{braces},comma", "NULL", " spaced\n", ""])
+    assert array_literal(ids) == '{"plain","say \\"hi\\"","back\\\\slash","{braces},comma","NULL"," spaced\n",""}'
+
+
+def test_large_strings_and_integers():
+    assert array_literal(pa.array(["a", "b"], pa.large_string())) == '{"a","b"}'
+    assert array_literal(pa.array([1_767_225_600_123, -5, 0], pa.int64())) == "{1767225600123,-5,0}"
+
+
+def test_empty_arrays():
+    assert array_literal(pa.array([], pa.string())) == "{}"
+    assert array_literal(pa.array([], pa.int64())) == "{}"
+
+
+def test_chunked_input_is_one_literal():
+    chunked = pa.chunked_array([["a"], ['b"']]).combine_chunks()
+    assert array_literal(chunked) == '{"a","b\\""}'
+
+
+def test_nulls_and_other_types_are_refused():
+    with pytest.raises(ValueError, match="null"):
+        array_literal(pa.array(["a", None]))
+    with pytest.raises(TypeError, match="double"):
+        array_literal(pa.array([1.5]))

@@ -381,7 +381,7 @@ def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: floa
             if variant["url"]:
                 option_config["connection.url"] = with_query_params(option_config["connection.url"], variant["url"])
             r = _sink_round(ctx, client, f"wl-bench-{run}-option-{i}", option_config, pg, target, probe, n, timeout)
-            if variant["drop_index"] or variant["dirty_dt_triggers"]:  # a changed table: COPY's reference on it too
+            if variant["drop_index"] or variant["dirty_dt_triggers"] or variant["collate"]:  # a changed table: COPY's reference on it too
                 same_table = copy_reference()
                 r.update({"copy_upsert_rows_per_s_same_table": round(n / same_table),
                           "sink_over_copy_same_table": round(same_table / r["seconds"], 3)})
@@ -426,7 +426,9 @@ def with_query_params(url: str, params: dict[str, str]) -> str:
 def parse_variant(text: str) -> dict:
     """NAME:KEY=VALUE;KEY=VALUE. Keys are connector settings, except role.<setting> (set for the
     sink's role on the database for this round only: ALTER ROLE ... IN DATABASE ... SET) and
-    table.drop_index=<index name suffix> (dropped from the bench table for this round only) and
+    table.drop_index=<index name suffix> (dropped from the bench table for this round only),
+    table.collate_payment_id=<collation> (the bench table's key column in that collation, e.g. C,
+    for this round and its COPY reference only) and
     url.<parameter> (a query parameter of the JDBC connection.url, e.g. url.reWriteBatchedInserts=false)."""
     name, _, rest = text.partition(":")
     settings = parse_overrides([item for item in rest.split(";") if item])
@@ -437,6 +439,7 @@ def parse_variant(text: str) -> dict:
         "role": {k.removeprefix("role."): v for k, v in settings.items() if k.startswith("role.")},
         "drop_index": [v for k, v in settings.items() if k == "table.drop_index"],
         "dirty_dt_triggers": settings.get("table.dirty_dt_triggers"),
+        "collate": settings.get("table.collate_payment_id"),
     }
 
 
@@ -494,6 +497,10 @@ def sink_variant(ctx: dict, target: str, variant: dict):
         with pg.connect() as conn:
             for stmt in dirty_dt_trigger_sql(target, variant["dirty_dt_triggers"]):
                 conn.execute(stmt)
+    if variant["collate"]:  # rebuilds the primary key in that collation (the table is empty between rounds)
+        with pg.connect() as conn:
+            conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN payment_id TYPE text COLLATE {}").format(
+                sql.Identifier(target), sql.Identifier(variant["collate"])))
     if variant["role"]:
         with psycopg.connect(**admin_connect_kwargs(dbname=pg.dbname)) as admin:
             for k, v in variant["role"].items():
@@ -508,6 +515,9 @@ def sink_variant(ctx: dict, target: str, variant: dict):
                     admin.execute(sql.SQL("ALTER ROLE {} IN DATABASE {} RESET {}").format(
                         sql.Identifier(sink_role), sql.Identifier(pg.dbname), sql.Identifier(k)))
         with pg.connect() as conn:
+            if variant["collate"]:
+                conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN payment_id TYPE text COLLATE \"default\"").format(
+                    sql.Identifier(target)))
             for indexdef in indexdefs:
                 conn.execute(indexdef)
             if variant["dirty_dt_triggers"]:  # the functions go with the marks table's CASCADE
@@ -573,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-records", type=int, default=0,
                         help="rows a throwaway connector loads first, unmeasured, so the measured rounds run on a warm worker")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE;...",
-                        help="one more single round with these settings (connector keys, role.<pg setting>, table.drop_index=<suffix>)")
+                        help="one more single round with these settings (connector keys, role.<pg setting>, table.drop_index=<suffix>, table.collate_payment_id=<collation>)")
     parser.add_argument("--max-load", type=float, default=1.0, help="wait before each measurement until the 1-minute load average is below this")
     parser.add_argument("--quiet-timeout", type=float, default=600.0, help="longest such wait (s); the load seen is recorded")
     parser.add_argument("--skip-publish", action="store_true")

@@ -169,6 +169,15 @@ CHANGES = [
      "temporary table, refused at run time (the pipeline role may not create temporary tables: least privilege, "
      "issue 12; the end-to-end test caught it), not kept; array literals built in Arrow, measured alone: 1.15 CPU-s "
      "for 1M ids with quote escaping (replace_substring 0.73 s), ~0.45 s without, against ~2.8 s; not landed yet", "not changed"),
+    ("the verification's payment_ids and created_at go to Postgres as two array literals built in Arrow "
+     "(serving/verify.py array_literal: quoted, only `\\` and `\"` escaped, the escaping pass only when some id holds one; nulls refused) "
+     "instead of psycopg's binary dump of two Python lists",
+     "measured alone on the dev database (940k ids from curated_payments, one connection, the second of two reps, "
+     "answers compared equal): 0.46 CPU-s of the client against 1.05 for to_pylist plus the dump; Postgres' time for "
+     "the query the same (8.8 s over the dev table's 19M rows). py-spy's ~2.8 s in s13-spy counted wall-clock samples "
+     "of a process waiting for a core. After the hour is visible, so throughput only: s14-a/b are 2814f92's runs. "
+     "Tests: unit/test_array_literal.py; test_verify_hour's odd id now holds a backslash and braces too (the test fails "
+     "with the escaping removed)", "kept"),
 ]
 PK_FORMAT = "%Y-%m-%d-%H:00"
 STEP_FIELDS = "runId status creationTime startTime endTime tags { key value } stepStats { stepKey status startTime endTime }"
@@ -409,23 +418,25 @@ def main(argv=None) -> int:
 
 
 LEFT = (
-    "Where a 1M-event hour's time goes (sessions 12-13, 2026-12-04, per-process CPU from /proc every 2 s beside "
-    "runs s12-b..i of 669c03d and s13-b..f of 34e566e): 117-170 CPU-s from upload to visible on 2 cores (machine busy "
-    "117.5-166.4 CPU-s, idle 9.8-16.4, steal 0.1-0.8), Spark 32-51 (the curation worker), Connect 24-34, the sink's "
-    "2 Postgres backends 25-35, the run process 12-18 (publish ~10 of it), moto 3-6, Kafka 3-8, the Dagster daemon "
-    "1.4-3 (12 before its storage kept its connections). Stages: run started -1.1-5.8 s after the upload (a sensor "
-    "tick during the upload starts a run that lists the objects once it starts), raw 1.4-3.0 s, curated 23-37 s "
-    "(Spark 19.4-32.2 s), topic 9.5-17 s (69-125k records/s), sink wait 23.6-36 s, aggregates refresh 1.3-4.7 s. The "
-    "same code spreads by ~25 s (65.86 to 90.9 s for 34e566e): in the slow runs every process needed more CPU for the "
-    "same work (s13-e: machine busy 166.4 CPU-s against 117.5 in s13-b, spread over every process), while steal stayed "
-    "under 1 CPU-s. The sink's Postgres CPU did not follow the table's size (2.4M to 12M rows). Left to try, largest "
-    "first: the sink's CPU per row (Connect ~30 us, Postgres ~30 us per row: a binary value format with a registered "
-    "schema, Apicurio + Avro; a COLLATE \"C\" payment_id key), the curated job's second shuffle (write partitioning "
-    "straight from the dedupe's partitions, which changes the lake's one-file-per-merchant layout), the raw objects "
-    "read twice (the raw step's line count and the curation's download, ~1.5-3 s and ~1.9 s), the verification's "
-    "per-value dump of the hour's ids (~2.8 s of the run process after the hour is visible). A second run of an "
-    "hour no longer repeats the work (s13-c: 2.98 s, 3.2 CPU-s, against 81-104 s of both cores before). A 1,000-event "
-    "hour is visible 10.24-10.78 s after its upload (s13-1000-1/2; item 3's goal 20 s).")
+    "Where a 1M-event hour's time goes (sessions 12-14, 2026-12-04, per-process CPU from /proc every 2 s beside "
+    "runs s12-b..i of 669c03d, s13-b..f of 34e566e and s14-a..f of 2814f92): 105-170 CPU-s from upload to visible on 2 "
+    "cores (machine busy 104.6-166.4 CPU-s, idle 9.8-16.4, steal 0.0-0.8), Spark 26-51 (the curation worker), Connect "
+    "22-34, the sink's 2 Postgres backends 25-35, the run process 10-18 (publish ~10 of it), moto 2-6, Kafka 2-8, the "
+    "Dagster daemon 1-3 (12 before its storage kept its connections). Stages: run started -1.1-5.8 s after the upload "
+    "(a sensor tick during the upload starts a run that lists the objects once it starts), raw 1.4-3.0 s, curated "
+    "20-37 s (Spark 16.0-32.2 s), topic 6-17 s (69-164k records/s), sink wait 23.1-36 s, aggregates refresh 1.3-4.7 s. "
+    "The same pipeline spreads by ~30 s across the day (65.86 to 90.9 s for 34e566e in the afternoon, 58.29 to 66.42 s "
+    "for 2814f92 at 21:00-21:50 UTC, whose changes come after the hour is visible): every process needs more or less "
+    "CPU for the same work (machine busy 104.6 CPU-s in s14-f, 166.4 in s13-e), steal under 1 CPU-s. The sink's "
+    "Postgres CPU did not follow the table's size (2.4M to 19M rows). Left to try, largest first: the sink's CPU per "
+    "row (Connect ~24 us, Postgres ~27 us per row; a binary value format with a registered schema, Apicurio + Avro, "
+    "needs a registry server: io.apicurio:apicurio-registry-app is a library jar on Maven Central, not a runnable "
+    "application, so it means building a Quarkus application here; COLLATE \"C\", a generic plan and no reduction "
+    "buffer were measured in session 14, none kept), the curated job's second shuffle (write partitioning straight "
+    "from the dedupe's partitions, which changes the lake's file layout), the raw objects read twice (the raw step's "
+    "line count and the curation's download, ~1.5-3 s and ~1.9 s). A second run of an hour no longer repeats the "
+    "work (s13-c: 2.98 s, 3.2 CPU-s; s14-a: its raw step 0.26 s; in s14-a, b, c and e the three later steps skipped). A 1,000-event hour is "
+    "visible 10.24-10.78 s after its upload (s13-1000-1/2; item 3's goal 20 s).")
 
 
 # What the pipeline's speed depends on: a run is of the code and configuration of the last commit

@@ -24,9 +24,9 @@ def test_empty_arrays():
     assert array_literal(pa.array([], pa.int64())) == "{}"
 
 
-def test_chunked_input_is_one_literal():
-    chunked = pa.chunked_array([["a"], ['b"']]).combine_chunks()
-    assert array_literal(chunked) == '{"a","b\\""}'
+def test_a_slice_gives_only_its_own_values():
+    assert array_literal(pa.array(["a", 'b"', "c", "d"]).slice(1, 2)) == '{"b\\"","c"}'
+    assert array_literal(pa.array([1, 2, 3], pa.int64()).slice(2)) == "{3}"
 
 
 def test_nulls_and_other_types_are_refused():

@@ -497,8 +497,9 @@ def sink_variant(ctx: dict, target: str, variant: dict):
         with pg.connect() as conn:
             for stmt in dirty_dt_trigger_sql(target, variant["dirty_dt_triggers"]):
                 conn.execute(stmt)
-    if variant["collate"]:  # rebuilds the primary key in that collation (the table is empty between rounds)
+    if variant["collate"]:  # emptied first (the round empties it anyway), so only the primary key is rebuilt
         with pg.connect() as conn:
+            conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(target)))
             conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN payment_id TYPE text COLLATE {}").format(
                 sql.Identifier(target), sql.Identifier(variant["collate"])))
     if variant["role"]:

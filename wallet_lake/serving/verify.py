@@ -44,8 +44,8 @@ class HourExpected:
 
     hour: datetime
     curation_run_id: str | None  # the curation whose rows are expected (the manifest read)
-    ids: "pa.Array"  # string, no nulls (the curated key)
-    created_ms: "pa.Array"  # int64, aligned with ids
+    ids: pa.Array  # string, no nulls (the curated key)
+    created_ms: pa.Array  # int64, aligned with ids
     dts: frozenset[date]  # the dts of the curated rows (their aggregates change with the load)
     dt_hours: frozenset[tuple[date, int]] = frozenset()  # their (dt, hour)s: the partials that change
 
@@ -61,7 +61,7 @@ class HourVerified:
     verified_at: datetime | None = None  # the database's clock when the rows were read
 
 
-def epoch_millis_floor(table) -> "pa.Array":
+def epoch_millis_floor(table) -> pa.Array:
     """created_at of an Arrow table as epoch milliseconds (int64), floored (what the sink stores)."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -70,7 +70,7 @@ def epoch_millis_floor(table) -> "pa.Array":
     return ms.cast(pa.int64()).combine_chunks()
 
 
-def array_literal(values: "pa.Array") -> str:
+def array_literal(values: pa.Array) -> str:
     """A Postgres array literal (`{"a","b\\"c"}`, `{1,2}`) of an Arrow string or integer array,
     built in Arrow. Strings are double-quoted, with `\\` and `"` backslash-escaped (the only
     characters special inside quotes), so commas, braces, spaces, newlines and the word NULL stay
@@ -80,16 +80,15 @@ def array_literal(values: "pa.Array") -> str:
 
     if values.null_count:
         raise ValueError(f"array_literal: {values.null_count} null value(s); the verification's keys are never null")
-    if pa.types.is_integer(values.type):
-        text = values.cast(pa.large_string())
-    elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        text = values.cast(pa.large_string())
+    is_text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    if not (is_text or pa.types.is_integer(values.type)):
+        raise TypeError(f"array_literal: {values.type} is neither a string nor an integer array")
+    text = values.cast(pa.large_string())  # large: one hour's joined ids may pass 2 GiB of offsets one day
+    if is_text:
         if len(text) and pc.any(pc.match_substring_regex(text, r'["\\]')).as_py():
             text = pc.replace_substring_regex(text, r'(["\\])', r"\\\1")
         quote = pa.scalar('"', pa.large_string())
         text = pc.binary_join_element_wise(quote, text, quote, pa.scalar("", pa.large_string()))
-    else:
-        raise TypeError(f"array_literal: {values.type} is neither a string nor an integer array")
     joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array([0, len(text)], pa.int64()), text), pa.scalar(",", pa.large_string()))
     return "{" + joined[0].as_py() + "}"
 

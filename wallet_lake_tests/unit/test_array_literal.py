@@ -1,5 +1,6 @@
 """The verification's array literals (serving/verify.py): built in Arrow, they must carry every id
-as data, whatever characters it holds (integration/test_verify_hour.py sends them to Postgres)."""
+as data, whatever characters it holds (Postgres reads them back in
+integration/test_array_literal_pg.py and test_verify_hour.py)."""
 
 from __future__ import annotations
 

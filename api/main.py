@@ -20,6 +20,7 @@ from api.middleware import RequestContextMiddleware
 from api.params import reject_unknown_query_params
 from api.ratelimit import TokenBucketLimiter
 from api.problems import install_exception_handlers, problem_media_types
+from api.reports.answer_cache import AnswerCache
 from api.reports.source import LakeEngines
 from api.routes import health, reports
 from api.ui import routes as ui
@@ -74,6 +75,7 @@ def _apply_settings(app: FastAPI, settings: Settings) -> None:
         key=TokenBucketLimiter(settings.api_rate_limit_key_per_s, settings.api_rate_limit_key_burst),
     )
     app.state.lake.configure(settings)
+    app.state.answer_cache = AnswerCache(settings.api_answer_cache_entries)
 
 
 def _document_security(openapi: dict) -> dict:

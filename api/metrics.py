@@ -40,6 +40,15 @@ class ApiMetrics:
             "wallet_lake_api_request_duration_seconds", "Time to answer a request, by method and route template.",
             ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )
+        self.answers = Counter(
+            "wallet_lake_api_report_answers",
+            "Reports answered from Postgres, by whether a kept answer was reused (its dts unchanged) or the report read.",
+            ["result"], registry=self.registry,
+        )
+
+    def count_answer(self, reused: bool) -> None:
+        """A source=postgres report: a kept answer reused, or the report read (api/reports/answer_cache.py)."""
+        self.answers.labels("reused" if reused else "read").inc()
 
     def observe(self, method: str, route: str | None, status: int, seconds: float) -> None:
         method = method if method in METHODS else OTHER_METHOD

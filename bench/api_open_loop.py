@@ -163,9 +163,30 @@ def own_postgres_pids() -> list[int]:
     return bench._children(int(pid_file.read_text().split()[0]))
 
 
-def attack(vegeta: Path, targets: Path, work: Path, rate: int, duration: int, connections: int, api_pid: int) -> tuple[dict, list[str]]:
-    """One attack at `rate`, with where the CPU went (as bench/api_load.py's run_wrk)."""
+def answer_counts(port: int) -> dict[str, float]:
+    """The API's reports so far by whether a kept answer was reused or the report read
+    (wallet_lake_api_report_answers_total, every worker: the bench sets PROMETHEUS_MULTIPROC_DIR)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    counts = {"reused": 0.0, "read": 0.0}
+    for family in text_string_to_metric_families(text):
+        if family.name == "wallet_lake_api_report_answers":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    counts[sample.labels["result"]] += sample.value
+    return counts
+
+
+def attack(vegeta: Path, targets: Path, work: Path, rate: int, duration: int, connections: int, api_pid: int,
+           port: int) -> tuple[dict, list[str]]:
+    """One attack at `rate`, with where the CPU went (as bench/api_load.py's run_wrk) and how
+    many answers the API reused (api/reports/answer_cache.py)."""
     output = work / f"results-{rate}.bin"
+    answers0 = answer_counts(port)
     cmd = attack_command(vegeta, targets, output, rate, duration, connections)
     api = bench._children(api_pid)
     pg = own_postgres_pids()
@@ -198,6 +219,10 @@ def attack(vegeta: Path, targets: Path, work: Path, rate: int, duration: int, co
         # Whatever else ran on the machine meanwhile (other users' work).
         "other_cpu_share": round(max(busy_s - api_s - pg_s - vegeta_s, 0) / (seconds * cpus), 3),
     }
+    answers1 = answer_counts(port)
+    reused, read = answers1["reused"] - answers0["reused"], answers1["read"] - answers0["read"]
+    figures["answers"] = {"reused": int(reused), "read": int(read),
+                          "reused_share": round(reused / (reused + read), 3) if reused + read else None}
     output.unlink()
     return figures, cmd
 
@@ -301,10 +326,10 @@ def main() -> None:
             for _ in range(args.attempts):
                 load, busy = wait_until_quiet(args.wait_quiet, args.quiet_load, args.quiet_busy)
                 print(f"{rate}/s for {args.duration} s (load average {load:.2f}, CPUs {busy:.0%} busy before)", flush=True)
-                figures, cmd = attack(vegeta, targets, work, rate, args.duration, args.connections, api.pid)
+                figures, cmd = attack(vegeta, targets, work, rate, args.duration, args.connections, api.pid, port)
                 attempts.append(figures)
                 print(f"  achieved {figures['achieved_rate']}/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
-                      f"p99.9 {figures['p99_9_ms']} ms, max {figures['max_ms']} ms, errors {figures['errors']}; {figures['cpu']}",
+                      f"p99.9 {figures['p99_9_ms']} ms, max {figures['max_ms']} ms, errors {figures['errors']}; {figures['cpu']}; answers {figures['answers']}",
                       flush=True)
                 if figures["cpu"]["other_cpu_share"] <= args.max_other:
                     break

@@ -88,5 +88,6 @@ def query_for(report_date: dt.date, merchant_id: str | None) -> tuple[ReportQuer
 
 
 async def run(fetch: Fetch, *, report_date: dt.date, merchant_id: str | None) -> DailyRecon:
-    as_of = await fetch.as_of(report_date, report_date)  # before the rows (api/reports/source.py)
-    return shape(report_date, merchant_id, await fetch(*query_for(report_date, merchant_id)), as_of=as_of)
+    query, params = query_for(report_date, merchant_id)
+    as_of, rows = await fetch(query, params, first_dt=report_date, last_dt=report_date)
+    return shape(report_date, merchant_id, rows, as_of=as_of)

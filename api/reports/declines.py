@@ -104,5 +104,6 @@ def query_for(date_from: dt.date, date_to: dt.date, merchant_id: str | None) -> 
 
 
 async def run(fetch: Fetch, *, date_from: dt.date, date_to: dt.date, merchant_id: str | None) -> Declines:
-    as_of = await fetch.as_of(date_from, date_to)  # before the rows (api/reports/source.py)
-    return shape(date_from, date_to, merchant_id, await fetch(*query_for(date_from, date_to, merchant_id)), as_of=as_of)
+    query, params = query_for(date_from, date_to, merchant_id)
+    as_of, rows = await fetch(query, params, first_dt=date_from, last_dt=date_to)
+    return shape(date_from, date_to, merchant_id, rows, as_of=as_of)

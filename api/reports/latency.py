@@ -87,6 +87,7 @@ def query_for(date_from: dt.date, date_to: dt.date, payment_method: str | None) 
 
 
 async def run(fetch: Fetch, *, date_from: dt.date, date_to: dt.date, payment_method: str | None) -> Latency:
+    query, params = query_for(date_from, date_to, payment_method)
     # The month-to-date rows it reads are built from every day of from's month up to `to`.
-    as_of = await fetch.as_of(date_from.replace(day=1), date_to)  # before the rows (api/reports/source.py)
-    return shape(date_from, date_to, payment_method, await fetch(*query_for(date_from, date_to, payment_method)), as_of=as_of)
+    as_of, rows = await fetch(query, params, first_dt=date_from.replace(day=1), last_dt=date_to)
+    return shape(date_from, date_to, payment_method, rows, as_of=as_of)

@@ -1,11 +1,12 @@
 """Where a report's SQL runs: Postgres (the aggregate tables) or the lake (source=lake).
 
-Report runners take a `Fetch`: (query, params) -> rows as mappings of the SQL's column names, so
-they shape the answer the same way whichever engine produced the rows; and `fetch.as_of(first,
-last)`, the answer's freshness, read before the rows (a later read only reflects more):
+Report runners take a `Fetch`: (query, params, the dts read) -> (as_of, rows as mappings of the
+SQL's column names), so they shape the answer the same way whichever engine produced the rows.
+as_of is the answer's freshness:
 - postgres: every change committed to curated_payments before as_of is in the aggregates
   (wallet_lake.serving.aggregates.AS_OF_SQL: the oldest mark pending for a dt in [first, last],
-  or the time of the read);
+  or the time of the read), read in the same statement as the rows, or as the versions that
+  show a kept answer still holds (api/reports/answer_cache.py);
 - lake: the time of the query, taken before the lake is listed: every curated file published to
   the lake before it is read."""
 
@@ -21,19 +22,19 @@ from typing import Any, Literal, Protocol
 import anyio
 import anyio.to_thread
 import psycopg
-from psycopg.rows import dict_row
 
+from api.reports.answer_cache import FIRST_DT, HAVE_KEPT, KEPT_VERSIONS, LAST_DT, AnswerCache, split_result, versioned_sql
 from api.reports.sql import ReportQuery
 from api.settings import Settings
 from wallet_lake.lake.query import LakeQueryConfig, LakeQueryEngine, LakeUnavailable, open_lake_engine
-from wallet_lake.serving.aggregates import AS_OF_SQL
 
 
 class Fetch(Protocol):
-    async def __call__(self, query: ReportQuery, params: dict[str, Any]) -> list[Mapping[str, Any]]: ...
-
-    async def as_of(self, first_dt: dt.date, last_dt: dt.date) -> dt.datetime:
-        """The answer's freshness for reports reading the dts [first_dt, last_dt] (UTC)."""
+    async def __call__(
+        self, query: ReportQuery, params: dict[str, Any], *, first_dt: dt.date, last_dt: dt.date
+    ) -> tuple[dt.datetime, list[Mapping[str, Any]]]:
+        """The report's rows, and the answer's freshness (as_of, UTC), for a report reading the
+        dts [first_dt, last_dt]."""
         ...
 
 
@@ -45,39 +46,55 @@ _LAKE_CONCURRENCY = 2
 
 
 class _PostgresFetch:
-    def __init__(self, conn: psycopg.AsyncConnection) -> None:
-        self.conn = conn
+    """One statement per report (api/reports/answer_cache.py): as_of, the versions of the dts
+    read, and the rows unless an answer with those versions is kept."""
 
-    async def __call__(self, query: ReportQuery, params: dict[str, Any]) -> list[Mapping[str, Any]]:
-        async with self.conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query.sql, query.bind(**params))
-            return await cur.fetchall()
+    def __init__(self, conn: psycopg.AsyncConnection, cache: AnswerCache, count: Callable[[bool], None] | None) -> None:
+        self.conn, self.cache, self.count = conn, cache, count
 
-    async def as_of(self, first_dt: dt.date, last_dt: dt.date) -> dt.datetime:
+    async def __call__(
+        self, query: ReportQuery, params: dict[str, Any], *, first_dt: dt.date, last_dt: dt.date
+    ) -> tuple[dt.datetime, list[Mapping[str, Any]]]:
+        key = self.cache.key(query, params)
+        kept = self.cache.get(key)
+        bound = {**query.bind(**params), FIRST_DT: first_dt, LAST_DT: last_dt,
+                 HAVE_KEPT: kept is not None, KEPT_VERSIONS: None if kept is None or kept.versions is None else list(kept.versions)}
         async with self.conn.cursor() as cur:
-            await cur.execute(AS_OF_SQL, {"first_dt": first_dt, "last_dt": last_dt})
-            (as_of,) = await cur.fetchone()
-        return as_of.astimezone(dt.timezone.utc)
+            await cur.execute(versioned_sql(query), bound)
+            result = await cur.fetchall()
+            columns = [c.name for c in cur.description]
+        as_of, _, read, fresh = split_result(columns, result)
+        if self.count is not None:
+            self.count(not read)
+        if read:
+            self.cache.put(key, fresh)
+            kept = fresh
+        assert kept is not None  # not read: the versions equal those of the kept answer
+        return as_of.astimezone(dt.timezone.utc), kept.mappings()
 
 
 class _LakeFetch:
     def __init__(self, engine: LakeQueryEngine, scan_from: dt.date, scan_to: dt.date, limiter: anyio.CapacityLimiter) -> None:
         self.engine, self.scan_from, self.scan_to, self.limiter = engine, scan_from, scan_to, limiter
 
-    async def __call__(self, query: ReportQuery, params: dict[str, Any]) -> list[Mapping[str, Any]]:
+    async def __call__(
+        self, query: ReportQuery, params: dict[str, Any], *, first_dt: dt.date, last_dt: dt.date
+    ) -> tuple[dt.datetime, list[Mapping[str, Any]]]:
         bound = query.bind(**params)
+        # The lake is read as it is when the query lists it, after this instant.
+        as_of = dt.datetime.now(dt.timezone.utc)
         # DuckDB and pyathena block: run them in a worker thread, never on the event loop.
-        return await anyio.to_thread.run_sync(
+        rows = await anyio.to_thread.run_sync(
             functools.partial(self.engine.query, query.sql, bound, scan_from=self.scan_from, scan_to=self.scan_to), limiter=self.limiter
         )
-
-    async def as_of(self, first_dt: dt.date, last_dt: dt.date) -> dt.datetime:
-        # The lake is read as it is when the query lists it, after this instant.
-        return dt.datetime.now(dt.timezone.utc)
+        return as_of, rows
 
 
-def postgres_fetch(conn: psycopg.AsyncConnection) -> Fetch:
-    return _PostgresFetch(conn)
+def postgres_fetch(conn: psycopg.AsyncConnection, cache: AnswerCache | None = None,
+                   count: Callable[[bool], None] | None = None) -> Fetch:
+    """Reports on Postgres through `conn`, reusing the answers `cache` keeps (none by default);
+    `count(hit)` is told whether each report reused a kept answer."""
+    return _PostgresFetch(conn, cache if cache is not None else AnswerCache(0), count)
 
 
 def lake_fetch(engine: LakeQueryEngine, scan_from: dt.date, scan_to: dt.date, limiter: anyio.CapacityLimiter) -> Fetch:
@@ -148,4 +165,4 @@ async def report_fetch(app_state: Any, source: Source, *, scan_from: dt.date, sc
         yield lake_fetch(app_state.lake.get(), scan_from, scan_to, app_state.lake.limiter)
         return
     async with app_state.database.connection() as conn:
-        yield postgres_fetch(conn)
+        yield postgres_fetch(conn, app_state.answer_cache, app_state.metrics.count_answer)

@@ -85,6 +85,8 @@ ROLES: dict[str, PgRole] = {
                 "curated_payments": ("SELECT",),
                 **{t: ("SELECT",) for t in _REPORT_TABLES},
                 "report_aggregate_dirty_dts": ("SELECT",),
+                # Whether a kept answer still holds (migration 0010, api/reports/answer_cache.py).
+                "report_aggregate_versions": ("SELECT",),
                 "pipeline_ledger": ("SELECT",),
                 "pipeline_ledger_loaded_dts": ("SELECT",),
             },
@@ -102,7 +104,7 @@ ROLES: dict[str, PgRole] = {
 
 # Every table of the serving schema a duty may be granted (the migrations' tables, yoyo's aside).
 SERVING_TABLES = (
-    "curated_payments", *_REPORT_TABLES, *_PARTIAL_TABLES, "report_aggregate_dirty_dts", "pipeline_ledger", "pipeline_ledger_loaded_dts",
+    "curated_payments", *_REPORT_TABLES, *_PARTIAL_TABLES, "report_aggregate_dirty_dts", "report_aggregate_versions", "pipeline_ledger", "pipeline_ledger_loaded_dts",
     "landing_hour_leases", "api_keys",
 )
 

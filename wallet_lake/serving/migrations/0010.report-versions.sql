@@ -1,0 +1,76 @@
+-- A version per dt of the report aggregates, so the API may keep answers it has computed and
+-- reuse one only while every dt it read is unchanged (api/reports/answer_cache.py). Statement
+-- triggers on every report table give each dt a statement touches a fresh value of one sequence,
+-- whoever writes (the refresh, a hand fix, a test). Values are never reused, so a dt's version is
+-- equal to an earlier reading only if no write to that dt committed in between; the API compares
+-- the versions of all dts an answer read, in the same statement (snapshot) as the answer's as_of.
+-- The functions run as their owner (SECURITY DEFINER, as in 0008): the pipeline's role writes
+-- the report tables but not this one.
+CREATE SEQUENCE report_aggregate_version_seq;
+
+CREATE TABLE report_aggregate_versions (
+    dt      date   PRIMARY KEY,
+    version bigint NOT NULL
+);
+
+CREATE FUNCTION report_bump_inserted_versions() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    -- In dt order, so two writers of overlapping dts lock the rows in the same order.
+    INSERT INTO report_aggregate_versions (dt, version)
+    SELECT d.dt, nextval('report_aggregate_version_seq') FROM (SELECT DISTINCT dt FROM new_rows ORDER BY dt) AS d
+    ON CONFLICT (dt) DO UPDATE SET version = EXCLUDED.version;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION report_bump_updated_versions() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    INSERT INTO report_aggregate_versions (dt, version)
+    SELECT d.dt, nextval('report_aggregate_version_seq')
+    FROM (SELECT dt FROM old_rows UNION SELECT dt FROM new_rows ORDER BY dt) AS d
+    ON CONFLICT (dt) DO UPDATE SET version = EXCLUDED.version;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION report_bump_deleted_versions() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    INSERT INTO report_aggregate_versions (dt, version)
+    SELECT d.dt, nextval('report_aggregate_version_seq') FROM (SELECT DISTINCT dt FROM old_rows ORDER BY dt) AS d
+    ON CONFLICT (dt) DO UPDATE SET version = EXCLUDED.version;
+    RETURN NULL;
+END $$;
+
+-- TRUNCATE names no rows: every dt that ever held one has a version row, so all of them move.
+CREATE FUNCTION report_bump_all_versions() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    UPDATE report_aggregate_versions SET version = nextval('report_aggregate_version_seq')
+    WHERE dt IN (SELECT dt FROM report_aggregate_versions ORDER BY dt FOR UPDATE);
+    RETURN NULL;
+END $$;
+
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['report_status_daily', 'report_status_daily_all', 'report_latency_daily',
+                             'report_latency_totals_daily', 'report_latency_mtd'] LOOP
+        EXECUTE format('CREATE TRIGGER report_bump_inserted_versions AFTER INSERT ON %I '
+                       'REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION report_bump_inserted_versions()', t);
+        EXECUTE format('CREATE TRIGGER report_bump_updated_versions AFTER UPDATE ON %I '
+                       'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT '
+                       'EXECUTE FUNCTION report_bump_updated_versions()', t);
+        EXECUTE format('CREATE TRIGGER report_bump_deleted_versions AFTER DELETE ON %I '
+                       'REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION report_bump_deleted_versions()', t);
+        EXECUTE format('CREATE TRIGGER report_bump_all_versions AFTER TRUNCATE ON %I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION report_bump_all_versions()', t);
+    END LOOP;
+END $$;
+
+-- The dts that already hold aggregates start at a version of their own.
+INSERT INTO report_aggregate_versions (dt, version)
+SELECT d.dt, nextval('report_aggregate_version_seq')
+FROM (SELECT dt FROM report_status_daily UNION SELECT dt FROM report_status_daily_all
+      UNION SELECT dt FROM report_latency_daily UNION SELECT dt FROM report_latency_totals_daily
+      UNION SELECT dt FROM report_latency_mtd ORDER BY dt) AS d;

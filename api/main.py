@@ -75,7 +75,7 @@ def _apply_settings(app: FastAPI, settings: Settings) -> None:
         key=TokenBucketLimiter(settings.api_rate_limit_key_per_s, settings.api_rate_limit_key_burst),
     )
     app.state.lake.configure(settings)
-    app.state.answer_cache = AnswerCache(settings.api_answer_cache_entries)
+    app.state.answer_cache = AnswerCache(settings.api_answer_cache_rows)
 
 
 def _document_security(openapi: dict) -> dict:

@@ -238,6 +238,7 @@ def record(args: argparse.Namespace, label: str, runs: list[dict], commands: lis
 
     run = {
         "label": label,
+        "started": args.started,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "api": f"uvicorn api.main:app --workers {args.workers} {' '.join(args.uvicorn_arg)}".strip()
                + f", pool {args.pool} per worker" + (f", {' '.join(args.api_env)}" if args.api_env else ""),
@@ -247,7 +248,9 @@ def record(args: argparse.Namespace, label: str, runs: list[dict], commands: lis
     }
     report = json.loads(args.out.read_text()) if args.out.exists() else {}
     section = report.setdefault("open_loop", {})
-    tried = [r for r in section.get("options_tried", []) if r["label"] != label]
+    # This run's own entry is replaced (it is written again after each rate); earlier runs of the
+    # same configuration stay.
+    tried = [r for r in section.get("options_tried", []) if (r["label"], r.get("started")) != (label, args.started)]
     section["options_tried"] = [*tried, run]
     if args.headline:
         at_1000 = next((r for r in runs if r["rate"] == 1000), None)
@@ -259,7 +262,8 @@ def record(args: argparse.Namespace, label: str, runs: list[dict], commands: lis
             "command": shlex.join(["python", "bench/api_open_loop.py", *sys.argv[1:]]),
             "attack_command_lines": commands,
             "mix": f"bench/api_load.py's random_path, as vegeta targets: uniform over the four reports; random merchant of {bench.MERCHANTS} "
-                   f"({args.all_merchant_share:.0%} every merchant); ranges 1-31 days; latency: one method half the time",
+                   f"({args.all_merchant_share:.0%} every merchant); ranges 1-31 days; latency: one method half the time; "
+                   "each attack draws its own requests (seed per rate and attempt; before session 15 every attack replayed one list from its head)",
             "goal": {"p99_ms_at_1000_at_most": 10},
             "versions": {"vegeta": VEGETA_VERSION, "uvicorn": version("uvicorn"), "uvloop": version("uvloop"),
                          "httptools": version("httptools")},
@@ -298,6 +302,7 @@ def main() -> None:
     parser.add_argument("--headline", action="store_true", help="also write these figures as open_loop's headline")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "api.json")
     args = parser.parse_args()
+    args.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     load_stack_env()
 
     bench.prepare_database(args.rows, args.seed, refresh=args.refresh)
@@ -306,8 +311,15 @@ def main() -> None:
     port = bench.free_port()
     work = Path(tempfile.mkdtemp(prefix="wallet-lake-openloop-"))  # mode 0700
     (work / "metrics").mkdir()
-    targets = work / "targets.json"
-    write_targets(targets, port, key, max(args.rates) * args.duration + 1000, args.seed, args.all_merchant_share)
+
+    def draw(name: str, rate: int, seconds: int, seed: int) -> Path:
+        """Each attack draws its own requests: replaying one list from its head in every attack
+        (as before session 15) hands a server that keeps answers the previous attack's requests
+        again, which no real traffic guarantees. Repeats within the mix's space stay as drawn."""
+        path = work / f"targets-{name}.json"
+        write_targets(path, port, key, rate * seconds + 1000, seed, args.all_merchant_share)
+        return path
+
     env_extra = dict(item.split("=", 1) for item in args.api_env)
     api = bench.start_api(port, args.workers, args.pool, work / "api.log", str(work / "metrics"),
                           env_extra=env_extra, uvicorn_args=args.uvicorn_arg)
@@ -317,16 +329,20 @@ def main() -> None:
         # A warm-up the machine cannot serve leaves a backlog the first attack would inherit.
         wait_until_quiet(args.wait_quiet, args.quiet_load, args.quiet_busy)
         print(f"API up on :{port} ({label}); warming up {args.warmup} s at {args.rates[0]}/s", flush=True)
-        subprocess.run(attack_command(vegeta, targets, work / "warmup.bin", args.rates[0], args.warmup, args.connections), check=True)
+        warmup = draw("warmup", args.rates[0], args.warmup, args.seed)
+        subprocess.run(attack_command(vegeta, warmup, work / "warmup.bin", args.rates[0], args.warmup, args.connections), check=True)
+        warmup.unlink()
         for rate in args.rates:
             # Other engineers' work during an attack is measured as API latency: an attack they
             # disturbed (more than --max-other of the CPUs) is tried again; the least disturbed
             # attempt is the rate's figure, every attempt is kept.
             attempts = []
-            for _ in range(args.attempts):
+            for attempt in range(args.attempts):
+                targets = draw(f"{rate}-{attempt}", rate, args.duration, args.seed + 1000 * rate + attempt + 1)
                 load, busy = wait_until_quiet(args.wait_quiet, args.quiet_load, args.quiet_busy)
                 print(f"{rate}/s for {args.duration} s (load average {load:.2f}, CPUs {busy:.0%} busy before)", flush=True)
                 figures, cmd = attack(vegeta, targets, work, rate, args.duration, args.connections, api.pid, port)
+                targets.unlink()
                 attempts.append(figures)
                 print(f"  achieved {figures['achieved_rate']}/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
                       f"p99.9 {figures['p99_9_ms']} ms, max {figures['max_ms']} ms, errors {figures['errors']}; {figures['cpu']}; answers {figures['answers']}",
@@ -342,7 +358,8 @@ def main() -> None:
     finally:
         os.killpg(api.pid, signal.SIGTERM)
         api.wait(30)
-        targets.unlink(missing_ok=True)
+        for path in work.glob("targets-*.json"):  # they hold the key
+            path.unlink()
 
     print(f"wrote {args.out} after each rate; API log in {work}")
 

@@ -230,9 +230,9 @@ class ApiSettings(Group):
     api_readyz_timeout_s: Annotated[float, Field(gt=0, description="how long /readyz waits for a connection")] = 2.0
     api_key_cache_ttl_s: Annotated[float, Field(ge=0, description="how long a verified key is remembered per process (a revocation takes effect within it; 0 = always ask Postgres)")] = 5.0
     api_key_cache_max_entries: Annotated[int, Field(ge=1, description="known keys remembered at most")] = 10_000
-    api_answer_cache_entries: Annotated[int, Field(ge=0, description=(
-        "report answers (source=postgres) each API worker keeps and reuses while every dt they read is "
-        "unchanged (api/reports/answer_cache.py; 0 disables)"))] = 8192
+    api_answer_cache_rows: Annotated[int, Field(ge=0, description=(
+        "rows of report answers (source=postgres) each API worker keeps, to reuse an answer while every dt "
+        "it read is unchanged (api/reports/answer_cache.py; ~0.3-0.7 KB a row; 0 disables)"))] = 100_000
     api_key_negative_cache_ttl_s: Annotated[float, Field(ge=0, description="how long an unknown key id is remembered as unknown (0 disables)")] = 60.0
     api_key_negative_cache_max_entries: Annotated[int, Field(ge=1, description="unknown key ids remembered at most")] = 100_000
     api_rate_limit_client_per_s: Annotated[float, Field(ge=0, description="requests per second per client address (0 disables)")] = 100.0

@@ -6,8 +6,9 @@ a statement writes that dt, whoever writes). A report is one statement (`version
 reads the answer's as_of (AS_OF_SQL), the versions of the dts [first_dt, last_dt] the report
 reads, and the report's rows, the last only when no answer with exactly those versions is kept.
 All three come from one snapshot, so the kept rows are what the report would read now, and the
-as_of read with them is true of them. A hit costs one cheap statement instead of the report's
-(the latency report spends ~1.7 ms of Postgres CPU; its versions lookup a few µs).
+as_of read with them is true of them. A hit costs the versions lookup instead of the report
+(the latency report takes ~1.7 ms in Postgres: bare_sql_ms in bench/results/api.json). Writes
+that fire no triggers move no versions (migration 0010 says so).
 
 Pure apart from the LRU: the statement text is rendered from the report's own SQL, never a
 copy of it."""
@@ -31,8 +32,13 @@ AS_OF, VERSIONS, READ = "as_of", "versions", "read_rows"
 _PRESENT = "row_present"
 _WRAPPER_COLUMNS = 4  # as_of, versions, read_rows, row_present
 
+# The dts' versions, after an epoch: the sequence's identity (a new one if migration 0010 is
+# rolled back and applied again, restarting the values) and the server's start in µs (a standby
+# promoted or a backup restored may hand out values again). Never null.
 VERSIONS_SQL = (
-    "SELECT array_agg(version ORDER BY dt) FROM public.report_aggregate_versions "
+    "SELECT ARRAY['public.report_aggregate_version_seq'::regclass::oid::bigint, "
+    "CAST(extract(epoch FROM pg_postmaster_start_time()) * 1000000 AS bigint)] "
+    "|| coalesce(array_agg(version ORDER BY dt), '{}') FROM public.report_aggregate_versions "
     f"WHERE dt BETWEEN %({FIRST_DT})s AND %({LAST_DT})s"
 )
 
@@ -61,7 +67,7 @@ def versioned_sql(query: ReportQuery) -> str:
 class Kept:
     """An answer's rows as read, and the versions of the dts it read."""
 
-    versions: tuple[int, ...] | None
+    versions: tuple[int, ...]
     columns: tuple[str, ...]
     rows: tuple[tuple[Any, ...], ...]
 
@@ -69,24 +75,33 @@ class Kept:
         return [dict(zip(self.columns, row)) for row in self.rows]
 
 
-def split_result(columns: list[str], result: list[tuple[Any, ...]]) -> tuple[Any, tuple[int, ...] | None, bool, Kept]:
+def split_result(columns: list[str], result: list[tuple[Any, ...]]) -> tuple[Any, tuple[int, ...], bool, Kept]:
     """(as_of, versions, whether the report was read, its rows) from a `versioned_sql` result. Pure."""
     if not result or [c.lower() for c in columns[:3]] != [AS_OF, VERSIONS, READ]:
         raise ValueError("not the result of versioned_sql")
     as_of, versions, read = result[0][:3]
-    versions_t = None if versions is None else tuple(versions)
+    if read is None or versions is None:
+        raise ValueError("versioned_sql answered no versions or no read flag")
+    versions_t = tuple(versions)
     report_columns = tuple(columns[_WRAPPER_COLUMNS:])
     rows = tuple(row[_WRAPPER_COLUMNS:] for row in result if row[_WRAPPER_COLUMNS - 1] is not None)
     return as_of, versions_t, bool(read), Kept(versions_t, report_columns, rows)
 
 
 class AnswerCache:
-    """At most `max_entries` answers (least recently used first out); 0 keeps none. One per
-    worker process, used from its event loop only (no locking)."""
+    """Answers of at most `max_rows` rows in all (each counts its rows plus one; least recently
+    used first out), so memory follows what is kept whatever the answers' sizes; 0 keeps none.
+    One per worker process, used from its event loop only (no locking)."""
 
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self._entries: LRUCache[Hashable, Kept] | None = LRUCache(maxsize=max_entries) if max_entries > 0 else None
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
+        self._entries: LRUCache[Hashable, Kept] | None = (
+            LRUCache(maxsize=max_rows, getsizeof=self.size) if max_rows > 0 else None
+        )
+
+    @staticmethod
+    def size(kept: Kept) -> int:
+        return len(kept.rows) + 1
 
     @staticmethod
     def key(query: ReportQuery, params: Mapping[str, Any]) -> Hashable:
@@ -96,8 +111,13 @@ class AnswerCache:
         return None if self._entries is None else self._entries.get(key)
 
     def put(self, key: Hashable, kept: Kept) -> None:
-        if self._entries is not None:
+        if self._entries is not None and self.size(kept) <= self.max_rows:  # larger than all: not kept
             self._entries[key] = kept
 
     def __len__(self) -> int:
         return 0 if self._entries is None else len(self._entries)
+
+    @property
+    def rows(self) -> int:
+        """Rows kept now (plus one per answer)."""
+        return 0 if self._entries is None else int(self._entries.currsize)

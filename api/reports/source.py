@@ -58,7 +58,7 @@ class _PostgresFetch:
         key = self.cache.key(query, params)
         kept = self.cache.get(key)
         bound = {**query.bind(**params), FIRST_DT: first_dt, LAST_DT: last_dt,
-                 HAVE_KEPT: kept is not None, KEPT_VERSIONS: None if kept is None or kept.versions is None else list(kept.versions)}
+                 HAVE_KEPT: kept is not None, KEPT_VERSIONS: None if kept is None else list(kept.versions)}
         async with self.conn.cursor() as cur:
             await cur.execute(versioned_sql(query), bound)
             result = await cur.fetchall()

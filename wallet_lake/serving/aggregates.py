@@ -200,9 +200,10 @@ def refresh_report_aggregates(conn, dts: Iterable[dt.date] = (), *, hours: Itera
 # it. A change's mark carries marked_at = the start of its transaction, before its commit, and
 # leaves only when a refresh that read the change commits; so with no mark pending for a dt the
 # answer reads, everything committed before the read is in; otherwise everything committed before
-# the oldest pending mark is. Read it before the report's own statement (a later snapshot only
-# reflects more). LEAST ignores NULL: now() (no pending mark) is the transaction's start, which
-# precedes the statement's snapshot.
+# the oldest pending mark is. Read it in the report's own statement (api/reports/answer_cache.py;
+# a separate read must come before the report's: a later snapshot only reflects more). LEAST
+# ignores NULL: now() (no pending mark) is the transaction's start, which precedes the
+# statement's snapshot.
 AS_OF_SQL = """
 SELECT least(min(marked_at), now()) AS as_of
 FROM public.report_aggregate_dirty_dts

@@ -5,7 +5,12 @@
 -- equal to an earlier reading only if no write to that dt committed in between; the API compares
 -- the versions of all dts an answer read, in the same statement (snapshot) as the answer's as_of.
 -- The functions run as their owner (SECURITY DEFINER, as in 0008): the pipeline's role writes
--- the report tables but not this one.
+-- the report tables but not this one. Writes that fire no triggers (session_replication_role =
+-- replica, disabled triggers) move no versions: never write the report tables that way while an
+-- API runs. The API also compares an epoch (the sequence's identity and the server's start), so a
+-- sequence re-created or a server restored from a backup never matches answers kept before.
+-- TRUNCATE locks its table, then every version row: with a refresh running it can deadlock;
+-- truncate with lock_timeout below deadlock_timeout, or while no refresh runs.
 CREATE SEQUENCE report_aggregate_version_seq;
 
 CREATE TABLE report_aggregate_versions (
@@ -50,6 +55,10 @@ BEGIN
     WHERE dt IN (SELECT dt FROM report_aggregate_versions ORDER BY dt FOR UPDATE);
     RETURN NULL;
 END $$;
+
+-- Trigger functions only: nobody calls them directly.
+REVOKE EXECUTE ON FUNCTION report_bump_inserted_versions(), report_bump_updated_versions(),
+    report_bump_deleted_versions(), report_bump_all_versions() FROM PUBLIC;
 
 DO $$
 DECLARE t text;

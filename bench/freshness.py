@@ -181,7 +181,7 @@ CHANGES = [
     ("report answers in one statement, reused while their dts' versions are unchanged (api/reports/answer_cache.py, "
      "migration 0010's statement triggers on the report tables, which the refresh now fires)",
      "s15-a/b (aed9178, 2026-12-05 00:24-00:31 UTC): 56.96 and 56.33 s, machine busy 101.7 and 99.3 CPU-s; the "
-     "refresh of a whole dt of the 10M-row bench database 1.14-1.26 s with the triggers, 1.20-1.29 s without", "kept"),
+     "refresh of a whole dt of the 10M-row bench database 1.12-1.28 s with the triggers, 1.12-1.29 s without", "kept"),
 ]
 PK_FORMAT = "%Y-%m-%d-%H:00"
 STEP_FIELDS = "runId status creationTime startTime endTime tags { key value } stepStats { stepKey status startTime endTime }"

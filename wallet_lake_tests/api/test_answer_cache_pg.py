@@ -152,8 +152,8 @@ def test_truncate_moves_every_version(pg_admin: psycopg.Connection) -> None:
             with pg_admin.transaction():
                 pg_admin.execute("SET LOCAL lock_timeout = '500ms'")
                 pg_admin.execute("CREATE TEMPORARY TABLE truncated_report (dt date) ON COMMIT DROP")
-                pg_admin.execute("CREATE TRIGGER report_bump_all_versions AFTER TRUNCATE ON truncated_report "
-                                 "FOR EACH STATEMENT EXECUTE FUNCTION public.report_bump_all_versions()")
+                pg_admin.execute("CREATE TRIGGER report_bump_truncated_versions AFTER TRUNCATE ON truncated_report "
+                                 "FOR EACH STATEMENT EXECUTE FUNCTION public.report_bump_versions()")
                 # At least one dt with a version, whatever ran before.
                 pg_admin.execute("INSERT INTO public.report_aggregate_versions (dt, version) "
                                  "VALUES (%s, nextval('public.report_aggregate_version_seq')) ON CONFLICT (dt) DO NOTHING",

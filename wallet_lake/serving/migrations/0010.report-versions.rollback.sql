@@ -8,12 +8,9 @@ BEGIN
         EXECUTE format('DROP TRIGGER IF EXISTS report_bump_inserted_versions ON %I', t);
         EXECUTE format('DROP TRIGGER IF EXISTS report_bump_updated_versions ON %I', t);
         EXECUTE format('DROP TRIGGER IF EXISTS report_bump_deleted_versions ON %I', t);
-        EXECUTE format('DROP TRIGGER IF EXISTS report_bump_all_versions ON %I', t);
+        EXECUTE format('DROP TRIGGER IF EXISTS report_bump_truncated_versions ON %I', t);
     END LOOP;
 END $$;
-DROP FUNCTION IF EXISTS report_bump_inserted_versions();
-DROP FUNCTION IF EXISTS report_bump_updated_versions();
-DROP FUNCTION IF EXISTS report_bump_deleted_versions();
-DROP FUNCTION IF EXISTS report_bump_all_versions();
+DROP FUNCTION IF EXISTS report_bump_versions();
 DROP TABLE IF EXISTS report_aggregate_versions;
 DROP SEQUENCE IF EXISTS report_aggregate_version_seq;

@@ -18,47 +18,30 @@ CREATE TABLE report_aggregate_versions (
     version bigint NOT NULL
 );
 
-CREATE FUNCTION report_bump_inserted_versions() RETURNS trigger
+-- One function for every trigger: the dts of the statement's transition tables (which ones
+-- exist depends on the operation, hence the dynamic statement), in dt order, so two writers of
+-- overlapping dts lock the version rows in the same order. TRUNCATE names no rows: every dt that
+-- ever held one has a version row, so all of them move.
+CREATE FUNCTION report_bump_versions() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
-    -- In dt order, so two writers of overlapping dts lock the rows in the same order.
-    INSERT INTO report_aggregate_versions (dt, version)
-    SELECT d.dt, nextval('report_aggregate_version_seq') FROM (SELECT DISTINCT dt FROM new_rows ORDER BY dt) AS d
-    ON CONFLICT (dt) DO UPDATE SET version = EXCLUDED.version;
+    IF TG_OP = 'TRUNCATE' THEN
+        UPDATE report_aggregate_versions SET version = nextval('report_aggregate_version_seq')
+        WHERE dt IN (SELECT dt FROM report_aggregate_versions ORDER BY dt FOR UPDATE);
+        RETURN NULL;
+    END IF;
+    EXECUTE format(
+        'INSERT INTO report_aggregate_versions (dt, version) '
+        'SELECT d.dt, nextval(''report_aggregate_version_seq'') FROM (%s ORDER BY dt) AS d '
+        'ON CONFLICT (dt) DO UPDATE SET version = EXCLUDED.version',
+        CASE TG_OP WHEN 'INSERT' THEN 'SELECT DISTINCT dt FROM new_rows'
+                   WHEN 'DELETE' THEN 'SELECT DISTINCT dt FROM old_rows'
+                   ELSE 'SELECT dt FROM old_rows UNION SELECT dt FROM new_rows' END);
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION report_bump_updated_versions() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-BEGIN
-    INSERT INTO report_aggregate_versions (dt, version)
-    SELECT d.dt, nextval('report_aggregate_version_seq')
-    FROM (SELECT dt FROM old_rows UNION SELECT dt FROM new_rows ORDER BY dt) AS d
-    ON CONFLICT (dt) DO UPDATE SET version = EXCLUDED.version;
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION report_bump_deleted_versions() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-BEGIN
-    INSERT INTO report_aggregate_versions (dt, version)
-    SELECT d.dt, nextval('report_aggregate_version_seq') FROM (SELECT DISTINCT dt FROM old_rows ORDER BY dt) AS d
-    ON CONFLICT (dt) DO UPDATE SET version = EXCLUDED.version;
-    RETURN NULL;
-END $$;
-
--- TRUNCATE names no rows: every dt that ever held one has a version row, so all of them move.
-CREATE FUNCTION report_bump_all_versions() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-BEGIN
-    UPDATE report_aggregate_versions SET version = nextval('report_aggregate_version_seq')
-    WHERE dt IN (SELECT dt FROM report_aggregate_versions ORDER BY dt FOR UPDATE);
-    RETURN NULL;
-END $$;
-
--- Trigger functions only: nobody calls them directly.
-REVOKE EXECUTE ON FUNCTION report_bump_inserted_versions(), report_bump_updated_versions(),
-    report_bump_deleted_versions(), report_bump_all_versions() FROM PUBLIC;
+-- A trigger function only: nobody calls it directly.
+REVOKE EXECUTE ON FUNCTION report_bump_versions() FROM PUBLIC;
 
 DO $$
 DECLARE t text;
@@ -66,14 +49,14 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['report_status_daily', 'report_status_daily_all', 'report_latency_daily',
                              'report_latency_totals_daily', 'report_latency_mtd'] LOOP
         EXECUTE format('CREATE TRIGGER report_bump_inserted_versions AFTER INSERT ON %I '
-                       'REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION report_bump_inserted_versions()', t);
+                       'REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION report_bump_versions()', t);
         EXECUTE format('CREATE TRIGGER report_bump_updated_versions AFTER UPDATE ON %I '
                        'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT '
-                       'EXECUTE FUNCTION report_bump_updated_versions()', t);
+                       'EXECUTE FUNCTION report_bump_versions()', t);
         EXECUTE format('CREATE TRIGGER report_bump_deleted_versions AFTER DELETE ON %I '
-                       'REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION report_bump_deleted_versions()', t);
-        EXECUTE format('CREATE TRIGGER report_bump_all_versions AFTER TRUNCATE ON %I '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION report_bump_all_versions()', t);
+                       'REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION report_bump_versions()', t);
+        EXECUTE format('CREATE TRIGGER report_bump_truncated_versions AFTER TRUNCATE ON %I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION report_bump_versions()', t);
     END LOOP;
 END $$;
 

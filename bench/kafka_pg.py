@@ -40,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from stack.java import kafka_java, kafka_java_version  # noqa: E402
 from stack_env import load_stack_env  # noqa: E402 - bench/ is on sys.path when run as a script
 RESULT_FILE = ROOT / "bench" / "results" / "kafka_pg.json"
 
@@ -97,7 +98,7 @@ def perf_test(bootstrap: str, topic: str, records: int, payload_file: Path, prod
         with os.fdopen(fd, "w") as f:
             f.writelines(f"{k}={v}\n" for k, v in {"bootstrap.servers": bootstrap, **producer_props}.items())
         cmd = [
-            "java", "-Xmx1g", f"-Dlog4j2.configurationFile={ROOT / 'stack' / 'kafka' / 'log4j2.properties'}", "-cp", f"{libs}/*",
+            kafka_java(), "-Xmx1g", f"-Dlog4j2.configurationFile={ROOT / 'stack' / 'kafka' / 'log4j2.properties'}", "-cp", f"{libs}/*",
             "org.apache.kafka.tools.ProducerPerformance", "--topic", topic, "--num-records", str(records),
             "--throughput", "-1", "--payload-file", str(payload_file), "--producer.config", props_path,
         ]
@@ -555,11 +556,11 @@ def versions(ctx: dict) -> dict:
         pg_version = conn.execute("SHOW server_version").fetchone()[0]
     plugins = http.get("/connector-plugins").json()
     debezium = next((p["version"] for p in plugins if p["class"] == "io.debezium.connector.jdbc.JdbcSinkConnector"), None)
-    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
     return {
         "kafka_connect": connect.get("version"), "debezium_jdbc_sink": debezium, "postgres": pg_version,
         "confluent_kafka": confluent_kafka.__version__, "librdkafka": confluent_kafka.libversion()[0],
-        "python": platform.python_version(), "java": java,
+        "python": platform.python_version(),
+        "java": kafka_java_version(),  # the broker's, the worker's and ProducerPerformance's
     }
 
 

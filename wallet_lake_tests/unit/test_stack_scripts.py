@@ -172,3 +172,33 @@ def test_start_stop_wait_and_install_helpers_are_defined_once_in_lib_sh() -> Non
 @pytest.mark.parametrize("command", ["setsid ", "apt-get install", "kill -TERM", "sleep 1"])
 def test_only_lib_sh_starts_stops_waits_or_installs_packages(command: str) -> None:
     assert [s for s in SHELL_SCRIPTS if command in text(s)] == ["stack/lib.sh"]
+
+
+def _kafka_java(tmp_path: Path, **env: str) -> str:
+    """KAFKA_JAVA as stack/lib.sh's load_env resolves it, in a scratch stack folder."""
+    import os
+    import subprocess
+
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
+    base |= {"ROOT": str(ROOT), "WL_STACK_DIR": str(tmp_path / "stack"), "WL_CACHE_DIR": str(tmp_path / "cache"),
+             "DAGSTER_HOME": str(tmp_path / "dagster"), **env}
+    out = subprocess.run(["bash", "-c", 'source "$ROOT/stack/lib.sh"; load_env; printf %s "$KAFKA_JAVA"'],
+                         env=base, capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+def test_the_kafka_jdk_is_the_one_set_in_wl_kafka_java_home(tmp_path: Path) -> None:
+    assert _kafka_java(tmp_path, WL_KAFKA_JAVA_HOME="/opt/some-jdk") == "/opt/some-jdk/bin/java"
+
+
+def test_the_kafka_jdk_defaults_to_java_25_when_the_machine_has_one(tmp_path: Path) -> None:
+    # Kafka 4.2 recommends the newest LTS; the sink ran faster on it (docs/benchmarks.md, session 16).
+    import subprocess
+
+    java = _kafka_java(tmp_path)
+    has_25 = any(p.name.startswith(("temurin-25-", "java-25-")) for p in Path("/usr/lib/jvm").glob("*"))
+    if not has_25:
+        assert java == "java"
+        return
+    version = subprocess.run([java, "-version"], capture_output=True, text=True, check=True).stderr
+    assert re.search(r'version "25[."]', version), version

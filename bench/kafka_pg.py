@@ -16,7 +16,7 @@ Run by hand on a healthy stack (never in the test suite):
     .venv/bin/python bench/kafka_pg.py                 # full run, writes bench/results/kafka_pg.json
     .venv/bin/python bench/kafka_pg.py --records 200000 --no-write   # a quick look
     # issue 14: one round by a fresh connector on a warm worker, plus single-round options (a worker
-    # warmed by 200,000 rows still ran its next round 6-17 % faster; by 1,000,000 within 1 %)
+    # warmed by 200,000 rows still ran its next round 6-17 % faster; by 1,000,000 within 2.4 %)
     .venv/bin/python bench/kafka_pg.py --skip-publish --sink-repeats 1 --warmup-records 1000000 \
         --variant 'wal-lz4:role.wal_compression=lz4' --variant 'no-idx:table.drop_index=merchant_id_dt_idx'
 """
@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stack.java import kafka_java, kafka_java_version  # noqa: E402
+from stack.java import java_version, kafka_java, service_java  # noqa: E402
 from stack_env import load_stack_env  # noqa: E402 - bench/ is on sys.path when run as a script
 RESULT_FILE = ROOT / "bench" / "results" / "kafka_pg.json"
 
@@ -561,7 +561,9 @@ def versions(ctx: dict) -> dict:
         "kafka_connect": connect.get("version"), "debezium_jdbc_sink": debezium, "postgres": pg_version,
         "confluent_kafka": confluent_kafka.__version__, "librdkafka": confluent_kafka.libversion()[0],
         "python": platform.python_version(),
-        "java": kafka_java_version(),  # the broker's, the worker's and ProducerPerformance's
+        "java": java_version(kafka_java()),  # ProducerPerformance's
+        # What the running broker and worker were started with (a healthy stack is not restarted by `up`).
+        "java_broker": java_version(str(service_java("kafka"))), "java_connect": java_version(str(service_java("connect"))),
     }
 
 

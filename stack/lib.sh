@@ -28,6 +28,19 @@ _export_file() {
   done <"$1"
 }
 
+# The JDK of the broker, the Connect worker and Kafka's tools, printed (nothing: the java on PATH):
+# WL_KAFKA_JAVA_HOME when set and not empty, else the first Java 25 JDK in /usr/lib/jvm. Kafka 4.2
+# recommends the newest LTS (Java 25) for performance; the sink's figures on 17 and 25 are in
+# docs/benchmarks.md (session 16). Spark (the curation) stays on the PATH's java. No side effects:
+# stack/java.py asks it when the environment does not say.
+kafka_java_home() {
+  if [[ -n "${WL_KAFKA_JAVA_HOME:-}" ]]; then printf '%s' "$WL_KAFKA_JAVA_HOME"; return; fi
+  local java
+  for java in /usr/lib/jvm/temurin-25-*/bin/java /usr/lib/jvm/java-25-*/bin/java; do
+    if [[ -x "$java" ]]; then printf '%s' "${java%/bin/java}"; return; fi
+  done
+}
+
 load_env() {
   stack_paths
   export WL_CACHE_DIR="${WL_CACHE_DIR:-$HOME/.cache/wallet-lake}"
@@ -38,16 +51,9 @@ load_env() {
   KAFKA_VERSION="$(pom_property kafka.version)"
   [[ -n "$KAFKA_VERSION" ]] || fail "no <kafka.version> in $ROOT/stack/kafka/pom.xml"
   KAFKA_HOME="$WL_CACHE_DIR/kafka-$KAFKA_VERSION-$(sha256sum "$ROOT/stack/kafka/pom.xml" | cut -c1-12)"
-  # The JDK of the broker, the Connect worker and Kafka's tools. Kafka 4.2 recommends the newest
-  # LTS (Java 25) for performance; on it the sink loaded ~15 % more rows/s than on Java 17 here
-  # (docs/benchmarks.md, session 16). Default: a Java 25 JDK of /usr/lib/jvm when there is one,
-  # else the `java` on PATH. Spark (the curation) stays on the PATH's Java 17.
-  if [[ -z "${WL_KAFKA_JAVA_HOME:-}" ]]; then
-    local jdk
-    for jdk in /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/java-25-openjdk-amd64; do
-      if [[ -x "$jdk/bin/java" ]]; then export WL_KAFKA_JAVA_HOME="$jdk"; break; fi
-    done
-  fi
+  # The broker's, the Connect worker's and Kafka's tools' JDK (kafka_java_home).
+  WL_KAFKA_JAVA_HOME="$(kafka_java_home)"
+  export WL_KAFKA_JAVA_HOME
   KAFKA_JAVA="${WL_KAFKA_JAVA_HOME:+$WL_KAFKA_JAVA_HOME/bin/}java"
   _export_file "$ROOT/stack/local.env"
   # Local secrets (database password, Kafka SCRAM users): generated once per clone, each when
@@ -102,7 +108,7 @@ print_env() {
   printf 'export WL_SPARK_WORKER_SOCKET=%q WL_API_LAKE_CACHE_DIR=%q\n' "$WL_SPARK_WORKER_SOCKET" "$WL_API_LAKE_CACHE_DIR"
   printf 'export WL_DAGSTER_CODE_SERVER_SOCKET=%q\n' "$WL_DAGSTER_CODE_SERVER_SOCKET"
   [[ -z "${KAFKA_HOME:-}" ]] || printf 'export WL_KAFKA_HOME=%q\n' "$KAFKA_HOME"  # the Kafka jars (bench: ProducerPerformance)
-  printf 'export WL_KAFKA_JAVA_HOME=%q\n' "${WL_KAFKA_JAVA_HOME:-}"  # empty: the java on PATH
+  printf 'export WL_KAFKA_JAVA_HOME=%q\n' "${WL_KAFKA_JAVA_HOME:-}"  # as kafka_java_home chose it; empty: the java on PATH
   printf 'while IFS= read -r _l; do [[ -z "$_l" || "$_l" == \\#* ]] && continue; _k="${_l%%%%=*}"; [[ -n "${!_k+x}" ]] || export "$_l"; done < %q; unset _l _k\n' "$WL_STACK_DIR/secrets.env"
 }
 

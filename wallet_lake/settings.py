@@ -298,7 +298,7 @@ class StackSettings(Group):
     cache_dir: Annotated[Optional[str], Field(description="download cache shared by every clone (Kafka/Connect jars, the Secrets Manager provider)")] = None
     dagster_home: Annotated[Optional[str], Field(validation_alias=AliasChoices("DAGSTER_HOME"), description="Dagster instance folder (dagster.yaml is linked into it; default .dagster_home)")] = None
     kafka_controller_port: Annotated[Optional[int], Field(ge=1, le=65535, description="the broker's KRaft controller listener (mutual TLS)")] = None
-    kafka_java_home: Annotated[Optional[str], Field(description="JDK of the local Kafka broker, Connect worker and Kafka tools (default: a Java 25 JDK in /usr/lib/jvm when there is one, as Kafka 4.2 recommends; else the java on PATH)")] = None
+    kafka_java_home: Annotated[Optional[str], Field(description="JDK of the local Kafka broker, Connect worker and Kafka tools (unset or empty: a Java 25 JDK in /usr/lib/jvm when there is one, as Kafka 4.2 recommends, else the java on PATH; stack/lib.sh kafka_java_home)")] = None
     connect_java_opts: Annotated[Optional[str], Field(description="heap and collector of the local Connect worker (default -Xms1536m -Xmx1536m -Xmn768m -XX:+UseParallelGC)")] = None
     pg_bin: Annotated[Optional[str], Field(description="PostgreSQL binaries (default /usr/lib/postgresql/PG_MAJOR/bin, PG_MAJOR declared in stack/wallet-stack)")] = None
 

@@ -82,15 +82,14 @@ def test_dagster_instance_stores_runs_in_postgres():
 
 
 def test_the_broker_and_the_connect_worker_run_on_the_stacks_kafka_jdk(stack_resources):
-    # stack/lib.sh chooses the JDK once (WL_KAFKA_JAVA_HOME; Java 25 when the machine has it) and
-    # `stack/wallet-stack env` exports it: the running processes must be on that very binary.
+    # stack/lib.sh chooses the JDK once (kafka_java_home: WL_KAFKA_JAVA_HOME, else Java 25 when the
+    # machine has it): the running processes must be on that very binary.
     import shutil
     from pathlib import Path
 
-    from stack.java import kafka_java
+    from stack.java import kafka_java, service_java
 
     want = Path(shutil.which(kafka_java()) or kafka_java()).resolve()
-    pids = Path(os.environ["WL_STACK_DIR"]) / "pids"
     for service in ("kafka", "connect"):
-        pid = (pids / f"{service}.pid").read_text().strip()
-        assert Path(f"/proc/{pid}/exe").resolve() == want, service
+        assert service_java(service) == want, (
+            f"{service} runs on {service_java(service)}, the stack's choice is {want}: restart it (stack/wallet-stack down, then up)")

@@ -191,14 +191,26 @@ def test_the_kafka_jdk_is_the_one_set_in_wl_kafka_java_home(tmp_path: Path) -> N
     assert _kafka_java(tmp_path, WL_KAFKA_JAVA_HOME="/opt/some-jdk") == "/opt/some-jdk/bin/java"
 
 
-def test_the_kafka_jdk_defaults_to_java_25_when_the_machine_has_one(tmp_path: Path) -> None:
+def test_an_empty_wl_kafka_java_home_means_the_default_choice(tmp_path: Path) -> None:
+    assert _kafka_java(tmp_path, WL_KAFKA_JAVA_HOME="") == _kafka_java(tmp_path)
+
+
+def test_the_kafka_jdk_is_java_25_when_the_machine_has_one(tmp_path: Path) -> None:
     # Kafka 4.2 recommends the newest LTS; the sink ran faster on it (docs/benchmarks.md, session 16).
     import subprocess
 
     java = _kafka_java(tmp_path)
-    has_25 = any(p.name.startswith(("temurin-25-", "java-25-")) for p in Path("/usr/lib/jvm").glob("*"))
-    if not has_25:
-        assert java == "java"
+    if java == "java":  # no Java 25 found: the PATH's java, whatever it is
+        assert not any(p.name.startswith(("temurin-25-", "java-25-")) for p in Path("/usr/lib/jvm").glob("*/")), "a Java 25 JDK was missed"
         return
     version = subprocess.run([java, "-version"], capture_output=True, text=True, check=True).stderr
     assert re.search(r'version "25[."]', version), version
+
+
+def test_python_asks_lib_sh_for_the_kafka_jdk_when_the_environment_does_not_say(tmp_path: Path, monkeypatch) -> None:
+    from stack.java import kafka_java
+
+    monkeypatch.delenv("WL_KAFKA_JAVA_HOME", raising=False)
+    assert kafka_java() == _kafka_java(tmp_path)
+    monkeypatch.setenv("WL_KAFKA_JAVA_HOME", "/opt/some-jdk")
+    assert kafka_java() == "/opt/some-jdk/bin/java"

@@ -185,7 +185,7 @@ CHANGES = [
     ("the Kafka broker and the Connect worker on Java 25 (stack/lib.sh kafka_java_home; Kafka 4.2 recommends the newest LTS) "
      "instead of the PATH's Java 17",
      "the sink on a warm worker 46.5-47.3k rows/s against 42.0-43.0k on Java 17 (bench/kafka_pg.py, session 16). "
-     "s16-a/b/c (2026-12-05 03:21-03:56 UTC): 52.52, 58.38 and 53.81 s, machine busy 89.3-103.1 CPU-s; the Postgres "
+     "s16-a/b/c (2026-12-05 03:18-03:28 UTC): 52.52, 58.38 and 53.81 s, machine busy 89.3-103.1 CPU-s; the Postgres "
      "step (sink wait, verification, refresh) 21.6-24.2 s against 24.2-41.9 s in sessions 14-15: a gain not separable "
      "from the spread of three runs. s16-b is recorded as "
      "9113f07+changes: stack/ scripts were edited while it ran; the running processes were those of 9113f07", "kept"),

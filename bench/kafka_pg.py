@@ -4,7 +4,7 @@
            idempotent confluent-kafka producer -> every delivery report) vs Kafka's own
            org.apache.kafka.tools.ProducerPerformance with payloads of the same records, same
            producer settings, same broker, same run. Target: >= 0.5x.
-  sink:    rows/s of the project's Debezium JDBC sink config for N records (default 1,000,000),
+  sink:    rows/s of the project's sink connector config (serving/deploy.py) for N records (default 1,000,000),
            from connector creation (its first message) to the last row visible in Postgres, vs
            COPY of the same rows into an unlogged staging table + one INSERT ... ON CONFLICT into
            the same table, same run. Target: >= 1/3.
@@ -327,7 +327,7 @@ def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: floa
     from wallet_lake.contracts.schema import CURATED_COLUMNS
     from wallet_lake.publish.producer import producer_config, publish
     from wallet_lake.publish.records import SCHEMA_HEADERS, curated_records
-    from wallet_lake.serving.deploy import sink_connector_config
+    from wallet_lake.serving.deploy import DEFAULT_FLAVOR, sink_connector_config
 
     res, pg, run = ctx["res"], ctx["res"]["postgres"], ctx["run"]
     n = table.num_rows
@@ -364,8 +364,13 @@ def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: floa
     assert result.messages == n
     probe = last_keys(ctx, topic)
 
-    config = sink_connector_config(res)
-    config.update({"topics": topic, "collection.name.format": target, "errors.deadletterqueue.topic.name": dlq, **overrides})
+    def flavor_config(flavor: str = DEFAULT_FLAVOR) -> dict:
+        """The project's connector config in that flavor (serving/deploy.py), on the bench topic and table."""
+        c = sink_connector_config(res, flavor, table=target)
+        c.update({"topics": topic, "errors.deadletterqueue.topic.name": dlq, **overrides})
+        return c
+
+    config = flavor_config()
     client = res["connect"].client()
     warmup = None
     if warmup_rows:
@@ -374,12 +379,19 @@ def bench_sink(ctx: dict, table, partitions: int, overrides: dict, timeout: floa
     rounds = []
     for rnd in range(1, sink_repeats + 1):
         rounds.append(_sink_round(ctx, client, f"wl-bench-{run}-sink-{rnd}", config, pg, target, probe, n, timeout))
-        print(f"  sink round {rnd}: Debezium JDBC sink {rounds[-1]['rows_per_s']:,} rows/s ({rounds[-1]['seconds']}s from connector creation;"
+        print(f"  sink round {rnd}: {config['connector.class'].rsplit('.', 1)[-1]} {rounds[-1]['rows_per_s']:,} rows/s ({rounds[-1]['seconds']}s from connector creation;"
               f" first row after {rounds[-1]['first_row_after_s']}s)", flush=True)
     options = []
     for i, variant in enumerate(variants or [], start=1):
+        base = config
+        if variant["flavor"] and variant["flavor"] != DEFAULT_FLAVOR:
+            # Another connector: warm the worker's paths for it as for the project's.
+            base = flavor_config(variant["flavor"])
+            if warmup_rows:
+                w = warm_worker(ctx, client, f"wl-bench-{run}-warmup-{i}", {**base, **variant["connector"]}, pg, target, min(warmup_rows, n), timeout)
+                print(f"  sink option {variant['name']}: worker warmed for it ({w['rows_at_least']:,} rows, {w['seconds']}s)", flush=True)
         with sink_variant(ctx, target, variant):
-            option_config = {**config, **variant["connector"]}
+            option_config = {**base, **variant["connector"]}
             if variant["url"]:
                 option_config["connection.url"] = with_query_params(option_config["connection.url"], variant["url"])
             r = _sink_round(ctx, client, f"wl-bench-{run}-option-{i}", option_config, pg, target, probe, n, timeout)
@@ -431,12 +443,15 @@ def parse_variant(text: str) -> dict:
     table.drop_index=<index name suffix> (dropped from the bench table for this round only),
     table.collate_payment_id=<collation> (the bench table's key column in that collation, e.g. C,
     for this round and its COPY reference only) and
-    url.<parameter> (a query parameter of the JDBC connection.url, e.g. url.reWriteBatchedInserts=false)."""
+    url.<parameter> (a query parameter of the JDBC connection.url, e.g. url.reWriteBatchedInserts=false)
+    and flavor=<debezium|...> (the round runs that flavor's config of serving/deploy.py, after a
+    warm-up of its own, instead of the project's)."""
     name, _, rest = text.partition(":")
     settings = parse_overrides([item for item in rest.split(";") if item])
     return {
         "name": name, "settings": settings,
-        "connector": {k: v for k, v in settings.items() if not k.startswith(("role.", "table.", "url."))},
+        "connector": {k: v for k, v in settings.items() if not k.startswith(("role.", "table.", "url.")) and k != "flavor"},
+        "flavor": settings.get("flavor"),
         "url": {k.removeprefix("url."): v for k, v in settings.items() if k.startswith("url.")},
         "role": {k.removeprefix("role."): v for k, v in settings.items() if k.startswith("role.")},
         "drop_index": [v for k, v in settings.items() if k == "table.drop_index"],
@@ -531,7 +546,7 @@ def sink_variant(ctx: dict, target: str, variant: dict):
                     conn.execute(f"DROP FUNCTION IF EXISTS {target}_{fn}() CASCADE")
 
 
-TUNING_KEYS = {"tasks.max", "batch.size", "use.reduction.buffer", "dialect.postgres.unnest.insert.enabled", "connection.url"}
+TUNING_KEYS = {"connector.class", "tasks.max", "batch.size", "use.reduction.buffer", "dialect.postgres.unnest.insert.enabled", "connection.url"}
 
 
 def _drop_table(pg, table: str) -> None:
@@ -557,8 +572,9 @@ def versions(ctx: dict) -> dict:
         pg_version = conn.execute("SHOW server_version").fetchone()[0]
     plugins = http.get("/connector-plugins").json()
     debezium = next((p["version"] for p in plugins if p["class"] == "io.debezium.connector.jdbc.JdbcSinkConnector"), None)
+    copy_sink = next((p["version"] for p in plugins if p["class"] == "io.walletlake.connect.sink.PostgresCopySinkConnector"), None)
     return {
-        "kafka_connect": connect.get("version"), "debezium_jdbc_sink": debezium, "postgres": pg_version,
+        "kafka_connect": connect.get("version"), "debezium_jdbc_sink": debezium, "copy_sink": copy_sink, "postgres": pg_version,
         "confluent_kafka": confluent_kafka.__version__, "librdkafka": confluent_kafka.libversion()[0],
         "python": platform.python_version(),
         "java": java_version(kafka_java()),  # ProducerPerformance's

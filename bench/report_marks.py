@@ -1,6 +1,6 @@
 """What the dt-marking triggers of migration 0005 cost the Postgres sink.
 
-The project's Debezium JDBC sink config loads N records (default 300,000) from a throwaway topic
+The project's sink connector config (serving/deploy.py) loads N records (default 300,000) from a throwaway topic
 into two throwaway copies of curated_payments, alternately: one with the no-regression trigger
 only (the table before 0005), one that also has the statement-level marking triggers, copied from
 the live curated_payments (pg_get_triggerdef / pg_get_functiondef) and pointed at a throwaway
@@ -89,7 +89,7 @@ def sink_round(ctx, client, name: str, config: dict, target: str, done_sql: str,
     ctx["cleanup"].append(lambda: client.delete(name))
     ctx["groups"].append(f"connect-{name}")
     started = time.monotonic()
-    client.deploy(name, {**config, "collection.name.format": target})
+    client.deploy(name, config)
     with pg.connect() as conn:
         conn.autocommit = True
         while conn.execute(done_sql).fetchone()[0] < n:
@@ -200,13 +200,11 @@ def main(argv: list[str] | None = None) -> int:
             ctx["cleanup"].append(lambda: kafka_pg._drop_table(pg, marks))
             out["dts"] = {"first": len(set(first["dt"].to_pylist())), "second": len(set(second["dt"].to_pylist()))}
         t_first = t_second = client = None
-        config: dict = {}
         if args.sink == "real":
             conf = producer_config(res["kafka"].client_config())
             t_first, t_second = topic("first"), topic("second")
             for rows, t in ((first, t_first), (second, t_second)):
                 assert publish(curated_records(rows), t, conf, headers=SCHEMA_HEADERS).messages == n
-            config = sink_connector_config(res)
             client = res["connect"].client()
         k = 0
         for rnd in range(args.rounds):
@@ -227,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
                             if target == marked:
                                 conn.execute(f"TRUNCATE {marks}")
                     k += 1
-                    config_t = {**config, "topics": t, "errors.deadletterqueue.topic.name": f"{t}.dlq"} if t else {}
+                    config_t = ({**sink_connector_config(res, table=target), "topics": t, "errors.deadletterqueue.topic.name": f"{t}.dlq"}
+                                if t else {})
                     load = os.getloadavg()[0]
                     if args.sink == "real":
                         seconds = sink_round(ctx, client, f"wl-bench-{run}-{k}", config_t, target, done, n, args.timeout)

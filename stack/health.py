@@ -1,15 +1,13 @@
 """Health probes of the local stack's services, used by stack/wallet-stack (exit 0 = healthy).
 
 Each probe talks the service's own protocol, not just its port: a broker that answers
-metadata, a Connect worker that has loaded the Debezium JDBC sink, an S3 API that lists buckets."""
+metadata, a Connect worker that has loaded the sink connectors it runs (the project's COPY sink and
+Debezium's JDBC sink), an S3 API that lists buckets."""
 
 from __future__ import annotations
 
 import os
 import sys
-
-DEBEZIUM_SINK = "io.debezium.connector.jdbc.JdbcSinkConnector"
-
 
 def kafka() -> None:
     # As the provisioning admin (mutual TLS): the SCRAM users may not exist yet on a new broker.
@@ -27,8 +25,10 @@ def connect() -> None:
     r = httpx.get(f"{os.environ['WL_CONNECT_URL']}/connector-plugins", auth=auth, timeout=5)
     r.raise_for_status()
     plugins = [p["class"] for p in r.json()]
-    if DEBEZIUM_SINK not in plugins:
-        raise SystemExit(f"{DEBEZIUM_SINK} not loaded; plugins: {plugins}")
+    from wallet_lake.serving.deploy import RUN_HERE, connector_class
+
+    if missing := [connector_class(f) for f in RUN_HERE if connector_class(f) not in plugins]:
+        raise SystemExit(f"{', '.join(missing)} not loaded; plugins: {plugins}")
 
 
 def aws() -> None:

@@ -117,9 +117,8 @@ def provision_connect(res) -> None:
         status = client.status_or_none(c.connector_name)
         return sorted(i for i, s in (instance_states(status) if status else {}).items() if s == "FAILED")
 
-    # `stack/wallet-stack up` is the operator's recovery after a fault. A sink task that lost its
-    # Postgres connection mid-flush (a crash or `pg_ctl stop -m immediate`) FAILS at once (the
-    # Debezium sink retries a failed flush, not a rollback on a closed connection) and stays
+    # `stack/wallet-stack up` is the operator's recovery after a fault. A sink task whose Postgres
+    # stayed away longer than its retries (max.retries x retry.backoff.ms, ~30 s) FAILS and stays
     # FAILED until restarted: restart the failed instances here. One that fails again (a record
     # Postgres refuses) is reported by wait_running below with its trace.
     if stuck := failed():

@@ -75,7 +75,7 @@ def _owner_of_prefix(user: str, prefix: str) -> list[Grant]:
 
 def desired_grants(topic: str, connector_name: str) -> list[Grant]:
     """The complete ACL set: nothing else is allowed to the project's principals."""
-    dlq = f"{topic}.dlq"  # connect/postgres-sink.debezium.json errors.deadletterqueue.topic.name
+    dlq = f"{topic}.dlq"  # connect/postgres-sink.*.json errors.deadletterqueue.topic.name
     grants = [
         # The pipeline publishes (idempotent producer: WRITE on the topic is enough since Kafka 3),
         # checks the topic's settings, and waits for the sink's committed offsets.

@@ -14,7 +14,10 @@ import httpx
 from wallet_lake.settings import OpsSettings, load
 
 CONNECT_DIR = Path(load(OpsSettings).connect_config_dir or Path(__file__).resolve().parents[2] / "connect")
-SINK_CONFIG_FILE = "postgres-sink.debezium.json"
+# The sink the project runs: its own COPY connector (connect/copy-sink).
+SINK_CONFIG_FILE = "postgres-sink.copy.json"
+# The same sink on Debezium's JDBC sink connector (bundled in the local stack; run by a test).
+DEBEZIUM_SINK_CONFIG_FILE = "postgres-sink.debezium.json"
 # The same sink mapped to Confluent's JDBC sink, for Confluent Platform users (not run here).
 CONFLUENT_SINK_CONFIG_FILE = "postgres-sink.confluent.json"
 

@@ -14,7 +14,7 @@ password."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from psycopg import sql
@@ -77,12 +77,14 @@ def ensure_roles(env: Mapping[str, str] | None = None) -> dict[str, str]:
             done[duty] = "updated" if exists else "created"
         owners = {"serving": names["owner"], "dagster": names["dagster"]}
         for which, db in dbs.items():
-            ensure_database(conn, db, owners[which], [names[d] for d, r in ROLES.items() if r.database == which])
+            ensure_database(conn, db, owners[which], [names[d] for d, r in ROLES.items() if r.database == which],
+                            temporary=[names[d] for d, r in ROLES.items() if r.database == which and r.temporary])
     return done
 
 
-def ensure_database(admin, db: str, owner: str, users: list[str]) -> None:
-    """As the cluster administrator: database `db` owned by `owner`, which only `users` may enter."""
+def ensure_database(admin, db: str, owner: str, users: list[str], temporary: Sequence[str] = ()) -> None:
+    """As the cluster administrator: database `db` owned by `owner`, which only `users` may enter,
+    and in which only `temporary` (some of them) may create temp tables."""
     row = admin.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (db,)).fetchone()
     if row is None:
         admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(owner)))
@@ -93,6 +95,12 @@ def ensure_database(admin, db: str, owner: str, users: list[str]) -> None:
     admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(db)))
     admin.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
         sql.Identifier(db), sql.SQL(", ").join(sql.Identifier(u) for u in users)))
+    if others := [u for u in users if u not in temporary and u != owner]:
+        admin.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM {}").format(
+            sql.Identifier(db), sql.SQL(", ").join(sql.Identifier(u) for u in others)))
+    if temporary:
+        admin.execute(sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(
+            sql.Identifier(db), sql.SQL(", ").join(sql.Identifier(u) for u in temporary)))
 
 
 def apply_grants(conn, env: Mapping[str, str] | None = None) -> int:

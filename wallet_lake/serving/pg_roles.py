@@ -29,6 +29,8 @@ class PgRole:
     tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # functions it may execute beyond those every role may (trigger functions run as their owner)
     functions: tuple[str, ...] = ()
+    # TEMPORARY on its database: session temp tables, which no other role may create
+    temporary: bool = False
 
     @property
     def user_env(self) -> str:
@@ -72,11 +74,13 @@ ROLES: dict[str, PgRole] = {
                 "landing_hour_leases": _RW,
             },
         ),
-        # The JDBC sink connector: upserts curated rows (ON CONFLICT DO UPDATE needs SELECT).
-        # Its triggers mark dirty dts as their owner (SECURITY DEFINER, migration 0008).
+        # The sink connector: upserts curated rows (ON CONFLICT DO UPDATE needs SELECT). It stages
+        # each batch in a session temp table (connect/copy-sink), hence TEMPORARY. Its triggers
+        # mark dirty dts as their owner (SECURITY DEFINER, migration 0008).
         PgRole(
-            "sink", "pg_sink_user", "pg_sink_password", "the Kafka Connect JDBC sink: upserts curated_payments",
+            "sink", "pg_sink_user", "pg_sink_password", "the Kafka Connect sink: upserts curated_payments",
             tables={"curated_payments": ("SELECT", "INSERT", "UPDATE")},
+            temporary=True,
         ),
         # The reports API: reads what the reports read; API keys only through the lookup function.
         PgRole(

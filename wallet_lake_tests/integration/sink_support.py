@@ -258,10 +258,12 @@ def throwaway_curated_topic(res, prefix: str, partitions: int = 3) -> Iterator[s
 
 
 @contextmanager
-def throwaway_connector(res, topic: str, overrides: dict | None = None) -> Iterator[str]:
-    """A sink connector named after `topic` running the project's connector config on that
-    topic (with its own dead-letter topic `<topic>.dlq`); deleted afterwards, with its consumer
-    group and dead-letter topic. Experiments with bad records never touch the shared connector."""
+def throwaway_connector(res, topic: str, overrides: dict | None = None, *, table: str = "curated_payments",
+                        flavor: str | None = None) -> Iterator[str]:
+    """A sink connector named after `topic` running the project's connector config (or another
+    flavor of serving/deploy.py) on that topic, writing `table` (with its own dead-letter topic
+    `<topic>.dlq`); deleted afterwards, with its consumer group and dead-letter topic. Experiments
+    with bad records never touch the shared connector."""
     from confluent_kafka.admin import AdminClient
 
     from wallet_lake.serving.deploy import sink_connector_config
@@ -270,7 +272,7 @@ def throwaway_connector(res, topic: str, overrides: dict | None = None) -> Itera
 
     assert topic.startswith("t-"), topic
     name = topic
-    config = sink_connector_config(res)
+    config = sink_connector_config(res, **({"flavor": flavor} if flavor else {}), table=table)
     config.update({"topics": topic, "errors.deadletterqueue.topic.name": f"{topic}.dlq", **(overrides or {})})
     # The worker's principal may read only the topics of its provisioned sink: grant it this
     # connector's topic, group and dead-letter topic, as an operator adding a sink would.

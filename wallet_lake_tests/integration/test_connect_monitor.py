@@ -91,7 +91,7 @@ def _wait_failed_after_restart(res, connector: str, stable_for: float = 3.0) -> 
 
 def test_failed_task_is_restarted_reported_and_recovers(stack_resources, topic, table, alerts):
     res = stack_resources
-    with throwaway_connector(res, topic, {"collection.name.format": table, "tasks.max": "1"}) as connector:
+    with throwaway_connector(res, topic, {"tasks.max": "1"}, table=table) as connector:
         wait_until("the task to fail on the missing table", lambda: _task_state(res, connector) == "FAILED", 90)
         with res["postgres"].connect() as conn:  # the cause goes away; only a restart brings the task back
             conn.execute(f"CREATE TABLE {table} (LIKE curated_payments INCLUDING ALL)")
@@ -126,7 +126,7 @@ def test_failed_task_is_restarted_reported_and_recovers(stack_resources, topic, 
 
 def test_task_failing_again_is_restarted_only_after_a_growing_backoff(stack_resources, topic, table, alerts):
     res = stack_resources
-    with throwaway_connector(res, topic, {"collection.name.format": table, "tasks.max": "1"}) as connector:  # the table never appears
+    with throwaway_connector(res, topic, {"tasks.max": "1"}, table=table) as connector:  # the table never appears
         wait_until("the task to fail on the missing table", lambda: _task_state(res, connector) == "FAILED", 90)
 
         first, md = _tick(res, connector, cursor=None)

@@ -43,6 +43,8 @@ def test_each_role_holds_exactly_its_table_grants(owner, duty):
     lookup = owner.execute("SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, f"public.{API_KEY_LOOKUP_FUNCTION}")).fetchone()[0]
     assert lookup == (API_KEY_LOOKUP_FUNCTION in ROLES[duty].functions)
     assert not owner.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE')", (role,)).fetchone()[0]
+    temporary = owner.execute("SELECT has_database_privilege(%s, current_database(), 'TEMPORARY')", (role,)).fetchone()[0]
+    assert temporary == ROLES[duty].temporary
 
 
 def _refused(duty: str, statement: str, params=None) -> None:
@@ -76,6 +78,17 @@ def test_the_sink_upserts_curated_rows_and_its_triggers_mark_dts_but_it_reads_no
     _refused("sink", "SELECT count(*) FROM public.report_status_daily")
     _refused("sink", "SELECT * FROM public.api_key_lookup('0123456789abcdef')")
     _refused("sink", "CREATE TABLE public.t_roles_sink (a int)")
+
+
+def test_only_the_sink_may_create_temp_tables_its_staging_table_among_them():
+    """The COPY sink stages each batch in a session temp table (connect/copy-sink); TEMPORARY is
+    revoked from PUBLIC, and no other service role holds it."""
+    with pg_connect.connect("sink") as conn:  # rolled back: the table goes with the session anyway
+        conn.execute("CREATE TEMP TABLE t_roles_staging (LIKE public.curated_payments) ON COMMIT DELETE ROWS")
+        conn.rollback()
+    for duty in SERVING_DUTIES:
+        if not ROLES[duty].temporary:
+            _refused(duty, "CREATE TEMP TABLE t_roles_temp (a int)")
 
 
 def test_the_api_reads_reports_and_looks_keys_up_only_through_the_function(owner):

@@ -1,5 +1,6 @@
-"""The sink connector configs in connect/: the Debezium one carries every setting the design
-requires, the Confluent one maps the same sink setting for setting, and neither holds a password."""
+"""The sink connector configs in connect/: the project's (its COPY connector, connect/copy-sink)
+and the Debezium one carry every setting the design requires, the Debezium and Confluent ones map
+the same sink setting for setting, and none holds a password."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ WORKER = parse_properties(render_worker_properties(WORKER_ENV))
 
 
 @pytest.fixture(scope="module")
+def copy() -> dict:
+    return sink_connector_config(RES, "copy")
+
+
+@pytest.fixture(scope="module")
 def debezium() -> dict:
     return sink_connector_config(RES, "debezium")
 
@@ -33,6 +39,37 @@ def debezium() -> dict:
 @pytest.fixture(scope="module")
 def confluent() -> dict:
     return sink_connector_config(RES, "confluent")
+
+
+def test_the_project_runs_its_copy_sink_upserting_curated_payments_on_payment_id(copy):
+    assert sink_connector_config(RES) == copy  # the default flavor
+    assert copy["connector.class"] == "io.walletlake.connect.sink.PostgresCopySinkConnector"
+    assert (copy["table.name"], copy["primary.key.fields"]) == ("curated_payments", "payment_id")
+    assert "delete.enabled" not in copy  # it has no delete path: a tombstone is dead-lettered
+    assert int(copy["max.retries"]) >= 1 and int(copy["retry.backoff.ms"]) >= 1000
+
+
+def test_any_flavor_writes_the_table_it_is_given():
+    for flavor, key in (("copy", "table.name"), ("debezium", "collection.name.format"), ("confluent", "table.name.format")):
+        assert sink_connector_config(RES, flavor, table="wl_bench_x")[key] == "wl_bench_x"
+
+
+# The project's setting -> Debezium's setting holding the same meaning.
+COPY_AS_DEBEZIUM = {
+    "topics": "topics", "tasks.max": "tasks.max", "connection.username": "connection.username",
+    "connection.password": "connection.password", "table.name": "collection.name.format",
+    "primary.key.fields": "primary.key.fields", "max.retries": "flush.max.retries", "retry.backoff.ms": "flush.retry.delay.ms",
+}
+
+
+def test_the_copy_sink_and_the_debezium_sink_are_the_same_sink(copy, debezium):
+    for ours, theirs in COPY_AS_DEBEZIUM.items():
+        assert copy[ours] == debezium[theirs], (ours, theirs)
+    for k, v in debezium.items():
+        if k.startswith(("errors.", "key.converter", "value.converter", "header.converter")):
+            assert copy[k] == v, k
+    # The same server, database and TLS parameters; only Debezium's statement rewriting differs.
+    assert copy["connection.url"] == debezium["connection.url"].replace("reWriteBatchedInserts=true&", "")
 
 
 def test_debezium_sink_upserts_on_payment_id_from_the_value_and_never_deletes(debezium):
@@ -61,15 +98,15 @@ def test_debezium_sink_sends_bad_records_to_a_dead_letter_topic_with_context_hea
     assert debezium["errors.log.include.messages"] == "false"  # payment data stays out of the logs
 
 
-def test_the_sink_logs_in_as_its_own_role_and_verifies_the_server(debezium, confluent):
-    assert debezium["connection.username"] == confluent["connection.user"] == "loader"  # not the pipeline's role
-    for config in (debezium, confluent):
+def test_the_sink_logs_in_as_its_own_role_and_verifies_the_server(copy, debezium, confluent):
+    assert copy["connection.username"] == debezium["connection.username"] == confluent["connection.user"] == "loader"  # not the pipeline's role
+    for config in (copy, debezium, confluent):
         query = dict(p.split("=", 1) for p in config["connection.url"].split("?", 1)[1].split("&"))
         assert query["sslmode"] == "verify-full" and query["sslrootcert"] == "%2Fetc%2Fssl%2Frds-ca.pem"
 
 
-def test_password_comes_only_from_the_worker_config_provider(debezium, confluent):
-    for config in (debezium, confluent):
+def test_password_comes_only_from_the_worker_config_provider(copy, debezium, confluent):
+    for config in (copy, debezium, confluent):
         assert config["connection.password"] == "${env:WL_PG_SINK_PASSWORD}"
         assert not any("password" in k and v != "${env:WL_PG_SINK_PASSWORD}" for k, v in config.items())
 
@@ -102,9 +139,9 @@ def test_confluent_mapping_avoids_rewritten_batches_without_a_reduction_buffer(c
     assert confluent["connection.url"].startswith("jdbc:postgresql://db.internal:5432/wallet")
 
 
-def test_tasks_come_from_configuration_in_both_flavors(debezium, confluent):
+def test_tasks_come_from_configuration_in_every_flavor(copy, debezium, confluent):
     # WL_CONNECT_TASKS_MAX (ConnectResource.tasks_max): more tasks where the workers have cores.
-    assert debezium["tasks.max"] == confluent["tasks.max"] == "4"
+    assert copy["tasks.max"] == debezium["tasks.max"] == confluent["tasks.max"] == "4"
 
 
 # ---------------------------------------------------------------- the worker is locked down
@@ -115,9 +152,9 @@ def test_connectors_may_not_override_their_kafka_clients():
     assert not any(k.startswith(("consumer.override.", "producer.override.", "admin.override.")) for k in sink_connector_config(RES))
 
 
-def test_the_env_provider_admits_the_sinks_secret_and_no_other(debezium):
+def test_the_env_provider_admits_the_sinks_secret_and_no_other(copy):
     allow = re.compile(WORKER["config.providers.env.param.allowlist.pattern"])
-    named = set(re.findall(r"\$\{env:([A-Z0-9_]+)\}", str(debezium)))
+    named = set(re.findall(r"\$\{env:([A-Z0-9_]+)\}", str(copy)))
     assert named and all(allow.fullmatch(n) for n in named)
     assert [s for s in KNOWN_SECRETS if allow.fullmatch(s)] == sorted(named)
     assert not allow.fullmatch("AWS_SECRET_ACCESS_KEY") and not allow.fullmatch("WL_PG_SINK_PASSWORD_X")
@@ -141,7 +178,7 @@ def _providers(worker: dict) -> dict:
 
 
 def test_on_aws_the_connector_names_the_sinks_secret_in_secrets_manager_and_no_variable():
-    for flavor in ("debezium", "confluent"):
+    for flavor in ("copy", "debezium", "confluent"):
         config = sink_connector_config(AWS_RES, flavor, env=AWS_ENV)
         assert config["connection.password"] == "${secretsManager:wallet-lake/postgres-sink:password}"
         assert "${env:" not in str(config)

@@ -79,7 +79,8 @@ def declared_versions() -> dict[str, str]:
 COPIES = {
     "docker-compose.yml": [("PostgreSQL", r"image: postgres:(\S+)"), ("Kafka", r"image: apache/kafka:(\S+)"),
                            ("moto", r"image: motoserver/moto:(\S+)")],
-    "docker/connect/Dockerfile": [("Kafka", r"^FROM apache/kafka:(\S+)"), ("Debezium JDBC sink", r"^ARG DEBEZIUM_VERSION=(\S+)")],
+    "docker/connect/Dockerfile": [("Kafka", r"^FROM apache/kafka:(\S+)"), ("Kafka", r"-Dkafka\.version=(\S+)"),
+                                  ("Debezium JDBC sink", r"^ARG DEBEZIUM_VERSION=(\S+)")],
     "docker/README.md": [("PostgreSQL", r"\| `postgres:([^`]+)` \("), ("Kafka", r"`apache/kafka:([^`]+)`"),
                          ("Debezium JDBC sink", r"Debezium JDBC sink (\S+) \|"), ("moto", r"`motoserver/moto:([^`]+)`")],
     "README.md": [("PostgreSQL", r"^\| PostgreSQL (\S+) \|"), ("PostgreSQL", r"Debian `postgresql-([^`]+)`"),
@@ -87,6 +88,7 @@ COPIES = {
     # Built by stack/wallet-stack with -Dkafka.version from stack/kafka/pom.xml; this is the default
     # of a standalone `mvn package`.
     "connect/secrets-manager-provider/pom.xml": [("Kafka", r"<kafka\.version>([^<]+)<")],
+    "connect/copy-sink/pom.xml": [("Kafka", r"<kafka\.version>([^<]+)<")],
 }
 
 

@@ -75,7 +75,7 @@ def published_end_offsets(instance: dg.DagsterInstance, partition_keys: list[str
             description=RECON_DESCRIPTION,
         )
     ],
-    description="Postgres table curated_payments (PK payment_id), upserted by the Debezium JDBC sink connector.",
+    description="Postgres table curated_payments (PK payment_id), upserted by the Kafka Connect sink (connect/copy-sink: COPY + one upsert per batch).",
 )
 @holds_landing_hours
 def postgres_curated_payments(

@@ -9,7 +9,7 @@ connector receives them as one batch, as a sink catching up does."""
 
 from __future__ import annotations
 
-import json
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -17,8 +17,11 @@ import pytest
 from wallet_lake.publish.producer import producer_config, publish
 from wallet_lake.publish.records import curated_record
 from wallet_lake.serving.connect import raise_if_failed, sink_group_id, wait_for_sink
+from wallet_lake.serving.pg_provision import role_names
+from wallet_lake.serving.pg_roles import sink_grant_sql
 from wallet_lake_tests.integration.sink_support import (
     consume, curated_row, delete_rows, fetch_rows, random_day, run_prefix, throwaway_connector, throwaway_curated_topic,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -40,12 +43,13 @@ def topic(stack_resources):
 
 
 def _load(res, topic: str, records: list[tuple[bytes, bytes]]):
-    """Publish, then run a connector over the topic until it has committed past every record."""
-    result = publish(records, topic, producer_config(res["kafka"].client_config()))
-    return result
+    """Publish the records (before any connector reads the topic)."""
+    return publish(records, topic, producer_config(res["kafka"].client_config()))
 
 
 def _sink(res, topic: str, result, timeout: float = 120):
+    """The Connect client, and a wait until a connector has committed past every record (raising
+    as soon as one of its tasks FAILED)."""
     client = res["connect"].client()
     return client, lambda name: wait_for_sink(
         res["kafka"].client_config(), sink_group_id(name), topic, result.end_offsets, timeout=timeout, poll=0.5,
@@ -95,9 +99,15 @@ def test_rows_postgres_refuses_go_to_the_dead_letter_topic_with_the_reason_and_t
         f"{prefix}bad-amount": ("23514", curated_row(f"{prefix}bad-amount", at, amount_cents=-5)),
         f"{prefix}bad-nul": ("22021", curated_row(f"{prefix}bad-nul", at, user_id="nul\x00byte")),
     }
+    # A payment whose middle state is refused: the states around it still apply in order.
+    pid = f"{prefix}three-states"
+    states = [curated_row(pid, at, "PENDING", amount_cents=1), curated_row(pid, at, "APPROVED", amount_cents=2, currency="usd"),
+              curated_row(pid, at, "REFUNDED", amount_cents=3)]
+    bad[f"{pid}-approved"] = ("23514", states[1])
     records = [curated_record(r) for r in good[:50]] + [curated_record(bad[f"{prefix}bad-currency"][1])] \
-        + [curated_record(r) for r in good[50:120]] + [curated_record(bad[f"{prefix}bad-amount"][1])] \
-        + [curated_record(r) for r in good[120:]] + [curated_record(bad[f"{prefix}bad-nul"][1])]
+        + [curated_record(states[0])] + [curated_record(r) for r in good[50:120]] + [curated_record(bad[f"{prefix}bad-amount"][1])] \
+        + [curated_record(states[1])] + [curated_record(r) for r in good[120:]] + [curated_record(bad[f"{prefix}bad-nul"][1])] \
+        + [curated_record(states[2])]
     result = _load(res, topic, records)
     with throwaway_connector(res, topic) as name:
         client, wait = _sink(res, topic, result)
@@ -105,9 +115,10 @@ def test_rows_postgres_refuses_go_to_the_dead_letter_topic_with_the_reason_and_t
         raise_if_failed(client.status(name))
         dead = consume(res["kafka"], f"{topic}.dlq", {}, until=lambda got: len(got) >= len(bad), timeout=60)
     assert set(fetch_rows(res["postgres"], [r["payment_id"] for r in good])) == {r["payment_id"] for r in good}
-    assert fetch_rows(res["postgres"], list(bad)) == {}
-    by_key = {m.key().decode(): m for m in dead}
-    assert set(by_key) == set(bad)
+    assert fetch_rows(res["postgres"], [k for k in bad if k != f"{pid}-approved"]) == {}
+    assert [(r["status"], r["amount_cents"]) for r in fetch_rows(res["postgres"], [pid]).values()] == [("REFUNDED", 3)]
+    by_key = {(m.key().decode() + "-approved" if m.key().decode() == pid else m.key().decode()): m for m in dead}
+    assert set(by_key) == set(bad) and len(dead) == len(bad)
     for key, msg in by_key.items():
         sqlstate, row = bad[key]
         assert msg.value() == curated_record(row)[1]  # the original bytes, ready for a fix-and-replay
@@ -148,3 +159,44 @@ def test_several_states_of_a_payment_in_one_batch_are_each_judged_in_topic_order
         wait(name)
     got = fetch_rows(res["postgres"], list(want))
     assert {pid: (r["status"], r["created_at"], r["amount_cents"]) for pid, r in got.items()} == want
+
+
+@pytest.fixture
+def strict_table(stack_resources):
+    """A table of curated_payments' shape that refuses every row (a CHECK no payment meets), which
+    the sink's role may write: the table and the records disagree, not one record."""
+    name = f"t_copy_strict_{uuid.uuid4().hex[:10]}"
+    with stack_resources["postgres"].connect() as conn:
+        conn.execute(f"CREATE TABLE {name} (LIKE curated_payments INCLUDING ALL, CHECK (amount_cents < 0))")
+        conn.execute(sink_grant_sql(name, role_names()["sink"]))
+    yield name
+    with stack_resources["postgres"].connect() as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def test_a_batch_postgres_refuses_whole_fails_the_task_and_dead_letters_nothing(stack_resources, prefix, topic, strict_table):
+    """Dead-lettering every record one by one would empty the topic into the dead-letter topic while
+    the task looks healthy; the task fails instead, with the SQLSTATE, for the monitor to report."""
+    res = stack_resources
+    d = random_day()
+    rows = [curated_row(f"{prefix}{i:03d}", datetime(d.year, d.month, d.day, 7, tzinfo=UTC) + timedelta(minutes=i)) for i in range(40)]
+    _load(res, topic, [curated_record(r) for r in rows])
+    with throwaway_connector(res, topic, {"tasks.max": "1"}, table=strict_table) as name:
+        client = res["connect"].client()
+
+        def failed():
+            tasks = (client.status_or_none(name) or {}).get("tasks", [])
+            return next((t for t in tasks if t["state"] == "FAILED"), None)
+
+        task = wait_until("the task to fail on the batch its table refuses whole", failed, 90)
+        assert "refused every one of a batch of 40 records (first: SQLSTATE 23514)" in task["trace"]
+        assert "Failing row contains" not in task["trace"]  # no payment values in the task's status
+        with res["postgres"].connect() as conn:
+            assert conn.execute(f"SELECT count(*) FROM {strict_table}").fetchone()[0] == 0
+        from confluent_kafka.admin import AdminClient
+
+        dlq = f"{topic}.dlq"
+        topics = AdminClient(res["kafka"].client_config()).list_topics(timeout=10).topics
+        if dlq in topics:  # Connect creates it with the connector; it must hold nothing
+            with pytest.raises(AssertionError, match="timed out"):
+                consume(res["kafka"], dlq, {}, until=lambda got: len(got) >= 1, timeout=5)

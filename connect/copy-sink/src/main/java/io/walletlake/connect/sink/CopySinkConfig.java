@@ -7,9 +7,10 @@ import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.ConfigDef.Importance;
 import org.apache.kafka.common.config.ConfigDef.Type;
+import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.config.types.Password;
 
-/** The connector's settings (connect/postgres-sink.json renders them for this deployment). */
+/** The connector's settings (connect/postgres-sink.copy.json renders them for this deployment). */
 final class CopySinkConfig extends AbstractConfig {
     static final String CONNECTION_URL = "connection.url";
     static final String CONNECTION_USERNAME = "connection.username";
@@ -28,13 +29,20 @@ final class CopySinkConfig extends AbstractConfig {
             "That role's password; give a config provider reference (${env:...}, ${secretsManager:...}), never a value.")
         .define(TABLE_NAME, Type.STRING, ConfigDef.NO_DEFAULT_VALUE, new ConfigDef.NonEmptyString(), Importance.HIGH,
             "Target table, optionally schema-qualified. Its columns are the record value's fields.")
-        .define(PRIMARY_KEY_FIELDS, Type.LIST, ConfigDef.NO_DEFAULT_VALUE, new ConfigDef.NonNullValidator(), Importance.HIGH,
+        .define(PRIMARY_KEY_FIELDS, Type.LIST, ConfigDef.NO_DEFAULT_VALUE, CopySinkConfig::requireFields, Importance.HIGH,
             "Value fields forming the table's primary key: the ON CONFLICT target. Several records of one key "
                 + "in a batch reach the table one statement after another, in the topic's order.")
         .define(MAX_RETRIES, Type.INT, 10, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
-            "Times a failed batch is handed back to the worker for another try before the task fails.")
+            "Further tries of a batch after an error another try may cure (a lost connection, a server "
+                + "restarting, a deadlock), on a new connection, before the task fails.")
         .define(RETRY_BACKOFF_MS, Type.LONG, 3000L, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
-            "Wait before the worker hands a failed batch over again.");
+            "Wait before each further try.");
+
+    private static void requireFields(String name, Object value) {
+        if (!(value instanceof List<?> list) || list.isEmpty() || list.stream().anyMatch(f -> f.toString().isBlank())) {
+            throw new ConfigException(name, value, "name at least one field, none of them empty");
+        }
+    }
 
     CopySinkConfig(Map<String, String> props) {
         super(DEF, props);

@@ -22,16 +22,25 @@ import org.apache.kafka.connect.errors.DataException;
  * written as UTC with an explicit offset, so the session's time zone never matters.
  */
 final class CopyText {
-    private enum Kind { STRING, INTEGER, FLOAT, BOOLEAN, DECIMAL, DATE, TIMESTAMP }
+    private enum Kind { STRING, INTEGER, FLOAT, BOOLEAN, DECIMAL, DATE, TIME, TIMESTAMP }
 
     private final Schema schema;
     private final List<Field> fields;
     private final Kind[] kinds;
     private final List<String> columns = new ArrayList<>();
 
-    CopyText(Schema schema) {
+    /** Throws ConnectException when the schema cannot be written: the task's config or the topic is wrong, not a record. */
+    CopyText(Schema schema, List<String> keyFields) {
         if (schema == null || schema.type() != Schema.Type.STRUCT) {
             throw new ConnectException("the record value must be a struct with a schema, got " + (schema == null ? "no schema" : schema.type()));
+        }
+        if (keyFields.isEmpty()) throw new ConnectException("no key fields");
+        this.keyFields = new ArrayList<>(keyFields.size());
+        for (String k : keyFields) {
+            if (schema.field(k) == null) {
+                throw new ConnectException("the records' schema " + schema.name() + " has no field " + k + ", which primary.key.fields names");
+            }
+            this.keyFields.add(schema.field(k));
         }
         this.schema = schema;
         this.fields = schema.fields();
@@ -57,6 +66,10 @@ final class CopyText {
         if (org.apache.kafka.connect.data.Timestamp.LOGICAL_NAME.equals(logical)) return Kind.TIMESTAMP;
         if (org.apache.kafka.connect.data.Date.LOGICAL_NAME.equals(logical)) return Kind.DATE;
         if (org.apache.kafka.connect.data.Decimal.LOGICAL_NAME.equals(logical)) return Kind.DECIMAL;
+        if (org.apache.kafka.connect.data.Time.LOGICAL_NAME.equals(logical)) return Kind.TIME;
+        if (logical != null && logical.startsWith("org.apache.kafka.connect.data.")) {
+            throw new ConnectException("field " + f.name() + " has the logical type " + logical + ", which this sink does not map to a column");
+        }
         switch (s.type()) {
             case STRING: return Kind.STRING;
             case INT8: case INT16: case INT32: case INT64: return Kind.INTEGER;
@@ -66,6 +79,22 @@ final class CopyText {
                 throw new ConnectException("field " + f.name() + " has type " + s.type() + (logical == null ? "" : " (" + logical + ")")
                     + ", which this sink does not map to a column");
         }
+    }
+
+    private final List<Field> keyFields;
+
+    /** The record's key (primary.key.fields): a value, or a list of them; DataException when a part is null. */
+    Object key(Struct value) {
+        if (keyFields.size() == 1) return keyPart(value, keyFields.get(0));
+        List<Object> key = new ArrayList<>(keyFields.size());
+        for (Field f : keyFields) key.add(keyPart(value, f));
+        return key;
+    }
+
+    private static Object keyPart(Struct value, Field field) {
+        Object part = value.get(field);
+        if (part == null) throw new DataException("the record has no value for the key field " + field.name());
+        return part;
     }
 
     /** Appends the row for `value`, or leaves `out` as it was and throws DataException. */
@@ -86,6 +115,7 @@ final class CopyText {
                     case BOOLEAN: out.append(((Boolean) v) ? 't' : 'f'); break;
                     case DECIMAL: out.append(((BigDecimal) v).toPlainString()); break;
                     case DATE: appendDate(LocalDate.ofEpochDay(Math.floorDiv(((Date) v).getTime(), 86_400_000L)), out); break;
+                    case TIME: appendTime(((Date) v).getTime(), out); break;
                     case TIMESTAMP: appendTimestamp(((Date) v).getTime(), out); break;
                     default: throw new IllegalStateException(kinds[i].name());
                 }
@@ -117,7 +147,7 @@ final class CopyText {
     private static void appendDate(LocalDate d, StringBuilder out) {
         int year = d.getYear();
         if (year < 1 || year > 9999) {
-            throw new DataException("date " + d + " is outside the years 1-9999 this sink writes");
+            throw new DataException("a date outside the years 1-9999 this sink writes"); // no value: messages reach logs
         }
         pad(year, 4, out);
         out.append('-');
@@ -143,7 +173,22 @@ final class CopyText {
         out.append("+00");
     }
 
-    private static void pad(int value, int width, StringBuilder out) {
+    /** HH:mm:ss.SSS: a Connect Time holds the milliseconds since midnight. */
+    static void appendTime(long millisOfDay, StringBuilder out) {
+        if (millisOfDay < 0 || millisOfDay >= 86_400_000L) {
+            throw new DataException("a time of day outside 00:00-24:00");
+        }
+        int ms = (int) millisOfDay;
+        pad(ms / 3_600_000, 2, out);
+        out.append(':');
+        pad(ms / 60_000 % 60, 2, out);
+        out.append(':');
+        pad(ms / 1000 % 60, 2, out);
+        out.append('.');
+        pad(ms % 1000, 3, out);
+    }
+
+    static void pad(int value, int width, StringBuilder out) {
         for (int limit = 10, w = 1; w < width; w++, limit *= 10) {
             if (value < limit) out.append('0');
         }

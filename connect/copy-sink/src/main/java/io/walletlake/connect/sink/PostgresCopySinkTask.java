@@ -3,9 +3,12 @@ package io.walletlake.connect.sink;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.DriverManager;
+import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.BitSet;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
@@ -28,32 +31,38 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Writes each batch the worker hands over in one transaction: COPY into a session temp table shaped
- * like the target, then INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE (one statement; one more
- * for each further record of a key within the batch), then COMMIT. put()
- * returns only after the commit, so the offsets the worker commits next are always in Postgres
- * (at least once; the upsert makes a replay harmless).
+ * Writes each batch the worker hands over in one transaction: COPY into a session temp table, then
+ * INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE (one statement; one more for each further
+ * record of a key within the batch), then COMMIT. put() returns only after the commit, so the
+ * offsets the worker commits next are always in Postgres (at least once; the upsert makes a
+ * replay harmless).
  *
  * <p>The target's triggers see ordinary INSERT and UPDATE statements: the row trigger that keeps
- * the newest state and the statement triggers that mark dirty dts work as with any JDBC sink.
+ * the newest state judges every record of a key in the topic's order, and the statement triggers
+ * that mark dirty dts work as with any JDBC sink.
  *
  * <p>Failures: a lost connection or another transient error (isTransient) retries the batch
- * (max.retries, every retry.backoff.ms) on a new connection, then fails the task; any other error
- * fails it at once. A batch that Postgres refuses for its
- * data (SQLSTATE classes 22 and 23, e.g. a CHECK constraint) is split until the refused records are
- * alone; each goes to the dead-letter topic with the reason, and every other record loads. Without
- * a dead-letter topic (errors.tolerance=none) such a record fails the task.
+ * (max.retries, every retry.backoff.ms) on a new connection, from the first row not yet committed,
+ * then fails the task; any other error fails it at once. A batch Postgres refuses for its data
+ * (SQLSTATE classes 22 and 23, e.g. a CHECK constraint) is split until the refused records are
+ * alone; each goes to the dead-letter topic with the reason, and every other record loads. When
+ * every record of a batch of several is refused, the cause is the table or the topic, not the
+ * records: the task fails and none is dead-lettered. Without a dead-letter topic
+ * (errors.tolerance=none) a refused record fails the task. Logs name offsets and SQLSTATEs, never
+ * values.
  */
 public final class PostgresCopySinkTask extends SinkTask {
     private static final Logger log = LoggerFactory.getLogger(PostgresCopySinkTask.class);
-    private static final String STAGING = "pg_temp.copy_sink_staging";
+    private static final String STAGING = "copy_sink_staging";
     private static final String ROUND = "copy_sink_round";
-    private static final String ROUND_PLACEHOLDER = "$round";
 
     private CopySinkConfig config;
     private ErrantRecordReporter reporter;
-    private Connection connection;
     private final Map<Schema, CopyText> formats = new HashMap<>();
+    // Per connection: the staging table and the upsert are made for one format at a time.
+    private Connection connection;
+    private CopyText stagedFor;
+    private PreparedStatement upsert;
 
     @Override
     public String version() {
@@ -76,114 +85,124 @@ public final class PostgresCopySinkTask extends SinkTask {
         List<SinkRecord> batch = new ArrayList<>(records.size());
         List<Struct> values = new ArrayList<>(records.size());
         for (SinkRecord record : records) {
-            try {
-                Struct value = asStruct(record);
-                keyOf(value);
-                batch.add(record);
-                values.add(value);
-            } catch (DataException e) {
-                refuse(record, e);
+            if (!(record.value() instanceof Struct)) {
+                refuse(record, new DataException(record.value() == null
+                    ? "a record without a value (a tombstone): this sink never deletes rows"
+                    : "the record value is a " + record.value().getClass().getSimpleName() + ", not a struct with a schema"), "no struct");
+                continue;
             }
+            batch.add(record);
+            values.add((Struct) record.value());
         }
-        // Runs of one schema (a topic with schema.content has one) share a statement.
+        // Runs of one schema (a topic with schema.content has one) share the statements.
         int start = 0;
         for (int i = 1; i <= values.size(); i++) {
             if (i == values.size() || !Objects.equals(values.get(i).schema(), values.get(start).schema())) {
-                writeWithRetries(batch.subList(start, i), values.subList(start, i));
+                load(batch.subList(start, i), values.subList(start, i));
                 start = i;
             }
         }
     }
 
-    private static Struct asStruct(SinkRecord record) {
-        if (!(record.value() instanceof Struct)) {
-            throw new DataException(record.value() == null ? "a record without a value (a tombstone): this sink never deletes rows"
-                : "the record value is a " + record.value().getClass().getSimpleName() + ", not a struct with a schema");
-        }
-        return (Struct) record.value();
-    }
-
-    private Object keyOf(Struct value) {
-        List<String> fields = config.primaryKey();
-        if (fields.size() == 1) return keyPart(value, fields.get(0));
-        List<Object> key = new ArrayList<>(fields.size());
-        for (String f : fields) key.add(keyPart(value, f));
-        return key;
-    }
-
-    private static Object keyPart(Struct value, String field) {
-        Object part = value.get(field); // DataException when the schema lacks the field
-        if (part == null) throw new DataException("the record has no value for the key field " + field);
-        return part;
-    }
-
     /**
-     * A run of records of one schema, each encoded once as a COPY row: row i is text[ends[i-1], ends[i]).
-     * A row's round is 1 for the first record of its key in the run, 2 for the second, and so on.
+     * A run of records of one schema, each encoded once as a COPY row: row i is
+     * bytes[ends[i-1], ends[i]). Its round is 1 for the first record of its key in the run, 2 for
+     * the second, and so on. Rows before `committed` are in Postgres or refused.
      */
-    private static final class Encoded {
+    private static final class Run {
         final List<SinkRecord> records = new ArrayList<>();
-        final List<Integer> ends = new ArrayList<>();
-        final List<Integer> rounds = new ArrayList<>();
-        final StringBuilder text = new StringBuilder(1 << 20);
-        final java.util.Set<Integer> refused = new java.util.HashSet<>();
+        int[] ends = new int[64];
+        int[] rounds = new int[64];
+        byte[] bytes = new byte[1 << 20];
+        int committed;
+        final Map<Integer, SQLException> refused = new java.util.TreeMap<>();
+
+        int size() {
+            return records.size();
+        }
 
         int start(int row) {
-            return row == 0 ? 0 : ends.get(row - 1);
+            return row == 0 ? 0 : ends[row - 1];
+        }
+
+        void add(SinkRecord record, byte[] row, int round) {
+            int i = records.size();
+            if (i == ends.length) {
+                ends = Arrays.copyOf(ends, i * 2);
+                rounds = Arrays.copyOf(rounds, i * 2);
+            }
+            int at = start(i);
+            if (at + row.length > bytes.length) bytes = Arrays.copyOf(bytes, Math.max(bytes.length * 2, at + row.length));
+            System.arraycopy(row, 0, bytes, at, row.length);
+            records.add(record);
+            ends[i] = at + row.length;
+            rounds[i] = round;
         }
     }
 
-    private void writeWithRetries(List<SinkRecord> records, List<Struct> values) {
-        CopyText format = formats.computeIfAbsent(values.get(0).schema(), CopyText::new);
-        Encoded run = new Encoded();
+    private void load(List<SinkRecord> records, List<Struct> values) {
+        CopyText format = formats.computeIfAbsent(values.get(0).schema(), s -> new CopyText(s, config.primaryKey()));
+        Run run = new Run();
         Map<Object, Integer> seen = new HashMap<>();
+        StringBuilder row = new StringBuilder(512);
         for (int i = 0; i < records.size(); i++) {
+            row.setLength(0);
+            Object key;
             try {
-                format.append(values.get(i), run.text);
+                key = format.key(values.get(i));
+                format.append(values.get(i), row);
             } catch (DataException e) {
-                refuse(records.get(i), e);
+                refuse(records.get(i), e, "not writable");
                 continue;
             }
-            int round = seen.merge(keyOf(values.get(i)), 1, Integer::sum);
-            run.text.setLength(run.text.length() - 1); // the round goes after the value's columns
-            run.text.append('\t').append(round).append('\n');
-            run.records.add(records.get(i));
-            run.ends.add(run.text.length());
-            run.rounds.add(round);
+            int round = seen.merge(key, 1, Integer::sum);
+            row.setLength(row.length() - 1); // the round goes after the value's columns
+            row.append('\t').append(round).append('\n');
+            run.add(records.get(i), row.toString().getBytes(StandardCharsets.UTF_8), round);
         }
-        if (run.records.isEmpty()) return;
+        if (run.size() == 0) return;
         for (int attempt = 0; ; attempt++) {
             try {
-                writeOrSplit(run, 0, run.records.size(), format);
-                return;
+                writeOrSplit(run, run.committed, run.size(), format);
+                break;
             } catch (SQLException e) {
                 closeConnection();
                 if (!isTransient(e)) {
-                    throw new ConnectException("the batch of " + run.records.size() + " records cannot load: " + describe(e), e);
+                    throw new ConnectException("a batch of " + run.size() + " records cannot load: " + describe(e), e);
                 }
                 if (attempt >= config.maxRetries()) {
-                    throw new ConnectException("the batch of " + run.records.size() + " records did not load after "
+                    throw new ConnectException("a batch of " + run.size() + " records did not load after "
                         + (attempt + 1) + " attempts: " + describe(e), e);
                 }
-                log.warn("the batch of {} records did not load ({}); retry {} of {} in {} ms", run.records.size(), describe(e),
-                    attempt + 1, config.maxRetries(), config.retryBackoffMs());
+                log.warn("a batch of {} records did not load (SQLSTATE {}); retry {} of {} in {} ms from row {}", run.size(),
+                    e.getSQLState(), attempt + 1, config.maxRetries(), config.retryBackoffMs(), run.committed);
                 sleep(config.retryBackoffMs());
             }
         }
+        if (run.size() > 1 && run.refused.size() == run.size()) {
+            SQLException first = run.refused.values().iterator().next();
+            throw new ConnectException("Postgres refused every one of a batch of " + run.size() + " records (first: SQLSTATE "
+                + first.getSQLState() + "): the table and the records disagree, not a record; none was dead-lettered", first);
+        }
+        for (Map.Entry<Integer, SQLException> e : run.refused.entrySet()) {
+            SQLException cause = e.getValue();
+            refuse(run.records.get(e.getKey()), new DataException("Postgres refused the row: " + describe(cause), cause),
+                "SQLSTATE " + cause.getSQLState());
+        }
     }
 
-    /** Loads rows [from, to); on a data error, its halves, down to the single rows Postgres refuses. */
-    private void writeOrSplit(Encoded run, int from, int to, CopyText format) throws SQLException {
-        if (to - from == 1 && run.refused.contains(from)) return; // reported on an earlier attempt
+    /** Loads rows [from, to) not yet committed; on a data error, its halves, down to the single rows Postgres refuses. */
+    private void writeOrSplit(Run run, int from, int to, CopyText format) throws SQLException {
+        from = Math.max(from, run.committed);
+        if (from >= to) return;
         try {
-            int rounds = 1;
-            for (int i = from; i < to; i++) rounds = Math.max(rounds, run.rounds.get(i));
-            write(format, run.text.substring(run.start(from), run.ends.get(to - 1)), rounds);
+            write(run, from, to, format);
+            run.committed = to;
         } catch (SQLException e) {
             if (!isDataError(e)) throw e;
             if (to - from == 1) {
-                run.refused.add(from);
-                refuse(run.records.get(from), new DataException("Postgres refused the row: " + describe(e), e));
+                run.refused.put(from, e);
+                run.committed = to;
                 return;
             }
             int half = from + (to - from) / 2;
@@ -193,29 +212,28 @@ public final class PostgresCopySinkTask extends SinkTask {
     }
 
     /**
-     * One transaction: the rows into the staging table, then one upsert per round, in order. A key's
-     * records thus reach the table one statement after another, in the topic's order, and the
-     * table's triggers judge each (the newest-state rule sees every record, not just the last).
+     * One transaction: rows [from, to) into the staging table, then one upsert per round present,
+     * in order. A key's records thus reach the table one statement after another, in the topic's
+     * order, and the table's triggers judge each (the newest-state rule sees every record).
      */
-    private void write(CopyText format, String text, int rounds) throws SQLException {
+    private void write(Run run, int from, int to, CopyText format) throws SQLException {
         Connection conn = connection();
         boolean done = false;
         try {
-            String columns = columnList(format.columns());
-            byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+            prepare(conn, format);
             CopyIn copy = conn.unwrap(PGConnection.class).getCopyAPI()
-                .copyIn("COPY " + STAGING + " (" + columns + ", " + ROUND + ") FROM STDIN");
+                .copyIn("COPY pg_temp." + STAGING + " (" + columnList(format.columns()) + ", " + ROUND + ") FROM STDIN");
             try {
-                copy.writeToCopy(bytes, 0, bytes.length);
+                copy.writeToCopy(run.bytes, run.start(from), run.ends[to - 1] - run.start(from));
                 copy.endCopy();
             } finally {
                 cancelIfActive(copy);
             }
-            try (Statement st = conn.createStatement()) {
-                String upsert = upsert(format.columns());
-                for (int round = 1; round <= rounds; round++) {
-                    st.executeUpdate(upsert.replace(ROUND_PLACEHOLDER, Integer.toString(round)));
-                }
+            BitSet rounds = new BitSet();
+            for (int i = from; i < to; i++) rounds.set(run.rounds[i]);
+            for (int r = rounds.nextSetBit(0); r >= 0; r = rounds.nextSetBit(r + 1)) {
+                upsert.setInt(1, r);
+                upsert.executeUpdate();
             }
             conn.commit(); // ON COMMIT DELETE ROWS empties the staging table
             done = true;
@@ -224,19 +242,37 @@ public final class PostgresCopySinkTask extends SinkTask {
         }
     }
 
-    private String upsert(List<String> columns) {
-        String cols = columnList(columns);
+    /** The staging table and the upsert for this format, made once per connection and format. */
+    private void prepare(Connection conn, CopyText format) throws SQLException {
+        if (stagedFor == format) return;
+        if (upsert != null) {
+            upsert.close();
+            upsert = null;
+        }
+        stagedFor = null;
+        String cols = columnList(format.columns());
+        String table = CopyText.quoteTable(config.table());
+        try (Statement st = conn.createStatement()) {
+            // The record's columns with the table's types, and no constraints or defaults: the
+            // table itself checks the rows when the upsert writes them. Never logged, emptied by
+            // every commit.
+            st.execute("DROP TABLE IF EXISTS pg_temp." + STAGING);
+            st.execute("CREATE TEMP TABLE " + STAGING + " ON COMMIT DELETE ROWS AS SELECT " + cols + ", 0 AS " + ROUND
+                + " FROM " + table + " WITH NO DATA");
+        }
+        conn.commit();
         StringJoiner key = new StringJoiner(", ");
         for (String k : config.primaryKey()) key.add(CopyText.quoteIdentifier(k));
         StringJoiner set = new StringJoiner(", ");
-        for (String c : columns) {
+        for (String c : format.columns()) {
             if (!config.primaryKey().contains(c)) {
                 String q = CopyText.quoteIdentifier(c);
                 set.add(q + " = EXCLUDED." + q);
             }
         }
-        return "INSERT INTO " + CopyText.quoteTable(config.table()) + " (" + cols + ") SELECT " + cols + " FROM " + STAGING
-            + " WHERE " + ROUND + " = " + ROUND_PLACEHOLDER + " ON CONFLICT (" + key + ") " + (set.length() == 0 ? "DO NOTHING" : "DO UPDATE SET " + set);
+        upsert = conn.prepareStatement("INSERT INTO " + table + " (" + cols + ") SELECT " + cols + " FROM pg_temp." + STAGING
+            + " WHERE " + ROUND + " = ? ON CONFLICT (" + key + ") " + (set.length() == 0 ? "DO NOTHING" : "DO UPDATE SET " + set));
+        stagedFor = format;
     }
 
     private static String columnList(List<String> columns) {
@@ -251,20 +287,16 @@ public final class PostgresCopySinkTask extends SinkTask {
             props.setProperty("user", config.username());
             props.setProperty("password", config.password().value());
             props.setProperty("ApplicationName", "wallet-lake copy sink");
+            // Errors carry no row values ("Failing row contains ..."): they reach logs and task status.
+            props.setProperty("logServerErrorDetail", "false");
+            // A half-open connection fails instead of hanging the task; a batch takes well under a second.
+            props.setProperty("connectTimeout", "10");
+            props.setProperty("socketTimeout", "120");
+            props.setProperty("tcpKeepAlive", "true");
             Connection conn = DriverManager.getConnection(config.url(), props);
-            try {
-                conn.setAutoCommit(false);
-                try (Statement st = conn.createStatement()) {
-                    // Shaped like the target (NOT NULL included); never logged, emptied by every commit.
-                    st.execute("CREATE TEMP TABLE IF NOT EXISTS copy_sink_staging (LIKE " + CopyText.quoteTable(config.table())
-                        + " INCLUDING DEFAULTS, " + ROUND + " integer NOT NULL) ON COMMIT DELETE ROWS");
-                }
-                conn.commit();
-            } catch (SQLException e) {
-                conn.close();
-                throw e;
-            }
+            conn.setAutoCommit(false);
             connection = conn;
+            stagedFor = null;
         }
         return connection;
     }
@@ -291,7 +323,8 @@ public final class PostgresCopySinkTask extends SinkTask {
         return "SQLSTATE " + e.getSQLState() + ": " + e.getMessage();
     }
 
-    private void refuse(SinkRecord record, DataException reason) {
+    /** The record to the dead-letter topic with `reason`; the log line names it by offset and `code` only. */
+    private void refuse(SinkRecord record, DataException reason, String code) {
         if (reporter == null) throw reason;
         try {
             reporter.report(record, reason).get(); // in the dead-letter topic before the offset can commit
@@ -301,7 +334,8 @@ public final class PostgresCopySinkTask extends SinkTask {
         } catch (ExecutionException e) {
             throw new ConnectException("could not report a refused record to the dead-letter topic", e.getCause());
         }
-        log.warn("refused the record at {}-{} offset {}: {}", record.topic(), record.kafkaPartition(), record.kafkaOffset(), reason.getMessage());
+        log.warn("sent the record at {}-{} offset {} to the dead-letter topic ({})", record.topic(), record.kafkaPartition(),
+            record.kafkaOffset(), code);
     }
 
     private static void cancelIfActive(CopyIn copy) {
@@ -323,11 +357,13 @@ public final class PostgresCopySinkTask extends SinkTask {
     private void closeConnection() {
         if (connection != null) {
             try {
-                connection.close();
+                connection.close(); // closes the prepared upsert too
             } catch (SQLException ignored) {
                 // already broken
             }
             connection = null;
+            upsert = null;
+            stagedFor = null;
         }
     }
 

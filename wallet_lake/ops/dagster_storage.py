@@ -9,8 +9,8 @@ server's certificate verified and a SCRAM-SHA-256 login (dagster.yaml, stack/wal
 spent ~11 % of a core, half of it in libcrypto, and a run ~40 ms per event it wrote
 (docs/benchmarks.md). This class keeps a small pool per storage in each process (daemon, code
 server, run workers, CLI), as the webserver already does (optimize_for_webserver): a connection
-is pinged before use, so one a server restart closed is replaced instead of failing the query,
-and recycled after POOL_RECYCLE_S. dispose() closes them, so an instance used as a context
+is pinged before use, so one a server restart closed is replaced instead of failing the query
+(in the webserver's engine too), and recycled after POOL_RECYCLE_S. dispose() closes them, so an instance used as a context
 manager leaves no connection behind."""
 
 from __future__ import annotations
@@ -39,6 +39,16 @@ class _Pooled:
             self.postgres_url, self._token_provider, isolation_level="AUTOCOMMIT", pool_size=POOL_SIZE,
             max_overflow=MAX_OVERFLOW, pool_recycle=POOL_RECYCLE_S, pool_pre_ping=True,
         )
+
+    def optimize_for_webserver(self, statement_timeout: int, pool_recycle: int, max_overflow: int) -> None:
+        """dagster-postgres' webserver engine (one kept connection, a statement timeout), pinged
+        before use like ours: as it comes, after a Postgres restart each kept connection failed one
+        query, an HTTP 500 of the UI's GraphQL (bench/freshness.py met it after the fault tests)."""
+        super().optimize_for_webserver(statement_timeout, pool_recycle, max_overflow)
+        pool = self._engine.pool
+        if not hasattr(pool, "_pre_ping"):  # SQLAlchemy 2's Pool keeps create_engine's pool_pre_ping there
+            raise RuntimeError("SQLAlchemy's Pool has no _pre_ping: see wallet_lake/ops/dagster_storage.py")
+        pool._pre_ping = True
 
     def dispose(self) -> None:
         super().dispose()

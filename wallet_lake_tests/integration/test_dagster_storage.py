@@ -82,3 +82,15 @@ def test_dispose_closes_the_kept_connections():
     while any(backend_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(backend_alive(p) for p in pids)
+
+
+def test_the_webservers_connections_are_replaced_too_after_the_server_dropped_them(instance):
+    """dagster-webserver swaps each storage's engine for dagster-postgres' webserver one
+    (optimize_for_webserver), which kept a connection without pinging it: after a Postgres
+    restart, the UI's first GraphQL query on each storage failed with HTTP 500."""
+    instance.optimize_for_webserver(statement_timeout=5000, pool_recycle=3600, max_overflow=20)
+    for storage in storages(instance):
+        pid = backend_pid(storage)
+        terminate(pid)
+        assert backend_pid(storage) != pid, type(storage).__name__  # pinged first: no error
+    instance.get_runs_count()

@@ -189,6 +189,11 @@ CHANGES = [
      "step (sink wait, verification, refresh) 21.6-24.2 s against 24.2-41.9 s in sessions 14-15: a gain not separable "
      "from the spread of three runs. s16-b is recorded as "
      "9113f07+changes: stack/ scripts were edited while it ran; the running processes were those of 9113f07", "kept"),
+    ("the project's own sink connector (connect/copy-sink): each batch by COPY into a temp table and one upsert, instead "
+     "of Debezium's JDBC sink and its multi-row INSERT ... VALUES statements",
+     "the sink 94.9-95.2k rows/s against Debezium's 43.3-44.9k in the same runs (bench/kafka_pg.py, session 17). "
+     "s17-a (4c9ce83, 2026-12-05 06:06 UTC) 49.88 s and s17-b (83516a6, the review's fixes, 06:20 UTC) 47.02 s; "
+     "the Postgres step (sink wait, verification, refresh) 14.3 and 15.4 s against 21.6-24.2 s in session 16", "kept"),
 ]
 PK_FORMAT = "%Y-%m-%d-%H:00"
 STEP_FIELDS = "runId status creationTime startTime endTime tags { key value } stepStats { stepKey status startTime endTime }"

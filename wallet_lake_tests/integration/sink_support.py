@@ -35,6 +35,32 @@ def run_prefix(label: str) -> str:
     return f"t-{label}-{uuid.uuid4().hex[:12]}-"
 
 
+def rows_prefix_fixture(label: str):
+    """A pytest fixture `prefix`: a payment_id prefix unique to the test (run_prefix(label)),
+    whose rows are deleted from curated_payments afterwards."""
+    import pytest
+
+    @pytest.fixture
+    def prefix(stack_resources):
+        p = run_prefix(label)
+        yield p
+        delete_rows(stack_resources["postgres"], p)
+
+    return prefix
+
+
+def curated_topic_fixture(name_prefix: str, partitions: int = 3):
+    """A pytest fixture `topic`: a throwaway curated topic (throwaway_curated_topic), deleted afterwards."""
+    import pytest
+
+    @pytest.fixture
+    def topic(stack_resources):
+        with throwaway_curated_topic(stack_resources, name_prefix, partitions) as name:
+            yield name
+
+    return topic
+
+
 def random_day() -> date:
     """A created_at day in 2025: outside the landing hours other tests generate (2026), so report
     totals of their days never see these rows."""

@@ -11,19 +11,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from wallet_lake_tests.integration.sink_support import (
-    count_rows, curated_row, delete_rows, ensure_sink_running, fetch_rows, publish_rows, random_day, run_prefix, start_stack,
-    stop_service, wait_for_shared_sink, wait_until,
+    count_rows, curated_row, ensure_sink_running, fetch_rows, publish_rows, random_day, rows_prefix_fixture,
+    start_stack, stop_service, wait_for_shared_sink, wait_until,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 UTC = timezone.utc
 
 
-@pytest.fixture
-def prefix(stack_resources):
-    p = run_prefix("connect-stop")
-    yield p
-    delete_rows(stack_resources["postgres"], p)
+prefix = rows_prefix_fixture("connect-stop")
 
 
 def test_connect_worker_stopped_mid_load_and_started_again_loads_every_row_once(stack_resources, prefix):

@@ -20,7 +20,7 @@ from wallet_lake.serving.connect import raise_if_failed, sink_group_id, wait_for
 from wallet_lake.serving.pg_provision import role_names
 from wallet_lake.serving.pg_roles import sink_grant_sql
 from wallet_lake_tests.integration.sink_support import (
-    consume, curated_row, delete_rows, fetch_rows, random_day, run_prefix, throwaway_connector, throwaway_curated_topic,
+    consume, curated_row, curated_topic_fixture, fetch_rows, random_day, rows_prefix_fixture, throwaway_connector,
     wait_until,
 )
 
@@ -28,18 +28,11 @@ pytestmark = pytest.mark.integration
 UTC = timezone.utc
 
 
-@pytest.fixture
-def prefix(stack_resources):
-    p = run_prefix("copy")
-    yield p
-    delete_rows(stack_resources["postgres"], p)
+prefix = rows_prefix_fixture("copy")
 
 
-@pytest.fixture
-def topic(stack_resources):
-    # One partition: the records of a payment keep one order, whatever their keys hash to.
-    with throwaway_curated_topic(stack_resources, "t-copy-", partitions=1) as name:
-        yield name
+# One partition: the records of a payment keep one order, whatever their keys hash to.
+topic = curated_topic_fixture("t-copy-", partitions=1)
 
 
 def _load(res, topic: str, records: list[tuple[bytes, bytes]]):

@@ -17,24 +17,17 @@ from wallet_lake.publish.producer import producer_config, publish
 from wallet_lake.publish.records import curated_record
 from wallet_lake.serving.connect import raise_if_failed, sink_group_id, wait_for_sink
 from wallet_lake_tests.integration.sink_support import (
-    consume, count_rows, curated_row, delete_rows, random_day, run_prefix, throwaway_connector, throwaway_curated_topic,
+    consume, count_rows, curated_row, curated_topic_fixture, random_day, rows_prefix_fixture, throwaway_connector,
 )
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
 
 
-@pytest.fixture
-def prefix(stack_resources):
-    p = run_prefix("dlq")
-    yield p
-    delete_rows(stack_resources["postgres"], p)
+prefix = rows_prefix_fixture("dlq")
 
 
-@pytest.fixture
-def topic(stack_resources):
-    with throwaway_curated_topic(stack_resources, "t-dlq-") as name:
-        yield name
+topic = curated_topic_fixture("t-dlq-")
 
 
 def _poison(prefix: str) -> dict[str, bytes]:

@@ -9,18 +9,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from wallet_lake_tests.integration.sink_support import (
-    curated_row, delete_rows, ensure_sink_running, fetch_rows, publish_rows, random_day, run_prefix, wait_for_shared_sink,
+    curated_row, ensure_sink_running, fetch_rows, publish_rows, random_day, rows_prefix_fixture, wait_for_shared_sink,
 )
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
 
 
-@pytest.fixture
-def prefix(stack_resources):
-    p = run_prefix("order")
-    yield p
-    delete_rows(stack_resources["postgres"], p)
+prefix = rows_prefix_fixture("order")
 
 
 def test_older_states_replayed_after_a_later_state_never_regress_the_row(stack_resources, prefix):

@@ -9,18 +9,14 @@ from datetime import date, datetime, timezone
 import pytest
 
 from wallet_lake_tests.integration.sink_support import (
-    curated_row, delete_rows, ensure_sink_running, publish_rows, random_day, run_prefix, wait_for_shared_sink,
+    curated_row, ensure_sink_running, publish_rows, random_day, rows_prefix_fixture, wait_for_shared_sink,
 )
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
 
 
-@pytest.fixture
-def prefix(stack_resources):
-    p = run_prefix("utc")
-    yield p
-    delete_rows(stack_resources["postgres"], p)
+prefix = rows_prefix_fixture("utc")
 
 
 def test_postgres_holds_the_curated_utc_instants_and_wall_clock(stack_resources, prefix):

@@ -563,6 +563,8 @@ def versions(ctx: dict) -> dict:
     import confluent_kafka
     import httpx
 
+    from wallet_lake.serving.deploy import connector_class
+
     http = ctx["res"]["connect"].client().http
     try:
         connect = http.get("/").json()
@@ -571,10 +573,10 @@ def versions(ctx: dict) -> dict:
     with ctx["res"]["postgres"].connect() as conn:
         pg_version = conn.execute("SHOW server_version").fetchone()[0]
     plugins = http.get("/connector-plugins").json()
-    debezium = next((p["version"] for p in plugins if p["class"] == "io.debezium.connector.jdbc.JdbcSinkConnector"), None)
-    copy_sink = next((p["version"] for p in plugins if p["class"] == "io.walletlake.connect.sink.PostgresCopySinkConnector"), None)
+    loaded = {p["class"]: p["version"] for p in plugins}
     return {
-        "kafka_connect": connect.get("version"), "debezium_jdbc_sink": debezium, "copy_sink": copy_sink, "postgres": pg_version,
+        "kafka_connect": connect.get("version"), "debezium_jdbc_sink": loaded.get(connector_class("debezium")),
+        "copy_sink": loaded.get(connector_class("copy")), "postgres": pg_version,
         "confluent_kafka": confluent_kafka.__version__, "librdkafka": confluent_kafka.libversion()[0],
         "python": platform.python_version(),
         "java": java_version(kafka_java()),  # ProducerPerformance's

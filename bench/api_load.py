@@ -356,15 +356,17 @@ def create_bench_key() -> tuple[str, str]:
 
 
 def start_api(port: int, workers: int, pool: int, log_path: Path, metrics_dir: str, *,
-              env_extra: dict[str, str] | None = None, uvicorn_args: list[str] | None = None) -> subprocess.Popen:
-    """uvicorn on the bench database; env_extra and uvicorn_args are the options a benchmark
-    compares (bench/api_open_loop.py)."""
+              env_extra: dict[str, str] | None = None, uvicorn_args: list[str] | None = None,
+              app: str = "api.main:app") -> subprocess.Popen:
+    """uvicorn on the bench database; env_extra, uvicorn_args and app (an ASGI app to compare
+    with the API, such as bench/api_lean_app.py's) are the options a benchmark compares
+    (bench/api_open_loop.py)."""
     env = dict(os.environ, WL_PG_DB=BENCH_DB, PROMETHEUS_MULTIPROC_DIR=metrics_dir,
                WL_PG_POOL_MIN_SIZE=str(pool), WL_PG_POOL_MAX_SIZE=str(pool), WL_API_KEY_CACHE_TTL_S="30",
                # The benchmark measures capacity from one client with one key: no rate limits.
                WL_API_RATE_LIMIT_CLIENT_PER_S="0", WL_API_RATE_LIMIT_KEY_PER_S="0")
     env.update(env_extra or {})  # an option may override any of the above (the key cache's TTL, say)
-    cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
+    cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers), "--no-access-log", "--log-level", "warning", *(uvicorn_args or [])]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     import urllib.request

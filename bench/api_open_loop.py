@@ -20,6 +20,8 @@ never in the tests).
 5. Records the run under open_loop.options_tried in bench/results/api.json (by --label); with
    --headline also as open_loop's figures and open_loop_p99_ms_at_1000. The closed-loop
    figures of bench/api_load.py stay as they are.
+6. --app drives another ASGI app in the API's place, for comparison only (never the headline):
+   bench/api_lean_app.py answers the same reports without FastAPI's routing and validation.
 
 Goal (issue 14): p99 <= 10 ms at 1,000 requests/s on this 2-core machine."""
 
@@ -47,6 +49,7 @@ from stack_env import load_stack_env
 
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12"
 VEGETA_VERSION = "v12.13.0"
+API_APP = "api.main:app"
 
 
 # --- the driver -----------------------------------------------------------------------------------
@@ -240,7 +243,7 @@ def record(args: argparse.Namespace, label: str, runs: list[dict], commands: lis
         "label": label,
         "started": args.started,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "api": f"uvicorn api.main:app --workers {args.workers} {' '.join(args.uvicorn_arg)}".strip()
+        "api": f"uvicorn {args.app} --workers {args.workers} {' '.join(args.uvicorn_arg)}".strip()
                + f", pool {args.pool} per worker" + (f", {' '.join(args.api_env)}" if args.api_env else ""),
         "duration_s": args.duration,
         "rates": runs,
@@ -290,6 +293,8 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=4, help="Postgres connections per worker")
     parser.add_argument("--api-env", action="append", default=[], metavar="NAME=VALUE",
                         help="an extra variable for the API (an option under comparison)")
+    parser.add_argument("--app", default=API_APP,
+                        help="the ASGI app to drive; another than the API's is looked up in bench/ (e.g. api_lean_app:app)")
     parser.add_argument("--uvicorn-arg", action="append", default=[], metavar="ARG",
                         help="an extra uvicorn argument (e.g. --loop=asyncio)")
     parser.add_argument("--all-merchant-share", type=float, default=0.1)
@@ -302,6 +307,8 @@ def main() -> None:
     parser.add_argument("--headline", action="store_true", help="also write these figures as open_loop's headline")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "api.json")
     args = parser.parse_args()
+    if args.headline and args.app != API_APP:
+        parser.error("--headline measures the API itself: not with --app")
     args.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     load_stack_env()
 
@@ -321,9 +328,12 @@ def main() -> None:
         return path
 
     env_extra = dict(item.split("=", 1) for item in args.api_env)
+    other_app = args.app != API_APP
     api = bench.start_api(port, args.workers, args.pool, work / "api.log", str(work / "metrics"),
-                          env_extra=env_extra, uvicorn_args=args.uvicorn_arg)
-    label = args.label or " ".join([f"workers={args.workers}", f"pool={args.pool}", *args.api_env, *args.uvicorn_arg])
+                          env_extra=env_extra, uvicorn_args=[*args.uvicorn_arg, *(["--app-dir", "bench"] if other_app else [])],
+                          app=args.app)
+    label = args.label or " ".join([*([f"app={args.app}"] if other_app else []), f"workers={args.workers}", f"pool={args.pool}",
+                                    *args.api_env, *args.uvicorn_arg])
     runs, commands = [], []
     try:
         # A warm-up the machine cannot serve leaves a backlog the first attack would inherit.

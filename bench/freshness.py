@@ -194,6 +194,14 @@ CHANGES = [
      "the sink 94.9-95.2k rows/s against Debezium's 43.3-44.9k in the same runs (bench/kafka_pg.py, session 17). "
      "s17-a (4c9ce83, 2026-12-05 06:06 UTC) 49.88 s and s17-b (83516a6, the review's fixes, 06:20 UTC) 47.02 s; "
      "the Postgres step (sink wait, verification, refresh) 14.3 and 15.4 s against 21.6-24.2 s in session 16", "kept"),
+    ("Spark's adaptive query execution off for the curation's jobs (spark.sql.adaptive.enabled=false)",
+     "bench/curation_stages.py --reps 3, 1M events, one batch (2026-12-05 09:03-09:09 UTC, session 18): warm reps "
+     "20.53 and 20.29 s with it on, 19.73 and 18.70 s off, 19.82 and 17.32 s on again; 50 curated files either way. "
+     "Within the spread of the default run twice", "not kept"),
+    ("the curation's Spark 3.5.6 on Java 25 (the JDK the broker and the worker run on)",
+     "the driver cannot start a SparkContext: Hadoop 3.3's UserGroupInformation calls Subject.getSubject, which JDK 24 "
+     "and later refuse without a security manager, and the JVM refuses -Djava.security.manager=allow (session 18). "
+     "Needs Spark 4 (Hadoop 3.4); Spark stays on 3.5, the line Glue 5.0 runs", "not possible"),
 ]
 PK_FORMAT = "%Y-%m-%d-%H:00"
 STEP_FIELDS = "runId status creationTime startTime endTime tags { key value } stepStats { stepKey status startTime endTime }"

@@ -355,9 +355,12 @@ def create_bench_key() -> tuple[str, str]:
         return create_key(conn, merchant_ids=None, label="bench/api_load.py")
 
 
+API_APP = "api.main:app"  # what the benchmarks serve unless told to compare another app
+
+
 def start_api(port: int, workers: int, pool: int, log_path: Path, metrics_dir: str, *,
               env_extra: dict[str, str] | None = None, uvicorn_args: list[str] | None = None,
-              app: str = "api.main:app") -> subprocess.Popen:
+              app: str = API_APP) -> subprocess.Popen:
     """uvicorn on the bench database; env_extra, uvicorn_args and app (an ASGI app to compare
     with the API, such as bench/api_lean_app.py's) are the options a benchmark compares
     (bench/api_open_loop.py)."""
@@ -553,7 +556,7 @@ def main() -> None:
         "load_test": {"tool": "wrk", "connections": args.connections, "threads": args.threads, "duration_s": args.duration,
                  "mix": f"random_path: uniform over {', '.join(REPORTS)}; random merchant of {MERCHANTS} "
                         f"({args.all_merchant_share:.0%} every merchant); ranges 1-31 days; latency: one method half the time",
-                 "api": f"uvicorn api.main:app --workers {args.workers}, pool {args.pool} per worker"},
+                 "api": f"uvicorn {API_APP} --workers {args.workers}, pool {args.pool} per worker"},
         "runs": [
             {k: r[k] for k in ("requests_per_s", "p50_us", "p90_us", "p99_us", "max_us", "requests", "errors", "cpu")}
             for r in runs

@@ -44,12 +44,11 @@ import time
 from pathlib import Path
 
 import api_load as bench  # noqa: E402 - bench/ is on sys.path when run as a script
-from api_load import ROOT, random_path
+from api_load import API_APP, ROOT, random_path
 from stack_env import load_stack_env
 
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12"
 VEGETA_VERSION = "v12.13.0"
-API_APP = "api.main:app"
 
 
 # --- the driver -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ answers. It leaves out what the real app adds around them: the 400/422 problem d
 malformed or unknown parameters, merchant scopes (403), rate limits, CSV, source=lake, the
 OpenAPI document. `app_logged` adds the API's request middleware (request id, the access line,
 the request metrics), so the two tell apart what the middleware costs and what FastAPI does.
+`app_no_database` is the floor: no Postgres, no key check, a fixed answer.
 
 Never served: a malformed request here is a 500, not a problem document."""
 
@@ -83,6 +84,23 @@ async def app(scope, receive, send) -> None:
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", media_type), (b"content-length", str(len(body)).encode()),
         (b"x-request-id", uuid.uuid4().hex.encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+_FIXED = b'{"answer": "' + b"x" * 600 + b'"}'  # about the size of the mix's answers
+
+
+async def app_no_database(scope, receive, send) -> None:
+    """The floor: every request answered with a fixed body, no key check, no Postgres, no
+    shaping. What uvicorn's HTTP path and vegeta cost on this machine at a rate."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    body = b"" if scope["path"] == "/metrics" else _FIXED  # no kept answers to count
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 

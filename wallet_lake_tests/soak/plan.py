@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import random
+import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -200,7 +201,10 @@ def open_part_name(plan: LandingPlan, hour: datetime, index: int, now: datetime)
 class KillSpec:
     target: str
     during_run: bool  # wait for a pipeline run in progress first (always for run_worker)
-    delay_s: float  # after the run started (or at once)
+    # How far into the run to kill, as a share of the pipeline's recent run time: runs take
+    # seconds on the warm worker and minutes on a cold engine, and a fixed delay outlasts the
+    # short ones (the run is over and a run_worker kill has nothing left to hit).
+    delay_share: float
     outage_s: float  # how long the target stays down before the operator acts
 
 
@@ -220,7 +224,18 @@ def kill_schedule(kills: int, seed: int, *, targets: tuple[str, ...] = TARGETS, 
     out = []
     for target in order[:kills]:
         during = target == "run_worker" or rng.random() < 0.7
-        delay = rng.uniform(1, 8) if short else rng.uniform(3, 40)
+        delay_share = rng.uniform(0.05, 0.7)
         outage = rng.uniform(2, 5) if short else rng.uniform(5, 25)
-        out.append(KillSpec(target, during, round(delay, 1), round(outage, 1)))
+        out.append(KillSpec(target, during, round(delay_share, 2), round(outage, 1)))
     return out
+
+
+# Before any pipeline run has finished: about what an hour of the soak takes on the warm worker.
+FIRST_RUN_SECONDS = 10.0
+
+
+def kill_delay_s(spec: KillSpec, recent_run_seconds: list[float]) -> float:
+    """Seconds after a run's start to kill: the spec's share of the median of the pipeline's
+    recent run durations (FIRST_RUN_SECONDS before any has finished)."""
+    typical = statistics.median(recent_run_seconds) if recent_run_seconds else FIRST_RUN_SECONDS
+    return round(spec.delay_share * typical, 1)

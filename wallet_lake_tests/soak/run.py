@@ -376,17 +376,32 @@ class Soak:
             time.sleep(2)
         return None
 
+    def recent_run_seconds(self, last: int = 10) -> list[float]:
+        """How long the pipeline's last finished runs since the start took (their own records)."""
+        try:
+            runs = self.gql.runs(created_after=self.t0 - 5, statuses=["SUCCESS"])
+        except (httpx.HTTPError, RuntimeError):
+            return []
+        done = sorted((r for r in runs if stack.pipeline_run(r) and r.get("startTime") and r.get("endTime")),
+                      key=lambda r: r["endTime"])
+        return [r["endTime"] - r["startTime"] for r in done[-last:]]
+
     def kill(self, spec: planning.KillSpec) -> dict | None:
         """Kill the target; returns the event, or None when there was nothing to kill."""
         run = None
+        after_start = None
         if spec.during_run:
             run = self.wait_for_run(150 if self.opts.short else 420)
             if run is None and spec.target == "run_worker":
                 return None
-            time.sleep(spec.delay_s)
+            if run is not None:
+                after_start = planning.kill_delay_s(spec, self.recent_run_seconds())
+                started = run.get("startTime") or time.time()
+                time.sleep(max(0.0, started + after_start - time.time()))
         t = spec.target
         event = {"target": t, "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                 "during_run": run["runId"] if run else None, "partitions": stack.run_partitions(run) if run else []}
+                 "during_run": run["runId"] if run else None, "partitions": stack.run_partitions(run) if run else [],
+                 "planned_after_run_start_s": after_start}
         if t == "broker":
             event["how"] = stack.sigkill_group_or_pid(_need(stack.pid_of("kafka"), "kafka"))
         elif t == "connect":

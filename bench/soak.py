@@ -32,7 +32,7 @@ RESULTS = ROOT / "bench" / "results"
 def parse(argv: list[str] | None = None) -> Options:
     p = argparse.ArgumentParser(prog="bench/soak.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--hours", type=int, help="closed landing hours to write into (default 12; --short 2)")
-    p.add_argument("--kills", type=int, help="SIGKILLs spread over broker, Connect, Postgres, daemon, run workers, API (default 24; --short 3)")
+    p.add_argument("--kills", type=int, help="SIGKILLs spread over broker, Connect, Postgres, daemon, run workers, API, the curation worker (default 24; --short 3)")
     p.add_argument("--seed", type=int, default=11, help="seed of the data, the plan and the kill order (default 11)")
     p.add_argument("--short", action="store_true", help="the short variant: a few hours and kills, a few minutes")
     p.add_argument("--events-per-hour", type=int, help="generator events per landing hour (default 500; --short 150)")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import random
-import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -32,7 +31,7 @@ from wallet_lake_tests.e2e.expected import validate
 
 UTC = timezone.utc
 HOUR = timedelta(hours=1)
-TARGETS: tuple[str, ...] = ("broker", "connect", "postgres", "daemon", "run_worker", "api")
+TARGETS: tuple[str, ...] = ("broker", "connect", "postgres", "daemon", "run_worker", "api", "curation_worker")
 
 
 @dataclass(frozen=True)
@@ -235,7 +234,9 @@ FIRST_RUN_SECONDS = 10.0
 
 
 def kill_delay_s(spec: KillSpec, recent_run_seconds: list[float]) -> float:
-    """Seconds after a run's start to kill: the spec's share of the median of the pipeline's
-    recent run durations (FIRST_RUN_SECONDS before any has finished)."""
-    typical = statistics.median(recent_run_seconds) if recent_run_seconds else FIRST_RUN_SECONDS
-    return round(spec.delay_share * typical, 1)
+    """Seconds after a run's start to kill: the spec's share of the shortest of the pipeline's
+    recent run durations (FIRST_RUN_SECONDS before any has finished). The shortest, not the
+    median: an hour's run takes ~8 s and a backfill of several hours a minute, and a delay drawn
+    from the long ones lands after the short ones have ended."""
+    shortest = min(recent_run_seconds) if recent_run_seconds else FIRST_RUN_SECONDS
+    return round(spec.delay_share * shortest, 1)

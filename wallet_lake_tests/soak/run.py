@@ -57,6 +57,7 @@ RECOVERY: dict[str, tuple[str, ...]] = {
     "daemon": ("apps",),
     "run_worker": (),  # the code server marks the run failed; the operator re-executes it
     "api": ("apps",),
+    "curation_worker": ("up",),  # the run it served fails clearly; the operator re-executes it
 }
 
 
@@ -415,6 +416,9 @@ class Soak:
         elif t == "api":
             self.scrape_api_metrics()
             event["how"] = stack.sigkill_group_or_pid(_need(stack.pid_of("api"), "api"))
+        elif t == "curation_worker":
+            # The warm Spark session every run curates on: its Python process and its JVM.
+            event["how"] = stack.sigkill_group_or_pid(_need(stack.pid_of("curation-worker"), "curation-worker"))
         elif t == "run_worker":
             current = self.pipeline_run_in_progress()
             workers = stack.run_workers()

@@ -253,7 +253,15 @@ def health(gql: "Dagster") -> dict[str, bool]:
     return {
         "postgres": postgres_up(), "broker": broker_up(), "connect": connect_up(),
         "webserver": webserver_up(), "daemon": daemon_up(gql), "api": api_up(),
+        "curation_worker": curation_worker_up(),
     }
+
+
+def curation_worker_up() -> bool:
+    """Its process alive and its socket there. Not a ping: the worker answers one caller at a
+    time, so a ping waits out a curation in progress (`stack/wallet-stack up` pings it before
+    it returns)."""
+    return pid_of("curation-worker") is not None and Path(env("WL_SPARK_WORKER_SOCKET")).exists()
 
 
 # ------------------------------------------------------------------------ Dagster (GraphQL)

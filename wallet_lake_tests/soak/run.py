@@ -451,7 +451,7 @@ class Soak:
                 break
             down = sorted(k for k, ok in self.healthy().items() if not ok)
             collateral.append(down)
-            for cmd in (("up",) if set(down) & {"postgres", "broker", "connect"} else ()) + ("apps",):
+            for cmd in (("up",) if set(down) & {"postgres", "broker", "connect", "curation_worker"} else ()) + ("apps",):
                 res = stack.operator_command(cmd)
                 commands.append({"command": res.command, "returncode": res.returncode, "seconds": res.seconds, "collateral": down})
         healthy = all(self.healthy().values())

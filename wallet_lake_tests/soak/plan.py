@@ -200,9 +200,9 @@ def open_part_name(plan: LandingPlan, hour: datetime, index: int, now: datetime)
 class KillSpec:
     target: str
     during_run: bool  # wait for a pipeline run in progress first (always for run_worker)
-    # How far into the run to kill, as a share of the pipeline's recent run time: runs take
-    # seconds on the warm worker and minutes on a cold engine, and a fixed delay outlasts the
-    # short ones (the run is over and a run_worker kill has nothing left to hit).
+    # How far into the run to kill, as a share of the shortest recent run (kill_delay_s): runs
+    # take seconds on the warm worker and minutes on a cold engine, and a fixed delay outlasts
+    # the short ones (the run is over and a run_worker kill has nothing left to hit).
     delay_share: float
     outage_s: float  # how long the target stays down before the operator acts
 

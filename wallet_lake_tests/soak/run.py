@@ -59,6 +59,9 @@ RECOVERY: dict[str, tuple[str, ...]] = {
     "api": ("apps",),
     "curation_worker": ("up",),  # the run it served fails clearly; the operator re-executes it
 }
+# The services `up` brings back (named as stack.health names them): what else is found down
+# after a recovery is brought back the same way.
+UP_SERVICES = frozenset(t for t, commands in RECOVERY.items() if "up" in commands)
 
 
 @dataclass
@@ -451,7 +454,7 @@ class Soak:
                 break
             down = sorted(k for k, ok in self.healthy().items() if not ok)
             collateral.append(down)
-            for cmd in (("up",) if set(down) & {"postgres", "broker", "connect", "curation_worker"} else ()) + ("apps",):
+            for cmd in (("up",) if set(down) & UP_SERVICES else ()) + ("apps",):
                 res = stack.operator_command(cmd)
                 commands.append({"command": res.command, "returncode": res.returncode, "seconds": res.seconds, "collateral": down})
         healthy = all(self.healthy().values())

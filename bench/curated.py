@@ -419,11 +419,11 @@ def write_docs(result: dict) -> None:
         "no caches, no counts (figures from Parquet footers, Observations on the same pass); input splits sized for "
         "the cores; in a backfill, all hours in one pass (dedupe per landing hour) instead of a set of jobs per hour.",
         "",
-        "Left on the table: the parse itself (~8 CPU-s per million lines: Spark's `from_json` decodes each line "
-        "through a Reader), the dedupe shuffle carrying the raw line (the tie-breaker), one small file per "
-        "(landing hour, dt, merchant_id) for small merchants (a daily compaction would need day-level manifests), "
-        "and a cold JVM: the first run of a fresh process is ~2x slower than a warm one (JIT), which the "
-        "end-to-end figure includes.",
+        "Left on the table: the parse itself (~10 CPU-s per million lines: Spark's `from_json` decodes each line "
+        "through a Reader), the two sorts after it (the dedupe window's and the partitioned write's, ~3 CPU-s "
+        "each), and a cold JVM: the first run of a fresh process is ~2x slower than a warm one (JIT), which the "
+        "end-to-end figure includes. An hour writes one small file per (landing hour, dt, merchant_id) for small "
+        "merchants; the daily compaction (lake/compaction.py) rewrites a closed dt as one file per merchant.",
         SECTION_END,
     ]
     write_section(SECTION_START, SECTION_END, "\n".join(lines), DOCS)

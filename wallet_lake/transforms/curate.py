@@ -302,8 +302,12 @@ def rank_within_payment(valid: DataFrame, batch_columns: Sequence[str] = ()) -> 
     (processed_at and curated_version are the run's, equal for every row, so they are left out)."""
     derived = derived_columns()
     order = spark_order(lambda name: derived.get(name, F.col(name)))
-    # payment_id first: the sort of the window then has a useful prefix (a batch column is constant).
-    window = Window.partitionBy(PARTITION_COLUMN, *batch_columns).orderBy(*order)
+    # The window sorts by its partition keys first, comparing an 8-byte prefix of the first one
+    # before whole rows. Ids that share a prefix ("pay_" and 4 characters) fall through to full
+    # comparisons; a 64-bit hash of the id (a function of it, so the same partitions) first
+    # gives a prefix that nearly always decides: 15 % less CPU in the dedupe stage of a 1M-event
+    # hour (docs/benchmarks.md). A batch column is constant within an hour, so it goes last.
+    window = Window.partitionBy(F.xxhash64(PARTITION_COLUMN), PARTITION_COLUMN, *batch_columns).orderBy(*order)
     return valid.withColumn(DEDUPE_RANK, F.row_number().over(window))
 
 

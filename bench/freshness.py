@@ -202,6 +202,17 @@ CHANGES = [
      "the driver cannot start a SparkContext: Hadoop 3.3's UserGroupInformation calls Subject.getSubject, which JDK 24 "
      "and later refuse without a security manager, and the JVM refuses -Djava.security.manager=allow (session 18). "
      "Needs Spark 4 (Hadoop 3.4); Spark stays on 3.5, the line Glue 5.0 runs", "not possible"),
+    ("a 64-bit hash of payment_id as the dedupe window's first key (transforms/curate.py rank_within_payment), so the "
+     "window's sort decides on its 8-byte prefix instead of comparing whole rows of ids that share `pay_` + 4 characters",
+     "bench/curation_stages.py --reps 4, 1M events, warm reps (2026-12-05 17:10-17:33 UTC, session 21): the dedupe "
+     "stage's task CPU 2.51-3.15 s (two batches) against 3.41-3.49 s (two batches) without; bench/curated.py the same "
+     "hour: Spark warm 16.79 s with it, 16.15 s without (the end-to-end runs spread by +-1.5 s, more than the "
+     "0.2-0.4 s of wall time it saves). s21-a (aa18294) 45.66 s, curated step 18.81 s", "kept"),
+    ("the curated write straight from the dedupe's partitions (no repartition by hour, dt and merchant_id before it)",
+     "bench/curation_stages.py --reps 4 (session 21): the dedupe and the write in one stage of 10.78-11.48 s task time "
+     "(6.83-7.12 CPU-s) against two of 4.26-4.90 and 5.20-5.80 s (6.94-7.23 CPU-s together): the sort by the partition "
+     "columns it needs costs what the shuffle did; two files per (hour, dt, merchant_id) instead of one (100 against 50)",
+     "not kept"),
 ]
 PK_FORMAT = "%Y-%m-%d-%H:00"
 STEP_FIELDS = "runId status creationTime startTime endTime tags { key value } stepStats { stepKey status startTime endTime }"
@@ -457,7 +468,7 @@ LEFT = (
     "needs a registry server: io.apicurio:apicurio-registry-app is a library jar on Maven Central, not a runnable "
     "application, so it means building a Quarkus application here; COLLATE \"C\", a generic plan and no reduction "
     "buffer were measured in session 14, none kept), the curated job's second shuffle (write partitioning straight "
-    "from the dedupe's partitions, which changes the lake's file layout), the raw objects read twice (the raw step's "
+    "from the dedupe's partitions, which changes the lake's file layout; measured in session 21: no gain), the raw objects read twice (the raw step's "
     "line count and the curation's download, ~1.5-3 s and ~1.9 s). A second run of an hour no longer repeats the "
     "work (s13-c: 2.98 s, 3.2 CPU-s; s14-a: its raw step 0.26 s; in s14-a, b, c and e the three later steps skipped). A 1,000-event hour is "
     "visible 10.24-10.78 s after its upload (s13-1000-1/2), 12.75 s from a fresh clone (s14-fresh-1000); item 3's goal "

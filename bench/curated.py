@@ -420,8 +420,8 @@ def write_docs(result: dict) -> None:
         "the cores; in a backfill, all hours in one pass (dedupe per landing hour) instead of a set of jobs per hour.",
         "",
         "Left on the table: the parse itself (~10 CPU-s per million lines: Spark's `from_json` decodes each line "
-        "through a Reader), the two sorts after it (the dedupe window's and the partitioned write's, ~3 CPU-s "
-        "each), and a cold JVM: the first run of a fresh process is ~2x slower than a warm one (JIT), which the "
+        "through a Reader), the two stages after it (the dedupe window and the partitioned write, each with its "
+        "sort, ~3 CPU-s each), and a cold JVM: the first run of a fresh process is ~2x slower than a warm one (JIT), which the "
         "end-to-end figure includes. An hour writes one small file per (landing hour, dt, merchant_id) for small "
         "merchants; the daily compaction (lake/compaction.py) rewrites a closed dt as one file per merchant.",
         SECTION_END,

@@ -34,6 +34,11 @@ from wallet_lake.lake.store import ConditionalWriteFailed, LakeStore
 # current file, so a reader bounds a scan without listing the files).
 MANIFEST_FORMAT = 4
 ABANDONED_AFTER = timedelta(hours=6)  # a pending run older than this is dead, and swept
+# For a caller holding its hours' leases (ops/hour_leases.py): no other run may work on them, so
+# every other run's pending entry is dead now, whatever its age (a run killed mid-upload). A writer
+# still finishing for a run already marked dead (a worker request, a Glue job) then fails its swap
+# on the changed manifest and removes its own files.
+ABANDONED_UNDER_LEASE = timedelta(0)
 
 
 @dataclass

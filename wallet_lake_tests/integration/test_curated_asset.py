@@ -21,7 +21,7 @@ from wallet_lake.defs.curated.launcher import CurationLauncher
 from wallet_lake.defs.curated.results import CHECK_DESCRIPTIONS, QUARANTINE_RATE
 from wallet_lake.generator.events import generate_with_stats
 from wallet_lake.generator.writer import write_generated
-from wallet_lake.lake import catalog
+from wallet_lake.lake import catalog, manifests
 from wallet_lake.lake.manifests import read_manifest
 from wallet_lake.lake.reader import read_curated_hour
 from wallet_lake.spark import spark_config
@@ -139,3 +139,33 @@ def test_runs_reruns_and_a_one_run_backfill_leave_the_lake_identical(stack_resou
         for (dt, merchant), folder in catalog.partitions_of_keys(read_manifest(store, h)["curated_keys"]).items():
             part = glue.get_partition(DatabaseName=db, TableName=catalog.CURATED_TABLE, PartitionValues=[dt, merchant])["Partition"]
             assert part["StorageDescriptor"]["Location"] == f"s3://{lake.bucket}/{folder}"
+
+
+def test_a_rerun_removes_at_once_what_a_run_killed_mid_upload_left(stack_resources, hours):
+    """A run killed between announcing its files and its swap (the soak's curation-worker kill)
+    leaves them pending; a lister such as Athena counts their rows twice. The next run of the hour
+    holds its lease, so no other run can be writing: it deletes them now, not 6 hours later."""
+    store = stack_resources["lake"].store()
+    h = hours[0]
+    assert materialize(stack_resources, partition_key=pk(h)).success
+    before = hour_state(store, h)
+    m, etag = manifests.read_versioned(store, h)
+    current = m["curated_keys"] + m["quarantine_keys"]
+    dead_run = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-deadbeef"
+    folder = m["curated_keys"][0].rsplit("/", 1)[0]
+    uploaded = f"{folder}/lh-{hour_token(h)}-{dead_run}-000.parquet"
+    never_uploaded = f"{folder}/lh-{hour_token(h)}-{dead_run}-001.parquet"
+    store.put_bytes(uploaded, store.get_bytes(m["curated_keys"][0]))
+    pending = {"run_id": dead_run, "started_at": datetime.now(timezone.utc).isoformat(), "keys": [uploaded, never_uploaded]}
+    manifests.write(store, h, {**m, "pending": [pending]}, etag)
+    dts = set(m["dt_partitions"])
+    assert uploaded in files_of(store, h, dts)
+
+    rerun = materialize(stack_resources, partition_key=pk(h))
+    assert rerun.success
+    after = read_manifest(store, h)
+    assert after["pending"] == [] and after["superseded"] == []
+    assert files_of(store, h, dts) == set(after["curated_keys"] + after["quarantine_keys"])
+    assert uploaded not in files_of(store, h, dts) and not set(current) & files_of(store, h, dts)
+    assert materialization_of(rerun).metadata["dead_run_keys_swept"].value == 2  # announced, uploaded or not
+    assert hour_state(store, h) == before

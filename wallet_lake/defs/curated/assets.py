@@ -17,7 +17,7 @@ from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS, RAW_PAYMENTS
 from wallet_lake.defs.curated import results
 from wallet_lake.defs.curated.launcher import CurationLauncher
 from wallet_lake.defs.ops.hour_leases import holds_landing_hours
-from wallet_lake.lake import catalog
+from wallet_lake.lake import catalog, manifests
 from wallet_lake.lake.store import S3LakeStore
 from wallet_lake.partitions import hourly_landing, partition_hours
 from wallet_lake.resources import LakeResource, PostgresResource
@@ -56,11 +56,15 @@ def curated_payments(
     processed_at = datetime.now(timezone.utc).replace(microsecond=0)
     run_id = f"{processed_at:%Y%m%dT%H%M%S}-{context.run_id[:8]}"
     mode = curation_launcher.resolved_mode()
+    # This run holds the hours' leases: files a killed run of these hours announced are removed
+    # now, not after manifests.ABANDONED_AFTER (a lister such as Athena would count them twice).
+    swept = manifests.sweep_hours(lake.store(), hours, abandoned_after=manifests.ABANDONED_UNDER_LEASE, log=context.log)
     if mode == "glue":
         figures, extra = curation_launcher.run_on_glue(context, lake, hours, run_id=run_id, processed_at=processed_at)
     else:
         figures, extra = curation_launcher.run_local(
             context, lake, lambda: lazy_pyspark.spark_session, hours, run_id=run_id, processed_at=processed_at)
+    extra["dead_run_keys_swept"] = sum(len(r.deleted) for r in swept)
     with postgres.connect() as conn:  # the pipeline ledger: figures of the hours now in the lake
         ledger.record_published_curations(conn, figures, run_id=context.run_id)
     store = lake.store()

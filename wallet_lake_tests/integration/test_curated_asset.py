@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -15,7 +16,7 @@ import pytest
 from dagster_pyspark import LazyPySparkResource
 
 from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS
-from wallet_lake.contracts.landing import QUARANTINE_PREFIX, hour_token, manifest_key
+from wallet_lake.contracts.landing import CURATED_PREFIX, QUARANTINE_PREFIX, hour_token, manifest_key
 from wallet_lake.defs.curated.assets import curated_payments
 from wallet_lake.defs.curated.launcher import CurationLauncher
 from wallet_lake.defs.curated.results import CHECK_DESCRIPTIONS, QUARANTINE_RATE
@@ -24,6 +25,8 @@ from wallet_lake.generator.writer import write_generated
 from wallet_lake.lake import catalog, manifests
 from wallet_lake.lake.manifests import read_manifest
 from wallet_lake.lake.reader import read_curated_hour
+from wallet_lake.lake.store import S3LakeStore
+from wallet_lake.resources import LakeResource
 from wallet_lake.spark import spark_config
 from wallet_lake_tests.ledger_support import forget_hours, ledger_of
 
@@ -168,4 +171,49 @@ def test_a_rerun_removes_at_once_what_a_run_killed_mid_upload_left(stack_resourc
     assert files_of(store, h, dts) == set(after["curated_keys"] + after["quarantine_keys"])
     assert uploaded not in files_of(store, h, dts) and not set(current) & files_of(store, h, dts)
     assert materialization_of(rerun).metadata["dead_run_keys_swept"].value == 2  # announced, uploaded or not
+    assert hour_state(store, h) == before
+
+
+class _DiesMidUpload(S3LakeStore):
+    """The lake, except that the second curated file a run uploads fails: the run dies after
+    announcing its files and uploading one (as when its curation worker is killed)."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self._uploads, self._lock = 0, threading.Lock()
+
+    def put_file(self, key, path) -> None:
+        if key.startswith(CURATED_PREFIX):
+            with self._lock:
+                self._uploads += 1
+                if self._uploads >= 2:
+                    raise RuntimeError("injected: the run dies mid-upload")
+        super().put_file(key, path)
+
+
+class DiesMidUploadLake(LakeResource):
+    def store(self):
+        s = super().store()
+        return _DiesMidUpload(s.bucket, s.kms_key_id, s.client)
+
+
+def test_a_run_that_fails_mid_upload_removes_what_it_announced_before_it_fails(stack_resources, hours):
+    """Its hours' leases are still held when the curation fails, so the run itself removes the
+    files it announced (a lister sees them no longer than the run lived), and the hour stays whole."""
+    lake = stack_resources["lake"]
+    store = lake.store()
+    h = hours[1]
+    assert materialize(stack_resources, partition_key=pk(h)).success
+    before, m = hour_state(store, h), read_manifest(store, h)
+    dts = set(m["dt_partitions"])
+    failed = dg.materialize(
+        [curated_payments], partition_key=pk(h), raise_on_error=False, instance=dg.DagsterInstance.ephemeral(),
+        resources={"lake": DiesMidUploadLake(**lake.model_dump()), "lazy_pyspark": spark_resource(),
+                   "curation_launcher": CurationLauncher(mode="local", worker_socket=""), "postgres": stack_resources["postgres"]},
+    )
+    assert not failed.success
+    assert any("injected: the run dies mid-upload" in str(e.event_specific_data.error) for e in failed.get_step_failure_events())
+    after = read_manifest(store, h)
+    assert after["pending"] == [] and after["curated_keys"] == m["curated_keys"] and after["run_id"] == m["run_id"]
+    assert files_of(store, h, dts) == set(m["curated_keys"] + m["quarantine_keys"])
     assert hour_state(store, h) == before

@@ -199,7 +199,7 @@ def open_part_name(plan: LandingPlan, hour: datetime, index: int, now: datetime)
 @dataclass(frozen=True)
 class KillSpec:
     target: str
-    during_run: bool  # wait for a pipeline run in progress first (always for run_worker)
+    during_run: bool  # wait for a pipeline run in progress first (always for the run and curation workers)
     # How far into the run to kill, as a share of the shortest recent run (kill_delay_s): runs
     # take seconds on the warm worker and minutes on a cold engine, and a fixed delay outlasts
     # the short ones (the run is over and a run_worker kill has nothing left to hit).
@@ -222,7 +222,9 @@ def kill_schedule(kills: int, seed: int, *, targets: tuple[str, ...] = TARGETS, 
         order += batch
     out = []
     for target in order[:kills]:
-        during = target == "run_worker" or rng.random() < 0.7
+        # Run and curation workers always mid-run: out of a run a curation-worker kill only tests
+        # its restart, while mid-run it leaves what a run killed mid-upload leaves.
+        during = target in ("run_worker", "curation_worker") or rng.random() < 0.7
         delay_share = rng.uniform(0.05, 0.7)
         outage = rng.uniform(2, 5) if short else rng.uniform(5, 25)
         out.append(KillSpec(target, during, round(delay_share, 2), round(outage, 1)))

@@ -78,7 +78,7 @@ def test_kill_schedule_spreads_kills_evenly_and_never_repeats_a_target_back_to_b
     assert set(counts) == set(plan.TARGETS) and max(counts.values()) - min(counts.values()) <= 1
     assert Counter(k.target for k in plan.kill_schedule(4 * len(plan.TARGETS), seed=3)) == {t: 4 for t in plan.TARGETS}
     assert all(a.target != b.target for a, b in zip(kills, kills[1:]))
-    assert all(k.during_run for k in kills if k.target == "run_worker")
+    assert all(k.during_run for k in kills if k.target in ("run_worker", "curation_worker"))
 
 
 def test_a_kill_during_a_run_lands_inside_a_run_of_typical_length_however_short_runs_are():

@@ -59,11 +59,21 @@ def curated_payments(
     # This run holds the hours' leases: files a killed run of these hours announced are removed
     # now, not after manifests.ABANDONED_AFTER (a lister such as Athena would count them twice).
     swept = manifests.sweep_hours(lake.store(), hours, abandoned_after=manifests.ABANDONED_UNDER_LEASE, log=context.log)
-    if mode == "glue":
-        figures, extra = curation_launcher.run_on_glue(context, lake, hours, run_id=run_id, processed_at=processed_at)
-    else:
-        figures, extra = curation_launcher.run_local(
-            context, lake, lambda: lazy_pyspark.spark_session, hours, run_id=run_id, processed_at=processed_at)
+    try:
+        if mode == "glue":
+            figures, extra = curation_launcher.run_on_glue(context, lake, hours, run_id=run_id, processed_at=processed_at)
+        else:
+            figures, extra = curation_launcher.run_local(
+                context, lake, lambda: lazy_pyspark.spark_session, hours, run_id=run_id, processed_at=processed_at)
+    except BaseException:
+        # Still under the leases: what this run announced before it failed (its curation worker
+        # killed mid-upload) goes now, not at the hours' next run. The run's own error is what
+        # the operator needs, so a failed sweep only warns.
+        try:
+            manifests.sweep_hours(lake.store(), hours, abandoned_after=manifests.ABANDONED_UNDER_LEASE, log=context.log)
+        except Exception as e:  # noqa: BLE001
+            context.log.warning(f"could not sweep what this run announced ({type(e).__name__}: {e}); its hours' next run will")
+        raise
     extra["dead_run_keys_swept"] = sum(len(r.deleted) for r in swept)
     with postgres.connect() as conn:  # the pipeline ledger: figures of the hours now in the lake
         ledger.record_published_curations(conn, figures, run_id=context.run_id)

@@ -56,9 +56,14 @@ def curated_payments(
     processed_at = datetime.now(timezone.utc).replace(microsecond=0)
     run_id = f"{processed_at:%Y%m%dT%H%M%S}-{context.run_id[:8]}"
     mode = curation_launcher.resolved_mode()
-    # This run holds the hours' leases: files a killed run of these hours announced are removed
-    # now, not after manifests.ABANDONED_AFTER (a lister such as Athena would count them twice).
-    swept = manifests.sweep_hours(lake.store(), hours, abandoned_after=manifests.ABANDONED_UNDER_LEASE, log=context.log)
+    store = lake.store()
+
+    def sweep_under_lease() -> list[manifests.SweepResult]:
+        # This run holds the hours' leases, so no other run writes them: pending files go now, not
+        # after manifests.ABANDONED_AFTER (a lister such as Athena would count their rows twice).
+        return manifests.sweep_hours(store, hours, abandoned_after=manifests.ABANDONED_UNDER_LEASE, log=context.log)
+
+    swept = sweep_under_lease()  # what a run killed mid-upload announced
     try:
         if mode == "glue":
             figures, extra = curation_launcher.run_on_glue(context, lake, hours, run_id=run_id, processed_at=processed_at)
@@ -70,14 +75,13 @@ def curated_payments(
         # killed mid-upload) goes now, not at the hours' next run. The run's own error is what
         # the operator needs, so a failed sweep only warns.
         try:
-            manifests.sweep_hours(lake.store(), hours, abandoned_after=manifests.ABANDONED_UNDER_LEASE, log=context.log)
+            sweep_under_lease()
         except Exception as e:  # noqa: BLE001
             context.log.warning(f"could not sweep what this run announced ({type(e).__name__}: {e}); its hours' next run will")
         raise
     extra["dead_run_keys_swept"] = sum(len(r.deleted) for r in swept)
     with postgres.connect() as conn:  # the pipeline ledger: figures of the hours now in the lake
         ledger.record_published_curations(conn, figures, run_id=context.run_id)
-    store = lake.store()
     if config.register_partitions and isinstance(store, S3LakeStore):
         published = [datetime.fromisoformat(h["landing_hour"]) for h in figures if h.get("published")]
         extra["partitions_registered"] = catalog.register_published_hours(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pythonjsonlogger.json import JsonFormatter
 
+from wallet_lake.partitions import partition_label
 from wallet_lake.security.secrets import redact
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
@@ -54,10 +55,7 @@ class PipelineJsonFormatter(JsonFormatter):
             if meta.get("step_key"):
                 log_record["step_key"] = meta["step_key"]
             tags = meta.get("job_tags") or {}
-            partition = tags.get("dagster/partition") or (
-                f"{tags['dagster/asset_partition_range_start']}...{tags.get('dagster/asset_partition_range_end', '')}"
-                if tags.get("dagster/asset_partition_range_start") else None
-            )
+            partition = partition_label(tags)
             if partition:
                 log_record["partition"] = partition
             event = meta.get("dagster_event")

@@ -24,7 +24,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from wallet_lake.contracts.landing import MANIFEST_PREFIX, hour_token, manifest_key
 from wallet_lake.contracts.schema import CURATED_VERSION
@@ -39,6 +39,22 @@ ABANDONED_AFTER = timedelta(hours=6)  # a pending run older than this is dead, a
 # still finishing for a run already marked dead (a worker request, a Glue job) then fails its swap
 # on the changed manifest and removes its own files.
 ABANDONED_UNDER_LEASE = timedelta(0)
+
+
+# A Dagster run's curations are named after it (the first 8 hex digits of its run id), so that a
+# manifest's pending entry tells which Dagster run announced it (defs/curated/dead_run_sweep.py).
+_DAGSTER_RUN_DIGITS = 8
+
+
+def dagster_run_curation_id(processed_at: datetime, dagster_run_id: str) -> str:
+    """The curation run id of a Dagster run's curated step: 20261125T031542-3fa9c1d2."""
+    return f"{processed_at.astimezone(timezone.utc):%Y%m%dT%H%M%S}-{dagster_run_id[:_DAGSTER_RUN_DIGITS]}"
+
+
+def curated_by_dagster_run(curation_run_id: str, dagster_run_id: str) -> bool:
+    """Whether a curation run id is one that Dagster run gave its curated step. Pure. Another run
+    sharing the 8 digits (1 in 4 billion) would only see its swap fail on the changed manifest."""
+    return curation_run_id.rpartition("-")[2] == dagster_run_id[:_DAGSTER_RUN_DIGITS]
 
 
 @dataclass
@@ -134,14 +150,17 @@ def current_keys(manifest: dict) -> set[str]:
     return set(manifest.get("curated_keys", [])) | set(manifest.get("quarantine_keys", []))
 
 
-def split_pending(pending: Iterable[dict], now: datetime, abandoned_after: timedelta, *, except_run: str | None = None) -> tuple[list[dict], list[dict]]:
+def split_pending(pending: Iterable[dict], now: datetime, abandoned_after: timedelta, *, except_run: str | None = None,
+                  only_runs: Callable[[str], bool] | None = None) -> tuple[list[dict], list[dict]]:
     """(entries kept: runs that may still be uploading, entries abandoned) of a manifest's
-    `pending`; `except_run`'s own entry is in neither (it is being replaced). Pure."""
+    `pending`; `except_run`'s own entry is in neither (it is being replaced). With `only_runs`,
+    only entries of the run ids it accepts may be abandoned; the others are kept. Pure."""
     kept, abandoned = [], []
     for p in pending:
         if p.get("run_id") == except_run:
             continue
-        (abandoned if now - datetime.fromisoformat(p["started_at"]) > abandoned_after else kept).append(p)
+        dead = only_runs is None or only_runs(p.get("run_id", ""))
+        (abandoned if dead and now - datetime.fromisoformat(p["started_at"]) > abandoned_after else kept).append(p)
     return kept, abandoned
 
 
@@ -164,14 +183,15 @@ class SweepResult:
 
 
 def sweep_hour(store: LakeStore, hour: datetime, *, abandoned_after: timedelta, now: datetime | None = None,
-               dry_run: bool = False) -> SweepResult:
+               dry_run: bool = False, only_runs: Callable[[str], bool] | None = None) -> SweepResult:
     """Delete what a dead run left of one hour: superseded keys (it died between the swap and the
-    delete) and keys of pending entries older than `abandoned_after` (it died before its swap);
-    then empty those lists in the manifest (conditionally). Never deletes a current file."""
+    delete) and keys of pending entries older than `abandoned_after` (it died before its swap),
+    only those of the run ids `only_runs` accepts when given; then take them off the manifest
+    (conditionally). Never deletes a current file."""
     now = now or datetime.now(timezone.utc)
     result = SweepResult(hour.astimezone(timezone.utc).isoformat())
     manifest, etag = read_versioned(store, hour)
-    kept, abandoned = split_pending(manifest.get("pending", []), now, abandoned_after)
+    kept, abandoned = split_pending(manifest.get("pending", []), now, abandoned_after, only_runs=only_runs)
     result.pending_runs_kept = [p.get("run_id", "") for p in kept]
     doomed = leftovers(manifest, abandoned)
     if dry_run or not (doomed or abandoned or manifest.get("superseded")):
@@ -195,10 +215,10 @@ def sweep_hour(store: LakeStore, hour: datetime, *, abandoned_after: timedelta, 
 
 
 def sweep_hours(store: LakeStore, hours: Sequence[datetime], *, abandoned_after: timedelta = ABANDONED_AFTER,
-                io_threads: int = 16, log=None) -> list[SweepResult]:
+                io_threads: int = 16, log=None, only_runs: Callable[[str], bool] | None = None) -> list[SweepResult]:
     """sweep_hour for each of `hours`, a few at a time; logs what it deleted and any conflict."""
     with ThreadPoolExecutor(max_workers=max(1, min(io_threads, len(hours)))) as pool:
-        results = list(pool.map(lambda h: sweep_hour(store, h, abandoned_after=abandoned_after), hours))
+        results = list(pool.map(lambda h: sweep_hour(store, h, abandoned_after=abandoned_after, only_runs=only_runs), hours))
     for r in results:
         if log and r.deleted:
             log.info(f"{r.landing_hour}: swept {len(r.deleted)} files a dead run left")

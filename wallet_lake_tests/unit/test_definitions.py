@@ -1,6 +1,8 @@
 """The code location's shape: the four assets in flow order on one hourly partitioning, the job,
 the sensor and the schedule (a snapshot of what the Dagster UI shows)."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from wallet_lake.contracts.asset_keys import (
@@ -12,7 +14,7 @@ from wallet_lake.contracts.asset_keys import (
     TOPIC_PAYMENTS_CURATED,
 )
 from wallet_lake.definitions import defs
-from wallet_lake.partitions import hourly_landing
+from wallet_lake.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG, hourly_landing, partition_label, run_partition_keys
 
 
 def _loaded() -> dg.Definitions:
@@ -96,3 +98,28 @@ def test_heavy_jobs_share_the_one_heavy_run_slot_of_dagster_yaml():
     loaded = _loaded()
     for job in ("hourly_payments", "compact_curated_daily"):
         assert loaded.resolve_job_def(job).tags.get(key) == value, job
+
+
+def test_the_pipeline_assets_run_over_a_partition_range_as_one_run_and_scripts_run_selects_them():
+    # `dagster asset materialize --partition-range` (scripts/run, backfills by hand) refuses a
+    # selection with any asset not under BackfillPolicy.single_run(), such as the daily compaction.
+    graph = _loaded().resolve_asset_graph()
+    for path in PIPELINE:
+        assert graph.get(dg.AssetKey(path)).backfill_policy == dg.BackfillPolicy.single_run(), path
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "run").read_text()
+    assert "from wallet_lake.contracts.asset_keys import PIPELINE" in script and "--select '*'" not in script
+
+
+def test_dead_run_sweeps_watch_failed_and_canceled_runs_everywhere_and_run_by_default():
+    d = _loaded()
+    for name in ("dead_run_sweep", "dead_run_sweep_canceled"):
+        sensor = d.resolve_sensor_def(name)
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING and sensor.required_resource_keys == {"lake"}, name
+
+
+def test_a_runs_landing_hours_come_from_its_partition_or_its_backfill_range():
+    assert run_partition_keys({PARTITION_TAG: "2026-03-01-23:00"}) == ["2026-03-01-23:00"]
+    tags = {RANGE_START_TAG: "2026-03-01-22:00", RANGE_END_TAG: "2026-03-02-01:00"}
+    assert run_partition_keys(tags) == ["2026-03-01-22:00", "2026-03-01-23:00", "2026-03-02-00:00", "2026-03-02-01:00"]
+    assert partition_label(tags) == "2026-03-01-22:00...2026-03-02-01:00"
+    assert run_partition_keys({}) == [] and partition_label({}) is None

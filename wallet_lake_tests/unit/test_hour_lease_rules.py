@@ -86,3 +86,19 @@ def test_a_sweep_deletes_superseded_and_abandoned_keys_but_never_a_current_one()
     assert manifests.leftovers(manifest, abandoned) == ["dead-1", "old-1"]
     assert manifests.leftovers(manifest, abandoned, keep=["old-1"]) == ["dead-1"]
     assert manifests.leftovers({}, []) == []
+
+
+def test_a_sweep_of_one_dagster_runs_entries_abandons_only_that_runs_whatever_their_age():
+    dagster_run = "3fa9c1d2-0000-4000-8000-000000000000"
+    mine = manifests.dagster_run_curation_id(NOW, dagster_run)
+    assert mine == f"{NOW:%Y%m%dT%H%M%S}-3fa9c1d2"
+    assert manifests.curated_by_dagster_run(mine, dagster_run)
+    assert not manifests.curated_by_dagster_run(f"{NOW:%Y%m%dT%H%M%S}-3fa9c1d3", dagster_run)
+    assert not manifests.curated_by_dagster_run("20261125T031542-3fa9c1", dagster_run)  # a CLI curation's id
+    pending = [
+        {"run_id": mine, "started_at": NOW.isoformat(), "keys": ["a"]},
+        {"run_id": "20261125T031542-0a1b2c3d", "started_at": (NOW - timedelta(hours=9)).isoformat(), "keys": ["b"]},
+    ]
+    kept, abandoned = manifests.split_pending(pending, NOW + timedelta(seconds=1), manifests.ABANDONED_UNDER_LEASE,
+                                              only_runs=lambda r: manifests.curated_by_dagster_run(r, dagster_run))
+    assert [p["keys"] for p in abandoned] == [["a"]] and [p["keys"] for p in kept] == [["b"]]

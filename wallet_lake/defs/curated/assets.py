@@ -54,7 +54,7 @@ def curated_payments(
 ) -> dg.MaterializeResult:
     hours = partition_hours(context)
     processed_at = datetime.now(timezone.utc).replace(microsecond=0)
-    run_id = f"{processed_at:%Y%m%dT%H%M%S}-{context.run_id[:8]}"
+    run_id = manifests.dagster_run_curation_id(processed_at, context.run_id)
     mode = curation_launcher.resolved_mode()
     store = lake.store()
 

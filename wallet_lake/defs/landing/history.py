@@ -12,6 +12,7 @@ import dagster as dg
 
 from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS, RAW_PAYMENTS
 from wallet_lake.defs.jobs import hourly_payments_job
+from wallet_lake.partitions import PARTITION_TAG
 
 CURATED_ASSET = dg.AssetKey(CURATED_PAYMENTS)
 RAW_ASSET = dg.AssetKey(RAW_PAYMENTS)
@@ -72,7 +73,7 @@ def run_not_begun(instance: dg.DagsterInstance, partition_key: str) -> str | Non
     """The id of a whole-pipeline run of the hour that is queued or starting (no step begun yet),
     or None. Call it after listing: the run then lists after the caller did."""
     records = instance.get_run_records(
-        dg.RunsFilter(job_name=hourly_payments_job.name, statuses=NOT_BEGUN, tags={"dagster/partition": partition_key}),
+        dg.RunsFilter(job_name=hourly_payments_job.name, statuses=NOT_BEGUN, tags={PARTITION_TAG: partition_key}),
         limit=5,
     )
     for record in records:

@@ -13,11 +13,9 @@ from __future__ import annotations
 import dagster as dg
 
 from wallet_lake.ops.alerts import send_alert
+from wallet_lake.partitions import partition_label
 
 SENSOR_NAME = "run_failure_alerts"
-_PARTITION_TAG = "dagster/partition"
-_RANGE_START_TAG = "dagster/asset_partition_range_start"
-_RANGE_END_TAG = "dagster/asset_partition_range_end"
 _MAX_ERROR = 600
 
 
@@ -33,12 +31,7 @@ def run_url(run_id: str) -> str:
 
 
 def partition_of(run: dg.DagsterRun) -> str:
-    tags = run.tags
-    if tags.get(_PARTITION_TAG):
-        return tags[_PARTITION_TAG]
-    if tags.get(_RANGE_START_TAG):
-        return f"{tags[_RANGE_START_TAG]}...{tags.get(_RANGE_END_TAG, tags[_RANGE_START_TAG])}"
-    return "none (unpartitioned run)"
+    return partition_label(run.tags) or "none (unpartitioned run)"
 
 
 def _root_message(error) -> str:

@@ -76,3 +76,11 @@ def materialize(stack_resources, *, partition_key=None, tags=None):
 def materialization_of(result) -> dg.AssetMaterialization:
     """The run's first curated_payments materialization (a backfill run records one per hour)."""
     return next(e.materialization for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(CURATED_PAYMENTS))
+
+
+def published_hour(stack_resources, hour: datetime) -> tuple:
+    """Curate and publish `hour` once: (the lake store, the hour's state, its manifest, its dts)."""
+    store = stack_resources["lake"].store()
+    assert materialize(stack_resources, partition_key=pk(hour)).success
+    manifest = read_manifest(store, hour)
+    return store, hour_state(store, hour), manifest, set(manifest["dt_partitions"])

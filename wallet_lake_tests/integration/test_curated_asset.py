@@ -20,7 +20,7 @@ from wallet_lake.lake.manifests import read_manifest
 from wallet_lake.lake.store import S3LakeStore
 from wallet_lake.resources import LakeResource
 from wallet_lake_tests.integration.curated_support import (  # noqa: F401 (hours: a fixture)
-    files_of, hour_state, hours, materialization_of, materialize, pk, spark_resource,
+    files_of, hour_state, hours, materialization_of, materialize, pk, published_hour, spark_resource,
 )
 from wallet_lake_tests.ledger_support import ledger_of
 
@@ -142,11 +142,8 @@ def test_a_run_that_fails_mid_upload_removes_what_it_announced_before_it_fails(s
     """Its hours' leases are still held when the curation fails, so the run itself removes the
     files it announced (a lister sees them no longer than the run lived), and the hour stays whole."""
     lake = stack_resources["lake"]
-    store = lake.store()
     h = hours[1]
-    assert materialize(stack_resources, partition_key=pk(h)).success
-    before, m = hour_state(store, h), read_manifest(store, h)
-    dts = set(m["dt_partitions"])
+    store, before, m, dts = published_hour(stack_resources, h)
     failed = dg.materialize(
         [curated_payments], partition_key=pk(h), raise_on_error=False, instance=dg.DagsterInstance.ephemeral(),
         resources={"lake": DiesMidUploadLake(**lake.model_dump()), "lazy_pyspark": spark_resource(),

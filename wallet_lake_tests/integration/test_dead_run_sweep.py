@@ -20,7 +20,7 @@ from wallet_lake.defs.curated.dead_run_sweep import SENSOR_NAME, dead_run_sweep
 from wallet_lake.lake import manifests
 from wallet_lake.lake.manifests import read_manifest
 from wallet_lake_tests.integration.killed_mid_upload import TEST_TAG
-from wallet_lake_tests.integration.curated_support import files_of, hour_state, hours, materialize, pk  # noqa: F401 (hours: a fixture)
+from wallet_lake_tests.integration.curated_support import files_of, hour_state, hours, pk, published_hour  # noqa: F401 (hours: a fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +34,8 @@ def _sweep_as_the_daemon_would(instance: dg.DagsterInstance, run: dg.DagsterRun,
 
 
 def test_a_run_killed_mid_upload_has_its_announced_files_removed_once_it_is_marked_failed(stack_resources, hours):
-    lake = stack_resources["lake"]
-    store = lake.store()
     h = hours[2]
-    assert materialize(stack_resources, partition_key=pk(h)).success
-    before, published = hour_state(store, h), read_manifest(store, h)
-    dts = set(published["dt_partitions"])
+    store, before, published, dts = published_hour(stack_resources, h)
     current = set(published["curated_keys"] + published["quarantine_keys"])
 
     tag = uuid.uuid4().hex
@@ -68,7 +64,7 @@ def test_a_run_killed_mid_upload_has_its_announced_files_removed_once_it_is_mark
         manifests.write(store, h, {**m, "pending": m["pending"] + [live]}, etag)
 
         instance.report_run_failed(run, "run worker SIGKILLed (test)")  # what run monitoring does
-        _sweep_as_the_daemon_would(instance, instance.get_run_by_id(run.run_id), lake)
+        _sweep_as_the_daemon_would(instance, instance.get_run_by_id(run.run_id), stack_resources["lake"])
 
     after = read_manifest(store, h)
     assert after["pending"] == [live]

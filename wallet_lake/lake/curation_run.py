@@ -53,8 +53,8 @@ class CurationSettings:
 
 
 def new_run_id(processed_at: datetime) -> str:
-    """Short, sortable, unique: 20261125T031542-3fa9c1."""
-    return f"{processed_at.astimezone(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    """A curation run id for a run outside Dagster (CLI, Glue job without a Dagster run id)."""
+    return manifests.curation_run_id(processed_at, secrets.token_hex(3))
 
 
 def curate_landing_hours(

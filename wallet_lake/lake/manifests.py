@@ -46,9 +46,14 @@ ABANDONED_UNDER_LEASE = timedelta(0)
 _DAGSTER_RUN_DIGITS = 8
 
 
+def curation_run_id(processed_at: datetime, suffix: str) -> str:
+    """Short, sortable, unique: 20261125T031542-3fa9c1 (the suffix says whose run it is)."""
+    return f"{processed_at.astimezone(timezone.utc):%Y%m%dT%H%M%S}-{suffix}"
+
+
 def dagster_run_curation_id(processed_at: datetime, dagster_run_id: str) -> str:
     """The curation run id of a Dagster run's curated step: 20261125T031542-3fa9c1d2."""
-    return f"{processed_at.astimezone(timezone.utc):%Y%m%dT%H%M%S}-{dagster_run_id[:_DAGSTER_RUN_DIGITS]}"
+    return curation_run_id(processed_at, dagster_run_id[:_DAGSTER_RUN_DIGITS])
 
 
 def curated_by_dagster_run(curation_run_id: str, dagster_run_id: str) -> bool:

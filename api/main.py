@@ -21,6 +21,7 @@ from api.params import reject_unknown_query_params
 from api.ratelimit import TokenBucketLimiter
 from api.problems import install_exception_handlers, problem_media_types
 from api.reports.answer_cache import AnswerCache
+from api.reports.kept_histograms import KeptHistograms
 from api.reports.source import LakeEngines
 from api.routes import health, reports
 from api.ui import routes as ui
@@ -76,6 +77,7 @@ def _apply_settings(app: FastAPI, settings: Settings) -> None:
     )
     app.state.lake.configure(settings)
     app.state.answer_cache = AnswerCache(settings.api_answer_cache_rows)
+    app.state.kept_histograms = KeptHistograms(settings.api_kept_histogram_days)
 
 
 def _document_security(openapi: dict) -> dict:

@@ -3,7 +3,7 @@ dependencies and parameter validation (bench/api_open_loop.py --app api_lean_app
 
 It answers the benchmark mix's valid requests as api.main:app does, through the same pieces:
 the API-key check (api.auth.verify behind CachedKeyStore), the pool (api.db), one statement per
-report with kept answers (api/reports/source.py), the report runners and their pydantic
+report with kept answers (api/reports/source.py) and kept latency histograms, the report runners and their pydantic
 answers. It leaves out what the real app adds around them: the 400/422 problem documents for
 malformed or unknown parameters, merchant scopes (403), rate limits, CSV, source=lake, the
 OpenAPI document. `app_logged` adds the API's request middleware (request id, the access line,
@@ -25,6 +25,7 @@ from api.metrics import ApiMetrics
 from api.middleware import RequestContextMiddleware
 from api.reports import daily_recon, declines, latency, refund_rate
 from api.reports.answer_cache import AnswerCache
+from api.reports.kept_histograms import KeptHistograms
 from api.reports.source import postgres_fetch
 from api.settings import load_settings
 
@@ -42,6 +43,7 @@ async def _lifespan(receive, send) -> None:
             database.pool = create_pool(settings)
             await database.pool.open(wait=True)
             _state.update(database=database, answers=AnswerCache(settings.api_answer_cache_rows),
+                          histograms=KeptHistograms(settings.api_kept_histogram_days),
                           keys=CachedKeyStore(PostgresKeyStore(database), ttl_s=settings.api_key_cache_ttl_s,
                                               negative_ttl_s=settings.api_key_negative_cache_ttl_s))
             await send({"type": "lifespan.startup.complete"})
@@ -53,7 +55,7 @@ async def _lifespan(receive, send) -> None:
 
 async def _report(name: str, query: dict[str, str]) -> bytes:
     async with _state["database"].connection() as conn:
-        fetch = postgres_fetch(conn, _state["answers"], _metrics.count_answer)
+        fetch = postgres_fetch(conn, _state["answers"], _metrics.count_answer, _state["histograms"])
         if name == "daily-recon":
             answer = await daily_recon.run(fetch, report_date=_date(query["date"]), merchant_id=query.get("merchant"))
         elif name == "latency":

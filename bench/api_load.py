@@ -289,7 +289,9 @@ def prepare_database(rows: int, seed: int, *, reload: bool = False, refresh: boo
 # --- bare SQL -----------------------------------------------------------------------------------
 
 def random_request(rng: random.Random, report: str, *, every_merchant: bool = False):
-    """(statement, params) of one report as the wrk mix draws it, from the report's own query_for."""
+    """(statement, params) of one report as the wrk mix draws it, from the report's own query_for:
+    what the API sends Postgres (for latency, the totals and terms; its percentiles come from
+    histograms each API worker keeps, api/reports/kept_histograms.py)."""
     from api.reports import daily_recon, declines, latency, refund_rate
 
     length = rng.randint(1, 31)
@@ -299,7 +301,7 @@ def random_request(rng: random.Random, report: str, *, every_merchant: bool = Fa
     if report == "daily-recon":
         return daily_recon.query_for(START + dt.timedelta(days=rng.randint(0, DAYS - 1)), merchant)
     if report == "latency":
-        return latency.query_for(first, last, rng.choice(METHODS) if rng.random() < 0.5 else None)
+        return latency.query_for(first, last, rng.choice(METHODS) if rng.random() < 0.5 else None, terms_only=True)
     module = refund_rate if report == "refund-rate" else declines
     return module.query_for(first, last, merchant)
 

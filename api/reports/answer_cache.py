@@ -7,7 +7,7 @@ reads the answer's as_of (AS_OF_SQL), the versions of the dts [first_dt, last_dt
 reads, and the report's rows, the last only when no answer with exactly those versions is kept.
 All three come from one snapshot, so the kept rows are what the report would read now, and the
 as_of read with them is true of them. A hit costs the versions lookup instead of the report
-(the latency report takes ~1.7 ms in Postgres: bare_sql_ms in bench/results/api.json). Writes
+(bare_sql_ms in bench/results/api.json). Writes
 that fire no triggers move no versions (migration 0010 says so).
 
 Pure apart from the LRU: the statement text is rendered from the report's own SQL, never a

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from api.reports.common import AsOf
+from api.reports.kept_histograms import LATENCY_TERMS, LATENCY_TERMS_ONE_METHOD
+from api.reports.latency_histograms import Histogram, histograms, percentiles
 from api.reports.source import Fetch
-from api.reports.sql import LATENCY, LATENCY_ONE_METHOD, ReportQuery
+from api.reports.sql import LATENCY, LATENCY_BUCKET, LATENCY_ONE_METHOD, LATENCY_TERM, LATENCY_TOTAL, ReportQuery
 from wallet_lake.contracts.reports import LATENCY_EXACT_BELOW_MS, LATENCY_RELATIVE_ERROR, UNKNOWN
 
 _ERROR_PCT = f"{LATENCY_RELATIVE_ERROR * 100:.2f}%"
@@ -54,6 +57,8 @@ def _ms(value: Any) -> float | None:
 def shape(
     date_from: dt.date, date_to: dt.date, payment_method: str | None, rows: Iterable[Mapping[str, Any]], *, as_of: dt.datetime
 ) -> Latency:
+    """The answer from per-method rows (payment_method, payment_count, sum_ms, max_ms, p50_ms,
+    p95_ms, p99_ms)."""
     methods = {
         r["payment_method"]: MethodLatency(
             payment_method=r["payment_method"],
@@ -77,17 +82,54 @@ def shape(
     )
 
 
-def query_for(date_from: dt.date, date_to: dt.date, payment_method: str | None) -> tuple[ReportQuery, dict[str, Any]]:
-    """The statement and parameters of the report (the benchmark times them bare)."""
+def per_method(totals: Iterable[Mapping[str, Any]], terms: Sequence[tuple[int, Mapping[str, Histogram]]]) -> list[dict[str, Any]]:
+    """Each method's totals with its percentiles over the signed `terms` (per-method histograms);
+    a method whose range holds no histogram values is left out. Pure."""
+    out = []
+    for t in totals:
+        method = t["payment_method"]
+        picked = percentiles([(sign, day[method]) for sign, day in terms if method in day])
+        if picked is not None:
+            out.append({**t, **{f"{label}_ms": v for label, v in picked.items()}})
+    return out
+
+
+def query_for(date_from: dt.date, date_to: dt.date, payment_method: str | None, *, terms_only: bool = False) -> tuple[ReportQuery, dict[str, Any]]:
+    """The statement and parameters of the report: the whole of it (sql.LATENCY), or its totals
+    and terms for histograms kept in the API (kept_histograms.LATENCY_TERMS, Postgres)."""
     # month_from: the first day of from's month, where the month-to-date histograms start.
     params: dict[str, Any] = {"date_from": date_from, "date_to": date_to, "month_from": date_from.replace(day=1)}
-    if payment_method is None:
-        return LATENCY, params
-    return LATENCY_ONE_METHOD, {**params, "payment_method": payment_method}
+    whole, terms = (LATENCY, LATENCY_TERMS) if payment_method is None else (LATENCY_ONE_METHOD, LATENCY_TERMS_ONE_METHOD)
+    if payment_method is not None:
+        params["payment_method"] = payment_method
+    return (terms if terms_only else whole), params
+
+
+# Reads of the terms before the whole statement is run instead: each further one follows a
+# refresh that moved a term's dt between the terms' read and its histogram's.
+_KEPT_ATTEMPTS = 3
 
 
 async def run(fetch: Fetch, *, date_from: dt.date, date_to: dt.date, payment_method: str | None) -> Latency:
-    query, params = query_for(date_from, date_to, payment_method)
     # The month-to-date rows it reads are built from every day of from's month up to `to`.
-    as_of, rows = await fetch(query, params, first_dt=date_from.replace(day=1), last_dt=date_to)
-    return shape(date_from, date_to, payment_method, rows, as_of=as_of)
+    first_dt = date_from.replace(day=1)
+    kept = getattr(fetch, "kept_histograms", None)
+    for _ in range(_KEPT_ATTEMPTS if kept is not None else 0):
+        query, params = query_for(date_from, date_to, payment_method, terms_only=True)
+        as_of, rows = await fetch(query, params, first_dt=first_dt, last_dt=date_to)
+        terms = {r["term_dt"]: (int(r["term_sign"]), r["term_version"]) for r in rows if r["row_kind"] == LATENCY_TERM}
+        days = await kept({day: version for day, (_, version) in terms.items()})
+        if days is None:
+            continue
+        totals = [r for r in rows if r["row_kind"] == LATENCY_TOTAL]
+        return shape(date_from, date_to, payment_method,
+                     per_method(totals, [(sign, days[day]) for day, (sign, _) in terms.items()]), as_of=as_of)
+    query, params = query_for(date_from, date_to, payment_method)
+    as_of, rows = await fetch(query, params, first_dt=first_dt, last_dt=date_to)
+    buckets: dict[tuple[dt.date, int], list[Mapping[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r["row_kind"] == LATENCY_BUCKET:
+            buckets[(r["term_dt"], int(r["term_sign"]))].append(r)
+    totals = [r for r in rows if r["row_kind"] == LATENCY_TOTAL]
+    return shape(date_from, date_to, payment_method,
+                 per_method(totals, [(sign, histograms(day_rows)) for (_, sign), day_rows in buckets.items()]), as_of=as_of)

@@ -24,6 +24,7 @@ import anyio.to_thread
 import psycopg
 
 from api.reports.answer_cache import FIRST_DT, HAVE_KEPT, KEPT_VERSIONS, LAST_DT, AnswerCache, split_result, versioned_sql
+from api.reports.kept_histograms import KeptHistograms
 from api.reports.sql import ReportQuery
 from api.settings import Settings
 from wallet_lake.lake.query import LakeQueryConfig, LakeQueryEngine, LakeUnavailable, open_lake_engine
@@ -49,8 +50,13 @@ class _PostgresFetch:
     """One statement per report (api/reports/answer_cache.py): as_of, the versions of the dts
     read, and the rows unless an answer with those versions is kept."""
 
-    def __init__(self, conn: psycopg.AsyncConnection, cache: AnswerCache, count: Callable[[bool], None] | None) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection, cache: AnswerCache, count: Callable[[bool], None] | None,
+                 histograms: KeptHistograms | None = None) -> None:
         self.conn, self.cache, self.count = conn, cache, count
+        # The latency report's histograms kept by this worker (api/reports/kept_histograms.py).
+        self.kept_histograms = (
+            functools.partial(histograms.at_versions, conn) if histograms is not None and histograms.enabled else None
+        )
 
     async def __call__(
         self, query: ReportQuery, params: dict[str, Any], *, first_dt: dt.date, last_dt: dt.date
@@ -91,10 +97,12 @@ class _LakeFetch:
 
 
 def postgres_fetch(conn: psycopg.AsyncConnection, cache: AnswerCache | None = None,
-                   count: Callable[[bool], None] | None = None) -> Fetch:
+                   count: Callable[[bool], None] | None = None, histograms: KeptHistograms | None = None) -> Fetch:
     """Reports on Postgres through `conn`, reusing the answers `cache` keeps (none by default);
-    `count(hit)` is told whether each report reused a kept answer."""
-    return _PostgresFetch(conn, cache if cache is not None else AnswerCache(0), count)
+    `count(hit)` is told whether each report reused a kept answer. With `histograms`, latency
+    reports compute their percentiles from the histograms kept there (none by default: the whole
+    report in SQL)."""
+    return _PostgresFetch(conn, cache if cache is not None else AnswerCache(0), count, histograms)
 
 
 def lake_fetch(engine: LakeQueryEngine, scan_from: dt.date, scan_to: dt.date, limiter: anyio.CapacityLimiter) -> Fetch:
@@ -165,4 +173,4 @@ async def report_fetch(app_state: Any, source: Source, *, scan_from: dt.date, sc
         yield lake_fetch(app_state.lake.get(), scan_from, scan_to, app_state.lake.limiter)
         return
     async with app_state.database.connection() as conn:
-        yield postgres_fetch(conn, app_state.answer_cache, app_state.metrics.count_answer)
+        yield postgres_fetch(conn, app_state.answer_cache, app_state.metrics.count_answer, app_state.kept_histograms)

@@ -82,40 +82,31 @@ DECLINES = _status_query("declines", *_DECLINES, per_merchant=True)
 DECLINES_ALL = _status_query("declines/all-merchants", *_DECLINES, per_merchant=False)
 
 
-# latency: per payment_method over a dt range: count, sum and max exactly (totals), and p50, p95,
-# p99 from the range's histogram (percentile_cont's interpolation over bucket representatives;
-# error bound in wallet_lake.contracts.reports).
+# latency: per payment_method over a dt range: count, sum and max exactly (the totals), and p50,
+# p95, p99 from the range's histogram, computed in Python (api/reports/latency_histograms.py,
+# error bound in wallet_lake.contracts.reports) from the histogram rows this statement returns.
 #
-# The range's histogram is a signed sum of month-to-date histograms: for each month the range
-# touches, + the last day with data up to `to` (counting from the month's first day), and - the
-# last day with data before `from` in from's month (`month_from` is that month's first day). A
-# month whose days in the range hold no data then cancels to zero.
+# The range's histogram is a signed sum of month-to-date histograms (the terms): for each month
+# the range touches, + the last day with data up to `to` (counting from the month's first day),
+# and - the last day with data before `from` in from's month (`month_from` is that month's first
+# day). A month whose days in the range hold no data then cancels to zero.
 #
-# Arithmetic stays in integers until the last five rows: rep2 is twice a bucket's representative
-# (its midpoint, clamped into the bucket's [min, max]), h_p = (n-1)*p in hundredths of a rank.
-# `upto` counts the values up to and including a bucket, so the value at 0-based rank j is the
-# rep of the first bucket with upto > j; the percentile interpolates between the ranks
-# floor(h_p/100) and ceil(h_p/100), as percentile_cont does.
-_PERCENTILES = (("p50", 50), ("p95", 95), ("p99", 99))
+# One statement, rows of two kinds (`row_kind`): 'total' (payment_method, payment_count, sum_ms,
+# max_ms over [from, to]) and 'bucket' (a term's histogram row: term_dt, term_sign and the
+# report_latency_mtd columns), so totals and histograms come from one snapshot of the lake.
+# Postgres serves the report from histograms each API worker keeps per dt instead, reading only
+# the totals and the terms (api/reports/kept_histograms.py, LATENCY_TERMS built here).
+LATENCY_TOTAL, LATENCY_BUCKET, LATENCY_TERM = "total", "bucket", "term"
 # Terms of a range of at most 366 days: one per month touched (13 at most) and one subtracted.
 # The LIMIT also tells planners how few they are; LATERAL makes each one an index lookup.
 _MAX_TERMS = 14
-# Integers throughout (CAST ... AS BIGINT: Postgres sums bigints as numeric, slow to compute on).
+ONE_METHOD_FILTER = " AND payment_method = %(payment_method)s"
 
 
-def _latency_query(name: str, method_filter: str) -> ReportQuery:
-    picks = ",\n           ".join(
-        f"min(rep2) FILTER (WHERE upto * 100 > {h} - mod({h}, 100)) AS {label}_lo2,\n"
-        f"           min(rep2) FILTER (WHERE upto * 100 > {h} - mod({h}, 100)"
-        f" + CASE WHEN mod({h}, 100) > 0 THEN 100 ELSE 0 END) AS {label}_hi2,\n"
-        f"           max(mod({h}, 100)) AS {label}_frac"
-        for label, h in ((label, f"(n - 1) * {p}") for label, p in _PERCENTILES)
-    )
-    interpolated = ",\n       ".join(
-        f"(p.{label}_lo2 * 100 + p.{label}_frac * (p.{label}_hi2 - p.{label}_lo2)) / 200.0 AS {label}_ms"
-        for label, _ in _PERCENTILES
-    )
-    sql = f"""
+def latency_ctes(method_filter: str) -> str:
+    """The WITH list every latency statement starts from: `days` with data, the signed `terms`,
+    and the exact `totals` per method (CAST ... AS BIGINT: Postgres sums bigints as numeric)."""
+    return f"""
 WITH days AS (
     SELECT DISTINCT dt FROM report_latency_totals_daily WHERE dt BETWEEN %(month_from)s AND %(date_to)s
 ), terms AS (
@@ -125,43 +116,35 @@ WITH days AS (
         SELECT max(dt) AS dt, -1 AS sign FROM days WHERE dt < %(date_from)s
     ) AS t
     LIMIT {_MAX_TERMS}
-), merged AS (
-    SELECT m.payment_method, m.bucket_lo, m.bucket_width,
-           CAST(sum(t.sign * m.payment_count) AS BIGINT) AS c, min(m.min_ms) AS mn, max(m.max_ms) AS mx
-    FROM terms AS t
-    CROSS JOIN LATERAL (
-        SELECT * FROM report_latency_mtd WHERE dt = t.dt{method_filter}
-    ) AS m
-    GROUP BY m.payment_method, m.bucket_lo, m.bucket_width
-    HAVING sum(t.sign * m.payment_count) > 0
-), ranked AS (
-    SELECT payment_method,
-           LEAST(GREATEST(2 * bucket_lo + bucket_width - 1, 2 * mn), 2 * mx) AS rep2,
-           CAST(sum(c) OVER (PARTITION BY payment_method ORDER BY bucket_lo
-                             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS upto,
-           CAST(sum(c) OVER (PARTITION BY payment_method) AS BIGINT) AS n
-    FROM merged
-), picked AS (
-    SELECT payment_method,
-           {picks}
-    FROM ranked
-    GROUP BY payment_method
 ), totals AS (
-    SELECT payment_method, sum(payment_count) AS payment_count, CAST(sum(sum_ms) AS BIGINT) AS sum_ms, max(max_ms) AS max_ms
+    SELECT payment_method, CAST(sum(payment_count) AS BIGINT) AS payment_count, CAST(sum(sum_ms) AS BIGINT) AS sum_ms,
+           CAST(max(max_ms) AS BIGINT) AS max_ms
     FROM report_latency_totals_daily
     WHERE dt BETWEEN %(date_from)s AND %(date_to)s{method_filter}
     GROUP BY payment_method
-)
-SELECT s.payment_method, s.payment_count, s.sum_ms, s.max_ms,
-       {interpolated}
-FROM totals AS s
-JOIN picked AS p ON p.payment_method = s.payment_method
+)""".strip()
+
+
+def _latency_query(name: str, method_filter: str) -> ReportQuery:
+    sql = f"""
+{latency_ctes(method_filter)}
+SELECT '{LATENCY_TOTAL}' AS row_kind, payment_method, payment_count, sum_ms, max_ms,
+       CAST(NULL AS DATE) AS term_dt, CAST(NULL AS INTEGER) AS term_sign,
+       CAST(NULL AS BIGINT) AS bucket_lo, CAST(NULL AS BIGINT) AS bucket_width, CAST(NULL AS BIGINT) AS min_ms
+FROM totals
+UNION ALL
+SELECT '{LATENCY_BUCKET}', m.payment_method, CAST(m.payment_count AS BIGINT), CAST(NULL AS BIGINT), CAST(m.max_ms AS BIGINT),
+       t.dt, t.sign, CAST(m.bucket_lo AS BIGINT), CAST(m.bucket_width AS BIGINT), CAST(m.min_ms AS BIGINT)
+FROM terms AS t
+CROSS JOIN LATERAL (
+    SELECT * FROM report_latency_mtd WHERE dt = t.dt{method_filter}
+) AS m
 """.strip()
     return ReportQuery(name=name, sql=sql)
 
 
 LATENCY = _latency_query("latency", "")
-LATENCY_ONE_METHOD = _latency_query("latency/one-method", " AND payment_method = %(payment_method)s")
+LATENCY_ONE_METHOD = _latency_query("latency/one-method", ONE_METHOD_FILTER)
 
 REPORT_QUERIES: dict[str, ReportQuery] = {
     q.name: q

@@ -1,6 +1,7 @@
-"""Kept answers (api/reports/answer_cache.py, migration 0010) on the real Postgres: an answer is
-reused only while no dt it read has been written since, whoever wrote it, and every answer
-equals the one an API keeping nothing gives at the same moment.
+"""Kept answers (api/reports/answer_cache.py, migration 0010) and kept latency histograms
+(api/reports/kept_histograms.py) on the real Postgres: an answer is reused only while no dt it
+read has been written since, whoever wrote it, and every answer equals the one an API keeping
+nothing gives at the same moment (its latency reports whole in SQL).
 
 Days are random in 2031-2099 and merchants and payment methods unique, so other tests' rows
 never mix in."""
@@ -29,7 +30,8 @@ def clients(pg_settings, api_key) -> Iterator[tuple[KeyedClient, KeyedClient, Te
     key = {"X-API-Key": api_key()}
     base = {"api_key_cache_ttl_s": 0, **NO_RATE_LIMITS}
     keeping = create_app(pg_settings.model_copy(update={**base, "api_answer_cache_rows": 10_000}))
-    keeping_none = create_app(pg_settings.model_copy(update={**base, "api_answer_cache_rows": 0}))
+    # Nothing kept at all: latency reports whole in SQL, against kept histograms in the first.
+    keeping_none = create_app(pg_settings.model_copy(update={**base, "api_answer_cache_rows": 0, "api_kept_histogram_days": 0}))
     with TestClient(keeping) as kept, TestClient(keeping_none) as plain:
         yield KeyedClient(kept, key), KeyedClient(plain, key), kept
 

@@ -1,0 +1,56 @@
+"""Kept latency histograms (api/reports/kept_histograms.py) on the real Postgres, as the API's
+role: a dt's histogram is served only at the version the report read, loaded with its version in
+one snapshot, and a dt written in between is told apart (the report then reads again).
+The answers themselves are compared with the whole SQL report in test_answer_cache_pg.py."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import psycopg
+import pytest
+
+from api.reports.kept_histograms import KeptHistograms
+from api.reports.latency_histograms import percentiles
+
+from .conftest import payment
+from .test_report_freshness_pg import at, far_month, new_method
+
+pytestmark = pytest.mark.integration
+
+
+def _version(pg_admin: psycopg.Connection, day: dt.date) -> int:
+    return pg_admin.execute("SELECT version FROM public.report_aggregate_versions WHERE dt = %s", [day]).fetchone()[0]
+
+
+def test_a_histogram_is_kept_at_its_version_and_a_moved_dt_is_told_apart(pg_settings, pg_admin, payments, new_merchant) -> None:
+    merchant, method = new_merchant(), new_method()
+    d = far_month() + dt.timedelta(days=4)
+    payments([payment(merchant, currency="EUR", status="APPROVED", amount_cents=1, created_at=at(d, i), payment_method=method, latency_ms=v)
+              for i, v in enumerate((30, 40, 50))])
+    version = _version(pg_admin, d)
+    kept = KeptHistograms(8)
+
+    async def ask(store, wanted):
+        async with await psycopg.AsyncConnection.connect(
+                pg_settings.conninfo(), password=pg_settings.pg_password.get_secret_value(), autocommit=True) as conn:
+            return await store.at_versions(conn, wanted)
+
+    days = asyncio.run(ask(kept, {d: version}))
+    assert percentiles([(1, days[d][method])]) == {"p50": 40.0, "p95": 49.0, "p99": 49.8}
+    assert len(kept) == 1
+    assert asyncio.run(ask(kept, {d: version}))[d][method] is days[d][method]  # served as kept
+
+    payments([payment(merchant, currency="EUR", status="APPROVED", amount_cents=1, created_at=at(d, 9), payment_method=method, latency_ms=60)])
+    moved = _version(pg_admin, d)
+    assert moved != version
+    # A report whose statement read the old version still gets the histogram of its snapshot.
+    assert asyncio.run(ask(kept, {d: version}))[d][method] is days[d][method]
+    # One that read the new version gets the new histogram, loaded.
+    assert percentiles([(1, asyncio.run(ask(kept, {d: moved}))[d][method])])["p50"] == 45.0
+    # A worker keeping nothing of the dt, asked for the old version, cannot load it any more: it
+    # tells the report to read again (and keeps what it loaded, for that next read).
+    fresh = KeptHistograms(8)
+    assert asyncio.run(ask(fresh, {d: version})) is None
+    assert percentiles([(1, asyncio.run(ask(fresh, {d: moved}))[d][method])])["p50"] == 45.0

@@ -117,13 +117,15 @@ async def run(fetch: Fetch, *, date_from: dt.date, date_to: dt.date, payment_met
     for _ in range(_KEPT_ATTEMPTS if kept is not None else 0):
         query, params = query_for(date_from, date_to, payment_method, terms_only=True)
         as_of, rows = await fetch(query, params, first_dt=first_dt, last_dt=date_to)
-        terms = {r["term_dt"]: (int(r["term_sign"]), r["term_version"]) for r in rows if r["row_kind"] == LATENCY_TERM}
-        days = await kept({day: version for day, (_, version) in terms.items()})
+        # A list, not a dict by dt: a month of the range without data after `from` has the same
+        # dt added and subtracted, and the two terms must cancel.
+        terms = [(r["term_dt"], int(r["term_sign"]), r["term_version"]) for r in rows if r["row_kind"] == LATENCY_TERM]
+        days = await kept({day: version for day, _, version in terms})
         if days is None:
             continue
         totals = [r for r in rows if r["row_kind"] == LATENCY_TOTAL]
         return shape(date_from, date_to, payment_method,
-                     per_method(totals, [(sign, days[day]) for day, (sign, _) in terms.items()]), as_of=as_of)
+                     per_method(totals, [(sign, days[day]) for day, sign, _ in terms]), as_of=as_of)
     query, params = query_for(date_from, date_to, payment_method)
     as_of, rows = await fetch(query, params, first_dt=first_dt, last_dt=date_to)
     buckets: dict[tuple[dt.date, int], list[Mapping[str, Any]]] = defaultdict(list)

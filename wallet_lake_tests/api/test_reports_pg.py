@@ -368,3 +368,19 @@ def test_latency_ranges_inside_and_across_months(live_client: TestClient, paymen
             h = (len(values) - 1) * p
             upper = values[min(int(h) + 1, len(values) - 1)]
             assert abs(got[label] - percentile_cont(values, p)) <= LATENCY_RELATIVE_ERROR * upper + 0.001, (start, end, label)
+
+
+def test_latency_of_a_range_whose_first_month_has_no_data_after_from(live_client: TestClient, payments, new_merchant) -> None:
+    """From's month adds and subtracts the same day (its last with data, before `from`): the two
+    terms cancel, and only the next month's values count."""
+    merchant, method = new_merchant(), new_method()
+    month1 = far_day().replace(day=1)
+    month2 = (month1 + dt.timedelta(days=32)).replace(day=1)
+    early, later = [6, 7, 50], [5, 6, 7, 100]  # shared buckets: a lone subtracted term would take 6 and 7 away
+    payments([payment(merchant, currency="EUR", status="APPROVED", amount_cents=1, created_at=at(month1 + dt.timedelta(days=1), i),
+                      payment_method=method, latency_ms=v) for i, v in enumerate(early)]
+             + [payment(merchant, currency="EUR", status="APPROVED", amount_cents=1, created_at=at(month2 + dt.timedelta(days=2), i),
+                        payment_method=method, latency_ms=v) for i, v in enumerate(later)])
+    params = {"from": (month1 + dt.timedelta(days=19)).isoformat(), "to": (month2 + dt.timedelta(days=9)).isoformat(), "payment_method": method}
+    got = live_client.get("/reports/latency", params=params).json()["methods"]
+    assert got == [{"payment_method": method, "count": 4, "mean_ms": 29.5, "p50_ms": 6.5, "p95_ms": 86.05, "p99_ms": 97.21, "max_ms": 100}]

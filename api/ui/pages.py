@@ -15,6 +15,7 @@ from api.reports import tables
 from api.reports.daily_recon import DailyRecon
 from api.reports.declines import Declines
 from api.reports.latency import Latency
+from api.reports.latency_histograms import PERCENTILES
 from api.reports.refund_rate import RefundRate
 from api.reports.tables import Column, Table
 
@@ -140,7 +141,7 @@ def rates_series(per_day: Iterable[tuple[dt.date, RefundRate, Declines]]) -> tup
 # --- latency ----------------------------------------------------------------------------------
 
 LATENCY_SERIES = (DATE, *tables.LATENCY)
-_PERCENTILES = (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99"))
+_PERCENTILES = tuple((f"{label}_ms", label) for label, _ in PERCENTILES)  # (answer field, chart label)
 
 
 def latency_series(per_day: Iterable[tuple[dt.date, Latency]]) -> tuple[Table, list[Chart]]:

@@ -24,6 +24,7 @@ from wallet_lake.contracts.schema import CURATED_COLUMNS
 from wallet_lake.publish.producer import PublishResult, producer_config, publish
 from wallet_lake.publish.records import SCHEMA_HEADERS, curated_record
 from wallet_lake.serving.connect import raise_if_failed, sink_group_id, wait_for_sink
+from wallet_lake_tests.stack_command import wallet_stack
 from wallet_lake_tests.stack_versions import pg_bin as stack_pg_bin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,7 +210,7 @@ def stop_postgres_immediately(timeout: float = 60.0) -> None:
 def start_stack(timeout: float = 300.0) -> None:
     """`stack/wallet-stack up`: starts what is down, health-checks everything (a no-op for
     healthy services), provisions idempotently."""
-    proc = subprocess.run(["bash", str(ROOT / "stack" / "wallet-stack"), "up"], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    proc = wallet_stack("up", timeout=timeout)
     assert proc.returncode == 0, f"stack/wallet-stack up failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
 
 

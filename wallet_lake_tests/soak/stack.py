@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from wallet_lake.contracts.asset_keys import PIPELINE
+from wallet_lake_tests.stack_command import wallet_stack
 from wallet_lake_tests.stack_versions import pg_bin as pg_bin_folder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +75,7 @@ def operator_command(*args: str, timeout: float = 600) -> CommandResult:
     log = stack_dir() / "logs" / "soak-operator.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    proc = subprocess.run(["bash", "stack/wallet-stack", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    proc = wallet_stack(*args, timeout=timeout)
     with log.open("a") as f:
         f.write(f"--- {datetime.now(UTC).isoformat()} stack/wallet-stack {' '.join(args)} -> {proc.returncode}\n")
         f.write(proc.stdout + proc.stderr)

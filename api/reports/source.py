@@ -100,8 +100,8 @@ def postgres_fetch(conn: psycopg.AsyncConnection, cache: AnswerCache | None = No
                    count: Callable[[bool], None] | None = None, histograms: KeptHistograms | None = None) -> Fetch:
     """Reports on Postgres through `conn`, reusing the answers `cache` keeps (none by default);
     `count(hit)` is told whether each report reused a kept answer. With `histograms`, latency
-    reports compute their percentiles from the histograms kept there (none by default: the whole
-    report in SQL)."""
+    reports compute their percentiles from the histograms kept there (none by default: each latency
+    report reads its terms' histogram rows, as on the lake)."""
     return _PostgresFetch(conn, cache if cache is not None else AnswerCache(0), count, histograms)
 
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import psycopg
 from cachetools import LRUCache
 
-from api.reports.latency_histograms import ROW_COLUMNS, Histogram, histograms
+from api.reports.latency_histograms import ROW_COLUMNS, Histograms, histograms
 from api.reports.sql import LATENCY_TERM, LATENCY_TOTAL, ONE_METHOD_FILTER, ReportQuery, latency_ctes
 
 
@@ -51,16 +51,13 @@ DAY_HISTOGRAMS_SQL = (
     "WHERE v.dt = ANY(%(dts)s)"
 )
 
-Day = dict[str, Histogram]
-
-
 class KeptHistograms:
     """The month-to-date histograms of at most `max_days` dts (least recently used first out);
     0 keeps none, and latency reports then read their terms' rows with sql.LATENCY every time."""
 
     def __init__(self, max_days: int) -> None:
         self.max_days = max_days
-        self._days: LRUCache[dt.date, tuple[int | None, Day]] | None = LRUCache(maxsize=max_days) if max_days > 0 else None
+        self._days: LRUCache[dt.date, tuple[int | None, Histograms]] | None = LRUCache(maxsize=max_days) if max_days > 0 else None
 
     @property
     def enabled(self) -> bool:
@@ -69,12 +66,12 @@ class KeptHistograms:
     def __len__(self) -> int:
         return 0 if self._days is None else len(self._days)
 
-    async def at_versions(self, conn: psycopg.AsyncConnection, wanted: Mapping[dt.date, int | None]) -> dict[dt.date, Day] | None:
+    async def at_versions(self, conn: psycopg.AsyncConnection, wanted: Mapping[dt.date, int | None]) -> dict[dt.date, Histograms] | None:
         """The histograms of the dts `wanted` names, each at exactly the version given, loading
         those not kept at it; None when a dt's version is not the one given any more."""
         if self._days is None:
             raise RuntimeError("no histograms are kept (max_days 0)")
-        out: dict[dt.date, Day] = {}
+        out: dict[dt.date, Histograms] = {}
         missing = []
         for day, version in wanted.items():
             kept = self._days.get(day)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.reports.common import AsOf
 from api.reports.kept_histograms import LATENCY_TERMS, LATENCY_TERMS_ONE_METHOD
-from api.reports.latency_histograms import Histogram, histograms, percentiles
+from api.reports.latency_histograms import Histograms, histograms, percentiles
 from api.reports.source import Fetch
 from api.reports.sql import LATENCY, LATENCY_BUCKET, LATENCY_ONE_METHOD, LATENCY_TERM, LATENCY_TOTAL, ReportQuery
 from wallet_lake.contracts.reports import LATENCY_EXACT_BELOW_MS, LATENCY_RELATIVE_ERROR, UNKNOWN
@@ -82,16 +82,15 @@ def shape(
     )
 
 
-def per_method(totals: Iterable[Mapping[str, Any]], terms: Sequence[tuple[int, Mapping[str, Histogram]]]) -> list[dict[str, Any]]:
-    """Each method's totals with its percentiles over the signed `terms` (per-method histograms);
+def per_method(totals: Iterable[Mapping[str, Any]], terms: Sequence[tuple[int, Histograms]]) -> list[dict[str, Any]]:
+    """Each method's totals with its percentiles over the signed `terms` (each a dt's histograms);
     a method whose range holds no histogram values is left out. Pure."""
-    out = []
-    for t in totals:
-        method = t["payment_method"]
-        picked = percentiles([(sign, day[method]) for sign, day in terms if method in day])
-        if picked is not None:
-            out.append({**t, **{f"{label}_ms": v for label, v in picked.items()}})
-    return out
+    totals = list(totals)
+    picked = percentiles([t["payment_method"] for t in totals], terms)
+    return [
+        {**t, **{f"{label}_ms": v for label, v in picked[t["payment_method"]].items()}}
+        for t in totals if t["payment_method"] in picked
+    ]
 
 
 def query_for(date_from: dt.date, date_to: dt.date, payment_method: str | None, *, terms_only: bool = False) -> tuple[ReportQuery, dict[str, Any]]:

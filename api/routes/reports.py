@@ -8,12 +8,16 @@ threads (api/reports/source.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.access import AllMerchantsKey, MerchantScope
 from api.auth import Authenticated
+from api.compiled_route import CompiledRoute
 from api.problems import problem_responses
 from api.reports import daily_recon, declines, latency, pipeline_recon, refund_rate, tables
 from api.reports.source import report_fetch
@@ -21,9 +25,11 @@ from api.reports.tables import Table
 from api.routes.formats import FormatParam, csv_documented, csv_response, wants_csv
 from api.routes.inputs import DateRange, LandingDate, PaymentMethod, Range, ReportDate, SourceParam
 
-router = APIRouter(prefix="/reports", tags=["reports"])
+# Valid requests are served from a plan of each route's dependencies made once (api/compiled_route.py).
+router = APIRouter(prefix="/reports", tags=["reports"], route_class=CompiledRoute)
 
 _ERRORS = problem_responses(400, 401, 403, 422, 429, 500, 503)
+A = TypeVar("A", bound=BaseModel)
 
 
 def _checked(request: Request, dates: DateRange, source: str) -> DateRange:
@@ -38,9 +44,10 @@ def _json(answer: BaseModel) -> Response:
     return Response(answer.model_dump_json(by_alias=True), media_type="application/json", headers={"Vary": "Accept"})
 
 
-def _answer(request: Request, format_: str | None, answer: BaseModel, table: Table, filename: str) -> Response:
-    """JSON, or CSV (api/routes/formats.py) with the columns of api/reports/tables.py."""
-    return csv_response(table, f"{filename}.csv") if wants_csv(request, format_) else _json(answer)
+def _answer(request: Request, format_: str | None, answer: A, table: Callable[[A], Table], filename: str) -> Response:
+    """JSON, or CSV (api/routes/formats.py) with the columns of api/reports/tables.py (the table
+    is built only for CSV)."""
+    return csv_response(table(answer), f"{filename}.csv") if wants_csv(request, format_) else _json(answer)
 
 
 def _responses(errors: dict, table_columns: tuple[tables.Column, ...] | None = None) -> dict:
@@ -65,7 +72,7 @@ async def get_daily_recon(
 ) -> Response:
     async with report_fetch(request.app.state, source, scan_from=date, scan_to=date) as fetch:
         answer = await daily_recon.run(fetch, report_date=date, merchant_id=merchant_id)
-    return _answer(request, format, answer, tables.daily_recon(answer), f"daily-recon_{date}")
+    return _answer(request, format, answer, tables.daily_recon, f"daily-recon_{date}")
 
 
 @router.get(
@@ -86,7 +93,7 @@ async def get_refund_rate(
     dates = _checked(request, dates, source)
     async with report_fetch(request.app.state, source, scan_from=dates.date_from, scan_to=dates.date_to) as fetch:
         answer = await refund_rate.run(fetch, date_from=dates.date_from, date_to=dates.date_to, merchant_id=merchant_id)
-    return _answer(request, format, answer, tables.refund_rate(answer), f"refund-rate_{dates.date_from}_{dates.date_to}")
+    return _answer(request, format, answer, tables.refund_rate, f"refund-rate_{dates.date_from}_{dates.date_to}")
 
 
 @router.get(
@@ -108,7 +115,7 @@ async def get_latency(
     dates = _checked(request, dates, source)
     async with report_fetch(request.app.state, source, scan_from=dates.date_from, scan_to=dates.date_to) as fetch:
         answer = await latency.run(fetch, date_from=dates.date_from, date_to=dates.date_to, payment_method=payment_method)
-    return _answer(request, format, answer, tables.latency(answer), f"latency_{dates.date_from}_{dates.date_to}")
+    return _answer(request, format, answer, tables.latency, f"latency_{dates.date_from}_{dates.date_to}")
 
 
 @router.get(
@@ -129,7 +136,7 @@ async def get_declines(
     dates = _checked(request, dates, source)
     async with report_fetch(request.app.state, source, scan_from=dates.date_from, scan_to=dates.date_to) as fetch:
         answer = await declines.run(fetch, date_from=dates.date_from, date_to=dates.date_to, merchant_id=merchant_id)
-    return _answer(request, format, answer, tables.declines(answer), f"declines_{dates.date_from}_{dates.date_to}")
+    return _answer(request, format, answer, tables.declines, f"declines_{dates.date_from}_{dates.date_to}")
 
 
 _RECON_ERRORS = problem_responses(400, 401, 403, 422, 429, 500, 503)
@@ -145,7 +152,7 @@ _RECON_ERRORS[403] = {**_RECON_ERRORS[403], "description": "The API key is scope
 )
 async def get_pipeline_recon(request: Request, key: AllMerchantsKey, date: LandingDate, format: FormatParam = None) -> Response:
     answer = await pipeline_recon.run(request.app.state.database, date)
-    return _answer(request, format, answer, tables.pipeline_recon(answer), f"pipeline-recon_{date}")
+    return _answer(request, format, answer, tables.pipeline_recon, f"pipeline-recon_{date}")
 
 
 # Response examples, set on the finished document: FastAPI drops None values while building it,

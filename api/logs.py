@@ -34,16 +34,23 @@ def _orjson_str(obj, **_: object) -> str:
     return orjson.dumps(obj, default=str).decode()
 
 
+# One list for the process's life, edited in place: a logger bound once (the access log,
+# api/middleware.py) keeps seeing the current processors, as structlog.testing.capture_logs()
+# expects when it edits them.
+_PROCESSORS: list = []
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """Idempotent: create_app() may run several times in one process (tests)."""
+    _PROCESSORS[:] = [
+        *_SHARED,
+        _logger_key,
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(serializer=lambda obj, **_: orjson.dumps(obj, default=str)),
+    ]
     structlog.configure(
-        processors=[
-            *_SHARED,
-            _logger_key,
-            structlog.processors.StackInfoRenderer(),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(serializer=lambda obj, **_: orjson.dumps(obj, default=str)),
-        ],
+        processors=_PROCESSORS,
         logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
         wrapper_class=structlog.make_filtering_bound_logger(level),
         # Not cached, so structlog.testing.capture_logs() sees loggers created at import time.

@@ -58,6 +58,20 @@ def test_one_access_log_line_per_request(client: TestClient) -> None:
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
 
 
+def test_the_access_line_follows_the_logging_configuration_of_later_apps() -> None:
+    # The middleware binds its access logger once, at the app's first request; apps created
+    # afterwards configure logging again, and the line must still go through the processors
+    # configured now (here capture_logs' ones).
+    from .conftest import create_offline_app
+
+    first = TestClient(create_offline_app())
+    first.get("/healthz")
+    create_offline_app()
+    with capture_logs() as logs:
+        first.get("/healthz", headers={"X-Request-ID": "r-later"})
+    assert [e["request_id"] for e in logs if e["event"] == "request"] == ["r-later"]
+
+
 def test_unknown_path_is_404_problem(client: TestClient) -> None:
     r = client.get("/reports/nope")
     assert r.status_code == 404

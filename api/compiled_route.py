@@ -7,11 +7,13 @@ what kind of callable it is. For a report request that was about a fifth of the 
 built, from the route's own Dependant, so parameters and dependencies stay declared once, where
 FastAPI reads them for the OpenAPI document and the problem documents.
 
-The plan covers routes whose dependencies are async functions taking query parameters, the
-Request and other such dependencies, and whose endpoint returns a Response. Any other route
+The plan covers routes whose dependencies are async functions taking single-valued query
+parameters, the Request and other such dependencies, and whose endpoint returns a Response. Any other route
 keeps FastAPI's handler. Per request:
-1. every query parameter of the tree is validated by FastAPI's own request_params_to_args. That
-   is pure, nothing has run yet;
+1. every query parameter of the tree is validated, as FastAPI's request_params_to_args does for
+   a single-valued parameter: the request's value by the parameter's alias, through the
+   parameter's own validator (FastAPI's ModelField), or its default when absent. That is pure,
+   nothing has run yet;
 2. any validation error, or a dependency override in place (tests), hands the request to
    FastAPI's handler, which answers it exactly as before: the same 400 and 422 problem
    documents, the dependencies run in the same order;
@@ -21,16 +23,18 @@ keeps FastAPI's handler. Per request:
 
 from __future__ import annotations
 
+import copy
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi._compat.shared import field_annotation_is_sequence
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import request_params_to_args
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
+from pydantic import BaseModel, Json
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -56,9 +60,58 @@ class _Step:
 
 
 @dataclass(frozen=True)
+class _Query:
+    """A single-valued query parameter: FastAPI's ModelField, the request's key, its default."""
+
+    field: Any
+    alias: str
+    required: bool
+    default: Any
+    copy_default: bool  # FastAPI hands each request a deep copy of a mutable default
+
+    def value(self, given: str | None) -> tuple[Any, bool]:
+        """(value, valid) of the parameter for the request's value (None: absent)."""
+        if given is None:
+            if self.required:
+                return None, False
+            return (copy.deepcopy(self.default) if self.copy_default else self.default), True
+        value, errors = self.field.validate(given, {}, loc=("query", self.alias))
+        return value, not errors
+
+
+@dataclass(frozen=True)
 class Plan:
     root: _Step
-    fields: tuple[Any, ...]  # every query parameter of the tree (FastAPI ModelFields)
+    query: tuple[_Query, ...]  # every query parameter of the tree
+
+    def values(self, request: Request) -> dict[str, Any] | None:
+        """Every query parameter's value, or None when one is missing or invalid."""
+        given = request.query_params
+        values = {}
+        for q in self.query:
+            value, valid = q.value(given.get(q.alias))
+            if not valid:
+                return None
+            values[q.field.name] = value
+        return values
+
+
+_IMMUTABLE = (type(None), str, int, float, bool, bytes)
+
+
+def _query(field: Any) -> _Query | None:
+    info = field.field_info
+    config = field.config or {}
+    # One request key, the alias: no alias choices, no lookup by name beside it.
+    one_key = (info.validation_alias in (None, field.alias) and config.get("validate_by_alias") is not False
+               and not config.get("validate_by_name", config.get("populate_by_name", False)))
+    if (not one_key or field_annotation_is_sequence(info.annotation) or info.validate_default
+            or (isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel))
+            or any(type(m) is Json for m in info.metadata)):
+        return None
+    required = info.is_required()
+    default = None if required else field.default
+    return _Query(field, field.alias, required, default, not isinstance(default, _IMMUTABLE))
 
 
 def _step(dependant: Dependant, names: set[str]) -> _Step | None:
@@ -96,7 +149,8 @@ def compile_plan(dependant: Dependant) -> Plan | None:
     if not (isinstance(returns, type) and issubclass(returns, Response)):
         return None
     root = _step(dependant, set())
-    return None if root is None else Plan(root, tuple(_fields(dependant)))
+    query = [_query(f) for f in _fields(dependant)]
+    return None if root is None or None in query else Plan(root, tuple(query))
 
 
 async def _solve(step: _Step, request: Request, values: dict[str, Any], cache: dict[Any, Any]) -> dict[str, Any]:
@@ -138,8 +192,8 @@ class CompiledRoute(APIRoute):
         async def handler(request: Request) -> Response:
             if overrides is not None and getattr(overrides, "dependency_overrides", None):
                 return await fastapi_handler(request)
-            values, errors = request_params_to_args(plan.fields, request.query_params)
-            if errors:
+            values = plan.values(request)
+            if values is None:
                 return await fastapi_handler(request)
             response = await plan.root.call(**await _solve(plan.root, request, values, {}))
             if not isinstance(response, Response):  # the plan covers endpoints declared to return one

@@ -10,10 +10,11 @@ from typing import Annotated
 
 import fastapi.routing
 import pytest
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from pydantic import AliasChoices
 
 from api.compiled_route import CompiledRoute, compile_plan
 
@@ -168,6 +169,11 @@ async def returns_a_dict() -> dict:
     return {"ok": True}
 
 
+@router.get("/alias-choices")
+async def alias_choices(v: Annotated[str, Query(validation_alias=AliasChoices("a", "b"))]) -> Response:
+    return Response(v)
+
+
 @router.get("/value")
 async def value(v: Annotated[str, Depends(real)]) -> Response:
     return Response(v)
@@ -192,11 +198,13 @@ def test_a_dependency_runs_once_per_request_and_unsupported_routes_keep_fastapis
         assert client.get("/with-header", headers={"x-thing": "t"}).text == "t"
         assert client.get("/with-sync-dependency").text == "sync"
         assert client.get("/returns-a-dict").json() == {"ok": True}
-        assert solves[0] == 3  # the three routes outside the plan, through FastAPI's handler
+        assert client.get("/alias-choices", params={"b": "by b"}).text == "by b"
+        assert solves[0] == 4  # the four routes outside the plan, through FastAPI's handler
     assert client.get("/with-header").status_code == 422
     plans = {r.path: compile_plan(r.dependant) for r in router.routes}
     assert plans["/planned"] is not None and plans["/value"] is not None
     assert plans["/with-header"] is None and plans["/with-sync-dependency"] is None and plans["/returns-a-dict"] is None
+    assert plans["/alias-choices"] is None
 
 
 @pytest.mark.parametrize("overridden", [False, True])

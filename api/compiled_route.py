@@ -8,8 +8,8 @@ built, from the route's own Dependant, so parameters and dependencies stay decla
 FastAPI reads them for the OpenAPI document and the problem documents.
 
 The plan covers routes whose dependencies are async functions taking single-valued query
-parameters, the Request and other such dependencies, and whose endpoint returns a Response. Any other route
-keeps FastAPI's handler. Per request:
+parameters, the Request and other such dependencies, and whose endpoint returns a Response.
+Any other route keeps FastAPI's handler. Per request:
 1. every query parameter of the tree is validated, as FastAPI's request_params_to_args does for
    a single-valued parameter: the request's value by the parameter's alias, through the
    parameter's own validator (FastAPI's ModelField), or its default when absent. That is pure,
@@ -38,11 +38,11 @@ from pydantic import BaseModel, Json
 from starlette.requests import Request
 from starlette.responses import Response
 
-# FastAPI builds an included route's handler with this variable naming the route as included
-# (with the app's and the router's dependencies added to its own): read the same way as
-# APIRoute.get_route_handler does. wallet_lake_tests/api/test_compiled_route.py fails if a
-# FastAPI upgrade changes this.
-from fastapi.routing import _effective_route_context_var  # noqa: E402 - private, see above
+# Private: FastAPI builds an included route's handler with this variable naming the route as
+# included (the app's and the router's dependencies added to its own), and APIRoute's
+# get_route_handler reads it the same way. wallet_lake_tests/api/test_compiled_route.py fails if
+# a FastAPI upgrade changes it.
+from fastapi.routing import _effective_route_context_var
 
 
 @dataclass(frozen=True)

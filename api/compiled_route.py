@@ -2,10 +2,10 @@
 
 FastAPI walks a route's dependency tree on every request: for each dependency it builds the
 same lists again, looks at every kind of parameter (path, query, header, cookie) and checks
-what kind of callable it is. For a report request that was about a fifth of the API's CPU
-(docs/benchmarks.md, session 24). `CompiledRoute` makes that walk once, when the route is
-built, from the route's own Dependant, so parameters and dependencies stay declared once, where
-FastAPI reads them for the OpenAPI document and the problem documents.
+what kind of callable it is. For a report request that was about a fifth of the API's samples
+under py-spy (docs/benchmarks.md, session 24). `CompiledRoute` makes that walk once, when the
+route is built, from the route's own Dependant, so parameters and dependencies stay declared
+once, where FastAPI reads them for the OpenAPI document and the problem documents.
 
 The plan covers routes whose dependencies are async functions taking single-valued query
 parameters, the Request and other such dependencies, and whose endpoint returns a Response.

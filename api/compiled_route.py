@@ -114,7 +114,8 @@ def _query(field: Any) -> _Query | None:
     return _Query(field, field.alias, required, default, not isinstance(default, _IMMUTABLE))
 
 
-def _step(dependant: Dependant, names: set[str]) -> _Step | None:
+def _step(dependant: Dependant, fields: list[Any]) -> _Step | None:
+    """The plan of a dependant, adding its query parameters (and its dependencies') to `fields`."""
     d = dependant
     if (d.path_params or d.header_params or d.cookie_params or d.body_params or d.websocket_param_name
             or d.http_connection_param_name or d.response_param_name or d.background_tasks_param_name
@@ -123,21 +124,17 @@ def _step(dependant: Dependant, names: set[str]) -> _Step | None:
         return None
     query = []
     for field in d.query_params:
-        if field.name in names:  # the same name twice in the tree: values could not be told apart
+        if any(f.name == field.name for f in fields):  # twice in the tree: values could not be told apart
             return None
-        names.add(field.name)
+        fields.append(field)
         query.append(field.name)
     subs = []
     for sub in d.dependencies:
-        step = _step(sub, names)
+        step = _step(sub, fields)
         if step is None:
             return None
         subs.append(step)
     return _Step(d.call, d.name, d.use_cache, (d.call, d.scope or ""), tuple(subs), tuple(query), d.request_param_name)
-
-
-def _fields(dependant: Dependant) -> list[Any]:
-    return [*dependant.query_params, *(f for sub in dependant.dependencies for f in _fields(sub))]
 
 
 def compile_plan(dependant: Dependant) -> Plan | None:
@@ -148,8 +145,9 @@ def compile_plan(dependant: Dependant) -> Plan | None:
         return None
     if not (isinstance(returns, type) and issubclass(returns, Response)):
         return None
-    root = _step(dependant, set())
-    query = [_query(f) for f in _fields(dependant)]
+    fields: list[Any] = []
+    root = _step(dependant, fields)
+    query = [_query(f) for f in fields]
     return None if root is None or None in query else Plan(root, tuple(query))
 
 

@@ -360,18 +360,22 @@ def create_bench_key() -> tuple[str, str]:
 API_APP = "api.main:app"  # what the benchmarks serve unless told to compare another app
 
 
+SERVERS = ("api.serve", "uvicorn")  # api/serve.py: a SO_REUSEPORT socket per worker; uvicorn --workers: one shared socket
+
+
 def start_api(port: int, workers: int, pool: int, log_path: Path, metrics_dir: str, *,
               env_extra: dict[str, str] | None = None, uvicorn_args: list[str] | None = None,
-              app: str = API_APP) -> subprocess.Popen:
-    """uvicorn on the bench database; env_extra, uvicorn_args and app (an ASGI app to compare
-    with the API, such as bench/api_lean_app.py's) are the options a benchmark compares
-    (bench/api_open_loop.py)."""
+              app: str = API_APP, server: str = "api.serve") -> subprocess.Popen:
+    """The API's worker processes on the bench database, under `python -m api.serve` (or, with
+    server="uvicorn", `uvicorn --workers`, as before session 25); env_extra, uvicorn_args and app
+    (an ASGI app to compare with the API, such as bench/api_lean_app.py's) are the options a
+    benchmark compares (bench/api_open_loop.py). Both take the same arguments."""
     env = dict(os.environ, WL_PG_DB=BENCH_DB, PROMETHEUS_MULTIPROC_DIR=metrics_dir,
                WL_PG_POOL_MIN_SIZE=str(pool), WL_PG_POOL_MAX_SIZE=str(pool), WL_API_KEY_CACHE_TTL_S="30",
                # The benchmark measures capacity from one client with one key: no rate limits.
                WL_API_RATE_LIMIT_CLIENT_PER_S="0", WL_API_RATE_LIMIT_KEY_PER_S="0")
     env.update(env_extra or {})  # an option may override any of the above (the key cache's TTL, say)
-    cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+    cmd = [sys.executable, "-m", server, app, "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers), "--no-access-log", "--log-level", "warning", *(uvicorn_args or [])]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     import urllib.request

@@ -5,18 +5,27 @@ never in the tests).
 
 1. Prepares wallet_lake_bench exactly as bench/api_load.py does (its prepare_database: rows
    loaded once, aggregates of every dt built).
-2. Installs vegeta (VEGETA_VERSION, `go install` through the Go module proxy) into
-   $WL_CACHE_DIR when missing: a constant-throughput driver whose pacer schedules request k at
-   start + (k+1)/rate whatever the responses do, over at most --connections keep-alive
-   connections (as wrk2); a request sent late because all were busy counts from its schedule.
+2. Builds the driver into $WL_CACHE_DIR when missing (--driver):
+   - open-loop (the default): bench/open_loop_driver, a small Go program (standard library
+     only) that schedules request k at t0 + (k+1)/rate whatever the answers do, over at most
+     --connections keep-alive connections opened before t0, and writes each request's due time,
+     send time, response time and status. It takes a fifth of vegeta's CPU, which the API
+     shares on two cores (docs/benchmarks.md, session 25);
+   - vegeta (VEGETA_VERSION, `go install` through the Go module proxy), the driver of sessions
+     14-24, kept for comparison: the same constant pacer, results stamped when a worker takes
+     a request.
+   Both read one targets file (vegeta's JSON format; the API key travels in it, never on a
+   command line); a request sent late because every connection was busy counts from its schedule.
 3. Starts the API as bench/api_load.py does (uvicorn, --workers, --pool per worker) and drives
    it at each --rates for --duration seconds with bench/api_load.py's mix (random_path, written
    out as a targets file), after the machine is quiet (1-minute load average below --quiet-load
    and CPUs less than --quiet-busy busy).
-4. Latency is measured from each request's SCHEDULED send time (no coordinated omission):
-   vegeta stamps request seq k when a worker takes it (>= its tick) and how long it took; the
-   schedule is t0 + (k+1)/rate, t0 fitted as the earliest start any request allows, so a
-   request's latency is its lateness in being sent plus its response time.
+4. Latency is measured from each request's SCHEDULED send time (no coordinated omission): the
+   open-loop driver records the schedule itself; for vegeta, which stamps request seq k when a
+   worker takes it (>= its tick), the schedule is t0 + (k+1)/rate with t0 fitted as the earliest
+   start any request allows. A request's latency is its lateness in being sent plus its response
+   time. Requests the open-loop driver never sent (still queued 30 s after the last was due) are
+   errors.
 5. Records the run under open_loop.options_tried in bench/results/api.json (by --label); with
    --headline also as open_loop's figures and open_loop_p99_ms_at_1000. The closed-loop
    figures of bench/api_load.py stay as they are.
@@ -30,6 +39,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import hashlib
 import json
 import os
 import random
@@ -51,26 +61,71 @@ VEGETA_MODULE = "github.com/tsenart/vegeta/v12"
 VEGETA_VERSION = "v12.13.0"
 
 
-# --- the driver -----------------------------------------------------------------------------------
+# --- the drivers ------------------------------------------------------------------------------------
+
+DRIVERS = ("open-loop", "vegeta")
+DRIVER_SOURCE = ROOT / "bench" / "open_loop_driver"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("WL_CACHE_DIR") or Path.home() / ".cache" / "wallet-lake")
+
+
+def go_binary(what: str) -> str:
+    # /usr/local/go is Go's own install location, not always on a non-login shell's PATH.
+    go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
+    if go is None:
+        raise SystemExit(f"{what} is missing and so is Go to build it: install Go >= 1.22, then run again")
+    return go
+
 
 def ensure_vegeta() -> Path:
     """The pinned vegeta binary, built once per machine into the cache every clone shares."""
-    cache = Path(os.environ.get("WL_CACHE_DIR") or Path.home() / ".cache" / "wallet-lake")
-    binary = cache / f"vegeta-{VEGETA_VERSION}" / "vegeta"
+    binary = cache_dir() / f"vegeta-{VEGETA_VERSION}" / "vegeta"
     if binary.exists():
         return binary
-    go = shutil.which("go")
-    if go is None:
-        raise SystemExit(f"vegeta {VEGETA_VERSION} is missing and so is Go to build it: install Go >= 1.22, then run again")
+    go = go_binary(f"vegeta {VEGETA_VERSION}")
     print(f"installing vegeta {VEGETA_VERSION}: go install {VEGETA_MODULE}@{VEGETA_VERSION}", flush=True)
     subprocess.run([go, "install", f"{VEGETA_MODULE}@{VEGETA_VERSION}"], check=True,
                    env=dict(os.environ, GOBIN=str(binary.parent), GOFLAGS="-buildvcs=false"))
     return binary
 
 
+def driver_version() -> str:
+    """The open-loop driver's source digest: a changed source builds a new binary."""
+    digest = hashlib.sha256()
+    for path in sorted(DRIVER_SOURCE.glob("*")):
+        if path.suffix in (".go", ".mod"):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def ensure_open_loop_driver() -> Path:
+    """bench/open_loop_driver, built once per source version into the cache (standard library
+    only: nothing is downloaded)."""
+    binary = cache_dir() / f"open-loop-driver-{driver_version()}" / "open_loop_driver"
+    if binary.exists():
+        return binary
+    go = go_binary("the open-loop driver")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    partial = binary.with_name(f".{binary.name}.{os.getpid()}.partial")  # two builds at once each rename a whole binary
+    subprocess.run([go, "build", "-trimpath", "-o", str(partial), "."], cwd=DRIVER_SOURCE, check=True,
+                   env=dict(os.environ, GOFLAGS="-buildvcs=false"))
+    partial.rename(binary)
+    return binary
+
+
+def go_version() -> str:
+    return subprocess.run([go_binary("Go"), "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def ensure_driver(driver: str) -> Path:
+    return ensure_open_loop_driver() if driver == "open-loop" else ensure_vegeta()
+
+
 def write_targets(path: Path, port: int, key: str, count: int, seed: int, all_share: float) -> None:
-    """vegeta's JSON targets, one distinct request each (the key travels in the file, mode 0600
-    in a private directory, never on a command line)."""
+    """vegeta's JSON targets, one distinct request each, which both drivers read (the key travels
+    in the file, mode 0600 in a private directory, never on a command line)."""
     rng = random.Random(seed)
     header = {"X-API-Key": [key]}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -80,30 +135,36 @@ def write_targets(path: Path, port: int, key: str, count: int, seed: int, all_sh
                                 "header": header}) + "\n")
 
 
-def attack_command(vegeta: Path, targets: Path, output: Path, rate: int, duration: int, connections: int) -> list[str]:
-    """-max-body 0: bodies are read and discarded, not kept; -timeout as wrk's. At most
-    `connections` workers, each with its own keep-alive connection, as wrk2 does: unbounded,
-    vegeta opens a connection per late answer, and on two cores that churn (vegeta's and
-    uvicorn's CPU) turns a short stall into collapse. A send delayed because every worker is
-    busy still counts from its scheduled time (from_schedule), so the bound hides nothing."""
-    return [str(vegeta), "attack", "-format=json", f"-targets={targets}", f"-rate={rate}/s",
+def attack_command(driver: str, binary: Path, targets: Path, output: Path, rate: int, duration: int,
+                   connections: int) -> list[str]:
+    """At most `connections` keep-alive connections, as wrk2 does: unbounded, vegeta opens a
+    connection per late answer, and on two cores that churn (vegeta's and uvicorn's CPU) turns a
+    short stall into collapse. A send delayed because every connection is busy still counts from
+    its scheduled time, so the bound hides nothing. -timeout as wrk's; vegeta's -max-body 0:
+    bodies are read and discarded, not kept (the open-loop driver never keeps them)."""
+    if driver == "open-loop":
+        return [str(binary), f"-targets={targets}", f"-rate={rate}", f"-duration={duration}s", "-timeout=5s",
+                f"-connections={connections}", f"-output={output}"]
+    return [str(binary), "attack", "-format=json", f"-targets={targets}", f"-rate={rate}/s",
             f"-duration={duration}s", "-timeout=5s", "-max-body=0", f"-workers={connections}",
             f"-max-workers={connections}", f"-connections={connections}", f"-output={output}"]
 
 
 # --- figures ----------------------------------------------------------------------------------------
 
-def from_schedule(rows: list[tuple[int, int, int, int]], rate: int) -> dict:
-    """Figures of one attack from vegeta's results (seq, start ns, latency ns, status code).
+def from_schedule(rows: list[tuple[int, int, int, int]], rate: int, *, t0: float | None = None, unsent: int = 0) -> dict:
+    """Figures of one attack from its requests (seq, start ns, latency ns, status code).
 
-    Request seq k is due at t0 + (k+1)/rate (vegeta's constant pacer). vegeta stamps k when a
-    worker takes it, never before its tick, so t0 is fitted as the earliest start the stamps
-    allow (the least late request counts as on time); latency from the schedule is then
-    (start - due) + response time."""
+    Request seq k is due at t0 + (k+1)/rate (both drivers' constant pacer). The open-loop driver
+    gives t0 (its own clock's zero). vegeta stamps k when a worker takes it, never before its
+    tick, so there t0 is fitted as the earliest start the stamps allow (the least late request
+    counts as on time). Latency from the schedule is then (start - due) + response time.
+    `unsent` requests (scheduled, never sent) count as errors and in `requests`."""
     interval = 1e9 / rate
-    t0 = min(start - (seq + 1) * interval for seq, start, _, _ in rows)
+    if t0 is None:
+        t0 = min(start - (seq + 1) * interval for seq, start, _, _ in rows)
     from_sched, service, send_lag = [], [], []
-    errors = 0
+    errors = unsent
     for seq, start, latency, code in rows:
         lag = start - (t0 + (seq + 1) * interval)
         send_lag.append(lag / 1e6)
@@ -116,7 +177,8 @@ def from_schedule(rows: list[tuple[int, int, int, int]], rate: int) -> dict:
     pct = bench.percentile
     return {
         "rate": rate,
-        "requests": len(rows),
+        "requests": len(rows) + unsent,
+        "unsent": unsent,
         "achieved_rate": round((len(rows) - 1) / span_s, 1) if span_s else None,
         "errors": errors,
         "p50_ms": round(pct(from_sched, 0.50), 2),
@@ -132,11 +194,31 @@ def from_schedule(rows: list[tuple[int, int, int, int]], rate: int) -> dict:
     }
 
 
-def read_results(vegeta: Path, results: Path) -> list[tuple[int, int, int, int]]:
+def read_vegeta_results(vegeta: Path, results: Path) -> list[tuple[int, int, int, int]]:
     """(seq, start ns, latency ns, code) of every request, from `vegeta encode --to csv`
     (columns: timestamp, code, latency, bytes out, bytes in, error, body, attack, seq, ...)."""
     out = subprocess.run([str(vegeta), "encode", "--to", "csv", str(results)], capture_output=True, text=True, check=True).stdout
     return [(int(r[8]), int(r[0]), int(r[2]), int(r[1])) for r in csv.reader(out.splitlines())]
+
+
+def read_open_loop_results(results: Path) -> tuple[list[tuple[int, int, int, int]], int]:
+    """The open-loop driver's lines "seq due_ns sent_ns latency_ns status" (ns after its t0) as
+    (seq, start ns, latency ns, code) rows, and how many were never sent (status -1)."""
+    rows, unsent = [], 0
+    for line in results.read_text().splitlines():
+        seq, _due, sent, latency, status = map(int, line.split())
+        if status == -1:
+            unsent += 1
+        else:
+            rows.append((seq, sent, latency, status))
+    return rows, unsent
+
+
+def attack_figures(driver: str, binary: Path, results: Path, rate: int) -> dict:
+    if driver == "open-loop":
+        rows, unsent = read_open_loop_results(results)
+        return from_schedule(rows, rate, t0=0, unsent=unsent)
+    return from_schedule(read_vegeta_results(binary, results), rate)
 
 
 # --- a run ------------------------------------------------------------------------------------------
@@ -183,13 +265,13 @@ def answer_counts(port: int) -> dict[str, float]:
     return counts
 
 
-def attack(vegeta: Path, targets: Path, work: Path, rate: int, duration: int, connections: int, api_pid: int,
-           port: int) -> tuple[dict, list[str]]:
+def attack(driver: str, binary: Path, targets: Path, work: Path, rate: int, duration: int, connections: int,
+           api_pid: int, port: int) -> tuple[dict, list[str]]:
     """One attack at `rate`, with where the CPU went (as bench/api_load.py's run_wrk) and how
     many answers the API reused (api/reports/answer_cache.py)."""
-    output = work / f"results-{rate}.bin"
+    output = work / f"results-{rate}.out"
     answers0 = answer_counts(port)
-    cmd = attack_command(vegeta, targets, output, rate, duration, connections)
+    cmd = attack_command(driver, binary, targets, output, rate, duration, connections)
     api = bench._children(api_pid)
     pg = own_postgres_pids()
     busy0, total0 = bench._machine_ticks()
@@ -203,11 +285,11 @@ def attack(vegeta: Path, targets: Path, work: Path, rate: int, duration: int, co
     busy1, total1 = bench._machine_ticks()
     api1, pg1 = bench._cpu_ticks(api), bench._cpu_ticks(pg)
     load1 = os.getloadavg()[0]
-    figures = from_schedule(read_results(vegeta, output), rate)
+    figures = attack_figures(driver, binary, output, rate)
     cpus = os.cpu_count() or 1
     hz = os.sysconf("SC_CLK_TCK")
     api_s, pg_s, busy_s = (api1 - api0) / hz, (pg1 - pg0) / hz, (busy1 - busy0) / hz
-    vegeta_s = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
+    driver_s = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
     n = max(figures["requests"], 1)
     figures["cpu"] = {
         "load_average_before": round(load0, 2),
@@ -217,9 +299,11 @@ def attack(vegeta: Path, targets: Path, work: Path, rate: int, duration: int, co
         "postgres_cpu_ms_per_request": round(pg_s * 1000 / n, 3),
         "api_cpu_share": round(api_s / (seconds * cpus), 3),
         "postgres_cpu_share": round(pg_s / (seconds * cpus), 3),
-        "vegeta_cpu_share": round(vegeta_s / (seconds * cpus), 3),
+        # vegeta_cpu_share in the runs before session 25 (vegeta was the only driver).
+        "driver_cpu_share": round(driver_s / (seconds * cpus), 3),
+        "driver_cpu_ms_per_request": round(driver_s * 1000 / n, 3),
         # Whatever else ran on the machine meanwhile (other users' work).
-        "other_cpu_share": round(max(busy_s - api_s - pg_s - vegeta_s, 0) / (seconds * cpus), 3),
+        "other_cpu_share": round(max(busy_s - api_s - pg_s - driver_s, 0) / (seconds * cpus), 3),
     }
     answers1 = answer_counts(port)
     reused, read = answers1["reused"] - answers0["reused"], answers1["read"] - answers0["read"]
@@ -242,7 +326,8 @@ def record(args: argparse.Namespace, label: str, runs: list[dict], commands: lis
         "label": label,
         "started": args.started,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "api": f"uvicorn {args.app} --workers {args.workers} {' '.join(args.uvicorn_arg)}".strip()
+        "driver": args.driver,
+        "api": f"{'python -m api.serve' if args.server == 'api.serve' else 'uvicorn'} {args.app} --workers {args.workers} {' '.join(args.uvicorn_arg)}".strip()
                + f", pool {args.pool} per worker" + (f", {' '.join(args.api_env)}" if args.api_env else ""),
         "duration_s": args.duration,
         "rates": runs,
@@ -257,17 +342,20 @@ def record(args: argparse.Namespace, label: str, runs: list[dict], commands: lis
     if args.headline:
         at_1000 = next((r for r in runs if r["rate"] == 1000), None)
         section.update({
-            "tool": "vegeta",
-            "tool_version": VEGETA_VERSION,
-            "install": f"go install {VEGETA_MODULE}@{VEGETA_VERSION} (bench/api_open_loop.py, when missing)",
+            **({"tool": "open-loop", "tool_version": f"bench/open_loop_driver (source {driver_version()})",
+                "install": "go build (bench/api_open_loop.py, when missing; Go's standard library only)"}
+               if args.driver == "open-loop" else
+               {"tool": "vegeta", "tool_version": VEGETA_VERSION,
+                "install": f"go install {VEGETA_MODULE}@{VEGETA_VERSION} (bench/api_open_loop.py, when missing)"}),
             "latency_measured_from": "each request's scheduled send time, start + (seq+1)/rate (no coordinated omission)",
             "command": shlex.join(["python", "bench/api_open_loop.py", *sys.argv[1:]]),
             "attack_command_lines": commands,
-            "mix": f"bench/api_load.py's random_path, as vegeta targets: uniform over the four reports; random merchant of {bench.MERCHANTS} "
+            "mix": f"bench/api_load.py's random_path, as vegeta's JSON targets: uniform over the four reports; random merchant of {bench.MERCHANTS} "
                    f"({args.all_merchant_share:.0%} every merchant); ranges 1-31 days; latency: one method half the time; "
                    "each attack draws its own requests (seed per rate and attempt; before session 15 every attack replayed one list from its head)",
             "goal": {"p99_ms_at_1000_at_most": 10},
-            "versions": {"vegeta": VEGETA_VERSION, "uvicorn": version("uvicorn"), "uvloop": version("uvloop"),
+            "versions": {args.driver: VEGETA_VERSION if args.driver == "vegeta" else driver_version(),
+                         "go": go_version(), "uvicorn": version("uvicorn"), "uvloop": version("uvloop"),
                          "httptools": version("httptools")},
             **{k: v for k, v in run.items() if k != "label"},
             "configuration": label,
@@ -280,15 +368,19 @@ def record(args: argparse.Namespace, label: str, runs: list[dict], commands: lis
 
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    parser = argparse.ArgumentParser(description="Reports API at fixed request rates (vegeta, open loop).")
+    parser = argparse.ArgumentParser(description="Reports API at fixed request rates (open loop).")
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--refresh", action="store_true", help="rebuild the report aggregates even when they are built")
     parser.add_argument("--rates", type=int, nargs="+", default=[500, 1000, 1500], help="requests/s, one attack each")
     parser.add_argument("--duration", type=int, default=30, help="seconds of each measured attack")
     parser.add_argument("--warmup", type=int, default=10, help="seconds at the first rate before measuring")
-    parser.add_argument("--connections", type=int, default=64, help="vegeta workers (keep-alive connections) at most")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--driver", choices=DRIVERS, default="open-loop",
+                        help="bench/open_loop_driver, or vegeta (the driver before session 25, for comparison)")
+    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections at most (vegeta: workers)")
+    parser.add_argument("--workers", type=int, default=2, help="the API's worker processes")
+    parser.add_argument("--server", choices=bench.SERVERS, default="api.serve",
+                        help="api.serve (a SO_REUSEPORT socket per worker), or uvicorn --workers (one shared socket; before session 25)")
     parser.add_argument("--pool", type=int, default=4, help="Postgres connections per worker")
     parser.add_argument("--api-env", action="append", default=[], metavar="NAME=VALUE",
                         help="an extra variable for the API (an option under comparison)")
@@ -312,7 +404,7 @@ def main() -> None:
     load_stack_env()
 
     bench.prepare_database(args.rows, args.seed, refresh=args.refresh)
-    vegeta = ensure_vegeta()
+    binary = ensure_driver(args.driver)
     key_id, key = bench.create_bench_key()
     port = bench.free_port()
     work = Path(tempfile.mkdtemp(prefix="wallet-lake-openloop-"))  # mode 0700
@@ -330,8 +422,9 @@ def main() -> None:
     other_app = args.app != API_APP
     api = bench.start_api(port, args.workers, args.pool, work / "api.log", str(work / "metrics"),
                           env_extra=env_extra, uvicorn_args=[*args.uvicorn_arg, *(["--app-dir", "bench"] if other_app else [])],
-                          app=args.app)
-    label = args.label or " ".join([*([f"app={args.app}"] if other_app else []), f"workers={args.workers}", f"pool={args.pool}",
+                          app=args.app, server=args.server)
+    label = args.label or " ".join([*([f"app={args.app}"] if other_app else []), f"driver={args.driver}", f"server={args.server}",
+                                    f"workers={args.workers}", f"pool={args.pool}",
                                     *args.api_env, *args.uvicorn_arg])
     runs, commands = [], []
     try:
@@ -339,7 +432,8 @@ def main() -> None:
         wait_until_quiet(args.wait_quiet, args.quiet_load, args.quiet_busy)
         print(f"API up on :{port} ({label}); warming up {args.warmup} s at {args.rates[0]}/s", flush=True)
         warmup = draw("warmup", args.rates[0], args.warmup, args.seed)
-        subprocess.run(attack_command(vegeta, warmup, work / "warmup.bin", args.rates[0], args.warmup, args.connections), check=True)
+        subprocess.run(attack_command(args.driver, binary, warmup, work / "warmup.out", args.rates[0], args.warmup, args.connections),
+                       check=True)
         warmup.unlink()
         for rate in args.rates:
             # Other engineers' work during an attack is measured as API latency: an attack they
@@ -350,7 +444,7 @@ def main() -> None:
                 targets = draw(f"{rate}-{attempt}", rate, args.duration, args.seed + 1000 * rate + attempt + 1)
                 load, busy = wait_until_quiet(args.wait_quiet, args.quiet_load, args.quiet_busy)
                 print(f"{rate}/s for {args.duration} s (load average {load:.2f}, CPUs {busy:.0%} busy before)", flush=True)
-                figures, cmd = attack(vegeta, targets, work, rate, args.duration, args.connections, api.pid, port)
+                figures, cmd = attack(args.driver, binary, targets, work, rate, args.duration, args.connections, api.pid, port)
                 targets.unlink()
                 attempts.append(figures)
                 print(f"  achieved {figures['achieved_rate']}/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "

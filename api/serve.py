@@ -1,0 +1,136 @@
+"""The API in several worker processes, each listening on its own SO_REUSEPORT socket:
+
+    python -m api.serve --workers 2 --host 127.0.0.1 --port 8000
+
+Why not `uvicorn --workers N`: its workers share one listening socket, and the worker that wakes
+first accepts every connection then waiting (uvloop accepts in a loop). Keep-alive connections
+opened together (a proxy's pool, a load driver's) then stay on one worker for their life: 64
+opened at once landed 46/18, 36/28 and 29/35 on two workers, and 57/7 when opened 5 ms apart
+(session 25). Behind the busier worker, requests queue while the other has CPU to spare. With a
+socket per worker the kernel picks a socket for each new connection by a hash of its addresses,
+whatever the workers are doing at that moment.
+
+The parent only supervises. It starts the workers and starts another when one dies (SIGKILL
+included). It stops when a worker fails before serving (exit status 3, uvicorn's startup
+failure: the app or its settings are broken, and would fail again the same way). On SIGTERM or
+SIGINT it stops every worker (each drains its requests, as uvicorn does) and exits.
+Metrics of several workers need PROMETHEUS_MULTIPROC_DIR (api/metrics.py), as with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+import structlog
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+
+from api.logs import configure_logging
+
+log = structlog.get_logger(logger_name="api.serve")
+
+# How long workers get to drain on SIGTERM before they are killed (uvicorn's own default
+# graceful timeout is unbounded; a supervisor that never exits cannot be restarted).
+STOP_TIMEOUT_S = 30
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound with SO_REUSEPORT: every worker binds its own on the same port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def serve_worker(app: str, host: str, port: int, options: dict) -> None:
+    """One worker process: its own socket, then uvicorn's server on it (uvicorn's signal
+    handling, lifespan and graceful shutdown unchanged)."""
+    try:
+        sock = listening_socket(host, port)
+    except OSError as exc:
+        print(f"api.serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(STARTUP_FAILURE)
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options)).run(sockets=[sock])
+
+
+class Supervisor:
+    def __init__(self, app: str, host: str, port: int, workers: int, options: dict) -> None:
+        self.target = (app, host, port, options)
+        self.context = multiprocessing.get_context("spawn")
+        self.workers: list[multiprocessing.process.BaseProcess] = [self._start() for _ in range(workers)]
+        self.stop = threading.Event()
+
+    def _start(self) -> multiprocessing.process.BaseProcess:
+        process = self.context.Process(target=serve_worker, args=self.target, name="api-worker")
+        process.start()
+        return process
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+        status = 0
+        while not self.stop.wait(0.5):
+            for i, process in enumerate(self.workers):
+                if process.is_alive():
+                    continue
+                process.join()
+                if process.exitcode == STARTUP_FAILURE:
+                    log.error("worker failed before serving; stopping", pid=process.pid)
+                    status = 1
+                    self.stop.set()
+                    break
+                log.warning("worker exited; starting another", pid=process.pid, exitcode=process.exitcode)
+                self.workers[i] = self._start()
+        self._stop_all()
+        return status
+
+    def _stop_all(self) -> None:
+        for process in self.workers:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for process in self.workers:
+            process.join(max(deadline - time.monotonic(), 0))
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m api.serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("app", nargs="?", default="api.main:app", help="the ASGI app (default: the API)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: one per CPU)")
+    parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
+                        help="uvicorn's own messages")
+    parser.add_argument("--no-access-log", action="store_true", help="uvicorn's access log (the API writes its own line)")
+    parser.add_argument("--loop", default="auto", choices=("auto", "asyncio", "uvloop"))
+    parser.add_argument("--http", default="auto", choices=("auto", "h11", "httptools"))
+    parser.add_argument("--app-dir", default="", help="prepended to sys.path in each worker (as uvicorn's)")
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.app_dir:
+        sys.path.insert(0, os.path.abspath(args.app_dir))
+        # Spawned workers import the app themselves: they inherit the path through the environment.
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.abspath(args.app_dir), os.environ.get("PYTHONPATH")]))
+    configure_logging(logging.INFO)
+    options = {"log_level": args.log_level, "access_log": not args.no_access_log, "loop": args.loop, "http": args.http}
+    supervisor = Supervisor(args.app, args.host, args.port, args.workers, options)
+    log.info("serving", app=args.app, host=args.host, port=args.port, workers=args.workers,
+             pids=[p.pid for p in supervisor.workers])
+    return supervisor.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

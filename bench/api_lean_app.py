@@ -94,7 +94,7 @@ _FIXED = b'{"answer": "' + b"x" * 600 + b'"}'  # 614 bytes, whatever the request
 
 async def app_no_database(scope, receive, send) -> None:
     """The floor: every request answered with a fixed body, no key check, no Postgres, no
-    shaping. What uvicorn's HTTP path and vegeta cost on this machine at a rate."""
+    shaping. What uvicorn's HTTP path and the load driver cost on this machine at a rate."""
     if scope["type"] == "lifespan":
         while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})

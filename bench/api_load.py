@@ -9,7 +9,7 @@
 3. Builds the report aggregates of every dt (refresh_report_aggregates, as the pipeline does per
    landing hour), then times single-dt refreshes.
 4. Times the bare SQL of each report (psycopg, one connection, random parameters).
-5. Starts the API (uvicorn, 2 workers) on that database and drives it with wrk (installed with
+5. Starts the API (`python -m api.serve`, 2 workers; uvicorn --workers before session 25) on that database and drives it with wrk (installed with
    apt-get when missing): 32 connections, a random mix of the four reports (random_path below; bench/api_mix.lua replays it),
    random merchants, ranges of 1 to 31 days, an all-merchant API key; three runs, each after
    the machine's CPUs are quiet, with the CPU each party used (the machine may be shared).
@@ -492,7 +492,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=30, help="seconds of measured load")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="the API's worker processes (python -m api.serve)")
     parser.add_argument("--all-merchant-share", type=float, default=0.1,
                         help="share of merchant reports asked for every merchant (merchant omitted)")
     parser.add_argument("--sql-samples", type=int, default=300)
@@ -562,7 +562,7 @@ def main() -> None:
         "load_test": {"tool": "wrk", "connections": args.connections, "threads": args.threads, "duration_s": args.duration,
                  "mix": f"random_path: uniform over {', '.join(REPORTS)}; random merchant of {MERCHANTS} "
                         f"({args.all_merchant_share:.0%} every merchant); ranges 1-31 days; latency: one method half the time",
-                 "api": f"uvicorn {API_APP} --workers {args.workers}, pool {args.pool} per worker"},
+                 "api": f"python -m api.serve {API_APP} --workers {args.workers}, pool {args.pool} per worker"},
         "runs": [
             {k: r[k] for k in ("requests_per_s", "p50_us", "p90_us", "p99_us", "max_us", "requests", "errors", "cpu")}
             for r in runs

@@ -9,14 +9,16 @@ never in the tests).
    - open-loop (the default): bench/open_loop_driver, a small Go program (standard library
      only) that schedules request k at t0 + (k+1)/rate whatever the answers do, over at most
      --connections keep-alive connections opened before t0, and writes each request's due time,
-     send time, response time and status. It takes a fifth of vegeta's CPU, which the API
-     shares on two cores (docs/benchmarks.md, session 25);
+     send time, response time and status. One thread and one epoll loop: 0.06-0.11 ms of CPU
+     a request against vegeta's 0.20-0.36 ms, CPU the API shares on two cores
+     (docs/benchmarks.md, session 25);
    - vegeta (VEGETA_VERSION, `go install` through the Go module proxy), the driver of sessions
      14-24, kept for comparison: the same constant pacer, results stamped when a worker takes
      a request.
    Both read one targets file (vegeta's JSON format; the API key travels in it, never on a
    command line); a request sent late because every connection was busy counts from its schedule.
-3. Starts the API as bench/api_load.py does (uvicorn, --workers, --pool per worker) and drives
+3. Starts the API as bench/api_load.py does (`python -m api.serve`, a SO_REUSEPORT socket per
+   worker, or with --server uvicorn `uvicorn --workers`; --workers, --pool per worker) and drives
    it at each --rates for --duration seconds with bench/api_load.py's mix (random_path, written
    out as a targets file), after the machine is quiet (1-minute load average below --quiet-load
    and CPUs less than --quiet-busy busy).
@@ -387,7 +389,7 @@ def main() -> None:
     parser.add_argument("--app", default=API_APP,
                         help="the ASGI app to drive; another than the API's is looked up in bench/ (e.g. api_lean_app:app)")
     parser.add_argument("--uvicorn-arg", action="append", default=[], metavar="ARG",
-                        help="an extra uvicorn argument (e.g. --loop=asyncio)")
+                        help="an extra server argument, which api.serve and uvicorn both take (--loop=asyncio, --http=h11)")
     parser.add_argument("--all-merchant-share", type=float, default=0.1)
     parser.add_argument("--wait-quiet", type=int, default=900, help="seconds to wait at most for a quiet machine before each rate")
     parser.add_argument("--quiet-load", type=float, default=1.0, help="1-minute load average to wait for")

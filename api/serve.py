@@ -51,9 +51,11 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_worker(app: str, host: str, port: int, options: dict) -> None:
+def serve_worker(app: str, host: str, port: int, options: dict, app_dir: str) -> None:
     """One worker process: its own socket, then uvicorn's server on it (uvicorn's signal
     handling, lifespan and graceful shutdown unchanged)."""
+    if app_dir:
+        sys.path.insert(0, app_dir)  # as uvicorn's --app-dir: where the app is imported from
     try:
         sock = listening_socket(host, port)
     except OSError as exc:
@@ -63,8 +65,8 @@ def serve_worker(app: str, host: str, port: int, options: dict) -> None:
 
 
 class Supervisor:
-    def __init__(self, app: str, host: str, port: int, workers: int, options: dict) -> None:
-        self.target = (app, host, port, options)
+    def __init__(self, app: str, host: str, port: int, workers: int, options: dict, app_dir: str) -> None:
+        self.target = (app, host, port, options, app_dir)
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[multiprocessing.process.BaseProcess] = [self._start() for _ in range(workers)]
         self.stop = threading.Event()
@@ -120,13 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
-    if args.app_dir:
-        sys.path.insert(0, os.path.abspath(args.app_dir))
-        # Spawned workers import the app themselves: they inherit the path through the environment.
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.abspath(args.app_dir), os.environ.get("PYTHONPATH")]))
     configure_logging(logging.INFO)
     options = {"log_level": args.log_level, "access_log": not args.no_access_log, "loop": args.loop, "http": args.http}
-    supervisor = Supervisor(args.app, args.host, args.port, args.workers, options)
+    app_dir = os.path.abspath(args.app_dir) if args.app_dir else ""
+    supervisor = Supervisor(args.app, args.host, args.port, args.workers, options, app_dir)
     log.info("serving", app=args.app, host=args.host, port=args.port, workers=args.workers,
              pids=[p.pid for p in supervisor.workers])
     return supervisor.run()

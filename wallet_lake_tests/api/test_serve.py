@@ -167,6 +167,22 @@ def test_a_worker_that_cannot_start_stops_the_parent(tmp_path):
     assert f"cannot listen on 127.0.0.1:{port}" in text and "worker failed before serving; stopping" in text
 
 
+def test_another_app_from_app_dir(tmp_path):
+    # The benchmarks serve bench/api_lean_app.py so (--app-dir bench), in place of the API.
+    (tmp_path / "tiny_app.py").write_text(
+        "async def app(scope, receive, send):\n"
+        "    if scope['type'] == 'http':\n"
+        "        await send({'type': 'http.response.start', 'status': 200, 'headers': [(b'content-length', b'4')]})\n"
+        "        await send({'type': 'http.response.body', 'body': b'tiny'})\n")
+    with served(tmp_path, "tiny_app:app", "--app-dir", str(tmp_path), workers=1) as (proc, port, log):
+        def answered():
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/", timeout=2).text
+            except requests.ConnectionError:
+                return None
+        assert _wait(answered, what=f"the app from --app-dir ({log})") == "tiny"
+
+
 def test_workers_must_be_positive():
     done = subprocess.run([sys.executable, "-m", "api.serve", "--workers", "0"], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)

@@ -39,6 +39,7 @@ from wallet_lake.defs.serving.aggregates_refresher import report_aggregates_refr
 from wallet_lake.resources import PostgresResource
 from wallet_lake.serving.aggregates import drain_marks, refresh_report_aggregates
 
+from ..polling import deadline_poll
 from .conftest import payment, split_as_of
 
 pytestmark = pytest.mark.integration
@@ -58,16 +59,6 @@ def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
 
 def new_method() -> str:
     return f"t_{uuid.uuid4().hex[:20]}"
-
-
-def deadline_poll(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 # One multi-row INSERT ... ON CONFLICT DO UPDATE, as the JDBC driver rewrites the sink's batches

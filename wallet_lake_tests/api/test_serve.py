@@ -11,13 +11,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
+
+from ..polling import deadline_poll
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,16 +72,6 @@ def _workers(parent: int) -> list[int]:
     return workers
 
 
-def _wait(predicate, timeout_s: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @contextmanager
 def served(tmp_path: Path, *extra: str, workers: int = 2):
     port = _free_port()
@@ -106,6 +97,14 @@ def _listeners(parent: int, port: int) -> dict[int, int]:
     return Counter(_owners(_workers(parent), listening).values())
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a child of this test process is reaped only when waited for)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _ready(port: int) -> bool:
     try:
         return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
@@ -115,7 +114,7 @@ def _ready(port: int) -> bool:
 
 def test_each_worker_listens_on_its_own_socket_and_connections_spread(tmp_path):
     with served(tmp_path) as (proc, port, log):
-        _wait(lambda: len(_listeners(proc.pid, port)) == 2 and _ready(port), what=f"two workers listening ({log})")
+        deadline_poll(lambda: len(_listeners(proc.pid, port)) == 2 and _ready(port), timeout=60, what=f"two workers listening ({log})")
         workers = _workers(proc.pid)
         # One listening socket per worker, each its own (uvicorn --workers shares one).
         assert _listeners(proc.pid, port) == {pid: 1 for pid in workers}
@@ -134,12 +133,12 @@ def test_each_worker_listens_on_its_own_socket_and_connections_spread(tmp_path):
 
 def test_a_killed_worker_is_replaced_and_sigterm_stops_every_process(tmp_path):
     with served(tmp_path) as (proc, port, log):
-        _wait(lambda: len(_listeners(proc.pid, port)) == 2 and _ready(port), what=f"two workers listening ({log})")
+        deadline_poll(lambda: len(_listeners(proc.pid, port)) == 2 and _ready(port), timeout=60, what=f"two workers listening ({log})")
         first = _workers(proc.pid)
         os.kill(first[0], signal.SIGKILL)
-        replaced = _wait(lambda: (w := _workers(proc.pid)) and len(w) == 2 and first[0] not in w and w,
-                         what="the killed worker's replacement")
-        _wait(lambda: set(_listeners(proc.pid, port)) == set(replaced), what="the replacement listening")
+        replaced = deadline_poll(lambda: (w := _workers(proc.pid)) and len(w) == 2 and first[0] not in w and w,
+                                 timeout=60, what="the killed worker's replacement")
+        deadline_poll(lambda: set(_listeners(proc.pid, port)) == set(replaced), timeout=60, what="the replacement listening")
         assert first[1] in replaced
         assert _ready(port)
         assert b"worker exited; starting another" in log.read_bytes()
@@ -147,8 +146,7 @@ def test_a_killed_worker_is_replaced_and_sigterm_stops_every_process(tmp_path):
         everyone = [proc.pid, *_children(proc.pid)]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
-        _wait(lambda: not any(Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
-                              for pid in everyone), what="every process to exit")
+        deadline_poll(lambda: not any(_running(pid) for pid in everyone), timeout=60, what="every process to exit")
         assert not _ready(port)
 
 
@@ -180,7 +178,7 @@ def test_another_app_from_app_dir(tmp_path):
                 return requests.get(f"http://127.0.0.1:{port}/", timeout=2).text
             except requests.ConnectionError:
                 return None
-        assert _wait(answered, what=f"the app from --app-dir ({log})") == "tiny"
+        assert deadline_poll(answered, timeout=60, what=f"the app from --app-dir ({log})") == "tiny"
 
 
 def test_workers_must_be_positive():

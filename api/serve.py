@@ -68,8 +68,11 @@ class Supervisor:
     def __init__(self, app: str, host: str, port: int, workers: int, options: dict, app_dir: str) -> None:
         self.target = (app, host, port, options, app_dir)
         self.context = multiprocessing.get_context("spawn")
-        self.workers: list[multiprocessing.process.BaseProcess] = [self._start() for _ in range(workers)]
         self.stop = threading.Event()
+        # Before any worker starts: a SIGTERM from then on stops them too.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+        self.workers: list[multiprocessing.process.BaseProcess] = [self._start() for _ in range(workers)]
 
     def _start(self) -> multiprocessing.process.BaseProcess:
         process = self.context.Process(target=serve_worker, args=self.target, name="api-worker")
@@ -77,8 +80,6 @@ class Supervisor:
         return process
 
     def run(self) -> int:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop.set())
         status = 0
         while not self.stop.wait(0.5):
             for i, process in enumerate(self.workers):

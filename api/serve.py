@@ -13,12 +13,15 @@ whatever the workers are doing at that moment.
 The parent only supervises. It starts the workers and starts another when one dies (SIGKILL
 included). It stops when a worker fails before serving (exit status 3, uvicorn's startup
 failure: the app or its settings are broken, and would fail again the same way). On SIGTERM or
-SIGINT it stops every worker (each drains its requests, as uvicorn does) and exits.
+SIGINT it stops every worker (each drains its requests, as uvicorn does) and exits; killed
+outright (SIGKILL), its workers get SIGTERM from the kernel and stop the same way.
 Metrics of several workers need PROMETHEUS_MULTIPROC_DIR (api/metrics.py), as with uvicorn."""
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
 import os
@@ -39,6 +42,7 @@ log = structlog.get_logger(logger_name="api.serve")
 # How long workers get to drain on SIGTERM before they are killed (uvicorn's own default
 # graceful timeout is unbounded; a supervisor that never exits cannot be restarted).
 STOP_TIMEOUT_S = 30
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -51,9 +55,20 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_worker(app: str, host: str, port: int, options: dict, app_dir: str) -> None:
+def stop_with_parent(parent: int) -> None:
+    """SIGTERM this process when its parent dies (Linux's PR_SET_PDEATHSIG), so a supervisor
+    killed by SIGKILL leaves no worker holding the port; exit now if it is already gone."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:
+        sys.exit(0)
+
+
+def serve_worker(app: str, host: str, port: int, options: dict, app_dir: str, parent: int) -> None:
     """One worker process: its own socket, then uvicorn's server on it (uvicorn's signal
     handling, lifespan and graceful shutdown unchanged)."""
+    stop_with_parent(parent)
     if app_dir:
         sys.path.insert(0, app_dir)  # as uvicorn's --app-dir: where the app is imported from
     try:
@@ -66,7 +81,7 @@ def serve_worker(app: str, host: str, port: int, options: dict, app_dir: str) ->
 
 class Supervisor:
     def __init__(self, app: str, host: str, port: int, workers: int, options: dict, app_dir: str) -> None:
-        self.target = (app, host, port, options, app_dir)
+        self.target = (app, host, port, options, app_dir, os.getpid())
         self.context = multiprocessing.get_context("spawn")
         self.stop = threading.Event()
         # Before any worker starts: a SIGTERM from then on stops them too.

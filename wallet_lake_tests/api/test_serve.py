@@ -1,6 +1,7 @@
 """api/serve.py, the API in several worker processes: each worker listens on its own
 SO_REUSEPORT socket, so connections opened together spread over the workers; a worker that
-dies (SIGKILL) is replaced; SIGTERM stops them all; a worker that cannot start stops the parent.
+dies (SIGKILL) is replaced; SIGTERM stops them all, and so does the supervisor's own SIGKILL;
+a worker that cannot start stops the parent.
 Real processes on a loopback port; sockets are read from /proc."""
 
 from __future__ import annotations
@@ -83,11 +84,11 @@ def served(tmp_path: Path, *extra: str, workers: int = 2):
     try:
         yield proc, port, log
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        # Children first: once the parent is gone they are no longer its children to find.
         for pid in _children(proc.pid):
             os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
 
 
 def _listeners(parent: int, port: int) -> dict[int, int]:
@@ -147,6 +148,18 @@ def test_a_killed_worker_is_replaced_and_sigterm_stops_every_process(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
         deadline_poll(lambda: not any(_running(pid) for pid in everyone), timeout=60, what="every process to exit")
+        assert not _ready(port)
+
+
+def test_workers_stop_when_the_supervisor_is_killed(tmp_path):
+    with served(tmp_path) as (proc, port, log):
+        deadline_poll(lambda: len(_listeners(proc.pid, port)) == 2 and _ready(port), timeout=60,
+                      what=f"two workers listening ({log})")
+        workers = _workers(proc.pid)
+        proc.kill()  # SIGKILL: the supervisor cannot stop them itself
+        proc.wait()
+        deadline_poll(lambda: not any(_running(pid) for pid in workers), timeout=60,
+                      what="the orphaned workers to stop")
         assert not _ready(port)
 
 

@@ -11,9 +11,10 @@ from typing import Any
 def deadline_poll(check: Callable[[], Any], what: str, timeout: float = 30.0, interval: float = 0.05) -> Any:
     """check's first truthy value, polled every `interval` seconds for at most `timeout`."""
     deadline = time.monotonic() + timeout
+    got = None
     while time.monotonic() < deadline:
         got = check()
         if got:
             return got
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {got!r})")

@@ -24,6 +24,7 @@ from wallet_lake.contracts.schema import CURATED_COLUMNS
 from wallet_lake.publish.producer import PublishResult, producer_config, publish
 from wallet_lake.publish.records import SCHEMA_HEADERS, curated_record
 from wallet_lake.serving.connect import raise_if_failed, sink_group_id, wait_for_sink
+from wallet_lake_tests.polling import deadline_poll
 from wallet_lake_tests.stack_command import wallet_stack
 from wallet_lake_tests.stack_versions import pg_bin as stack_pg_bin
 
@@ -137,14 +138,7 @@ def delete_rows(pg, prefix: str) -> None:
 
 def wait_until(what: str, predicate, timeout: float, poll: float = 0.25):
     """Poll predicate() until it returns a truthy value; fail with `what` after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    return deadline_poll(predicate, what, timeout, poll)
 
 
 # ---------------------------------------------------------------- shared services

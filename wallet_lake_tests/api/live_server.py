@@ -4,7 +4,6 @@ tests): `uvicorn api.main:app` in a subprocess on a free loopback port."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,20 +13,16 @@ from pathlib import Path
 
 import requests
 
+from wallet_lake_tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
 def api_server(log_path: Path, env: Mapping[str, str] | None = None, ready_timeout_s: float = 60) -> Iterator[str]:
     """`uvicorn api.main:app` on a free loopback port, configured from the WL_* environment
     (plus `env`), until it answers /readyz; yields its base URL, stops it on exit."""
-    port = _free_port()
+    port = free_port()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],

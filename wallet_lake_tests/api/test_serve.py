@@ -20,14 +20,9 @@ import pytest
 import requests
 
 from ..polling import deadline_poll
+from wallet_lake_tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _children(pid: int) -> list[int]:
@@ -75,7 +70,7 @@ def _workers(parent: int) -> list[int]:
 
 @contextmanager
 def served(tmp_path: Path, *extra: str, workers: int = 2):
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "api.serve", "--workers", str(workers), "--host", "127.0.0.1",

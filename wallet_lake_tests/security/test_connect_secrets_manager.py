@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import uuid
 from contextlib import ExitStack
@@ -35,6 +34,7 @@ from wallet_lake.security.secrets import resolve_secret, secrets_manager_endpoin
 from wallet_lake.serving.connect import raise_if_failed
 from wallet_lake.serving.connect_worker import parse_properties
 from wallet_lake.serving.deploy import sink_connector_config
+from wallet_lake_tests.ports import free_port
 from wallet_lake_tests.integration.sink_support import (
     ROOT, count_rows, create_topic, curated_row, delete_rows, delete_topics, fetch_rows, publish_rows, random_day, remove_connector,
     run_prefix, wait_until,
@@ -80,12 +80,6 @@ class AwsWorker:
             raise AssertionError(f"{exc}\n{self.log_tail()}") from None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _secrets_manager():
     import boto3
 
@@ -109,7 +103,7 @@ def _start_aws_worker(stack_resources, folder: Path, cleanup: ExitStack) -> AwsW
                                                               SECRET_KEY: resolve_secret("WL_PG_SINK_PASSWORD")}))
     cleanup.callback(sm.delete_secret, SecretId=secret_id, ForceDeleteWithoutRecovery=True)
 
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     render_env = {**os.environ, "WL_CONNECT_SECRETS": "secretsmanager", "WL_CONNECT_SINK_SECRET": "WL_PG_SINK_PASSWORD",
                   "WL_PG_SINK_PASSWORD_SECRET_ID": secret_id, "WL_CONNECT_URL": url}
     # The worker's files hold the connect principal's and the REST passwords: gone afterwards.

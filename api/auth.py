@@ -126,8 +126,8 @@ class PostgresKeyStore:
 
     async def lookup(self, key_id: str) -> StoredKey | None:
         async with self.database.connection() as conn:
-            row = await (await conn.execute(_LOOKUP, {"key_id": key_id})).fetchone()
-        return None if row is None else StoredKey(key_id, bytes(row[0]), row[1], frozenset(row[2]), row[3])
+            rows = await conn.fetch(_LOOKUP, {"key_id": key_id})
+        return None if not rows else StoredKey(key_id, bytes(rows[0][0]), rows[0][1], frozenset(rows[0][2]), rows[0][3])
 
 
 class CachedKeyStore:

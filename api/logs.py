@@ -1,5 +1,5 @@
 """Structured JSON logs on stdout, one object per line, for structlog and stdlib loggers alike
-(uvicorn, psycopg_pool), so one parser reads everything the process writes.
+(uvicorn, asyncpg), so one parser reads everything the process writes.
 
 The API's own loggers (structlog.get_logger(logger_name="api.x")) render straight to bytes with
 orjson: the access line is written for every request, and going through stdlib logging cost

@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 
 from api import metrics
 from api.auth import SECURITY_SCHEMES, CachedKeyStore, KeyStore, PostgresKeyStore, RateLimits
-from api.db import Database, create_pool
+from api.db import Database
 from api.logs import configure_logging
 from api.middleware import RequestContextMiddleware
 from api.params import reject_unknown_query_params
@@ -36,10 +36,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings or load_settings()
     app.state.settings = settings
     _apply_settings(app, settings)
-    pool = create_pool(settings)
     # Not waiting: the API starts while Postgres may still be coming up; /readyz tells when it can serve.
-    await pool.open(wait=False)
-    app.state.database.pool = pool
+    await app.state.database.open(settings, wait=False)
     log.info(
         "postgres pool opened",
         host=settings.pg_host,
@@ -56,8 +54,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        app.state.database.pool = None
-        await pool.close()
+        await app.state.database.close()
         log.info("postgres pool closed")
 
 

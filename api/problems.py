@@ -8,7 +8,6 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.status import HTTP_503_SERVICE_UNAVAILABLE
 
 from api.access import AllMerchantsKeyRequired
+from api.db import DatabaseUnavailable
 from api.auth import MerchantForbidden, NotAuthenticated, RateLimited
 from api.ratelimit import retry_after_header
 from wallet_lake.lake.query import LakeScanTooLarge, LakeUnavailable
@@ -181,11 +181,11 @@ def _http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse
     )
 
 
-def _database_unavailable(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
-    # OperationalError covers refused connections, pool timeouts and statement timeouts
-    # (QueryCanceled): conditions a retry can cure, hence 503 rather than 500.
-    log.warning("database unavailable", error_type=type(exc).__name__, error=str(exc))
-    timed_out = isinstance(exc, psycopg.errors.QueryCanceled)
+def _database_unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
+    # Refused or lost connections, pool timeouts and statement timeouts (api/db.py): conditions
+    # a retry can cure, hence 503 rather than 500.
+    log.warning("database unavailable", error=str(exc), timed_out=exc.timed_out)
+    timed_out = exc.timed_out
     return problem_response(
         request_id_of(request),
         status=HTTP_503_SERVICE_UNAVAILABLE,
@@ -285,7 +285,7 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_problem)  # type: ignore[arg-type]
     app.add_exception_handler(UnknownQueryParameters, _unknown_parameters_problem)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_problem)  # type: ignore[arg-type]
-    app.add_exception_handler(psycopg.OperationalError, _database_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(DatabaseUnavailable, _database_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(NotAuthenticated, _not_authenticated)  # type: ignore[arg-type]
     app.add_exception_handler(MerchantForbidden, _merchant_forbidden)  # type: ignore[arg-type]
     app.add_exception_handler(AllMerchantsKeyRequired, _all_merchants_key_required)  # type: ignore[arg-type]

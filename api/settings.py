@@ -34,21 +34,31 @@ class Settings(PostgresEndpoint, ApiSettings, OpsSettings):
             raise ValueError("pg_pool_min_size must not exceed pg_pool_max_size")
         return self
 
-    def conninfo(self, *, read_only: bool = True, application_name: str = APPLICATION_NAME) -> str:
-        """libpq connection string without the password (kept out of any string that might be logged).
+    def session_settings(self, *, read_only: bool = True, application_name: str = APPLICATION_NAME) -> dict[str, str]:
+        """The server settings every connection of this program starts its session with.
 
-        The statement timeout, search_path and read-only mode travel in the startup packet, so
-        they are the session defaults of every pooled connection before its first query, and
-        survive RESET. Only the key administration CLI connects with read_only=False."""
-        from psycopg.conninfo import make_conninfo
-
+        They travel in the startup packet, so they are the session defaults of every pooled
+        connection before its first query, and survive RESET. Only the key administration CLI
+        connects with read_only=False."""
         # random_page_cost 1.1: the serving tables are small and cached; with the default 4 the
         # planner scans the month-to-date latency table whole rather than look up three days.
-        options = (
-            f"-c statement_timeout={self.pg_statement_timeout_ms} -c search_path=public -c random_page_cost=1.1"
-        )
+        settings = {
+            "application_name": application_name,
+            "statement_timeout": str(self.pg_statement_timeout_ms),
+            "search_path": "public",
+            "random_page_cost": "1.1",
+        }
         if read_only:
-            options += " -c default_transaction_read_only=on"
+            settings["default_transaction_read_only"] = "on"
+        return settings
+
+    def conninfo(self, *, read_only: bool = True, application_name: str = APPLICATION_NAME) -> str:
+        """libpq connection string without the password (kept out of any string that might be
+        logged), with the session settings as startup options."""
+        from psycopg.conninfo import make_conninfo
+
+        session = self.session_settings(read_only=read_only, application_name=application_name)
+        name = session.pop("application_name")
         tls = {"sslmode": self.pg_sslmode} | ({"sslrootcert": self.pg_sslrootcert} if self.pg_sslrootcert else {})
         return make_conninfo(
             "",
@@ -57,8 +67,8 @@ class Settings(PostgresEndpoint, ApiSettings, OpsSettings):
             user=self.pg_user,
             dbname=self.pg_db,
             connect_timeout=self.pg_connect_timeout_s,
-            application_name=application_name,
-            options=options,
+            application_name=name,
+            options=" ".join(f"-c {k}={v}" for k, v in session.items()),
             **tls,
         )
 

@@ -19,7 +19,7 @@ import uuid
 from urllib.parse import parse_qsl
 
 from api.auth import CachedKeyStore, PostgresKeyStore, verify
-from api.db import Database, create_pool
+from api.db import Database
 from api.logs import configure_logging
 from api.metrics import ApiMetrics
 from api.middleware import RequestContextMiddleware
@@ -40,15 +40,14 @@ async def _lifespan(receive, send) -> None:
         if message["type"] == "lifespan.startup":
             settings = load_settings()
             database = Database()
-            database.pool = create_pool(settings)
-            await database.pool.open(wait=True)
+            await database.open(settings, wait=True)
             _state.update(database=database, answers=AnswerCache(settings.api_answer_cache_rows),
                           histograms=KeptHistograms(settings.api_kept_histogram_days),
                           keys=CachedKeyStore(PostgresKeyStore(database), ttl_s=settings.api_key_cache_ttl_s,
                                               negative_ttl_s=settings.api_key_negative_cache_ttl_s))
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await _state["database"].pool.close()
+            await _state["database"].close()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

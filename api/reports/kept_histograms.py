@@ -18,9 +18,9 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping
 
-import psycopg
 from cachetools import LRUCache
 
+from api.db import Session
 from api.reports.latency_histograms import ROW_COLUMNS, Histograms, histograms
 from api.reports.sql import LATENCY_TERM, LATENCY_TOTAL, ONE_METHOD_FILTER, ReportQuery, latency_ctes
 
@@ -66,7 +66,7 @@ class KeptHistograms:
     def __len__(self) -> int:
         return 0 if self._days is None else len(self._days)
 
-    async def at_versions(self, conn: psycopg.AsyncConnection, wanted: Mapping[dt.date, int | None]) -> dict[dt.date, Histograms] | None:
+    async def at_versions(self, conn: Session, wanted: Mapping[dt.date, int | None]) -> dict[dt.date, Histograms] | None:
         """The histograms of the dts `wanted` names, each at exactly the version given, loading
         those not kept at it; None when a dt's version is not the one given any more."""
         if self._days is None:
@@ -81,9 +81,7 @@ class KeptHistograms:
                 missing.append(day)
         if not missing:
             return out
-        async with conn.cursor() as cur:
-            await cur.execute(DAY_HISTOGRAMS_SQL, {"dts": missing})
-            rows = await cur.fetchall()
+        rows = await conn.fetch(DAY_HISTOGRAMS_SQL, {"dts": missing})
         versions: dict[dt.date, int | None] = {}
         by_day: dict[dt.date, list[dict]] = defaultdict(list)
         for day, version, *values in rows:

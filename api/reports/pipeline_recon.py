@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
 from api.db import Database
@@ -98,14 +97,11 @@ async def run(database: Database, day: dt.date) -> PipelineRecon:
     """Read the day's ledger in one snapshot (REPEATABLE READ) and reconcile it."""
     hours = ledger.day_hours(day)
     params = ledger.hour_bounds(hours)
-    async with database.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(ledger.READ_SNAPSHOT_SQL)
-        await cur.execute(ledger.NOW_SQL)
-        as_of = (await cur.fetchone())["as_of"]
-        await cur.execute(STAGES.sql, STAGES.bind(**params))
-        stages = [ledger.stage_row(r) for r in await cur.fetchall()]
-        await cur.execute(LOADED_DTS.sql, LOADED_DTS.bind(**params))
-        dts = [ledger.loaded_dt(r) for r in await cur.fetchall()]
+    async with database.connection() as conn, conn.transaction():
+        await conn.execute(ledger.READ_SNAPSHOT_SQL)
+        as_of = (await conn.fetch(ledger.NOW_SQL))[0]["as_of"]
+        stages = [ledger.stage_row(r) for r in await conn.fetch(STAGES.sql, STAGES.bind(**params))]
+        dts = [ledger.loaded_dt(r) for r in await conn.fetch(LOADED_DTS.sql, LOADED_DTS.bind(**params))]
     return shape(day, as_of, ledger.reconcile_hours(hours, stages, dts))
 
 

@@ -21,8 +21,8 @@ from typing import Any, Literal, Protocol
 
 import anyio
 import anyio.to_thread
-import psycopg
 
+from api.db import Session
 from api.reports.answer_cache import FIRST_DT, HAVE_KEPT, KEPT_VERSIONS, LAST_DT, AnswerCache, split_result, versioned_sql
 from api.reports.kept_histograms import KeptHistograms
 from api.reports.sql import ReportQuery
@@ -50,7 +50,7 @@ class _PostgresFetch:
     """One statement per report (api/reports/answer_cache.py): as_of, the versions of the dts
     read, and the rows unless an answer with those versions is kept."""
 
-    def __init__(self, conn: psycopg.AsyncConnection, cache: AnswerCache, count: Callable[[bool], None] | None,
+    def __init__(self, conn: Session, cache: AnswerCache, count: Callable[[bool], None] | None,
                  histograms: KeptHistograms | None = None) -> None:
         self.conn, self.cache, self.count = conn, cache, count
         # The latency report's histograms kept by this worker (api/reports/kept_histograms.py).
@@ -65,11 +65,9 @@ class _PostgresFetch:
         kept = self.cache.get(key)
         bound = {**query.bind(**params), FIRST_DT: first_dt, LAST_DT: last_dt,
                  HAVE_KEPT: kept is not None, KEPT_VERSIONS: None if kept is None else list(kept.versions)}
-        async with self.conn.cursor() as cur:
-            await cur.execute(versioned_sql(query), bound)
-            result = await cur.fetchall()
-            columns = [c.name for c in cur.description]
-        as_of, _, read, fresh = split_result(columns, result)
+        result = await self.conn.fetch(versioned_sql(query), bound)
+        # versioned_sql answers one row at least, so the first row names the columns.
+        as_of, _, read, fresh = split_result(list(result[0].keys()) if result else [], result)
         if self.count is not None:
             self.count(not read)
         if read:
@@ -96,7 +94,7 @@ class _LakeFetch:
         return as_of, rows
 
 
-def postgres_fetch(conn: psycopg.AsyncConnection, cache: AnswerCache | None = None,
+def postgres_fetch(conn: Session, cache: AnswerCache | None = None,
                    count: Callable[[bool], None] | None = None, histograms: KeptHistograms | None = None) -> Fetch:
     """Reports on Postgres through `conn`, reusing the answers `cache` keeps (none by default);
     `count(hit)` is told whether each report reused a kept answer. With `histograms`, latency

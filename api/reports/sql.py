@@ -18,14 +18,11 @@ variant reads the small all-merchant table."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from wallet_lake import sql_placeholders
 from wallet_lake.contracts.reports import CAPTURED_STATUSES, DECLINED
-
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-
 
 @dataclass(frozen=True)
 class ReportQuery:
@@ -35,7 +32,7 @@ class ReportQuery:
     @property
     def params(self) -> frozenset[str]:
         """Names of the placeholders the statement binds."""
-        return frozenset(_PLACEHOLDER.findall(self.sql))
+        return sql_placeholders.names(self.sql)
 
     def bind(self, **params: Any) -> dict[str, Any]:
         """The parameter dict for execute(), checked against the placeholders: a missing or

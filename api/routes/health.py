@@ -28,7 +28,7 @@ async def readyz(request: Request) -> JSONResponse:
     timeout = request.app.state.settings.api_readyz_timeout_s if request.app.state.settings else None
     try:
         async with request.app.state.database.connection(timeout=timeout) as conn:
-            await (await conn.execute("select 1")).fetchone()
+            await conn.fetch("select 1")
     except Exception as exc:  # any failure means not ready; the probe itself must not 500
         log.warning("postgres not ready", error_type=type(exc).__name__, error=str(exc))
         return JSONResponse({"status": "unavailable", "postgres": "unreachable"}, status_code=503)

@@ -46,11 +46,11 @@ from wallet_lake.lake.views import (
     CURATED_RELATION, DAY_RECORDS, HOUR_RECORDS, LATEST_VIEW_NAME, LATEST_VIEW_SQL, ROWS_FROM_PARAM, bounded_latest_ctes,
 )
 from wallet_lake.contracts.report_relations import relation_ctes
+from wallet_lake import sql_placeholders
 
 SCAN_FROM_PARAM = "lake_scan_from"
 FILES_PARAM = "lake_files"  # Athena: the snapshot's files, as "$path" values
 ATHENA_MAX_QUERY_BYTES = 262_144  # Athena refuses a longer query string
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 class LakeUnavailable(RuntimeError):
@@ -125,11 +125,6 @@ def compose_ctes(statement: str, latest: list[tuple[str, str]]) -> str:
     if re.match(r"(?is)^with\s", body):
         return f"WITH {defined},\n{body[4:].lstrip()}"
     return f"WITH {defined}\n{body}"
-
-
-def to_duckdb_placeholders(sql: str) -> str:
-    """%(name)s (psycopg, pyathena) -> $name (DuckDB)."""
-    return _PLACEHOLDER.sub(lambda m: f"${m.group(1)}", sql)
 
 
 @dataclass(frozen=True)
@@ -353,7 +348,7 @@ class DuckDBLake:
         import pyarrow as pa
         from botocore.exceptions import BotoCoreError, ClientError
 
-        sql = to_duckdb_placeholders(compose_ctes(statement, bounded_latest_ctes(range_rows_are_later=plan.rows_from is not None)))
+        sql = sql_placeholders.to_duckdb(compose_ctes(statement, bounded_latest_ctes(range_rows_are_later=plan.rows_from is not None)))
         values = dict(params)
         if plan.rows_from is not None:
             values[ROWS_FROM_PARAM] = plan.rows_from

@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-import psycopg
+import asyncpg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.db import create_pool
+from api.db import Database, DatabaseUnavailable
 from api.settings import Settings
 
 from .conftest import payment, split_as_of
@@ -118,21 +118,25 @@ def test_pool_connections_carry_statement_timeout_and_read_only(pg_settings: Set
     settings = pg_settings.model_copy(update={"pg_statement_timeout_ms": 150, "pg_pool_min_size": 0})
 
     async def check() -> None:
-        pool = create_pool(settings)
-        await pool.open(wait=True)
+        database = Database()
+        await database.open(settings, wait=True)
         try:
-            async with pool.connection() as conn:
-                cur = await conn.execute(
+            async with database.connection() as conn:
+                rows = await conn.fetch(
                     "SELECT current_setting('statement_timeout'), current_setting('default_transaction_read_only'),"
-                    " current_setting('search_path')"
+                    " current_setting('search_path'), current_setting('application_name')"
                 )
-                assert await cur.fetchone() == ("150ms", "on", "public")
-                with pytest.raises(psycopg.errors.QueryCanceled):
-                    await conn.execute("SELECT pg_sleep(30)")
-            async with pool.connection() as conn:
-                with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                assert tuple(rows[0]) == ("150ms", "on", "public", "wallet-lake-api")
+            # Over the time limit: a 503 (timed out), and the connection serves the next borrow.
+            with pytest.raises(DatabaseUnavailable) as timed_out:
+                async with database.connection() as conn:
+                    await conn.fetch("SELECT pg_sleep(30)")
+            assert timed_out.value.timed_out
+            async with database.connection() as conn:
+                with pytest.raises(asyncpg.exceptions.ReadOnlySQLTransactionError):
                     await conn.execute("CREATE TEMP TABLE api_must_not_write (x int)")
+                assert (await conn.fetch("SELECT 1 AS one"))[0]["one"] == 1
         finally:
-            await pool.close()
+            await database.close()
 
     asyncio.run(check())

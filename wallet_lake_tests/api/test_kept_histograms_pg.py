@@ -11,6 +11,7 @@ import datetime as dt
 import psycopg
 import pytest
 
+from api.db import Database
 from api.reports.kept_histograms import KeptHistograms
 from api.reports.latency_histograms import percentiles
 
@@ -33,9 +34,13 @@ def test_a_histogram_is_kept_at_its_version_and_a_moved_dt_is_told_apart(pg_sett
     kept = KeptHistograms(8)
 
     async def ask(store, wanted):
-        async with await psycopg.AsyncConnection.connect(
-                pg_settings.conninfo(), password=pg_settings.pg_password.get_secret_value(), autocommit=True) as conn:
-            return await store.at_versions(conn, wanted)
+        database = Database()
+        await database.open(pg_settings.model_copy(update={"pg_pool_min_size": 1}), wait=True)
+        try:
+            async with database.connection() as conn:
+                return await store.at_versions(conn, wanted)
+        finally:
+            await database.close()
 
     days = asyncio.run(ask(kept, {d: version}))
     assert percentiles([method], [(1, days[d])])[method] == {"p50": 40.0, "p95": 49.0, "p99": 49.8}

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.auth import CachedKeyStore, PostgresKeyStore, StaticKeyStore, generate_key, hash_key, key_id_of, verify
-from api.db import Database, create_pool
+from api.db import Database
 from api.settings import Settings
 
 from .conftest import KeyedClient
@@ -126,7 +126,7 @@ def test_negative_ttl_is_a_documented_setting() -> None:
 
 
 def requests_num(client: TestClient) -> int:
-    return client.app.state.database.pool.get_stats()["requests_num"]
+    return client.app.state.database.borrows
 
 
 @pytest.mark.integration
@@ -149,8 +149,7 @@ def test_postgres_store_negative_entry_expires_for_a_new_key(pg_settings: Settin
 
     async def run() -> None:
         database = Database()
-        database.pool = create_pool(pg_settings)
-        await database.pool.open(wait=True)
+        await database.open(pg_settings, wait=True)
         try:
             store = CachedKeyStore(PostgresKeyStore(database), ttl_s=5, negative_ttl_s=30, clock=clock)
             assert await verify(store, key) is None
@@ -159,16 +158,16 @@ def test_postgres_store_negative_entry_expires_for_a_new_key(pg_settings: Settin
                 " VALUES (%s, %s, true, '{}', 'wallet_lake_tests.api key cache')",
                 [key_id, hash_key(key)],
             )
-            before = database.pool.get_stats()["requests_num"]
+            before = database.borrows
             clock.now += 29
             assert await verify(store, key) is None
-            assert database.pool.get_stats()["requests_num"] == before
+            assert database.borrows == before
             clock.now += 1
             found = await verify(store, key)
             assert found is not None and found.key_id == key_id_of(key) and found.all_merchants
-            assert database.pool.get_stats()["requests_num"] == before + 1
+            assert database.borrows == before + 1
         finally:
-            await database.pool.close()
+            await database.close()
 
     try:
         asyncio.run(run())

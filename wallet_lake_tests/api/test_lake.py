@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.reports.sql import LATENCY, REPORT_QUERIES
-from wallet_lake.lake.query import AthenaLake, LakeQueryConfig, compose, to_duckdb_placeholders
+from wallet_lake.lake.query import AthenaLake, LakeQueryConfig, compose
+from wallet_lake.sql_placeholders import to_duckdb
 from wallet_lake.contracts.reports import LATENCY_RELATIVE_ERROR
 from wallet_lake_tests.lake_support import far_landing_hour, publish_rows
 
@@ -32,7 +33,7 @@ def test_every_report_composes_over_the_lake_relations(name: str) -> None:
     for relation in ("curated_payments_latest AS", "report_status_daily AS", "report_status_daily_all AS", "report_latency_daily AS"):
         assert relation in sql
     assert sql.count("WITH ") == 1  # a report's own CTEs continue the list
-    assert "%(" not in to_duckdb_placeholders(sql)
+    assert "%(" not in to_duckdb(sql)
 
 
 def test_athena_sql_renders_through_pyathena_and_runs_on_a_trino_like_table() -> None:

@@ -360,7 +360,23 @@ def create_bench_key() -> tuple[str, str]:
 API_APP = "api.main:app"  # what the benchmarks serve unless told to compare another app
 
 
-SERVERS = ("api.serve", "uvicorn")  # api/serve.py: a SO_REUSEPORT socket per worker; uvicorn --workers: one shared socket
+# api/serve.py: a SO_REUSEPORT socket per worker; uvicorn --workers: one shared socket; granian
+# (session 26, compared only): a Rust HTTP server running the same ASGI app.
+SERVERS = ("api.serve", "uvicorn", "granian")
+
+
+def server_command(server: str, app: str, port: int, workers: int, extra: list[str]) -> list[str]:
+    """The command serving `app` under `server`; `extra` is passed to the server as is."""
+    if server == "granian":
+        import importlib.util
+
+        if importlib.util.find_spec("granian") is None:  # compared once, not a dependency
+            raise SystemExit("--server granian needs granian: .venv/bin/pip install granian==2.8.7 (session 26's comparison)")
+        return [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(workers), "--loop", "uvloop", "--http", "1", "--no-ws", "--no-access-log",
+                "--log-level", "warning", *extra, app]
+    return [sys.executable, "-m", server, app, "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--no-access-log", "--log-level", "warning", *extra]
 
 
 def start_api(port: int, workers: int, pool: int, log_path: Path, metrics_dir: str, *,
@@ -375,8 +391,7 @@ def start_api(port: int, workers: int, pool: int, log_path: Path, metrics_dir: s
                # The benchmark measures capacity from one client with one key: no rate limits.
                WL_API_RATE_LIMIT_CLIENT_PER_S="0", WL_API_RATE_LIMIT_KEY_PER_S="0")
     env.update(env_extra or {})  # an option may override any of the above (the key cache's TTL, say)
-    cmd = [sys.executable, "-m", server, app, "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(workers), "--no-access-log", "--log-level", "warning", *(uvicorn_args or [])]
+    cmd = server_command(server, app, port, workers, uvicorn_args or [])
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     import urllib.request
 

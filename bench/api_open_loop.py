@@ -329,7 +329,7 @@ def record(args: argparse.Namespace, label: str, runs: list[dict], commands: lis
         "started": args.started,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "driver": args.driver,
-        "api": f"{'python -m api.serve' if args.server == 'api.serve' else 'uvicorn'} {args.app} --workers {args.workers} {' '.join(args.uvicorn_arg)}".strip()
+        "api": f"{'python -m api.serve' if args.server == 'api.serve' else args.server} {args.app} --workers {args.workers} {' '.join(args.uvicorn_arg)}".strip()
                + f", pool {args.pool} per worker" + (f", {' '.join(args.api_env)}" if args.api_env else ""),
         "duration_s": args.duration,
         "rates": runs,
@@ -382,7 +382,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections at most (vegeta: workers)")
     parser.add_argument("--workers", type=int, default=2, help="the API's worker processes")
     parser.add_argument("--server", choices=bench.SERVERS, default="api.serve",
-                        help="api.serve (a SO_REUSEPORT socket per worker), or uvicorn --workers (one shared socket; before session 25)")
+                        help="api.serve (a SO_REUSEPORT socket per worker), uvicorn --workers (one shared socket; before session 25), or granian (session 26, compared only)")
     parser.add_argument("--pool", type=int, default=4, help="Postgres connections per worker")
     parser.add_argument("--api-env", action="append", default=[], metavar="NAME=VALUE",
                         help="an extra variable for the API (an option under comparison)")

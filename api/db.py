@@ -31,10 +31,13 @@ from wallet_lake.sql_placeholders import to_positional
 
 log = structlog.get_logger(logger_name="api.db")
 
-# SQLSTATE classes a retry can cure: connection exceptions (08), insufficient resources (53, too
-# many connections included), operator intervention (57: shutdown, cannot connect now, and
-# query_canceled, which statement_timeout raises) and system errors (58).
-_TRANSIENT_CLASSES = frozenset({"08", "53", "57", "58"})
+# SQLSTATE classes a retry can cure: connection exceptions (08), transaction rollback (40: a
+# serialization failure, a deadlock, a standby's recovery conflict), insufficient resources (53,
+# too many connections included), operator intervention (57: shutdown, cannot connect now, and
+# query_canceled, which statement_timeout raises) and system errors (58); and lock_not_available.
+# (libpq's clients report the same ones as OperationalError.)
+_TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+_TRANSIENT_STATES = frozenset({"55P03"})
 QUERY_CANCELED = "57014"
 # The longest pause between attempts to reach Postgres at startup.
 _OPEN_RETRY_MAX_S = 10.0
@@ -50,28 +53,29 @@ class DatabaseUnavailable(Exception):
         self.timed_out = timed_out
 
 
-def unavailable(exc: BaseException) -> DatabaseUnavailable | None:
-    """The DatabaseUnavailable that a driver error raised by a statement means, or None when it
-    is not one (a bug, a constraint, bad SQL: those stay 500s). Pure."""
+def unavailable(exc: BaseException, *, connection_lost: bool = False) -> DatabaseUnavailable | None:
+    """The DatabaseUnavailable that an error raised while using a connection means, or None when
+    it is not one (a bug, a constraint, bad SQL: those stay 500s). Any error once the connection
+    is lost (`connection_lost`) is one: asyncpg then raises InterfaceError from whatever touched
+    the connection next (a transaction's end, the next statement), masking the first error. Pure."""
     if isinstance(exc, DatabaseUnavailable):
         return exc
     if isinstance(exc, asyncpg.PostgresError):
         state = exc.sqlstate or ""
-        if state[:2] in _TRANSIENT_CLASSES:
+        if state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES:
             return DatabaseUnavailable(f"{type(exc).__name__}: {exc}", timed_out=state == QUERY_CANCELED)
-        return None
-    # The socket died under the statement (a closed connection is ConnectionDoesNotExistError,
-    # SQLSTATE 08003, above).
-    if isinstance(exc, OSError):
-        return DatabaseUnavailable(f"{type(exc).__name__}: {exc}")
+    if connection_lost:
+        return DatabaseUnavailable(f"connection lost: {type(exc).__name__}: {exc}")
     return None
 
 
 def ssl_option(sslmode: str, sslrootcert: str | None) -> ssl.SSLContext | str:
-    """libpq's sslmode for asyncpg. With a CA file, verify-ca and verify-full get a context that
-    trusts that CA only (verify-full also checks the host name); every other case is the mode
-    itself, which asyncpg reads as libpq does (its default CA path included)."""
-    if sslrootcert and sslmode in ("verify-ca", "verify-full"):
+    """libpq's sslmode for asyncpg. With a CA file, require, verify-ca and verify-full get a
+    context that verifies the server's chain against that CA only, as libpq does (require with a
+    CA file behaves as verify-ca); verify-full also checks the host name. A CA file that cannot
+    be read raises here, at startup. Without one the mode is passed as is, and asyncpg looks for
+    libpq's default CA file (~/.postgresql/root.crt) for the verify modes."""
+    if sslrootcert and sslmode in ("require", "verify-ca", "verify-full"):
         context = ssl.create_default_context(cafile=sslrootcert)
         context.check_hostname = sslmode == "verify-full"
         return context
@@ -100,6 +104,15 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     defaults), and an open transaction is rolled back by asyncpg before this runs."""
 
 
+def _lost(connection: asyncpg.Connection) -> bool:
+    """Whether a borrowed connection is gone: closed, or already handed back by asyncpg, which
+    does that when the server or the network drops it."""
+    try:
+        return connection.is_closed()
+    except asyncpg.InterfaceError:
+        return True
+
+
 class Session:
     """A borrowed connection; statements in the `%(name)s` style, bound by name."""
 
@@ -117,7 +130,7 @@ class Session:
 
     async def execute(self, sql: str) -> None:
         """A statement without values or rows (SET TRANSACTION, ...)."""
-        await self.connection.execute(sql)
+        await self.connection.execute(to_positional(sql)[0])
 
     def transaction(self) -> Any:
         """`async with session.transaction():` commits at the end, rolls back on an error."""
@@ -141,22 +154,24 @@ class Database:
         backoff until Postgres answers; until then every borrow is DatabaseUnavailable (503)
         and /readyz says not ready."""
         self.acquire_timeout_s = settings.pg_pool_timeout_s
+        # Built once, here: a bad setting (an unreadable CA file) fails the startup, not a retry.
+        options = connect_options(settings)
         if wait:
-            self.pool = await self._create(settings)
+            self.pool = await self._create(settings, options)
         else:
-            self._opening = asyncio.create_task(self._open_in_background(settings), name="postgres-pool-open")
+            self._opening = asyncio.create_task(self._open_in_background(settings, options), name="postgres-pool-open")
 
     @staticmethod
-    async def _create(settings: Settings) -> asyncpg.Pool:
+    async def _create(settings: Settings, options: dict[str, Any]) -> asyncpg.Pool:
         return await asyncpg.create_pool(
-            **connect_options(settings),
+            **options,
             min_size=settings.pg_pool_min_size,
             max_size=settings.pg_pool_max_size,
             max_inactive_connection_lifetime=60,
             reset=_keep_session,
         )
 
-    async def _open_in_background(self, settings: Settings) -> None:
+    async def _open_in_background(self, settings: Settings, options: dict[str, Any]) -> None:
         def tell(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             log.warning("postgres not reachable yet; retrying", attempt=state.attempt_number,
@@ -164,11 +179,13 @@ class Database:
 
         retrying = tenacity.AsyncRetrying(
             wait=tenacity.wait_exponential(multiplier=0.5, max=_OPEN_RETRY_MAX_S),
-            retry=tenacity.retry_if_exception_type((asyncpg.PostgresError, asyncpg.InterfaceError, OSError)),
+            # Not a client configuration error (a setting asyncpg refuses): no retry cures it.
+            retry=(tenacity.retry_if_exception_type((asyncpg.PostgresError, asyncpg.InterfaceError, OSError))
+                   & tenacity.retry_if_not_exception_type(asyncpg.ClientConfigurationError)),
             before_sleep=tell,
         )
         try:
-            self.pool = await retrying(self._create, settings)
+            self.pool = await retrying(self._create, settings, options)
         except Exception as exc:  # not a condition time cures (a bad setting): said once, loudly
             log.error("postgres pool not created; every request needing Postgres answers 503",
                       error_type=type(exc).__name__, error=str(exc))
@@ -212,7 +229,7 @@ class Database:
         try:
             yield Session(connection)
         except Exception as exc:
-            mapped = unavailable(exc)
+            mapped = unavailable(exc, connection_lost=_lost(connection))
             if mapped is None or mapped is exc:
                 raise
             raise mapped from exc

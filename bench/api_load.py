@@ -494,7 +494,7 @@ def versions() -> dict:
         pg = conn.execute("SHOW server_version").fetchone()[0]
     wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split()[1]
     return {"python": platform.python_version(), "postgres": pg, "wrk": wrk_version,
-            **{p: version(p) for p in ("fastapi", "starlette", "uvicorn", "pydantic", "psycopg", "psycopg-pool", "prometheus-client")}}
+            **{p: version(p) for p in ("fastapi", "starlette", "uvicorn", "pydantic", "asyncpg", "prometheus-client")}}
 
 
 def main() -> None:

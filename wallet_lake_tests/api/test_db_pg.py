@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.db import Database, DatabaseUnavailable, unavailable
+from api.db import Database, DatabaseUnavailable, ssl_option, unavailable
 from api.main import create_app
 from api.problems import SERVICE_UNAVAILABLE
 from api.settings import Settings
@@ -36,12 +36,15 @@ REPORT = ("/reports/daily-recon", {"date": "2026-11-24"})
         (asyncpg.exceptions.CannotConnectNowError("the database system is starting up"), True, False),
         (asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"), True, False),
         (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"), True, False),
-        (ConnectionResetError("reset by peer"), True, False),
+        (asyncpg.exceptions.SerializationError("could not serialize access"), True, False),
+        (asyncpg.exceptions.LockNotAvailableError("could not obtain lock"), True, False),
         # A bug or bad data stays a 500: a retry would not cure it.
         (asyncpg.exceptions.UndefinedColumnError("column x does not exist"), False, False),
         (asyncpg.exceptions.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"), False, False),
         (asyncpg.exceptions.DataError("invalid input"), False, False),
         (ValueError("not a database error"), False, False),
+        (asyncpg.InterfaceError("cannot call Transaction.__aexit__(): the underlying connection is closed"), False, False),
+        (OSError("not the connection's"), False, False),
     ],
 )
 def test_errors_a_retry_can_cure_are_unavailable(error: Exception, is_503: bool, timed_out: bool) -> None:
@@ -49,6 +52,23 @@ def test_errors_a_retry_can_cure_are_unavailable(error: Exception, is_503: bool,
     assert (mapped is not None) == is_503
     if mapped is not None:
         assert mapped.timed_out == timed_out and type(error).__name__ in str(mapped)
+    # Once the connection is lost, whatever touched it next is a 503 (asyncpg masks the first error).
+    lost = unavailable(error, connection_lost=True)
+    assert lost is not None and lost.timed_out == timed_out
+
+
+def test_a_ca_file_makes_require_verify_the_chain_as_libpq_does(tmp_path: Path) -> None:
+    from stack import tls
+
+    tls.ensure(tmp_path)
+    ca = str(tmp_path / "ca.pem")
+    for mode, names_checked in (("require", False), ("verify-ca", False), ("verify-full", True)):
+        context = ssl_option(mode, ca)
+        assert isinstance(context, ssl.SSLContext) and context.verify_mode == ssl.CERT_REQUIRED
+        assert context.check_hostname == names_checked
+    assert ssl_option("require", None) == "require" and ssl_option("prefer", ca) == "prefer"
+    with pytest.raises(FileNotFoundError):  # at startup, not as a retried connection error
+        ssl_option("verify-full", str(tmp_path / "missing.pem"))
 
 
 # --- the real server -------------------------------------------------------------------------------
@@ -139,6 +159,12 @@ def test_connections_lost_under_the_pool_are_503s_then_replaced(pg_settings: Set
                     async with database.connection() as conn:
                         await asyncio.gather(conn.fetch("SELECT pg_sleep(2)"), cut_soon())
                 assert not lost.value.timed_out
+                # The same inside a transaction (pipeline-recon's snapshot): asyncpg's end of the
+                # transaction then raises InterfaceError on the lost connection, still a 503.
+                with pytest.raises(DatabaseUnavailable):
+                    async with database.connection() as conn, conn.transaction():
+                        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                        await asyncio.gather(conn.fetch("SELECT pg_sleep(2)"), cut_soon())
                 async with database.connection() as conn:
                     assert (await conn.fetch("SELECT 1 AS one"))[0]["one"] == 1
             finally:

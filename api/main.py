@@ -39,7 +39,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Not waiting: the API starts while Postgres may still be coming up; /readyz tells when it can serve.
     await app.state.database.open(settings, wait=False)
     log.info(
-        "postgres pool opened",
+        "postgres pool opening",
         host=settings.pg_host,
         port=settings.pg_port,
         db=settings.pg_db,

@@ -17,8 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.status import HTTP_503_SERVICE_UNAVAILABLE
 
 from api.access import AllMerchantsKeyRequired
-from api.db import DatabaseUnavailable
 from api.auth import MerchantForbidden, NotAuthenticated, RateLimited
+from api.db import DatabaseUnavailable
 from api.ratelimit import retry_after_header
 from wallet_lake.lake.query import LakeScanTooLarge, LakeUnavailable
 from api.params import UnknownQueryParameters, accepted_forms
@@ -185,7 +185,6 @@ def _database_unavailable(request: Request, exc: DatabaseUnavailable) -> JSONRes
     # Refused or lost connections, pool timeouts and statement timeouts (api/db.py): conditions
     # a retry can cure, hence 503 rather than 500.
     log.warning("database unavailable", error=str(exc), timed_out=exc.timed_out)
-    timed_out = exc.timed_out
     return problem_response(
         request_id_of(request),
         status=HTTP_503_SERVICE_UNAVAILABLE,
@@ -193,7 +192,7 @@ def _database_unavailable(request: Request, exc: DatabaseUnavailable) -> JSONRes
         title="Service unavailable",
         detail=(
             "The report query exceeded its time limit; retry later."
-            if timed_out
+            if exc.timed_out
             else "The database is unavailable; retry later."
         ),
         headers={"Retry-After": "5"},

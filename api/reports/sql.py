@@ -24,6 +24,7 @@ from typing import Any
 from wallet_lake import sql_placeholders
 from wallet_lake.contracts.reports import CAPTURED_STATUSES, DECLINED
 
+
 @dataclass(frozen=True)
 class ReportQuery:
     name: str

@@ -28,10 +28,14 @@ never in the tests).
    start any request allows. A request's latency is its lateness in being sent plus its response
    time. Requests the open-loop driver never sent (still queued 30 s after the last was due) are
    errors.
-5. Records the run under open_loop.options_tried in bench/results/api.json (by --label); with
+5. Says what each attack's tail is made of (`over_p99`, tail_figures): the requests slower than
+   the p99 by kind of request against each kind's share, and grouped into episodes (a stall or
+   a burst the machine could not serve at once, against requests slow on their own); and how
+   fast the host ran Python just before and after the attack (`host_probe_before/after`).
+6. Records the run under open_loop.options_tried in bench/results/api.json (by --label); with
    --headline also as open_loop's figures and open_loop_p99_ms_at_1000. The closed-loop
    figures of bench/api_load.py stay as they are.
-6. --app drives another ASGI app in the API's place, for comparison only (never the headline):
+7. --app drives another ASGI app in the API's place, for comparison only (never the headline):
    bench/api_lean_app.py answers the same reports without FastAPI's routing and validation.
 
 Goal (issue 14): p99 <= 10 ms at 1,000 requests/s on this 2-core machine."""
@@ -154,25 +158,79 @@ def attack_command(driver: str, binary: Path, targets: Path, output: Path, rate:
 
 # --- figures ----------------------------------------------------------------------------------------
 
-def from_schedule(rows: list[tuple[int, int, int, int]], rate: int, *, t0: float | None = None, unsent: int = 0) -> dict:
+def request_kind(path: str) -> str:
+    """A request's kind in the tail's breakdown: its report, and whether it names one merchant
+    (or one payment method), since those read far fewer rows than the whole day's."""
+    report, _, query = path.partition("?")
+    narrowed = "merchant=" in query or "payment_method=" in query
+    return f"{report.removeprefix('/reports/')}/{'one' if narrowed else 'all'}"
+
+
+def tail_figures(due_ms: list[float], total_ms: list[float], kinds: list[str], threshold_ms: float,
+                 gap_ms: float = 50.0) -> dict:
+    """What the requests slower than `threshold_ms` (the p99) are made of:
+    - by kind: each kind's share of them against its share of every request. A kind well over
+      its share is slow by its own work;
+    - as episodes: slow requests due within `gap_ms` of the previous slow one form one episode.
+      A few long episodes are stalls (a pause, a burst the machine could not serve at once);
+      many single-request episodes are requests slow on their own."""
+    slow = sorted((due, total, kind) for due, total, kind in zip(due_ms, total_ms, kinds) if total > threshold_ms)
+    everyone: dict[str, int] = {}
+    for kind in kinds:
+        everyone[kind] = everyone.get(kind, 0) + 1
+    in_tail: dict[str, int] = {}
+    for _, _, kind in slow:
+        in_tail[kind] = in_tail.get(kind, 0) + 1
+    episodes: list[dict] = []
+    for due, total, _ in slow:
+        if episodes and due - episodes[-1]["last_due_ms"] <= gap_ms:
+            episode = episodes[-1]
+            episode.update(last_due_ms=due, requests=episode["requests"] + 1, max_ms=max(episode["max_ms"], total))
+        else:
+            episodes.append({"first_due_ms": due, "last_due_ms": due, "requests": 1, "max_ms": total})
+    longest = sorted(episodes, key=lambda e: -e["requests"])[:5]
+    return {
+        "threshold_ms": round(threshold_ms, 2),
+        "requests": len(slow),
+        "by_kind": {kind: {"tail_share": round(in_tail.get(kind, 0) / max(len(slow), 1), 3),
+                           "all_share": round(count / max(len(kinds), 1), 3)}
+                    for kind, count in sorted(everyone.items())},
+        "episodes": len(episodes),
+        "single_request_episodes": sum(e["requests"] == 1 for e in episodes),
+        "largest_episodes": [{"at_s": round(e["first_due_ms"] / 1000, 2),
+                              "spans_ms": round(e["last_due_ms"] - e["first_due_ms"], 1),
+                              "requests": e["requests"], "max_ms": round(e["max_ms"], 1)} for e in longest],
+        # Every episode of more than one request as [due s after the attack's start, requests,
+        # max ms], to lay beside what else ran on the machine then.
+        "stalls": [[round(e["first_due_ms"] / 1000, 3), e["requests"], round(e["max_ms"], 1)]
+                   for e in episodes if e["requests"] > 1],
+    }
+
+
+def from_schedule(rows: list[tuple[int, int, int, int]], rate: int, *, t0: float | None = None, unsent: int = 0,
+                  kinds: list[str] | None = None) -> dict:
     """Figures of one attack from its requests (seq, start ns, latency ns, status code).
 
     Request seq k is due at t0 + (k+1)/rate (both drivers' constant pacer). The open-loop driver
     gives t0 (its own clock's zero). vegeta stamps k when a worker takes it, never before its
     tick, so there t0 is fitted as the earliest start the stamps allow (the least late request
     counts as on time). Latency from the schedule is then (start - due) + response time.
-    `unsent` requests (scheduled, never sent) count as errors and in `requests`."""
+    `unsent` requests (scheduled, never sent) count as errors and in `requests`. `kinds` (by
+    seq, request_kind of each target) adds the tail's breakdown (tail_figures)."""
     interval = 1e9 / rate
     if t0 is None:
         t0 = min(start - (seq + 1) * interval for seq, start, _, _ in rows)
-    from_sched, service, send_lag = [], [], []
+    from_sched, service, send_lag, due_ms = [], [], [], []
     errors = unsent
     for seq, start, latency, code in rows:
         lag = start - (t0 + (seq + 1) * interval)
         send_lag.append(lag / 1e6)
         service.append(latency / 1e6)
         from_sched.append((lag + latency) / 1e6)
+        due_ms.append((seq + 1) * interval / 1e6)
         errors += not 200 <= code < 400
+    tail = (tail_figures(due_ms, from_sched, [kinds[seq] for seq, _, _, _ in rows], bench.percentile(sorted(from_sched), 0.99))
+            if kinds is not None and rows else None)
     for values in (from_sched, service, send_lag):
         values.sort()
     span_s = (max(s for _, s, _, _ in rows) - min(s for _, s, _, _ in rows)) / 1e9
@@ -193,6 +251,7 @@ def from_schedule(rows: list[tuple[int, int, int, int]], rate: int, *, t0: float
                                   "p99_9": round(pct(service, 0.999), 2)},
         "send_lag_ms": {"p50": round(pct(send_lag, 0.5), 3), "p99": round(pct(send_lag, 0.99), 3),
                         "max": round(send_lag[-1], 3)},
+        **({"over_p99": tail} if tail is not None else {}),
     }
 
 
@@ -216,14 +275,43 @@ def read_open_loop_results(results: Path) -> tuple[list[tuple[int, int, int, int
     return rows, unsent
 
 
-def attack_figures(driver: str, binary: Path, results: Path, rate: int) -> dict:
+def target_kinds(targets: Path) -> list[str]:
+    """request_kind of each target, in the drivers' order (seq k is the file's k-th line)."""
+    with targets.open() as f:
+        return [request_kind("/" + json.loads(line)["url"].split("/", 3)[3]) for line in f]
+
+
+def attack_figures(driver: str, binary: Path, results: Path, rate: int, kinds: list[str]) -> dict:
     if driver == "open-loop":
         rows, unsent = read_open_loop_results(results)
-        return from_schedule(rows, rate, t0=0, unsent=unsent)
-    return from_schedule(read_vegeta_results(binary, results), rate)
+        return from_schedule(rows, rate, t0=0, unsent=unsent, kinds=kinds)
+    return from_schedule(read_vegeta_results(binary, results), rate, kinds=kinds)
 
 
 # --- a run ------------------------------------------------------------------------------------------
+
+def _probe_work() -> int:
+    """A fixed piece of interpreter work of the kind a request does (calls, dicts, strings)."""
+    total = 0
+    for i in range(20_000):
+        row = {"merchant": f"m_{i % 200:04d}", "count": i, "amount": i * 7}
+        total += len(row["merchant"]) + (row["count"] ^ row["amount"]) % 13
+    return total
+
+
+def host_probe(repeats: int = 7) -> dict:
+    """How fast this machine runs Python right now: ms per round of _probe_work, fastest and
+    median of `repeats`, taken just before and just after an attack. The host's speed moves by
+    up to 2x over minutes (docs/benchmarks.md); this says which phase an attack ran in, so runs
+    of the same code that differ with it are not read as code effects."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        _probe_work()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {"fastest_ms": round(times[0], 2), "median_ms": round(times[len(times) // 2], 2)}
+
 
 def wait_until_quiet(max_wait_s: int, load_below: float, busy_below: float) -> tuple[float, float]:
     """Wait (at most max_wait_s) for a 1-minute load average below load_below, then for CPUs
@@ -287,7 +375,7 @@ def attack(driver: str, binary: Path, targets: Path, work: Path, rate: int, dura
     busy1, total1 = bench._machine_ticks()
     api1, pg1 = bench._cpu_ticks(api), bench._cpu_ticks(pg)
     load1 = os.getloadavg()[0]
-    figures = attack_figures(driver, binary, output, rate)
+    figures = attack_figures(driver, binary, output, rate, target_kinds(targets))
     cpus = os.cpu_count() or 1
     hz = os.sysconf("SC_CLK_TCK")
     api_s, pg_s, busy_s = (api1 - api0) / hz, (pg1 - pg0) / hz, (busy1 - busy0) / hz
@@ -445,8 +533,12 @@ def main() -> None:
             for attempt in range(args.attempts):
                 targets = draw(f"{rate}-{attempt}", rate, args.duration, args.seed + 1000 * rate + attempt + 1)
                 load, busy = wait_until_quiet(args.wait_quiet, args.quiet_load, args.quiet_busy)
-                print(f"{rate}/s for {args.duration} s (load average {load:.2f}, CPUs {busy:.0%} busy before)", flush=True)
+                probe = host_probe()
+                print(f"{rate}/s for {args.duration} s (load average {load:.2f}, CPUs {busy:.0%} busy before, "
+                      f"host probe {probe['fastest_ms']} ms)", flush=True)
                 figures, cmd = attack(args.driver, binary, targets, work, rate, args.duration, args.connections, api.pid, port)
+                figures["cpu"]["host_probe_before"] = probe
+                figures["cpu"]["host_probe_after"] = host_probe()
                 targets.unlink()
                 attempts.append(figures)
                 print(f"  achieved {figures['achieved_rate']}/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "

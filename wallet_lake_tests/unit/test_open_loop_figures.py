@@ -48,3 +48,40 @@ def test_schedule_is_fitted_to_the_least_late_request(open_loop):
 def test_answers_other_than_2xx_and_3xx_are_errors(open_loop):
     rows = [(k, (k + 1) * MS, MS, code) for k, code in enumerate([200, 304, 401, 500, 503, 0])]
     assert open_loop.from_schedule(rows, 1000)["errors"] == 4
+
+
+def test_request_kind_tells_narrowed_requests_from_whole_ones(open_loop):
+    assert open_loop.request_kind("/reports/refund-rate?from=2026-06-01&to=2026-06-03") == "refund-rate/all"
+    assert open_loop.request_kind("/reports/declines?from=2026-06-01&to=2026-06-03&merchant=m_0007") == "declines/one"
+    assert open_loop.request_kind("/reports/latency?from=2026-06-01&to=2026-06-01&payment_method=card") == "latency/one"
+
+
+def test_tail_splits_into_stalls_and_requests_slow_on_their_own(open_loop):
+    # 1,000/s for 2 s, every request 1 ms, except: a stall at 500 ms (requests 500-529 answered
+    # at 560 ms) and every 100th request of kind "b" from 1,000 on taking 100 ms by itself.
+    rows, kinds = [], []
+    for k in range(2000):
+        due = (k + 1) * MS
+        if 499 <= k < 529:
+            rows.append((k, 559 * MS, MS, 200))
+        elif k >= 1000 and k % 100 == 0:
+            rows.append((k, due, 100 * MS, 200))
+        else:
+            rows.append((k, due, MS, 200))
+        kinds.append("b" if k >= 1000 and k % 100 == 0 else "a")
+    figures = open_loop.from_schedule(rows, 1000, t0=0, kinds=kinds)
+    tail = figures["over_p99"]
+    # Over the p99: the ten "b" requests and the stall's ten latest-answered; each is counted.
+    assert tail["requests"] == sum(1 for seq, sent, lat, _ in rows if (sent + lat) / MS - (seq + 1) > tail["threshold_ms"])
+    assert tail["largest_episodes"][0]["requests"] >= 10
+    assert tail["largest_episodes"][0]["at_s"] == pytest.approx(0.5, abs=0.01)
+    assert tail["single_request_episodes"] == 10  # the ten "b" requests, 100 ms apart
+    assert tail["by_kind"]["b"]["all_share"] == 0.005
+    assert tail["by_kind"]["b"]["tail_share"] > 0.2
+    assert "over_p99" not in open_loop.from_schedule(rows, 1000, t0=0)
+
+
+def test_host_probe_reports_its_fastest_and_median_round(open_loop):
+    probe = open_loop.host_probe(repeats=3)
+    assert set(probe) == {"fastest_ms", "median_ms"}
+    assert 0 < probe["fastest_ms"] <= probe["median_ms"]

@@ -134,10 +134,9 @@ def create_app(
         description=_DESCRIPTION,
         lifespan=_lifespan,
         dependencies=[Depends(reject_unknown_query_params)],
-        # The API exports Prometheus metrics and structured logs (api/metrics.py, api/logs.py),
-        # not OpenTelemetry: with it on, FastAPI looks for an OpenTelemetry provider on every
-        # request (part of the ~5 % of CPU a request this and the routers' order saved,
-        # docs/benchmarks.md session 27).
+        # The API's telemetry is Prometheus metrics and JSON logs (api/metrics.py, api/logs.py),
+        # not OpenTelemetry: with FastAPI's hooks on, it looks for an OpenTelemetry provider on
+        # every request, work with no use here (docs/benchmarks.md, session 27).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings

@@ -200,10 +200,6 @@ def tail_figures(due_ms: list[float], total_ms: list[float], kinds: list[str], t
         "largest_episodes": [{"at_s": round(e["first_due_ms"] / 1000, 2),
                               "spans_ms": round(e["last_due_ms"] - e["first_due_ms"], 1),
                               "requests": e["requests"], "max_ms": round(e["max_ms"], 1)} for e in longest],
-        # Every episode of more than one request as [due s after the attack's start, requests,
-        # max ms], to lay beside what else ran on the machine then.
-        "stalls": [[round(e["first_due_ms"] / 1000, 3), e["requests"], round(e["max_ms"], 1)]
-                   for e in episodes if e["requests"] > 1],
     }
 
 

@@ -153,11 +153,9 @@ def create_app(
     install_exception_handlers(app)
     _document_problem_media_types(app)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
-    # Routers are matched in this order, one route after another: the reports, nearly every
-    # request, first. Their paths overlap no other router's.
-    app.include_router(reports.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(reports.router)
     ui.install(app)
     return app
 

@@ -4,16 +4,18 @@ moves by up to 2x over minutes on this machine (docs/benchmarks.md), cannot tilt
 HTTP runs one after the other.
 
     eval "$(stack/wallet-stack env)"
-    .venv/bin/python bench/api_in_process.py --b api_variants:session27_before --rounds 12
+    .venv/bin/python bench/api_in_process.py --b api_variants:telemetry_hooks_on > /tmp/api-in-process.log
 
 - Each build is a factory `module:function` returning an ASGI app (default for A: the API's own
   `api.main:create_app`); modules are looked up in bench/ as well. Both run their lifespan (each
-  its own pool) against wallet_lake_bench, with the settings bench/api_load.py gives the API.
-- Requests: bench/api_load.py's mix (random_path), drawn afresh for every round; each app sees
-  300 of warm-up. Every answer must be a 200.
-- Round r runs A then B when r is even, B then A when odd; each round is --per-round requests,
-  awaited one after the other, and its CPU time (process_time, this one thread) is divided by
-  them. Printed: every round, the medians, and the median of B-A over the pairs of a round."""
+  its own pool of 4) against wallet_lake_bench, with the settings bench/api_load.py gives the
+  API (api_settings). Their access lines go to stdout, as the API's do (send it to a file: the
+  figures go to stderr).
+- Requests: bench/api_load.py's mix (random_path); each app sees 300 of warm-up, then every
+  round draws --per-round requests that A and B both answer (a pair). Every answer must be a 200.
+- Round r runs A then B when r is even, B then A when odd, the requests awaited one after the
+  other; the process's CPU time (process_time) over the round is divided by them. Printed: every
+  round, the medians, and the median of B-A over the pairs."""
 
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ import asyncio
 import importlib
 import os
 import random
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,39 +62,56 @@ async def call(app, key: str, path: str) -> None:
         raise RuntimeError(f"{path}: {sent[0]}")
 
 
-async def lifespan(app) -> asyncio.Queue:
-    """Start the app's lifespan; the returned queue ends it."""
-    inbox, outbox = asyncio.Queue(), asyncio.Queue()
-    await inbox.put({"type": "lifespan.startup"})
-    asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, outbox.put))
-    started = await outbox.get()
-    if started["type"] != "lifespan.startup.complete":
-        raise RuntimeError(f"startup: {started}")
-    return inbox
+class Lifespan:
+    """The app's lifespan, as a server runs it: started, then ended and waited for."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.outbox: asyncio.Queue = asyncio.Queue()
+        self.task: asyncio.Task | None = None
+
+    async def _step(self, message: str) -> None:
+        await self.inbox.put({"type": f"lifespan.{message}"})
+        done = await self.outbox.get()
+        if done["type"] != f"lifespan.{message}.complete":
+            raise RuntimeError(f"{message}: {done}")
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self.app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                                                 self.inbox.get, self.outbox.put))
+        await self._step("startup")
+
+    async def end(self) -> None:
+        await self._step("shutdown")
+        await self.task
 
 
 async def compare(args: argparse.Namespace, key: str) -> None:
     rng = random.Random(args.seed)
     apps = {"A": factory(args.a)(), "B": factory(args.b)()}
-    ends = [await lifespan(app) for app in apps.values()]
+    lifespans = [Lifespan(app) for app in apps.values()]
+    for lifespan in lifespans:
+        await lifespan.start()
     for app in apps.values():
         for _ in range(300):
             await call(app, key, bench.random_path(rng, args.all_merchant_share))
     cpu_ms: dict[str, list[float]] = {"A": [], "B": []}
     for r in range(args.rounds):
+        paths = [bench.random_path(rng, args.all_merchant_share) for _ in range(args.per_round)]
         for name in ("A", "B") if r % 2 == 0 else ("B", "A"):
-            paths = [bench.random_path(rng, args.all_merchant_share) for _ in range(args.per_round)]
             started = time.process_time()
             for path in paths:
                 await call(apps[name], key, path)
             cpu_ms[name].append(1000 * (time.process_time() - started) / args.per_round)
     for name, spec in (("A", args.a), ("B", args.b)):
-        print(f"{name} {spec}: median {statistics.median(cpu_ms[name]):.3f} ms a request; rounds {[round(v, 3) for v in cpu_ms[name]]}")
+        print(f"{name} {spec}: median {statistics.median(cpu_ms[name]):.3f} ms a request; "
+              f"rounds {[round(v, 3) for v in cpu_ms[name]]}", file=sys.stderr)
     diffs = [b - a for a, b in zip(cpu_ms["A"], cpu_ms["B"])]
     print(f"B-A per round: {[round(d, 3) for d in diffs]}; median {statistics.median(diffs):+.3f} ms, "
-          f"B lower in {sum(d < 0 for d in diffs)} of {len(diffs)}")
-    for end in ends:
-        await end.put({"type": "lifespan.shutdown"})
+          f"B lower in {sum(d < 0 for d in diffs)} of {len(diffs)}", file=sys.stderr)
+    for lifespan in lifespans:
+        await lifespan.end()
 
 
 def main() -> None:
@@ -103,16 +124,15 @@ def main() -> None:
     parser.add_argument("--all-merchant-share", type=float, default=0.1)
     args = parser.parse_args()
     load_stack_env()
-    # As bench/api_load.py starts the API (pool of 4, no rate limits), on the benchmark database.
-    metrics_dir = Path(os.environ.get("WL_CACHE_DIR", "/tmp")) / f"api-in-process-metrics-{os.getpid()}"
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.update(WL_PG_DB=bench.BENCH_DB, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), WL_PG_POOL_MIN_SIZE="4",
-                      WL_PG_POOL_MAX_SIZE="4", WL_API_KEY_CACHE_TTL_S="30",
-                      WL_API_RATE_LIMIT_CLIENT_PER_S="0", WL_API_RATE_LIMIT_KEY_PER_S="0")
+    metrics_dir = tempfile.mkdtemp(prefix="wallet-lake-in-process-metrics-")
+    os.environ.update(bench.api_settings(metrics_dir, pool=4))
     _, key = bench.create_bench_key()
     import uvloop
 
-    uvloop.run(compare(args, key))
+    try:
+        uvloop.run(compare(args, key))
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -360,6 +360,15 @@ def create_bench_key() -> tuple[str, str]:
 API_APP = "api.main:app"  # what the benchmarks serve unless told to compare another app
 
 
+def api_settings(metrics_dir: str, pool: int) -> dict[str, str]:
+    """The API's settings in every benchmark of it: the bench database, `pool` connections per
+    worker, metrics shared through `metrics_dir`."""
+    return dict(WL_PG_DB=BENCH_DB, PROMETHEUS_MULTIPROC_DIR=metrics_dir,
+                WL_PG_POOL_MIN_SIZE=str(pool), WL_PG_POOL_MAX_SIZE=str(pool), WL_API_KEY_CACHE_TTL_S="30",
+                # The benchmark measures capacity from one client with one key: no rate limits.
+                WL_API_RATE_LIMIT_CLIENT_PER_S="0", WL_API_RATE_LIMIT_KEY_PER_S="0")
+
+
 # api/serve.py: a SO_REUSEPORT socket per worker; uvicorn --workers: one shared socket; granian
 # (session 26, compared only): a Rust HTTP server running the same ASGI app.
 SERVERS = ("api.serve", "uvicorn", "granian")
@@ -386,10 +395,7 @@ def start_api(port: int, workers: int, pool: int, log_path: Path, metrics_dir: s
     server="uvicorn", `uvicorn --workers`, as before session 25); env_extra, uvicorn_args and app
     (an ASGI app to compare with the API, such as bench/api_lean_app.py's) are the options a
     benchmark compares (bench/api_open_loop.py). Both take the same arguments."""
-    env = dict(os.environ, WL_PG_DB=BENCH_DB, PROMETHEUS_MULTIPROC_DIR=metrics_dir,
-               WL_PG_POOL_MIN_SIZE=str(pool), WL_PG_POOL_MAX_SIZE=str(pool), WL_API_KEY_CACHE_TTL_S="30",
-               # The benchmark measures capacity from one client with one key: no rate limits.
-               WL_API_RATE_LIMIT_CLIENT_PER_S="0", WL_API_RATE_LIMIT_KEY_PER_S="0")
+    env = dict(os.environ, **api_settings(metrics_dir, pool))
     env.update(env_extra or {})  # an option may override any of the above (the key cache's TTL, say)
     cmd = server_command(server, app, port, workers, uvicorn_args or [])
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)

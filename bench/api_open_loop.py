@@ -57,6 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import api_load as bench  # noqa: E402 - bench/ is on sys.path when run as a script
@@ -204,15 +205,15 @@ def tail_figures(due_ms: list[float], total_ms: list[float], kinds: list[str], t
 
 
 def from_schedule(rows: list[tuple[int, int, int, int]], rate: int, *, t0: float | None = None, unsent: int = 0,
-                  kinds: list[str] | None = None) -> dict:
+                  kinds: Sequence[str] | Mapping[int, str] | None = None) -> dict:
     """Figures of one attack from its requests (seq, start ns, latency ns, status code).
 
     Request seq k is due at t0 + (k+1)/rate (both drivers' constant pacer). The open-loop driver
     gives t0 (its own clock's zero). vegeta stamps k when a worker takes it, never before its
     tick, so there t0 is fitted as the earliest start the stamps allow (the least late request
     counts as on time). Latency from the schedule is then (start - due) + response time.
-    `unsent` requests (scheduled, never sent) count as errors and in `requests`. `kinds` (by
-    seq, request_kind of each target) adds the tail's breakdown (tail_figures)."""
+    `unsent` requests (scheduled, never sent) count as errors and in `requests`. `kinds`
+    (request_kind of each request, indexed by seq) adds the tail's breakdown (tail_figures)."""
     interval = 1e9 / rate
     if t0 is None:
         t0 = min(start - (seq + 1) * interval for seq, start, _, _ in rows)
@@ -251,11 +252,18 @@ def from_schedule(rows: list[tuple[int, int, int, int]], rate: int, *, t0: float
     }
 
 
-def read_vegeta_results(vegeta: Path, results: Path) -> list[tuple[int, int, int, int]]:
-    """(seq, start ns, latency ns, code) of every request, from `vegeta encode --to csv`
-    (columns: timestamp, code, latency, bytes out, bytes in, error, body, attack, seq, ...)."""
+def read_vegeta_results(vegeta: Path, results: Path) -> tuple[list[tuple[int, int, int, int]], dict[int, str]]:
+    """(seq, start ns, latency ns, code) of every request, and each request's path by seq, from
+    `vegeta encode --to csv` (columns: timestamp, code, latency, bytes out, bytes in, error,
+    body, attack, seq, method, url, headers). The path comes from the result itself: vegeta
+    numbers a request when a worker takes it and picks its target afterwards, so two workers
+    can swap targets and seq k need not be the targets file's k-th line."""
     out = subprocess.run([str(vegeta), "encode", "--to", "csv", str(results)], capture_output=True, text=True, check=True).stdout
-    return [(int(r[8]), int(r[0]), int(r[2]), int(r[1])) for r in csv.reader(out.splitlines())]
+    rows, paths = [], {}
+    for r in csv.reader(out.splitlines()):
+        rows.append((int(r[8]), int(r[0]), int(r[2]), int(r[1])))
+        paths[int(r[8])] = url_path(r[10])
+    return rows, paths
 
 
 def read_open_loop_results(results: Path) -> tuple[list[tuple[int, int, int, int]], int]:
@@ -271,17 +279,24 @@ def read_open_loop_results(results: Path) -> tuple[list[tuple[int, int, int, int
     return rows, unsent
 
 
+def url_path(url: str) -> str:
+    """/reports/x?y of http://host:port/reports/x?y."""
+    return "/" + url.split("/", 3)[3]
+
+
 def target_kinds(targets: Path) -> list[str]:
-    """request_kind of each target, in the drivers' order (seq k is the file's k-th line)."""
+    """request_kind of each target, in the file's order: the open-loop driver's seq k is the
+    file's k-th line (it sends requests[k] and writes k)."""
     with targets.open() as f:
-        return [request_kind("/" + json.loads(line)["url"].split("/", 3)[3]) for line in f]
+        return [request_kind(url_path(json.loads(line)["url"])) for line in f]
 
 
-def attack_figures(driver: str, binary: Path, results: Path, rate: int, kinds: list[str]) -> dict:
+def attack_figures(driver: str, binary: Path, results: Path, rate: int, targets: Path) -> dict:
     if driver == "open-loop":
         rows, unsent = read_open_loop_results(results)
-        return from_schedule(rows, rate, t0=0, unsent=unsent, kinds=kinds)
-    return from_schedule(read_vegeta_results(binary, results), rate, kinds=kinds)
+        return from_schedule(rows, rate, t0=0, unsent=unsent, kinds=target_kinds(targets))
+    rows, paths = read_vegeta_results(binary, results)
+    return from_schedule(rows, rate, kinds={seq: request_kind(path) for seq, path in paths.items()})
 
 
 # --- a run ------------------------------------------------------------------------------------------
@@ -296,10 +311,11 @@ def _probe_work() -> int:
 
 
 def host_probe(repeats: int = 7) -> dict:
-    """How fast this machine runs Python right now: ms per round of _probe_work, fastest and
-    median of `repeats`, taken just before and just after an attack. The host's speed moves by
-    up to 2x over minutes (docs/benchmarks.md); this says which phase an attack ran in, so runs
-    of the same code that differ with it are not read as code effects."""
+    """How fast this machine runs a small piece of Python right now: ms per round of
+    _probe_work, fastest and median of `repeats`, taken just before and just after an attack.
+    A record beside the API's own CPU per request, which moves with the host by up to 2x over
+    minutes (docs/benchmarks.md). Session 27 found it a weak sign of that phase: fast before
+    some of the slowest attacks, slow before a fast one."""
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -371,7 +387,7 @@ def attack(driver: str, binary: Path, targets: Path, work: Path, rate: int, dura
     busy1, total1 = bench._machine_ticks()
     api1, pg1 = bench._cpu_ticks(api), bench._cpu_ticks(pg)
     load1 = os.getloadavg()[0]
-    figures = attack_figures(driver, binary, output, rate, target_kinds(targets))
+    figures = attack_figures(driver, binary, output, rate, targets)
     cpus = os.cpu_count() or 1
     hz = os.sysconf("SC_CLK_TCK")
     api_s, pg_s, busy_s = (api1 - api0) / hz, (pg1 - pg0) / hz, (busy1 - busy0) / hz

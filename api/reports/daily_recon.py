@@ -52,32 +52,23 @@ class DailyRecon(BaseModel):
 def shape(report_date: dt.date, merchant_id: str | None, rows: Iterable[Mapping[str, Any]], *, as_of: dt.datetime) -> DailyRecon:
     """Build the answer from DAILY_RECON rows of any engine (mappings with the SQL's column names).
 
-    Sorting is done here, by code point, so the order does not depend on a database collation."""
-    lines = sorted(
-        (
-            StatusLine(
-                currency=r["currency"],
-                status=r["status"],
-                count=int(r["payment_count"]),
-                # Postgres sum(bigint) is numeric (Decimal here): int() keeps it exact.
-                amount_cents=int(r["amount_cents"]),
-            )
-            for r in rows
-        ),
-        key=lambda line: (line.currency, line.status),
-    )
-    totals: dict[str, CurrencyTotal] = {}
-    for line in lines:
-        t = totals.setdefault(line.currency, CurrencyTotal(currency=line.currency, count=0, amount_cents=0))
-        t.count += line.count
-        t.amount_cents += line.amount_cents
-    return DailyRecon(
-        date=report_date,
-        merchant_id=merchant_id,
-        as_of=as_of,
-        by_status=lines,
-        totals=[totals[c] for c in sorted(totals)],
-    )
+    Sorting is done here, by code point, so the order does not depend on a database collation.
+    Built as plain data and validated once (api/reports/common.py says why)."""
+    # Postgres sum(bigint) is numeric (Decimal here): int() keeps it exact.
+    lines = sorted(((r["currency"], r["status"], int(r["payment_count"]), int(r["amount_cents"])) for r in rows),
+                   key=lambda line: (line[0], line[1]))
+    totals: dict[str, list[int]] = {}
+    for currency, _, count, amount in lines:
+        t = totals.setdefault(currency, [0, 0])
+        t[0] += count
+        t[1] += amount
+    return DailyRecon.model_validate({
+        "date": report_date,
+        "merchant_id": merchant_id,
+        "as_of": as_of,
+        "by_status": [{"currency": c, "status": s, "count": n, "amount_cents": a} for c, s, n, a in lines],
+        "totals": [{"currency": c, "count": n, "amount_cents": a} for c, (n, a) in sorted(totals.items())],
+    })
 
 
 def query_for(report_date: dt.date, merchant_id: str | None) -> tuple[ReportQuery, dict[str, Any]]:

@@ -48,13 +48,14 @@ class Declines(RangeAnswer):
     by_currency: list[CurrencyDeclines] = Field(description="Per currency with payments in the range, sorted by currency.")
 
 
-def _amounts(per_currency: Mapping[str, int]) -> list[CurrencyAmount]:
-    return [CurrencyAmount(currency=c, amount_cents=per_currency[c]) for c in sorted(per_currency)]
+def _amounts(per_currency: Mapping[str, int]) -> list[dict[str, Any]]:
+    return [{"currency": c, "amount_cents": per_currency[c]} for c in sorted(per_currency)]
 
 
 def shape(
     date_from: dt.date, date_to: dt.date, merchant_id: str | None, rows: Iterable[Mapping[str, Any]], *, as_of: dt.datetime
 ) -> Declines:
+    """Built as plain data and validated once (api/reports/common.py says why)."""
     total = 0
     reasons: dict[str, dict[str, int]] = {}
     counts: dict[str, int] = {}
@@ -78,21 +79,19 @@ def shape(
         declined_amounts[r["currency"]] = declined_amounts.get(r["currency"], 0) + amount
     declined = sum(counts.values())
     by_currency = [
-        CurrencyDeclines(
-            currency=c, payment_count=n, amount_cents=a, declined_count=dn, declined_amount_cents=da,
-            decline_rate=rate(dn, n), decline_amount_rate=rate(da, a),
-        )
+        {"currency": c, "payment_count": n, "amount_cents": a, "declined_count": dn, "declined_amount_cents": da,
+         "decline_rate": rate(dn, n), "decline_amount_rate": rate(da, a)}
         for c, (n, a, dn, da) in sorted(currencies.items())
     ]
     by_reason = [
-        ReasonLine(decline_reason=reason, count=counts[reason], amounts=_amounts(reasons[reason]))
+        {"decline_reason": reason, "count": counts[reason], "amounts": _amounts(reasons[reason])}
         for reason in sorted(counts, key=lambda k: (-counts[k], k))
     ]
-    return Declines(
-        date_from=date_from, date_to=date_to, merchant_id=merchant_id, as_of=as_of,
-        payment_count=total, declined_count=declined, decline_rate=rate(declined, total),
-        declined_amounts=_amounts(declined_amounts), by_reason=by_reason, by_currency=by_currency,
-    )
+    return Declines.model_validate({
+        "date_from": date_from, "date_to": date_to, "merchant_id": merchant_id, "as_of": as_of,
+        "payment_count": total, "declined_count": declined, "decline_rate": rate(declined, total),
+        "declined_amounts": _amounts(declined_amounts), "by_reason": by_reason, "by_currency": by_currency,
+    })
 
 
 def query_for(date_from: dt.date, date_to: dt.date, merchant_id: str | None) -> tuple[ReportQuery, dict[str, Any]]:

@@ -58,28 +58,28 @@ def shape(
     date_from: dt.date, date_to: dt.date, payment_method: str | None, rows: Iterable[Mapping[str, Any]], *, as_of: dt.datetime
 ) -> Latency:
     """The answer from per-method rows (payment_method, payment_count, sum_ms, max_ms, p50_ms,
-    p95_ms, p99_ms)."""
-    methods = {
-        r["payment_method"]: MethodLatency(
-            payment_method=r["payment_method"],
-            count=int(r["payment_count"]),
-            mean_ms=_ms(int(r["sum_ms"]) / int(r["payment_count"])),
-            p50_ms=_ms(r["p50_ms"]),
-            p95_ms=_ms(r["p95_ms"]),
-            p99_ms=_ms(r["p99_ms"]),
-            max_ms=int(r["max_ms"]),
-        )
+    p95_ms, p99_ms). Built as plain data and validated once (api/reports/common.py says why)."""
+    methods: dict[str, dict[str, Any]] = {
+        r["payment_method"]: {
+            "payment_method": r["payment_method"],
+            "count": int(r["payment_count"]),
+            "mean_ms": _ms(int(r["sum_ms"]) / int(r["payment_count"])),
+            "p50_ms": _ms(r["p50_ms"]),
+            "p95_ms": _ms(r["p95_ms"]),
+            "p99_ms": _ms(r["p99_ms"]),
+            "max_ms": int(r["max_ms"]),
+        }
         for r in rows
     }
     if payment_method is not None and payment_method not in methods:
-        methods[payment_method] = MethodLatency(
-            payment_method=payment_method, count=0, mean_ms=None, p50_ms=None, p95_ms=None, p99_ms=None, max_ms=None
-        )
-    return Latency(
-        date_from=date_from, date_to=date_to, payment_method=payment_method, as_of=as_of,
-        percentile_max_relative_error=LATENCY_RELATIVE_ERROR,
-        methods=[methods[m] for m in sorted(methods)],
-    )
+        methods[payment_method] = {
+            "payment_method": payment_method, "count": 0, "mean_ms": None, "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None,
+        }
+    return Latency.model_validate({
+        "date_from": date_from, "date_to": date_to, "payment_method": payment_method, "as_of": as_of,
+        "percentile_max_relative_error": LATENCY_RELATIVE_ERROR,
+        "methods": [methods[m] for m in sorted(methods)],
+    })
 
 
 def per_method(totals: Iterable[Mapping[str, Any]], terms: Sequence[tuple[int, Histograms]]) -> list[dict[str, Any]]:

@@ -48,32 +48,30 @@ class RefundRate(RangeAnswer):
 def shape(
     date_from: dt.date, date_to: dt.date, merchant_id: str | None, rows: Iterable[Mapping[str, Any]], *, as_of: dt.datetime
 ) -> RefundRate:
+    """Built as plain data and validated once (api/reports/common.py says why)."""
     per: dict[str, dict[str, tuple[int, int]]] = {}
     for r in rows:
         per.setdefault(r["currency"], {})[r["status"]] = (int(r["payment_count"]), int(r["amount_cents"]))
     currencies = []
+    captured = refunded = chargebacks = 0
     for currency in sorted(per):
         by_status = per[currency]
         count = sum(c for c, _ in by_status.values())
         amount = sum(a for _, a in by_status.values())
         rc, ra = by_status.get(REFUNDED, (0, 0))
         cc, ca = by_status.get(CHARGEBACK, (0, 0))
-        currencies.append(
-            CurrencyRefunds(
-                currency=currency, captured_count=count, captured_amount_cents=amount,
-                refunded_count=rc, refunded_amount_cents=ra, chargeback_count=cc, chargeback_amount_cents=ca,
-                refund_amount_rate=rate(ra, amount), chargeback_amount_rate=rate(ca, amount),
-            )
-        )
-    captured = sum(c.captured_count for c in currencies)
-    refunded = sum(c.refunded_count for c in currencies)
-    chargebacks = sum(c.chargeback_count for c in currencies)
-    return RefundRate(
-        date_from=date_from, date_to=date_to, merchant_id=merchant_id, as_of=as_of,
-        captured_count=captured, refunded_count=refunded, chargeback_count=chargebacks,
-        refund_rate=rate(refunded, captured), chargeback_rate=rate(chargebacks, captured),
-        by_currency=currencies,
-    )
+        captured, refunded, chargebacks = captured + count, refunded + rc, chargebacks + cc
+        currencies.append({
+            "currency": currency, "captured_count": count, "captured_amount_cents": amount,
+            "refunded_count": rc, "refunded_amount_cents": ra, "chargeback_count": cc, "chargeback_amount_cents": ca,
+            "refund_amount_rate": rate(ra, amount), "chargeback_amount_rate": rate(ca, amount),
+        })
+    return RefundRate.model_validate({
+        "date_from": date_from, "date_to": date_to, "merchant_id": merchant_id, "as_of": as_of,
+        "captured_count": captured, "refunded_count": refunded, "chargeback_count": chargebacks,
+        "refund_rate": rate(refunded, captured), "chargeback_rate": rate(chargebacks, captured),
+        "by_currency": currencies,
+    })
 
 
 def query_for(date_from: dt.date, date_to: dt.date, merchant_id: str | None) -> tuple[ReportQuery, dict[str, Any]]:

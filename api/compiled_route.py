@@ -186,8 +186,15 @@ class CompiledRoute(APIRoute):
         if plan is None:
             return fastapi_handler
         overrides = route.dependency_overrides_provider
+        # The ASGI app FastAPI builds around this handler (set once the handler is returned), which
+        # api/route_table.py calls directly for later requests of a path without parameters.
+        learns = not route.param_convertors
 
         async def handler(request: Request) -> Response:
+            if learns:
+                table = getattr(request.app.state, "route_table", None)
+                if table is not None and not table.knows(request.scope):
+                    table.learn(request.scope, route.app)
             if overrides is not None and getattr(overrides, "dependency_overrides", None):
                 return await fastapi_handler(request)
             values = plan.values(request)

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import Depends, FastAPI
 
-from api import metrics
+from api import metrics, route_table
 from api.auth import SECURITY_SCHEMES, CachedKeyStore, KeyStore, PostgresKeyStore, RateLimits
 from api.db import Database
 from api.logs import configure_logging
@@ -157,6 +157,8 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(reports.router)
     ui.install(app)
+    # Report requests skip FastAPI's matching once it has chosen their route (api/route_table.py).
+    route_table.install(app)
     return app
 
 

@@ -24,3 +24,11 @@ def reports_router_first() -> FastAPI:
     included = [i for i, r in enumerate(routes) if type(r).__name__ == "_IncludedRouter"]
     routes.insert(included[0], routes.pop(included[2]))  # health, metrics, reports -> reports, health, metrics
     return app
+
+
+def route_table_off() -> FastAPI:
+    """Before session 28: every request matched by FastAPI's routing (api/route_table.py off)."""
+    app = create_app()
+    app.router.middleware_stack = app.state.route_table.routed
+    del app.state.route_table
+    return app

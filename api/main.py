@@ -74,7 +74,7 @@ def _apply_settings(app: FastAPI, settings: Settings) -> None:
     )
     app.state.lake.configure(settings)
     app.state.answer_cache = AnswerCache(settings.api_answer_cache_rows)
-    app.state.kept_histograms = KeptHistograms(settings.api_kept_histogram_days)
+    app.state.kept_histograms = KeptHistograms(settings.api_kept_histogram_days, count=app.state.metrics.count_percentiles)
 
 
 def _document_security(openapi: dict) -> dict:
@@ -148,8 +148,8 @@ def create_app(
         negative_ttl_s=defaults.api_key_negative_cache_ttl_s,
     )
     app.state.lake = LakeEngines(lake_engine)
-    _apply_settings(app, defaults)  # again at startup when the settings are read then
     app.state.metrics = metrics.ApiMetrics()
+    _apply_settings(app, defaults)  # again at startup when the settings are read then
     install_exception_handlers(app)
     _document_problem_media_types(app)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)

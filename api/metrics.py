@@ -46,6 +46,17 @@ class ApiMetrics:
             ["result"], registry=self.registry,
         )
 
+        self.percentiles = Counter(
+            "wallet_lake_api_latency_percentiles",
+            "Latency reports' percentiles from kept histograms (source=postgres), by whether they were kept from an "
+            "earlier report at the same dt versions (reused) or computed.",
+            ["result"], registry=self.registry,
+        )
+
+    def count_percentiles(self, reused: bool) -> None:
+        """A latency report's percentiles: kept ones reused, or computed (api/reports/kept_histograms.py)."""
+        self.percentiles.labels("reused" if reused else "computed").inc()
+
     def count_answer(self, reused: bool) -> None:
         """A source=postgres report: a kept answer reused, or the report read (api/reports/answer_cache.py)."""
         self.answers.labels("reused" if reused else "read").inc()

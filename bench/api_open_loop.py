@@ -351,19 +351,22 @@ def own_postgres_pids() -> list[int]:
 
 def answer_counts(port: int) -> dict[str, float]:
     """The API's reports so far by whether a kept answer was reused or the report read
-    (wallet_lake_api_report_answers_total, every worker: the bench sets PROMETHEUS_MULTIPROC_DIR)."""
+    (wallet_lake_api_report_answers_total), and its latency reports by whether kept percentiles
+    were reused or computed (wallet_lake_api_latency_percentiles_total); every worker: the bench
+    sets PROMETHEUS_MULTIPROC_DIR."""
     import urllib.request
 
     from prometheus_client.parser import text_string_to_metric_families
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         text = r.read().decode()
-    counts = {"reused": 0.0, "read": 0.0}
+    counts = {"reused": 0.0, "read": 0.0, "percentiles_reused": 0.0, "percentiles_computed": 0.0}
+    prefixes = {"wallet_lake_api_report_answers": "", "wallet_lake_api_latency_percentiles": "percentiles_"}
     for family in text_string_to_metric_families(text):
-        if family.name == "wallet_lake_api_report_answers":
+        if family.name in prefixes:
             for sample in family.samples:
                 if sample.name.endswith("_total"):
-                    counts[sample.labels["result"]] += sample.value
+                    counts[prefixes[family.name] + sample.labels["result"]] += sample.value
     return counts
 
 
@@ -409,8 +412,10 @@ def attack(driver: str, binary: Path, targets: Path, work: Path, rate: int, dura
     }
     answers1 = answer_counts(port)
     reused, read = answers1["reused"] - answers0["reused"], answers1["read"] - answers0["read"]
+    kept, computed = (answers1[k] - answers0[k] for k in ("percentiles_reused", "percentiles_computed"))
     figures["answers"] = {"reused": int(reused), "read": int(read),
-                          "reused_share": round(reused / (reused + read), 3) if reused + read else None}
+                          "reused_share": round(reused / (reused + read), 3) if reused + read else None,
+                          "latency_percentiles_reused": int(kept), "latency_percentiles_computed": int(computed)}
     output.unlink()
     return figures, cmd
 

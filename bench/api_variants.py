@@ -3,9 +3,13 @@ each rebuilds an earlier configuration from today's code, so the two compare in 
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from api.main import create_app
+from api.reports.kept_histograms import KeptHistograms
+from api.reports.latency_histograms import percentiles
 
 
 def telemetry_hooks_on() -> FastAPI:
@@ -31,4 +35,26 @@ def route_table_off() -> FastAPI:
     app = create_app()
     app.router.middleware_stack = app.state.route_table.routed
     del app.state.route_table
+    return app
+
+
+class _PercentilesNotKept(KeptHistograms):
+    async def percentiles_at(self, conn, methods, terms):
+        days = await self.at_versions(conn, {day: version for _, day, version in terms})
+        return None if days is None else percentiles(methods, [(sign, days[day]) for sign, day, _ in terms])
+
+
+def percentiles_not_kept() -> FastAPI:
+    """Before session 28: the latency percentiles computed on every report from the kept
+    histograms, never kept themselves."""
+    app = create_app()
+    started = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a):
+        async with started(a) as state:
+            a.state.kept_histograms = _PercentilesNotKept(a.state.settings.api_kept_histogram_days)
+            yield state
+
+    app.router.lifespan_context = lifespan
     return app

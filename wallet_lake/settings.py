@@ -235,7 +235,7 @@ class ApiSettings(Group):
         "it read is unchanged (api/reports/answer_cache.py; ~0.3-0.7 KB a row; 0 disables)"))] = 100_000
     api_kept_histogram_days: Annotated[int, Field(ge=0, description=(
         "dts whose month-to-date latency histograms each API worker keeps, to compute latency reports' percentiles "
-        "from them rather than read their rows from Postgres each time (api/reports/kept_histograms.py; ~10-50 KB a dt; 0 keeps none)"))] = 400
+        "from them rather than read their rows from Postgres each time, and the last 4,096 percentile answers computed from them (api/reports/kept_histograms.py; ~10-50 KB a dt, ~8 MB of answers; 0 keeps none)"))] = 400
     api_key_negative_cache_ttl_s: Annotated[float, Field(ge=0, description="how long an unknown key id is remembered as unknown (0 disables)")] = 60.0
     api_key_negative_cache_max_entries: Annotated[int, Field(ge=1, description="unknown key ids remembered at most")] = 100_000
     api_rate_limit_client_per_s: Annotated[float, Field(ge=0, description="requests per second per client address (0 disables)")] = 100.0

@@ -9,6 +9,12 @@ exactly what that statement's snapshot holds. A dt's histogram is loaded with it
 statement; if the version read then differs from the report's (a refresh in between), the
 report reads again (api/reports/latency.py).
 
+The percentiles computed from kept histograms are kept too, by the methods asked for and the
+terms' (sign, dt, version): at the same versions the histograms are the same, and so are the
+percentiles. Computing them is most of a latency report's CPU in the API (~0.4 ms of ~1 ms in the
+benchmark's mix, docs/benchmarks.md session 28); a report asked again while its dts are unchanged
+(a dashboard refreshing) skips it.
+
 Postgres-only SQL (the versions table); one store per worker process, used from its event loop
 only (no locking)."""
 
@@ -16,12 +22,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from cachetools import LRUCache
 
 from api.db import Session
-from api.reports.latency_histograms import ROW_COLUMNS, Histograms, histograms
+from api.reports.latency_histograms import ROW_COLUMNS, Histograms, histograms, percentiles
 from api.reports.sql import LATENCY_TERM, LATENCY_TOTAL, ONE_METHOD_FILTER, ReportQuery, latency_ctes
 
 
@@ -51,13 +57,24 @@ DAY_HISTOGRAMS_SQL = (
     "WHERE v.dt = ANY(%(dts)s)"
 )
 
-class KeptHistograms:
-    """The month-to-date histograms of at most `max_days` dts (least recently used first out);
-    0 keeps none, and latency reports then read their terms' rows with sql.LATENCY every time."""
+# Percentile answers kept (least recently used first out): ~2 KB each (a dict per method), ~8 MB.
+KEPT_PERCENTILES = 4096
+# (methods, ((sign, dt, version), ...)) -> {method: {p50, p95, p99}}
+PercentilesKey = tuple[tuple[str, ...], tuple[tuple[int, dt.date, int], ...]]
 
-    def __init__(self, max_days: int) -> None:
+
+class KeptHistograms:
+    """The month-to-date histograms of at most `max_days` dts (least recently used first out),
+    and the percentiles last computed from them; 0 keeps none, and latency reports then read their
+    terms' rows with sql.LATENCY every time."""
+
+    def __init__(self, max_days: int, count: Callable[[bool], None] | None = None) -> None:
         self.max_days = max_days
+        self.count = count  # told, for each percentiles_at answered, whether kept ones were reused
         self._days: LRUCache[dt.date, tuple[int | None, Histograms]] | None = LRUCache(maxsize=max_days) if max_days > 0 else None
+        self._percentiles: LRUCache[PercentilesKey, dict[str, dict[str, float]]] | None = (
+            LRUCache(maxsize=KEPT_PERCENTILES) if max_days > 0 else None
+        )
 
     @property
     def enabled(self) -> bool:
@@ -98,3 +115,28 @@ class KeptHistograms:
                 moved = True
             out[day] = histogram
         return None if moved else out
+
+    async def percentiles_at(self, conn: Session, methods: tuple[str, ...],
+                             terms: tuple[tuple[int, dt.date, int | None], ...]) -> dict[str, dict[str, float]] | None:
+        """latency_histograms.percentiles of `methods` over the signed histograms of the terms'
+        dts, each at exactly the version given; None when a dt's version is not the one given any
+        more (as at_versions). Shared: the caller must not change what it gets."""
+        if self._percentiles is None:
+            raise RuntimeError("no histograms are kept (max_days 0)")
+        complete = all(version is not None for _, _, version in terms)
+        key = (methods, terms)
+        if complete:
+            kept = self._percentiles.get(key)
+            if kept is not None:
+                if self.count is not None:
+                    self.count(True)
+                return kept
+        days = await self.at_versions(conn, {day: version for _, day, version in terms})
+        if days is None:
+            return None
+        result = percentiles(methods, [(sign, days[day]) for sign, day, _ in terms])
+        if self.count is not None:
+            self.count(False)
+        if complete:  # a dt without a version is never kept at one (at_versions)
+            self._percentiles[key] = result  # type: ignore[index]
+        return result

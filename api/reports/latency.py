@@ -86,7 +86,12 @@ def per_method(totals: Iterable[Mapping[str, Any]], terms: Sequence[tuple[int, H
     """Each method's totals with its percentiles over the signed `terms` (each a dt's histograms);
     a method whose range holds no histogram values is left out. Pure."""
     totals = list(totals)
-    picked = percentiles([t["payment_method"] for t in totals], terms)
+    return with_percentiles(totals, percentiles([t["payment_method"] for t in totals], terms))
+
+
+def with_percentiles(totals: Sequence[Mapping[str, Any]], picked: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:
+    """Each method's totals with its percentiles from `picked` ({method: {p50, p95, p99}}); a
+    method without percentiles (no histogram values in the range) is left out. Pure."""
     return [
         {**t, **{f"{label}_ms": v for label, v in picked[t["payment_method"]].items()}}
         for t in totals if t["payment_method"] in picked
@@ -112,19 +117,19 @@ _KEPT_ATTEMPTS = 3
 async def run(fetch: Fetch, *, date_from: dt.date, date_to: dt.date, payment_method: str | None) -> Latency:
     # The month-to-date rows it reads are built from every day of from's month up to `to`.
     first_dt = date_from.replace(day=1)
-    kept = getattr(fetch, "kept_histograms", None)
+    kept = getattr(fetch, "kept_percentiles", None)
     for _ in range(_KEPT_ATTEMPTS if kept is not None else 0):
         query, params = query_for(date_from, date_to, payment_method, terms_only=True)
         as_of, rows = await fetch(query, params, first_dt=first_dt, last_dt=date_to)
-        # A list, not a dict by dt: a month of the range without data after `from` has the same
-        # dt added and subtracted, and the two terms must cancel.
-        terms = [(r["term_dt"], int(r["term_sign"]), r["term_version"]) for r in rows if r["row_kind"] == LATENCY_TERM]
-        days = await kept({day: version for day, _, version in terms})
-        if days is None:
-            continue
+        # Every term, not one per dt: a month of the range without data after `from` has the
+        # same dt added and subtracted, and the two terms must cancel. Sorted: the percentiles
+        # do not depend on the order, and the kept ones are found by it.
+        terms = tuple(sorted((int(r["term_sign"]), r["term_dt"], r["term_version"]) for r in rows if r["row_kind"] == LATENCY_TERM))
         totals = [r for r in rows if r["row_kind"] == LATENCY_TOTAL]
-        return shape(date_from, date_to, payment_method,
-                     per_method(totals, [(sign, days[day]) for day, sign, _ in terms]), as_of=as_of)
+        picked = await kept(tuple(sorted(t["payment_method"] for t in totals)), terms)
+        if picked is None:
+            continue
+        return shape(date_from, date_to, payment_method, with_percentiles(totals, picked), as_of=as_of)
     query, params = query_for(date_from, date_to, payment_method)
     as_of, rows = await fetch(query, params, first_dt=first_dt, last_dt=date_to)
     buckets: dict[tuple[dt.date, int], list[Mapping[str, Any]]] = defaultdict(list)

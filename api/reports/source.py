@@ -53,9 +53,10 @@ class _PostgresFetch:
     def __init__(self, conn: Session, cache: AnswerCache, count: Callable[[bool], None] | None,
                  histograms: KeptHistograms | None = None) -> None:
         self.conn, self.cache, self.count = conn, cache, count
-        # The latency report's histograms kept by this worker (api/reports/kept_histograms.py).
-        self.kept_histograms = (
-            functools.partial(histograms.at_versions, conn) if histograms is not None and histograms.enabled else None
+        # The latency report's percentiles from the histograms kept by this worker
+        # (api/reports/kept_histograms.py).
+        self.kept_percentiles = (
+            functools.partial(histograms.percentiles_at, conn) if histograms is not None and histograms.enabled else None
         )
 
     async def __call__(

@@ -59,3 +59,40 @@ def test_a_histogram_is_kept_at_its_version_and_a_moved_dt_is_told_apart(pg_sett
     fresh = KeptHistograms(8)
     assert asyncio.run(ask(fresh, {d: version})) is None
     assert percentiles([method], [(1, asyncio.run(ask(fresh, {d: moved}))[d])])[method]["p50"] == 45.0
+
+
+def test_percentiles_are_kept_at_their_terms_versions(pg_settings, pg_admin, payments, new_merchant) -> None:
+    merchant, method = new_merchant(), new_method()
+    d = far_month() + dt.timedelta(days=6)
+    payments([payment(merchant, currency="EUR", status="APPROVED", amount_cents=1, created_at=at(d, i), payment_method=method, latency_ms=v)
+              for i, v in enumerate((30, 40, 50))])
+    version = _version(pg_admin, d)
+    counted: list[bool] = []
+    kept = KeptHistograms(8, count=counted.append)
+
+    async def ask(terms):
+        database = Database()
+        await database.open(pg_settings.model_copy(update={"pg_pool_min_size": 1}), wait=True)
+        try:
+            async with database.connection() as conn:
+                return await kept.percentiles_at(conn, (method,), terms)
+        finally:
+            await database.close()
+
+    first = asyncio.run(ask(((1, d, version),)))
+    assert first == {method: {"p50": 40.0, "p95": 49.0, "p99": 49.8}} and counted == [False]
+    assert asyncio.run(ask(((1, d, version),))) is first and counted[-1] is True
+    # Another combination of the same dt is computed, not taken for the first: d minus itself is empty.
+    assert asyncio.run(ask(((-1, d, version), (1, d, version)))) == {} and counted[-1] is False
+
+    payments([payment(merchant, currency="EUR", status="APPROVED", amount_cents=1, created_at=at(d, 9), payment_method=method, latency_ms=60)])
+    moved = _version(pg_admin, d)
+    # The new version: computed from the histogram loaded at it.
+    assert asyncio.run(ask(((1, d, moved),)))[method]["p50"] == 45.0 and counted[-1] is False
+    # A report whose statement read the old version gets the percentiles of its snapshot.
+    assert asyncio.run(ask(((1, d, version),))) is first and counted[-1] is True
+    # A dt without a version (no aggregates written yet) is never kept at one.
+    empty = d + dt.timedelta(days=1)
+    assert asyncio.run(ask(((1, empty, None),))) == {}
+    assert asyncio.run(ask(((1, empty, None),))) == {} and counted[-2:] == [False, False]
+    assert counted == [False, True, False, False, True, False, False]

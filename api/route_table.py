@@ -2,10 +2,10 @@
 method and path before.
 
 FastAPI 0.165 matches a request against the app's routes and then against each included
-router's routes, saving and restoring its own scope keys around every candidate; for a report
-that was ~0.1 ms of a worker's ~0.95 ms (docs/benchmarks.md, session 28: bench/api_in_process.py,
-FastAPI's matching against this table, 9 rounds of 12 lower). The table only replays FastAPI's
-choice:
+router's routes, saving and restoring its own scope keys around every candidate: for a report,
+~0.055 ms of a worker's ~0.9 ms of CPU (docs/benchmarks.md, session 28: bench/api_in_process.py
+--b api_variants:route_table_off, higher without the table in 12 of 16 rounds). The table only
+replays FastAPI's choice:
 - a route served from a plan (api/compiled_route.py) tells the table, while serving a request
   FastAPI routed, which ASGI app FastAPI called for it and what FastAPI's matching put in the
   scope (`ROUTING_KEYS`); only for a path without path parameters, so the choice depends on the
@@ -16,8 +16,10 @@ choice:
 - anything else (another path, another method, FastAPI's telemetry on) goes through FastAPI's
   routing, as before.
 
-The app's routes are fixed once it serves (api/main.py adds them all in create_app); code that
-changes them later calls `forget()`."""
+- what was learned is forgotten whenever FastAPI's own count of route changes moves (routes
+  added or included through FastAPI's API, in the app or any included router), as FastAPI then
+  rebuilds its own route caches. A route list edited in place is seen by neither; `forget()`
+  clears the table by hand."""
 
 from __future__ import annotations
 
@@ -27,9 +29,10 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Private: the scope key under which FastAPI keeps its routing state (a dict: the included router
-# and the route's effective context). wallet_lake_tests/api/test_route_table.py compares the
-# scope a handler sees both ways, so a FastAPI upgrade that changes what routing sets fails there.
-from fastapi.routing import _FASTAPI_SCOPE_KEY
+# and the route's effective context), and APIRouter._get_routes_version (below).
+# wallet_lake_tests/api/test_route_table.py compares the scope a handler sees both ways and adds
+# a route after learning, so a FastAPI upgrade that changes either fails there.
+from fastapi.routing import _FASTAPI_SCOPE_KEY, APIRouter
 
 # What FastAPI's routing adds to the scope before it calls the selected route's app.
 ROUTING_KEYS = ("router", "endpoint", "path_params", "route")
@@ -52,9 +55,11 @@ class RouteTable:
     """Wraps the router's stack (`routed`): requests whose route is in the table skip FastAPI's
     matching, the others go through it."""
 
-    def __init__(self, routed: ASGIApp) -> None:
+    def __init__(self, router: APIRouter, routed: ASGIApp) -> None:
+        self.router = router
         self.routed = routed
         self._selected: dict[tuple[str, str, str], _Selected] = {}
+        self._routes_version = router._get_routes_version()
 
     def __len__(self) -> int:
         return len(self._selected)
@@ -67,6 +72,8 @@ class RouteTable:
         called with `scope`. Only for a route without path parameters (the caller checks)."""
         if scope.get(_TELEMETRY_KEY) is not None or scope.get("path_params"):
             return
+        if not self._selected:  # FastAPI chose among the routes as they are now
+            self._routes_version = self.router._get_routes_version()
         self._selected[_key(scope)] = _Selected(
             app=app,
             routing=tuple((k, scope[k]) for k in ROUTING_KEYS if k != "path_params"),
@@ -77,6 +84,11 @@ class RouteTable:
         self._selected.clear()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._selected:
+            version = self.router._get_routes_version()
+            if version != self._routes_version:  # routes changed: FastAPI chooses again
+                self._selected.clear()
+                self._routes_version = version
         selected = self._selected.get(_key(scope)) if scope["type"] == "http" else None
         if selected is None or scope.get(_TELEMETRY_KEY) is not None:
             await self.routed(scope, receive, send)
@@ -94,7 +106,7 @@ class RouteTable:
 def install(app: Any) -> RouteTable:
     """Put a table in front of the app router's matching; kept in app.state.route_table, where
     routes served from a plan find it."""
-    table = RouteTable(app.router.middleware_stack)
+    table = RouteTable(app.router, app.router.middleware_stack)
     app.router.middleware_stack = table
     app.state.route_table = table
     return table

@@ -32,12 +32,17 @@ AS_OF, VERSIONS, READ = "as_of", "versions", "read_rows"
 _PRESENT = "row_present"
 _WRAPPER_COLUMNS = 4  # as_of, versions, read_rows, row_present
 
-# The dts' versions, after an epoch: the sequence's identity (a new one if migration 0010 is
-# rolled back and applied again, restarting the values) and the server's start in µs (a standby
-# promoted or a backup restored may hand out values again). Never null.
+# What a version means only together with: the sequence's identity (a new one if migration 0010
+# is rolled back and applied again, restarting the values) and the server's start in µs (a standby
+# promoted or a backup restored may hand out values again). Whatever keeps something by version
+# keeps it by this epoch too (also api/reports/kept_histograms.py).
+VERSION_EPOCH_SQL = (
+    "ARRAY['public.report_aggregate_version_seq'::regclass::oid::bigint, "
+    "CAST(extract(epoch FROM pg_postmaster_start_time()) * 1000000 AS bigint)]"
+)
+# The dts' versions, after the epoch. Never null.
 VERSIONS_SQL = (
-    "SELECT ARRAY['public.report_aggregate_version_seq'::regclass::oid::bigint, "
-    "CAST(extract(epoch FROM pg_postmaster_start_time()) * 1000000 AS bigint)] "
+    f"SELECT {VERSION_EPOCH_SQL} "
     "|| coalesce(array_agg(version ORDER BY dt), '{}') FROM public.report_aggregate_versions "
     f"WHERE dt BETWEEN %({FIRST_DT})s AND %({LAST_DT})s"
 )

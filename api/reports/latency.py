@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from api.reports.common import AsOf
-from api.reports.kept_histograms import LATENCY_TERMS, LATENCY_TERMS_ONE_METHOD
+from api.reports.kept_histograms import LATENCY_TERMS, LATENCY_TERMS_ONE_METHOD, version_of
 from api.reports.latency_histograms import Histograms, histograms, percentiles
 from api.reports.source import Fetch
 from api.reports.sql import LATENCY, LATENCY_BUCKET, LATENCY_ONE_METHOD, LATENCY_TERM, LATENCY_TOTAL, ReportQuery
@@ -124,7 +124,8 @@ async def run(fetch: Fetch, *, date_from: dt.date, date_to: dt.date, payment_met
         # Every term, not one per dt: a month of the range without data after `from` has the
         # same dt added and subtracted, and the two terms must cancel. Sorted: the percentiles
         # do not depend on the order, and the kept ones are found by it.
-        terms = tuple(sorted((int(r["term_sign"]), r["term_dt"], r["term_version"]) for r in rows if r["row_kind"] == LATENCY_TERM))
+        terms = tuple(sorted((int(r["term_sign"]), r["term_dt"], version_of(r["term_version"]))
+                             for r in rows if r["row_kind"] == LATENCY_TERM))
         totals = [r for r in rows if r["row_kind"] == LATENCY_TOTAL]
         picked = await kept(tuple(sorted(t["payment_method"] for t in totals)), terms)
         if picked is None:

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from api.db import Database
+from api.reports.answer_cache import VERSION_EPOCH_SQL
 from api.reports.kept_histograms import KeptHistograms
 from api.reports.latency_histograms import percentiles
 
@@ -21,8 +22,10 @@ from .test_report_freshness_pg import at, far_month, new_method
 pytestmark = pytest.mark.integration
 
 
-def _version(pg_admin: psycopg.Connection, day: dt.date) -> int:
-    return pg_admin.execute("SELECT version FROM public.report_aggregate_versions WHERE dt = %s", [day]).fetchone()[0]
+def _version(pg_admin: psycopg.Connection, day: dt.date) -> tuple[int, ...]:
+    """The dt's version as the API reads it: after the epoch (answer_cache.VERSION_EPOCH_SQL)."""
+    row = pg_admin.execute(f"SELECT {VERSION_EPOCH_SQL} || version FROM public.report_aggregate_versions WHERE dt = %s", [day]).fetchone()
+    return tuple(row[0])
 
 
 def test_a_histogram_is_kept_at_its_version_and_a_moved_dt_is_told_apart(pg_settings, pg_admin, payments, new_merchant) -> None:
@@ -70,12 +73,12 @@ def test_percentiles_are_kept_at_their_terms_versions(pg_settings, pg_admin, pay
     counted: list[bool] = []
     kept = KeptHistograms(8, count=counted.append)
 
-    async def ask(terms):
+    async def ask(terms, methods=(method,)):
         database = Database()
         await database.open(pg_settings.model_copy(update={"pg_pool_min_size": 1}), wait=True)
         try:
             async with database.connection() as conn:
-                return await kept.percentiles_at(conn, (method,), terms)
+                return await kept.percentiles_at(conn, methods, terms)
         finally:
             await database.close()
 
@@ -84,6 +87,12 @@ def test_percentiles_are_kept_at_their_terms_versions(pg_settings, pg_admin, pay
     assert asyncio.run(ask(((1, d, version),))) is first and counted[-1] is True
     # Another combination of the same dt is computed, not taken for the first: d minus itself is empty.
     assert asyncio.run(ask(((-1, d, version), (1, d, version)))) == {} and counted[-1] is False
+    # Other methods over the same terms are computed too (a method without values is left out).
+    assert asyncio.run(ask(((1, d, version),), methods=(method, "no-such-method"))) == first and counted[-1] is False
+    # The same version number in another epoch (a re-created sequence, a restored backup) is
+    # another version: neither its histogram nor its percentiles are taken for this one's.
+    other_epoch = (version[0] + 1, *version[1:])
+    assert asyncio.run(ask(((1, d, other_epoch),))) is None and len(counted) == 4
 
     payments([payment(merchant, currency="EUR", status="APPROVED", amount_cents=1, created_at=at(d, 9), payment_method=method, latency_ms=60)])
     moved = _version(pg_admin, d)
@@ -95,4 +104,4 @@ def test_percentiles_are_kept_at_their_terms_versions(pg_settings, pg_admin, pay
     empty = d + dt.timedelta(days=1)
     assert asyncio.run(ask(((1, empty, None),))) == {}
     assert asyncio.run(ask(((1, empty, None),))) == {} and counted[-2:] == [False, False]
-    assert counted == [False, True, False, False, True, False, False]
+    assert counted == [False, True, False, False, False, True, False, False]

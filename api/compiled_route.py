@@ -186,8 +186,9 @@ class CompiledRoute(APIRoute):
         if plan is None:
             return fastapi_handler
         overrides = route.dependency_overrides_provider
-        # The ASGI app FastAPI builds around this handler (set once the handler is returned), which
-        # api/route_table.py calls directly for later requests of a path without parameters.
+        # For a path without parameters, api/route_table.py is told which ASGI app FastAPI built
+        # around this handler (route.app, set once the handler is returned), so later requests
+        # for the same path skip FastAPI's matching.
         learns = not route.param_convertors
 
         async def handler(request: Request) -> Response:

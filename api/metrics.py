@@ -45,7 +45,6 @@ class ApiMetrics:
             "Reports answered from Postgres, by whether a kept answer was reused (its dts unchanged) or the report read.",
             ["result"], registry=self.registry,
         )
-
         self.percentiles = Counter(
             "wallet_lake_api_latency_percentiles",
             "Latency reports' percentiles from kept histograms (source=postgres), by whether they were kept from an "

@@ -10,12 +10,11 @@ replays FastAPI's choice:
   FastAPI routed, which ASGI app FastAPI called for it and what FastAPI's matching put in the
   scope (`ROUTING_KEYS`); only for a path without path parameters, so the choice depends on the
   method and the path alone;
-- later requests with the same method, root_path and path get the same scope entries and the same app,
-  inside the same middleware and exception handlers (the table sits where the router's own
-  stack was);
+- later requests with the same method, root_path and path get the same scope entries and the
+  same app, inside the same middleware and exception handlers (the table sits where the
+  router's own stack was);
 - anything else (another path, another method, FastAPI's telemetry on) goes through FastAPI's
-  routing, as before.
-
+  routing, as before;
 - what was learned is forgotten whenever FastAPI's own count of route changes moves (routes
   added or included through FastAPI's API, in the app or any included router), as FastAPI then
   rebuilds its own route caches. A route list edited in place is seen by neither; `forget()`

@@ -8,8 +8,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.main import create_app
-from api.reports.kept_histograms import KeptHistograms
-from api.reports.latency_histograms import percentiles
 
 
 def telemetry_hooks_on() -> FastAPI:
@@ -38,10 +36,11 @@ def route_table_off() -> FastAPI:
     return app
 
 
-class _PercentilesNotKept(KeptHistograms):
-    async def percentiles_at(self, conn, methods, terms):
-        days = await self.at_versions(conn, {day: version for _, day, version in terms})
-        return None if days is None else percentiles(methods, [(sign, days[day]) for sign, day, _ in terms])
+class _NeverKept(dict):
+    """A store for the kept percentiles that keeps nothing."""
+
+    def __setitem__(self, key, value) -> None:
+        pass
 
 
 def percentiles_not_kept() -> FastAPI:
@@ -53,7 +52,7 @@ def percentiles_not_kept() -> FastAPI:
     @asynccontextmanager
     async def lifespan(a):
         async with started(a) as state:
-            a.state.kept_histograms = _PercentilesNotKept(a.state.settings.api_kept_histogram_days)
+            a.state.kept_histograms._percentiles = _NeverKept()
             yield state
 
     app.router.lifespan_context = lifespan

@@ -390,6 +390,36 @@ def test_accepted_status_without_lifecycle_rank_is_rejected(spark):
         curate(raw, processed_at=PROCESSED_AT, accepted_statuses=("APPROVED", "SETTLED"))
 
 
+def test_each_output_is_built_only_when_used(spark, monkeypatch):
+    """A job writes one output: building the other is driver work it must not pay for (the
+    curated job never builds the quarantine, the quarantine job never ranks)."""
+    import wallet_lake.transforms.curate as rules
+
+    def must_not_build(*_args, **_kwargs):
+        raise AssertionError("built an output that was not asked for")
+
+    line = '{"payment_id":"lazy-1","merchant_id":"m-1","amount_cents":5,"currency":"USD","status":"APPROVED","created_at":"2026-11-24T10:00:00Z"}'
+    raw = spark.createDataFrame([(MAIN_SOURCE, 1, line)], RAW_INPUT_SCHEMA)
+    stages: list[str] = []
+
+    def tap(stage, frame):
+        stages.append(stage)
+        return frame
+
+    with monkeypatch.context() as m:
+        m.setattr(rules, "quarantine_rows", must_not_build)
+        curated = curate(raw, processed_at=PROCESSED_AT, tap=tap).curated
+        assert [r["payment_id"] for r in curated.collect()] == ["lazy-1"]
+    assert stages == [rules.FLAGGED, rules.RANKED]
+
+    stages.clear()
+    with monkeypatch.context() as m:
+        m.setattr(rules, "rank_within_payment", must_not_build)
+        m.setattr(rules, "curated_rows", must_not_build)
+        assert curate(raw, processed_at=PROCESSED_AT, tap=tap).quarantine.count() == 0
+    assert stages == [rules.FLAGGED]
+
+
 @pytest.mark.parametrize(("line", "reason"), TIMESTAMP_REJECTS)
 def test_missing_or_unparseable_timestamps_are_quarantined(main, line, reason):
     assert_reasons(main, line, [reason])

@@ -374,7 +374,8 @@ def curate(
     `batch_columns` (e.g. the landing hour) are carried through; dedupe is per batch key.
     `tap(stage, frame)` returns the frame the chain continues with (FLAGGED, RANKED): the
     production runner attaches Observations there, so it counts invalid lines and duplicates in
-    the pass that writes the output, over this very chain."""
+    the pass that writes the output, over this very chain. FLAGGED is tapped here, RANKED when
+    `curated` is first asked for (CurationResult builds each output on first use)."""
     unknown = set(accepted_statuses) - set(LIFECYCLE_RANK)
     if unknown:
         raise ValueError(f"accepted statuses {sorted(unknown)} have no lifecycle rank")

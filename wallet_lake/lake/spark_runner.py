@@ -1,14 +1,15 @@
 """The Spark side of a curation run: find the landing hours' raw objects, and run the jobs that
 apply transforms.curate.curate() (the same chain the unit tests call) to them.
 
-0. A cheap first job counts the lines of every input split (text only, no JSON): the hour's
-   `raw_lines`, and the offsets that turn a row's position into its line number.
 1. The curated job: curate() over every line of every hour (dedupe per landing hour), written as
    Parquet partitioned by landing hour, dt, merchant_id: one file per (hour, dt, merchant_id),
    more only past `max_records_per_file`. Observations tapped into curate()'s chain count, in
-   the same pass, the duplicates each hour removed and the positions of the invalid lines.
-2. The quarantine job reads the text again, keeps only the lines at those positions, numbers them
-   and writes curate()'s quarantine of them: one quarantine file per hour.
+   the same pass, each hour's lines, the duplicates each hour removed and the positions of the
+   invalid lines.
+2. Only when some line is invalid, the quarantine job reads the text again: in that one pass it
+   counts the lines of every input split (which turns a position into a line number: lines of
+   the file's earlier splits, plus the row's place in its split) and keeps the lines at the
+   invalid positions, then writes curate()'s quarantine of them: one quarantine file per hour.
 
 Spark reads the raw objects where they are (a folder lake, or s3:// on Glue with `direct`), or
 from local copies (S3 through a local Spark, e.g. the moto stack)."""
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Sequence
 from urllib.parse import unquote
 
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 
 from wallet_lake.contracts.landing import hour_token
@@ -35,6 +36,7 @@ from wallet_lake.lake.store import LakeStore, S3LakeStore, landing_objects
 from wallet_lake.transforms import curate as rules
 
 BATCH_COLUMN = "landing_hour"  # the landing hour token, e.g. 20261124T13, as a batch column
+LINES_PREFIX = "lines_"  # the curated job's observation of an hour's lines: lines_<token>
 
 
 @dataclass
@@ -116,21 +118,11 @@ def _read_raw(spark: SparkSession, inputs: Sequence[HourInput]) -> DataFrame:
     return reduce(DataFrame.unionByName, frames).withColumn("_pos", F.monotonically_increasing_id())
 
 
-def _count_splits(spark: SparkSession, inputs: Sequence[HourInput]) -> list:
-    """Job 0: per (hour, file, split): lines and first position (text only)."""
-    return (
-        _read_raw(spark, inputs)
-        .select(BATCH_COLUMN, F.input_file_name().alias("_file"), F.input_file_block_start().alias("_block"), "_pos")
-        .groupBy(BATCH_COLUMN, "_file", "_block")
-        .agg(F.count(F.lit(1)).alias("lines"), F.min("_pos").alias("first_pos"))
-        .collect()
-    )
-
-
 def _write_curated(spark, inputs, out: str, processed_at: datetime, accepted_statuses: Sequence[str],
                    max_records_per_file: int) -> tuple[Observation, Observation]:
     """Job 1: curate() over every line, written. The observations hold the positions of every
-    invalid line (JSON list) and, per hour, the duplicates removed."""
+    invalid line (JSON list) and each hour's lines (LINES_PREFIX + token); and, per hour, the
+    duplicates removed."""
     raw = _read_raw(spark, inputs).withColumn("source_object", F.lit("")).withColumn("line_number", F.lit(0))
     obs_invalid = Observation(f"curation_{secrets.token_hex(4)}")
     obs_dup = Observation(f"duplicates_{secrets.token_hex(4)}")
@@ -138,7 +130,9 @@ def _write_curated(spark, inputs, out: str, processed_at: datetime, accepted_sta
 
     def tap(stage: str, frame: DataFrame) -> DataFrame:
         if stage == rules.FLAGGED:
-            return frame.observe(obs_invalid, F.to_json(F.collect_list(F.when(~F.col("is_valid"), F.col("_pos")))).alias("invalid"))
+            # FLAGGED holds one row per line read, so these are the hours' raw_lines.
+            lines = [F.count(F.when(F.col(BATCH_COLUMN) == i.token, 1)).alias(LINES_PREFIX + i.token) for i in inputs]
+            return frame.observe(obs_invalid, F.to_json(F.collect_list(F.when(~F.col("is_valid"), F.col("_pos")))).alias("invalid"), *lines)
         if stage == rules.RANKED:
             per_hour = [F.sum(F.when(dup & (F.col(BATCH_COLUMN) == i.token), 1).otherwise(0)).alias(i.token) for i in inputs]
             return frame.observe(obs_dup, F.lit(0).alias("_"), *per_hour)
@@ -151,44 +145,50 @@ def _write_curated(spark, inputs, out: str, processed_at: datetime, accepted_sta
     return obs_invalid, obs_dup
 
 
-def _write_quarantine(spark, inputs, out: str, processed_at: datetime, invalid: list[int], splits: list,
+def _write_quarantine(spark, inputs, out: str, processed_at: datetime, invalid: list[int],
                       accepted_statuses: Sequence[str]) -> None:
-    """Job 2: curate()'s quarantine of only the lines at `invalid` positions; line numbers from
-    the split counts."""
-    by_file: dict[str, list] = {}
-    for r in splits:
-        by_file.setdefault(r["_file"], []).append(r)
+    """Job 2: curate()'s quarantine of only the lines at `invalid` positions, numbered in one text
+    pass: per input split, its lines, its first position and its invalid lines; a split's line
+    numbers follow the lines of the same file's earlier splits (rows of a split are numbered in
+    file order, `_read_raw`)."""
+    raw = _read_raw(spark, inputs)
     keys = {p: k for i in inputs for p, k in i.keys.items()}
-    offsets = []
-    for f, rows in by_file.items():
-        before = 0
-        source = _source_of(f, keys)
-        for r in sorted(rows, key=lambda r: r["_block"]):
-            offsets.append((f, r["_block"], source, before - r["first_pos"] + 1))  # line = pos + this
-            before += r["lines"]
-    offs = spark.createDataFrame(offsets, "_file string, _block long, source_object string, _shift long")
-    wanted = spark.createDataFrame([(p,) for p in invalid], "_pos long")
-    raw = _read_raw(spark, inputs).join(F.broadcast(wanted), "_pos")
-    raw = raw.withColumn("_file", F.input_file_name()).withColumn("_block", F.input_file_block_start())
-    raw = raw.join(F.broadcast(offs), ["_file", "_block"])
-    raw = raw.withColumn("line_number", F.col("_pos") + F.col("_shift"))
-    q = rules.curate(raw, processed_at=processed_at, accepted_statuses=accepted_statuses, batch_columns=[BATCH_COLUMN]).quarantine
+    # inputFiles() names the files as input_file_name() does (both the path's URI).
+    sources = spark.createDataFrame([(f, _source_of(f, keys)) for f in raw.inputFiles()], "_file string, source_object string")
+    wanted = spark.createDataFrame([(p, True) for p in invalid], "_pos long, _wanted boolean")
+    split = raw.withColumn("_file", F.input_file_name()).withColumn("_block", F.input_file_block_start())
+    per_split = split.join(F.broadcast(wanted), "_pos", "left").groupBy(BATCH_COLUMN, "_file", "_block").agg(
+        F.count(F.lit(1)).alias("_lines"),
+        F.min("_pos").alias("_first"),
+        F.collect_list(F.when(F.col("_wanted"), F.struct("_pos", "value"))).alias("_rows"),
+    )
+    earlier = Window.partitionBy("_file").orderBy("_block").rowsBetween(Window.unboundedPreceding, -1)
+    per_split = per_split.withColumn("_before", F.coalesce(F.sum("_lines").over(earlier), F.lit(0)))
+    per_split = per_split.join(F.broadcast(sources), "_file", "left").withColumn(
+        "source_object",
+        F.when(F.col("source_object").isNull(), F.raise_error(F.concat(F.lit("Spark read "), F.col("_file"), F.lit(", which is none of the inputs"))))
+        .otherwise(F.col("source_object")),
+    )
+    rows = per_split.select(BATCH_COLUMN, "source_object", "_before", "_first", F.explode("_rows").alias("_row")).select(
+        BATCH_COLUMN, "source_object", F.col("_row.value").alias("value"),
+        (F.col("_row._pos") - F.col("_first") + F.col("_before") + 1).alias("line_number"),
+    )
+    q = rules.curate(rows, processed_at=processed_at, accepted_statuses=accepted_statuses, batch_columns=[BATCH_COLUMN]).quarantine
     q.repartition(BATCH_COLUMN).write.partitionBy(BATCH_COLUMN).parquet(out)
 
 
 def run_jobs(spark: SparkSession, inputs: Sequence[HourInput], out: str, processed_at: datetime, *,
              accepted_statuses: Sequence[str], split_bytes: int, max_records_per_file: int) -> SparkCounts:
-    """Jobs 0-2 over the hours' inputs; Spark writes under `out` (curated/, quarantine/)."""
+    """Jobs 1-2 over the hours' inputs; Spark writes under `out` (curated/, quarantine/)."""
     counts = SparkCounts({i.token: 0 for i in inputs}, {i.token: 0 for i in inputs})
     if not any(i.paths for i in inputs):
         return counts
     with _input_splits(spark, split_bytes):
-        splits = _count_splits(spark, inputs)
-        for r in splits:
-            counts.lines[r[BATCH_COLUMN]] += r["lines"]
         obs_invalid, obs_dup = _write_curated(spark, inputs, f"{out}/curated", processed_at, accepted_statuses, max_records_per_file)
-        invalid = json.loads(obs_invalid.get["invalid"] or "[]")
+        observed = obs_invalid.get
+        invalid = json.loads(observed["invalid"] or "[]")
+        counts.lines.update({i.token: int(observed[LINES_PREFIX + i.token] or 0) for i in inputs})
         counts.duplicates.update({k: int(v or 0) for k, v in obs_dup.get.items() if k != "_"})
         if invalid:
-            _write_quarantine(spark, inputs, f"{out}/quarantine", processed_at, invalid, splits, accepted_statuses)
+            _write_quarantine(spark, inputs, f"{out}/quarantine", processed_at, invalid, accepted_statuses)
     return counts

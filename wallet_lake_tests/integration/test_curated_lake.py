@@ -276,3 +276,35 @@ def test_an_hour_without_landing_objects_publishes_an_empty_hour(spark, lake):
     stats = cr.curate_landing_hour(spark, lake, empty, PROCESSED)
     assert (stats.raw_lines, stats.curated_rows, stats.published) == (0, 0, True)
     assert json.loads(lake.get_bytes(manifest_key(empty)))["curated_keys"] == []
+
+
+@pytest.mark.parametrize("split_bytes", [2048, cr.CurationSettings().split_bytes], ids=["2KiB-splits", "default-splits"])
+def test_quarantined_lines_carry_their_object_and_line_number_across_input_splits(spark, tmp_path, split_bytes):
+    """Objects cut into many input splits (2 KiB) or packed together into one (the default): each
+    invalid line is numbered within its own object, as counted here from the objects' text."""
+    import random
+
+    rng = random.Random(30)
+    store = LocalLakeStore(tmp_path / "lake")
+    names = ["events-0000.ndjson", "events 0001+é.ndjson", "events-0002.ndjson"]
+    expected, raw_lines = set(), {}
+    for hour in (H1, H2):
+        raw_lines[hour] = 0
+        for n, name in enumerate(names):
+            lines = [ev(f"p-{hour:%H}-{n}-{i}", "APPROVED", f"{hour:%Y-%m-%dT%H}:{i % 60:02d}:00Z", merchant=f"m-é{i % 3}")
+                     for i in range(150 + 40 * n)]
+            for at in sorted({0, len(lines) - 1, *rng.sample(range(len(lines)), 12)}, reverse=True):
+                lines[at] = rng.choice(["not json", "", '{"payment_id": 7}', "{" + "x" * rng.randint(1, 400)])
+            key = f"raw/payments/dt={hour:%Y/%m/%d/%H}/{name}"
+            store.put_bytes(key, "".join(line + "\n" for line in lines).encode())
+            raw_lines[hour] += len(lines)
+            expected |= {(f"{hour:%Y%m%dT%H}", key, i + 1, line) for i, line in enumerate(lines) if not line.startswith('{"payment_id":"')}
+    settings = replace(cr.CurationSettings(), split_bytes=split_bytes)
+    stats = cr.curate_landing_hours(spark, store, [H1, H2], PROCESSED, settings=settings)
+    assert all(s.published and s.accounted for s in stats)
+    assert {s.landing_hour: s.raw_lines for s in stats} == {h.isoformat(): n for h, n in raw_lines.items()}
+    rows = duckdb.connect().execute(
+        "SELECT landing_hour, source_object, line_number, raw_line FROM read_parquet(?, hive_partitioning = true)",
+        [str(Path(store.root) / "quarantine/payments/*/*.parquet")],
+    ).fetchall()
+    assert len(rows) == len(expected) and set(rows) == expected

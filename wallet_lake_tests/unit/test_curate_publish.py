@@ -78,6 +78,7 @@ def test_a_nullable_file_schema_or_nulls_in_required_columns_fail(tmp_path):
     loose = pa.schema([f.with_nullable(True) for f in arrow_schema() if f.name not in CURATED_PARTITION_COLUMNS])
     figures, _ = check_figures([(write(tmp_path / "a.parquet", [row("p1"), row(None)], loose), PARTS)])
     assert figures["schema_errors"] and figures["nulls_in_required_columns"] == {"payment_id": 1}
+    assert figures["distinct_payment_ids"] == 1  # a null is no id: counted apart, above
     failed = checks.failed_checks({"raw_lines": 2, "curated_rows": 2, "quarantined_rows": 0, "duplicates_removed": 0, "checks": figures})
     assert {checks.SCHEMA, checks.NOT_NULL} <= set(failed)
 

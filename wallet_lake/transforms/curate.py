@@ -35,10 +35,12 @@ How the JSON types are told apart, in Spark alone (no Python UDF, one full parse
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timezone
 from functools import cached_property
-from typing import Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence, TypeVar
 
+from pyspark import SparkContext
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -104,6 +106,30 @@ CURRENCY_PATTERN = r"\A[A-Za-z]{3}\z"  # \z: Java's $ would also match before a 
 _JSON_STRING_LITERAL = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
 
 
+_Built = TypeVar("_Built")
+
+
+def _kept_per_jvm(build: Callable[..., _Built]) -> Callable[..., _Built]:
+    """build(*args), kept per Spark JVM and hashable args. Columns are JVM objects: building
+    curate()'s was two thirds of its chain's driver time (Py4J calls, docs/benchmarks.md session
+    30), and a warm worker would build the same ones for every run. A Column holds an unresolved
+    expression, not a plan or a session, so one can go into any plan of the JVM that made it;
+    a new JVM (a new gateway) builds again."""
+    kept: dict[tuple, tuple[Any, _Built]] = {}
+
+    @functools.wraps(build)
+    def cached(*args: Any) -> _Built:
+        jvm = SparkContext._jvm  # the gateway's view; it outlives SparkContext.stop()
+        if jvm is None:
+            return build(*args)
+        hit = kept.get(args)
+        if hit is None or hit[0] is not jvm:
+            hit = kept[args] = (jvm, build(*args))
+        return hit[1]
+
+    return cached
+
+
 class CurationResult:
     """curate()'s outputs, each built on first use: a job that writes one of them does not pay
     for building the other. Building is the driver's work, not the executors': all three took
@@ -156,17 +182,22 @@ def _is_single_object(value: Column) -> Column:
     return F.when(fast, F.lit(True)).otherwise(exact)
 
 
-def parse_lines(raw: DataFrame) -> DataFrame:
-    """Every input column plus `p` (the parse), `px` (text of the typed fields, only where the
-    parse failed somewhere), `is_object`, the probes and the normalized fields (`_ts_*`,
-    `_status`); one row per raw line. Few projections: each is analyzed by the driver."""
+class _ParseColumns(NamedTuple):
+    parse: Column
+    text_of_typed: Column
+    is_object: Column
+    normalized: tuple[Column, ...]  # the probes, `_ts_*`, `_status`
+
+
+@_kept_per_jvm
+def _parse_columns() -> _ParseColumns:
     value = F.col("value")
-    df = raw.select("*", F.from_json(value, _MAIN_SCHEMA, JSON_OPTIONS).alias("p"))
+    parse = F.from_json(value, _MAIN_SCHEMA, JSON_OPTIONS).alias("p")
     # Only lines whose parse failed somewhere: syntax error, or a typed field of another type.
     failed = F.col("p").isNotNull() & F.col(f"p.{_CORRUPT}").isNotNull()
-    df = df.select("*", F.when(failed, F.from_json(value, _TEXT_OF_TYPED_SCHEMA, JSON_OPTIONS)).alias("px"))
+    text_of_typed = F.when(failed, F.from_json(value, _TEXT_OF_TYPED_SCHEMA, JSON_OPTIONS)).alias("px")
     syntax_ok = F.col("p").isNotNull() & (F.col(f"p.{_CORRUPT}").isNull() | F.col(f"px.{_CORRUPT}").isNull())
-    df = df.select("*", F.when(syntax_ok, _is_single_object(value)).otherwise(F.lit(False)).alias("is_object"))
+    is_object = F.when(syntax_ok, _is_single_object(value)).otherwise(F.lit(False)).alias("is_object")
 
     # Probes for payment_id/merchant_id whose text may be a non-string's rendering (lazy: CASE).
     ids = [F.col(f"p.{f}") for f in STRING_ID_FIELDS]
@@ -192,14 +223,27 @@ def parse_lines(raw: DataFrame) -> DataFrame:
         utc = F.when(text.endswith("Z"), text.substr(F.lit(1), F.length(text) - 1)).otherwise(text)
         return F.when(text.rlike(TIMESTAMP_PATTERN), utc.cast("timestamp"))
 
-    return df.select(
-        "*", *probes,
+    normalized = (
+        *probes,
         ts("created_at").alias("_ts_created"), ts("authorized_at").alias("_ts_authorized"),
         ts("completed_at").alias("_ts_completed"), F.upper(_sql_trim(F.col("p.status"))).alias("_status"),
     )
+    return _ParseColumns(parse, text_of_typed, is_object, normalized)
 
 
-def _checks(accepted: Sequence[str]) -> list[tuple[str, Column]]:
+def parse_lines(raw: DataFrame) -> DataFrame:
+    """Every input column plus `p` (the parse), `px` (text of the typed fields, only where the
+    parse failed somewhere), `is_object`, the probes and the normalized fields (`_ts_*`,
+    `_status`); one row per raw line. Few projections: each is analyzed by the driver."""
+    c = _parse_columns()
+    df = raw.select("*", c.parse)
+    df = df.select("*", c.text_of_typed)
+    df = df.select("*", c.is_object)
+    return df.select("*", *c.normalized)
+
+
+@_kept_per_jvm
+def _checks(accepted: tuple[str, ...]) -> tuple[tuple[str, Column], ...]:
     """(reason, condition) for every rule but not_a_json_object, over parse_lines' columns."""
     p, px = F.col("p"), F.col("px")
     checks: list[tuple[str, Column]] = []
@@ -229,23 +273,33 @@ def _checks(accepted: Sequence[str]) -> list[tuple[str, Column]]:
     ]
     order = {r: i for i, r in enumerate(REASONS)}
     checks.sort(key=lambda c: order[c[0]])
-    return [(code, F.coalesce(cond, F.lit(False))) for code, cond in checks]
+    return tuple((code, F.coalesce(cond, F.lit(False))) for code, cond in checks)
 
 
 def with_validity(parsed: DataFrame, accepted_statuses: Sequence[str] = ACCEPTED_STATUSES) -> DataFrame:
     """parse_lines' output plus `is_valid` (no reason applies)."""
+    return parsed.withColumn("is_valid", _is_valid(tuple(accepted_statuses)))
+
+
+@_kept_per_jvm
+def _is_valid(accepted: tuple[str, ...]) -> Column:
     any_bad = F.lit(False)
-    for _, cond in _checks(accepted_statuses):
+    for _, cond in _checks(accepted):
         any_bad = any_bad | cond
     # Optimizer barrier: a filter on is_valid would otherwise be pushed below the projections,
     # inlining (and re-evaluating per reference) every from_json of the parse. A column that is
     # not deterministic stops that push; spark_partition_id() >= 0 is always true and cheap.
-    return parsed.withColumn("is_valid", (F.spark_partition_id() >= 0) & F.col("is_object") & ~any_bad)
+    return (F.spark_partition_id() >= 0) & F.col("is_object") & ~any_bad
 
 
 def reasons_column(accepted_statuses: Sequence[str] = ACCEPTED_STATUSES) -> Column:
     """Every reason that applies, in REASONS order; only not_a_json_object for a non-object."""
-    codes = [F.when(cond, F.lit(code)) for code, cond in _checks(accepted_statuses)]
+    return _reasons_column(tuple(accepted_statuses))
+
+
+@_kept_per_jvm
+def _reasons_column(accepted: tuple[str, ...]) -> Column:
+    codes = [F.when(cond, F.lit(code)) for code, cond in _checks(accepted)]
     found = F.filter(F.array(*codes), lambda c: c.isNotNull())
     # transform/coalesce only declares the elements non-null (QUARANTINE_SCHEMA); none is null.
     return F.transform(
@@ -273,10 +327,14 @@ def quarantine_rows(
 
 def valid_rows(flagged: DataFrame, batch_columns: Sequence[str] = ()) -> DataFrame:
     """Valid lines as typed raw fields."""
+    return flagged.where(F.col("is_valid")).select(*batch_columns, *_valid_columns())
+
+
+@_kept_per_jvm
+def _valid_columns() -> tuple[Column, ...]:
     p = F.col("p")
     risk = p["risk_score"]
-    return flagged.where(F.col("is_valid")).select(
-        *batch_columns,
+    return (
         p["payment_id"].alias("payment_id"),
         p["merchant_id"].alias("merchant_id"),
         p["user_id"].alias("user_id"),
@@ -316,6 +374,11 @@ def rank_within_payment(valid: DataFrame, batch_columns: Sequence[str] = ()) -> 
     """valid_rows plus `_n`: 1 for the row that survives dedupe, 2.. for the duplicates removed.
     The order is contracts.ordering.LATEST_FIRST over the curated columns, derived ones included
     (processed_at and curated_version are the run's, equal for every row, so they are left out)."""
+    return valid.withColumn(DEDUPE_RANK, _dedupe_rank(tuple(batch_columns)))
+
+
+@_kept_per_jvm
+def _dedupe_rank(batch_columns: tuple[str, ...]) -> Column:
     derived = derived_columns()
     order = spark_order(lambda name: derived.get(name, F.col(name)))
     # The window sorts by its partition keys first, comparing an 8-byte prefix of the first one
@@ -324,7 +387,7 @@ def rank_within_payment(valid: DataFrame, batch_columns: Sequence[str] = ()) -> 
     # gives a prefix that nearly always decides: 15 % less CPU in the dedupe stage of a 1M-event
     # hour (docs/benchmarks.md). A batch column is constant within an hour, so it goes last.
     window = Window.partitionBy(F.xxhash64(PARTITION_COLUMN), PARTITION_COLUMN, *batch_columns).orderBy(*order)
-    return valid.withColumn(DEDUPE_RANK, F.row_number().over(window))
+    return F.row_number().over(window)
 
 
 def curated_rows(
@@ -333,20 +396,30 @@ def curated_rows(
     """The surviving rows with the derived columns, in the contract's column order, types and
     nullability (after the batch columns)."""
     latest = ranked.where(F.col(DEDUPE_RANK) == 1)
-    derived = {
-        **derived_columns(),
-        "processed_at": F.lit(processed_at).cast("timestamp"),
-        "curated_version": F.lit(curated_version).cast("int"),
-    }
-    cols = []
-    for f in spark_schema(CURATED_FIELDS).fields:
-        c = derived.get(f.name, F.col(f.name)).cast(f.dataType)
-        if not f.nullable:
-            # Validation guarantees a value for every non-null field; coalesce only tells Spark's
-            # schema so (the placeholder is never taken), so the output schema equals the contract.
-            c = F.coalesce(c, F.lit(_PLACEHOLDER[type(f.dataType)]))
-        cols.append(c.alias(f.name))
-    return latest.select(*batch_columns, *cols)
+    cols = _curated_columns(curated_version)
+    processed = _curated_column("processed_at", F.lit(processed_at))  # the run's: never kept
+    return latest.select(*batch_columns, *(processed if c is None else c for c in cols))
+
+
+_CURATED_TYPES = {f.name: f for f in spark_schema(CURATED_FIELDS).fields}
+
+
+def _curated_column(name: str, value: Column) -> Column:
+    """`value` as the curated column `name`: the contract's type and nullability."""
+    f = _CURATED_TYPES[name]
+    c = value.cast(f.dataType)
+    if not f.nullable:
+        # Validation guarantees a value for every non-null field; coalesce only tells Spark's
+        # schema so (the placeholder is never taken), so the output schema equals the contract.
+        c = F.coalesce(c, F.lit(_PLACEHOLDER[type(f.dataType)]))
+    return c.alias(name)
+
+
+@_kept_per_jvm
+def _curated_columns(curated_version: int) -> tuple[Column | None, ...]:
+    """The curated columns in the contract's order, None in processed_at's place."""
+    derived = {**derived_columns(), "curated_version": F.lit(curated_version)}
+    return tuple(None if name == "processed_at" else _curated_column(name, derived.get(name, F.col(name))) for name in _CURATED_TYPES)
 
 
 _PLACEHOLDER = {  # typed, non-null literals

@@ -420,6 +420,25 @@ def test_each_output_is_built_only_when_used(spark, monkeypatch):
     assert stages == [rules.FLAGGED]
 
 
+def test_a_jvm_builds_the_rules_columns_once_and_every_plan_reuses_them(spark, monkeypatch):
+    """The warm curation worker curates hour after hour in one JVM: the second curate() builds
+    no parse, check or curated column again (Py4J calls while the executors wait), and its
+    outputs are still right."""
+    good = '{"payment_id":"kept-1","merchant_id":"m-1","amount_cents":5,"currency":"USD","status":"APPROVED","created_at":"2026-11-24T10:00:00Z"}'
+    raw = spark.createDataFrame([(MAIN_SOURCE, 1, good), (MAIN_SOURCE, 2, "[]")], RAW_INPUT_SCHEMA)
+    first = curate(raw, processed_at=PROCESSED_AT)
+    first.curated, first.quarantine  # noqa: B018 (builds and keeps the JVM's columns)
+    built: list[str] = []
+    for name in ("from_json", "when", "to_date", "xxhash64"):  # parse, checks, curated columns, dedupe
+        real = getattr(F, name)
+        monkeypatch.setattr(F, name, lambda *a, _real=real, _name=name, **k: built.append(_name) or _real(*a, **k))
+    later = PROCESSED_AT + timedelta(hours=1)
+    again = curate(raw, processed_at=later)
+    assert [(r["payment_id"], r["processed_at"]) for r in again.curated.collect()] == [("kept-1", later.replace(tzinfo=None))]
+    assert [(r["line_number"], r["reasons"]) for r in again.quarantine.collect()] == [(2, ["not_a_json_object"])]
+    assert not built, f"built again: {sorted(set(built))}"
+
+
 @pytest.mark.parametrize(("line", "reason"), TIMESTAMP_REJECTS)
 def test_missing_or_unparseable_timestamps_are_quarantined(main, line, reason):
     assert_reasons(main, line, [reason])

@@ -50,6 +50,7 @@ def measure(paths: list[str], workdir: Path, variant: dict, reps: int) -> None:
 
     from wallet_lake.contracts.landing import hour_token
     from wallet_lake.lake import spark_runner
+    from wallet_lake.lake.curation_run import CurationSettings
     from wallet_lake.spark import spark_config
     from wallet_lake.transforms import curate as rules
 
@@ -65,13 +66,15 @@ def measure(paths: list[str], workdir: Path, variant: dict, reps: int) -> None:
 
     out = workdir / "out"
     print(f"variant {json.dumps(variant)}", flush=True)
+    settings = CurationSettings()  # the runs' own split size, file size and quarantine bound
     for rep in range(reps):
         seen = {s["stageId"] for s in stages()}
         shutil.rmtree(out, ignore_errors=True)
         inputs = [spark_runner.HourInput(token=hour_token(HOUR), hour=HOUR, paths=paths, keys={p: p for p in paths})]
         t = time.perf_counter()
-        counts = spark_runner.run_jobs(spark, inputs, str(out), datetime.now(timezone.utc), accepted_statuses=rules.ACCEPTED_STATUSES,
-                                       split_bytes=32 << 20, max_records_per_file=2_000_000)
+        counts = spark_runner.run_jobs(spark, inputs, str(out), datetime.now(timezone.utc), accepted_statuses=settings.accepted_statuses,
+                                       split_bytes=settings.split_bytes, max_records_per_file=settings.max_records_per_file,
+                                       one_pass_bytes=settings.quarantine_one_pass_bytes)
         wall = time.perf_counter() - t
         files = len(glob.glob(str(out / "curated" / "**" / "*.parquet"), recursive=True))
         print(f"  rep {rep}: wall {wall:.2f} s, {files} curated files, lines {sum(counts.lines.values())}, "

@@ -43,6 +43,9 @@ class CurationSettings:
 
     split_bytes: int = 32 << 20  # Spark input split (parallelism of the parse)
     max_records_per_file: int = 2_000_000  # per curated file; more rows in a partition split the file
+    # The quarantine numbers its lines in one text pass while their text is at most this, held in
+    # memory until the split counts are known; past it, a count goes first (lake/spark_runner.py).
+    quarantine_one_pass_bytes: int = 64 << 20
     io_threads: int = 16  # parallel S3 downloads/uploads
     preview_rows: int = 5
     abandoned_after: timedelta = manifests.ABANDONED_AFTER  # a pending run older than this is swept
@@ -89,7 +92,7 @@ def curate_landing_hours(
         counts = spark_runner.run_jobs(
             spark, inputs, spark_runner.lake_uri(store, lake_scratch) if settings.in_lake else str(out), processed_at,
             accepted_statuses=settings.accepted_statuses, split_bytes=settings.split_bytes,
-            max_records_per_file=settings.max_records_per_file,
+            max_records_per_file=settings.max_records_per_file, one_pass_bytes=settings.quarantine_one_pass_bytes,
         )
         if any(i.paths for i in inputs):
             timings["spark"] = time.perf_counter() - t

@@ -6,10 +6,12 @@ apply transforms.curate.curate() (the same chain the unit tests call) to them.
    more only past `max_records_per_file`. Observations tapped into curate()'s chain count, in
    the same pass, each hour's lines, the duplicates each hour removed and the positions of the
    invalid lines.
-2. Only when some line is invalid, the quarantine job reads the text again: in that one pass it
-   counts the lines of every input split (which turns a position into a line number: lines of
-   the file's earlier splits, plus the row's place in its split) and keeps the lines at the
-   invalid positions, then writes curate()'s quarantine of them: one quarantine file per hour.
+2. Only when some line is invalid, the quarantine job reads the text again, keeps the lines at
+   the invalid positions and writes curate()'s quarantine of them: one quarantine file per hour.
+   A line's number is the lines of its file's earlier input splits plus its place in its split.
+   When the invalid lines are few (`one_pass_bytes` of text at most, the usual hour) the job
+   counts every split's lines in the same pass, holding the invalid lines until the counts are
+   known; otherwise a count of the splits' lines goes first and the lines stream through.
 
 Spark reads the raw objects where they are (a folder lake, or s3:// on Glue with `direct`), or
 from local copies (S3 through a local Spark, e.g. the moto stack)."""
@@ -37,6 +39,7 @@ from wallet_lake.transforms import curate as rules
 
 BATCH_COLUMN = "landing_hour"  # the landing hour token, e.g. 20261124T13, as a batch column
 LINES_PREFIX = "lines_"  # the curated job's observation of an hour's lines: lines_<token>
+NOT_AN_INPUT = "which is none of the inputs"
 
 
 @dataclass
@@ -85,13 +88,14 @@ def find_inputs(store: LakeStore, hours: Sequence[datetime], scratch: Path, *, d
 
 
 def _source_of(spark_file: str, keys: dict[str, str]) -> str:
-    """The source object of a file as input_file_name() renders it (a URI, %-escaped)."""
+    """The source object of a file as input_file_name() and inputFiles() render it (a URI,
+    %-escaped)."""
     name = unquote(spark_file)
     for path, key in keys.items():
         bare = path.split("://", 1)[-1]
         if name.endswith(bare):
             return key
-    raise RuntimeError(f"Spark read {spark_file!r}, which is none of the inputs")
+    raise RuntimeError(f"Spark read {spark_file!r}, {NOT_AN_INPUT}")
 
 
 @contextmanager
@@ -119,20 +123,23 @@ def _read_raw(spark: SparkSession, inputs: Sequence[HourInput]) -> DataFrame:
 
 
 def _write_curated(spark, inputs, out: str, processed_at: datetime, accepted_statuses: Sequence[str],
-                   max_records_per_file: int) -> tuple[Observation, Observation]:
-    """Job 1: curate() over every line, written. The observations hold the positions of every
-    invalid line (JSON list) and each hour's lines (LINES_PREFIX + token); and, per hour, the
-    duplicates removed."""
-    raw = _read_raw(spark, inputs).withColumn("source_object", F.lit("")).withColumn("line_number", F.lit(0))
+                   max_records_per_file: int) -> tuple[Observation, Observation, Observation]:
+    """Job 1: curate() over every line, written. The observations hold each hour's lines as read
+    (LINES_PREFIX + token); the positions of every invalid line (JSON list) and their bytes;
+    and, per hour, the duplicates removed."""
+    obs_lines = Observation(f"lines_{secrets.token_hex(4)}")
     obs_invalid = Observation(f"curation_{secrets.token_hex(4)}")
     obs_dup = Observation(f"duplicates_{secrets.token_hex(4)}")
+    lines = [F.count(F.when(F.col(BATCH_COLUMN) == i.token, 1)).alias(LINES_PREFIX + i.token) for i in inputs]
+    raw = _read_raw(spark, inputs).observe(obs_lines, *lines)
+    raw = raw.withColumn("source_object", F.lit("")).withColumn("line_number", F.lit(0))
     dup = F.col(rules.DEDUPE_RANK) > 1
 
     def tap(stage: str, frame: DataFrame) -> DataFrame:
         if stage == rules.FLAGGED:
-            # FLAGGED holds one row per line read, so these are the hours' raw_lines.
-            lines = [F.count(F.when(F.col(BATCH_COLUMN) == i.token, 1)).alias(LINES_PREFIX + i.token) for i in inputs]
-            return frame.observe(obs_invalid, F.to_json(F.collect_list(F.when(~F.col("is_valid"), F.col("_pos")))).alias("invalid"), *lines)
+            bad = ~F.col("is_valid")
+            return frame.observe(obs_invalid, F.to_json(F.collect_list(F.when(bad, F.col("_pos")))).alias("invalid"),
+                                 F.sum(F.when(bad, F.octet_length("value"))).alias("invalid_bytes"))
         if stage == rules.RANKED:
             per_hour = [F.sum(F.when(dup & (F.col(BATCH_COLUMN) == i.token), 1).otherwise(0)).alias(i.token) for i in inputs]
             return frame.observe(obs_dup, F.lit(0).alias("_"), *per_hour)
@@ -142,21 +149,33 @@ def _write_curated(spark, inputs, out: str, processed_at: datetime, accepted_sta
                            batch_columns=[BATCH_COLUMN], tap=tap).curated
     parts = [BATCH_COLUMN, *CURATED_PARTITION_COLUMNS]
     curated.repartition(*parts).write.option("maxRecordsPerFile", max_records_per_file).partitionBy(*parts).parquet(out)
-    return obs_invalid, obs_dup
+    return obs_lines, obs_invalid, obs_dup
 
 
-def _write_quarantine(spark, inputs, out: str, processed_at: datetime, invalid: list[int],
-                      accepted_statuses: Sequence[str]) -> None:
-    """Job 2: curate()'s quarantine of only the lines at `invalid` positions, numbered in one text
-    pass: per input split, its lines, its first position and its invalid lines; a split's line
-    numbers follow the lines of the same file's earlier splits (rows of a split are numbered in
-    file order, `_read_raw`)."""
+def _write_quarantine(spark, inputs, out: str, processed_at: datetime, invalid: Sequence[int],
+                      accepted_statuses: Sequence[str], *, one_pass: bool) -> None:
+    """Job 2: curate()'s quarantine of only the lines at `invalid` positions, numbered (module
+    docstring). Rows of a split are numbered in file order (`_read_raw`), so a line's place in its
+    split is its position less the split's first position."""
     raw = _read_raw(spark, inputs)
     keys = {p: k for i in inputs for p, k in i.keys.items()}
-    # inputFiles() names the files as input_file_name() does (both the path's URI).
-    sources = spark.createDataFrame([(f, _source_of(f, keys)) for f in raw.inputFiles()], "_file string, source_object string")
-    wanted = spark.createDataFrame([(p, True) for p in invalid], "_pos long, _wanted boolean")
     split = raw.withColumn("_file", F.input_file_name()).withColumn("_block", F.input_file_block_start())
+    numbered = _numbered_in_one_pass if one_pass else _numbered_after_counting
+    rows = numbered(spark, split, spark.createDataFrame([(p, True) for p in invalid], "_pos long, _wanted boolean"))
+    # inputFiles() names the files as input_file_name() does.
+    sources = spark.createDataFrame([(f, _source_of(f, keys)) for f in raw.inputFiles()], "_file string, source_object string")
+    rows = rows.join(F.broadcast(sources), "_file", "left").withColumn(
+        "source_object",
+        F.when(F.col("source_object").isNull(), F.raise_error(F.concat(F.lit("Spark read "), F.col("_file"), F.lit(", " + NOT_AN_INPUT))))
+        .otherwise(F.col("source_object")),
+    ).select(BATCH_COLUMN, "source_object", "line_number", "value")
+    q = rules.curate(rows, processed_at=processed_at, accepted_statuses=accepted_statuses, batch_columns=[BATCH_COLUMN]).quarantine
+    q.repartition(BATCH_COLUMN).write.partitionBy(BATCH_COLUMN).parquet(out)
+
+
+def _numbered_in_one_pass(spark, split: DataFrame, wanted: DataFrame) -> DataFrame:
+    """One text pass: per split its lines, first position and wanted lines (held in memory until
+    the counts are known, so only for few), then the lines of the file's earlier splits."""
     per_split = split.join(F.broadcast(wanted), "_pos", "left").groupBy(BATCH_COLUMN, "_file", "_block").agg(
         F.count(F.lit(1)).alias("_lines"),
         F.min("_pos").alias("_first"),
@@ -164,31 +183,43 @@ def _write_quarantine(spark, inputs, out: str, processed_at: datetime, invalid: 
     )
     earlier = Window.partitionBy("_file").orderBy("_block").rowsBetween(Window.unboundedPreceding, -1)
     per_split = per_split.withColumn("_before", F.coalesce(F.sum("_lines").over(earlier), F.lit(0)))
-    per_split = per_split.join(F.broadcast(sources), "_file", "left").withColumn(
-        "source_object",
-        F.when(F.col("source_object").isNull(), F.raise_error(F.concat(F.lit("Spark read "), F.col("_file"), F.lit(", which is none of the inputs"))))
-        .otherwise(F.col("source_object")),
-    )
-    rows = per_split.select(BATCH_COLUMN, "source_object", "_before", "_first", F.explode("_rows").alias("_row")).select(
-        BATCH_COLUMN, "source_object", F.col("_row.value").alias("value"),
+    return per_split.select(BATCH_COLUMN, "_file", "_before", "_first", F.explode("_rows").alias("_row")).select(
+        BATCH_COLUMN, "_file", F.col("_row.value").alias("value"),
         (F.col("_row._pos") - F.col("_first") + F.col("_before") + 1).alias("line_number"),
     )
-    q = rules.curate(rows, processed_at=processed_at, accepted_statuses=accepted_statuses, batch_columns=[BATCH_COLUMN]).quarantine
-    q.repartition(BATCH_COLUMN).write.partitionBy(BATCH_COLUMN).parquet(out)
+
+
+def _numbered_after_counting(spark, split: DataFrame, wanted: DataFrame) -> DataFrame:
+    """A count of every split's lines first (a text pass of its own), then the wanted lines
+    stream through a join with each split's offset: nothing held but the counts."""
+    counts = (split.groupBy("_file", "_block").agg(F.count(F.lit(1)).alias("lines"), F.min("_pos").alias("first"))
+              .collect())
+    offsets, before = [], {}
+    for r in sorted(counts, key=lambda r: (r["_file"], r["_block"])):
+        offsets.append((r["_file"], r["_block"], before.get(r["_file"], 0) - r["first"] + 1))  # line = pos + this
+        before[r["_file"]] = before.get(r["_file"], 0) + r["lines"]
+    shift = spark.createDataFrame(offsets, "_file string, _block long, _shift long")
+    rows = split.join(F.broadcast(wanted), "_pos").join(F.broadcast(shift), ["_file", "_block"])
+    return rows.select(BATCH_COLUMN, "_file", "value", (F.col("_pos") + F.col("_shift")).alias("line_number"))
 
 
 def run_jobs(spark: SparkSession, inputs: Sequence[HourInput], out: str, processed_at: datetime, *,
-             accepted_statuses: Sequence[str], split_bytes: int, max_records_per_file: int) -> SparkCounts:
+             accepted_statuses: Sequence[str], split_bytes: int, max_records_per_file: int,
+             one_pass_bytes: int) -> SparkCounts:
     """Jobs 1-2 over the hours' inputs; Spark writes under `out` (curated/, quarantine/)."""
     counts = SparkCounts({i.token: 0 for i in inputs}, {i.token: 0 for i in inputs})
     if not any(i.paths for i in inputs):
         return counts
     with _input_splits(spark, split_bytes):
-        obs_invalid, obs_dup = _write_curated(spark, inputs, f"{out}/curated", processed_at, accepted_statuses, max_records_per_file)
+        obs_lines, obs_invalid, obs_dup = _write_curated(spark, inputs, f"{out}/curated", processed_at, accepted_statuses,
+                                                         max_records_per_file)
+        counts.lines.update({i.token: int(obs_lines.get[LINES_PREFIX + i.token] or 0) for i in inputs})
         observed = obs_invalid.get
-        invalid = json.loads(observed["invalid"] or "[]")
-        counts.lines.update({i.token: int(observed[LINES_PREFIX + i.token] or 0) for i in inputs})
+        # A set: a task Spark ran again adds its positions again (the accounting check then sees
+        # its lines counted twice, and the hour is not published).
+        invalid = sorted(set(json.loads(observed["invalid"] or "[]")))
         counts.duplicates.update({k: int(v or 0) for k, v in obs_dup.get.items() if k != "_"})
         if invalid:
-            _write_quarantine(spark, inputs, f"{out}/quarantine", processed_at, invalid, accepted_statuses)
+            _write_quarantine(spark, inputs, f"{out}/quarantine", processed_at, invalid, accepted_statuses,
+                              one_pass=int(observed["invalid_bytes"] or 0) <= one_pass_bytes)
     return counts

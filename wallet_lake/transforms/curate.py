@@ -35,9 +35,8 @@ How the JSON types are told apart, in Spark alone (no Python UDF, one full parse
 
 from __future__ import annotations
 
-import functools
 from datetime import date, datetime, timezone
-from functools import cached_property
+from functools import cached_property, wraps
 from typing import Any, Callable, NamedTuple, Sequence, TypeVar
 
 from pyspark import SparkContext
@@ -110,21 +109,24 @@ _Built = TypeVar("_Built")
 
 
 def _kept_per_jvm(build: Callable[..., _Built]) -> Callable[..., _Built]:
-    """build(*args), kept per Spark JVM and hashable args. Columns are JVM objects: building
-    curate()'s was two thirds of its chain's driver time (Py4J calls, docs/benchmarks.md session
-    30), and a warm worker would build the same ones for every run. A Column holds an unresolved
-    expression, not a plan or a session, so one can go into any plan of the JVM that made it;
-    a new JVM (a new gateway) builds again."""
+    """build(*args), kept per Spark JVM, hashable args and ANSI mode. Columns are JVM objects:
+    building curate()'s was two thirds of its chain's driver time (Py4J calls, docs/benchmarks.md
+    session 30), and a warm worker would build the same ones for every run. A Column holds an
+    unresolved expression, not a plan, so one can go into any plan of the JVM that made it (the
+    time zone is taken when a plan is analyzed). Two things are fixed when it is built: the ANSI
+    mode of its casts and arithmetic (hence part of the key), and its aliases' expression ids (two
+    curate() chains in one plan share them, as a self-join does). A new JVM builds again."""
     kept: dict[tuple, tuple[Any, _Built]] = {}
 
-    @functools.wraps(build)
+    @wraps(build)
     def cached(*args: Any) -> _Built:
         jvm = SparkContext._jvm  # the gateway's view; it outlives SparkContext.stop()
         if jvm is None:
             return build(*args)
-        hit = kept.get(args)
+        key = (jvm.org.apache.spark.sql.internal.SQLConf.get().ansiEnabled(), *args)
+        hit = kept.get(key)
         if hit is None or hit[0] is not jvm:
-            hit = kept[args] = (jvm, build(*args))
+            hit = kept[key] = (jvm, build(*args))
         return hit[1]
 
     return cached
@@ -132,9 +134,8 @@ def _kept_per_jvm(build: Callable[..., _Built]) -> Callable[..., _Built]:
 
 class CurationResult:
     """curate()'s outputs, each built on first use: a job that writes one of them does not pay
-    for building the other. Building is the driver's work, not the executors': all three took
-    ~2,800 Py4J calls and 0.57-0.63 s on a warm session, and a curation run builds twice (the
-    curated job, the quarantine job; docs/benchmarks.md, session 29)."""
+    for building the other. Building is the driver's work, not the executors' (docs/benchmarks.md,
+    sessions 29 and 30), and a curation run builds twice: the curated job, the quarantine job."""
 
     def __init__(self, *, valid: Callable[[], DataFrame], curated: Callable[[DataFrame], DataFrame],
                  quarantine: Callable[[], DataFrame]) -> None:

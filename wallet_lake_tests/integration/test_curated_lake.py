@@ -278,10 +278,12 @@ def test_an_hour_without_landing_objects_publishes_an_empty_hour(spark, lake):
     assert json.loads(lake.get_bytes(manifest_key(empty)))["curated_keys"] == []
 
 
+@pytest.mark.parametrize("one_pass_bytes", [cr.CurationSettings().quarantine_one_pass_bytes, 0], ids=["one-pass", "count-first"])
 @pytest.mark.parametrize("split_bytes", [2048, cr.CurationSettings().split_bytes], ids=["2KiB-splits", "default-splits"])
-def test_quarantined_lines_carry_their_object_and_line_number_across_input_splits(spark, tmp_path, split_bytes):
+def test_quarantined_lines_carry_their_object_and_line_number_across_input_splits(spark, tmp_path, split_bytes, one_pass_bytes):
     """Objects cut into many input splits (2 KiB) or packed together into one (the default): each
-    invalid line is numbered within its own object, as counted here from the objects' text."""
+    invalid line is numbered within its own object, as counted here from the objects' text,
+    whether the quarantine counts the splits in its own pass or first (few or many invalid lines)."""
     import random
 
     rng = random.Random(30)
@@ -299,7 +301,7 @@ def test_quarantined_lines_carry_their_object_and_line_number_across_input_split
             store.put_bytes(key, "".join(line + "\n" for line in lines).encode())
             raw_lines[hour] += len(lines)
             expected |= {(f"{hour:%Y%m%dT%H}", key, i + 1, line) for i, line in enumerate(lines) if not line.startswith('{"payment_id":"')}
-    settings = replace(cr.CurationSettings(), split_bytes=split_bytes)
+    settings = replace(cr.CurationSettings(), split_bytes=split_bytes, quarantine_one_pass_bytes=one_pass_bytes)
     stats = cr.curate_landing_hours(spark, store, [H1, H2], PROCESSED, settings=settings)
     assert all(s.published and s.accounted for s in stats)
     assert {s.landing_hour: s.raw_lines for s in stats} == {h.isoformat(): n for h, n in raw_lines.items()}

@@ -161,7 +161,7 @@ def _write_quarantine(spark, inputs, out: str, processed_at: datetime, invalid: 
     keys = {p: k for i in inputs for p, k in i.keys.items()}
     split = raw.withColumn("_file", F.input_file_name()).withColumn("_block", F.input_file_block_start())
     numbered = _numbered_in_one_pass if one_pass else _numbered_after_counting
-    rows = numbered(spark, split, spark.createDataFrame([(p, True) for p in invalid], "_pos long, _wanted boolean"))
+    rows = numbered(split, spark.createDataFrame([(p, True) for p in invalid], "_pos long, _wanted boolean"))
     # inputFiles() names the files as input_file_name() does.
     sources = spark.createDataFrame([(f, _source_of(f, keys)) for f in raw.inputFiles()], "_file string, source_object string")
     rows = rows.join(F.broadcast(sources), "_file", "left").withColumn(
@@ -173,7 +173,7 @@ def _write_quarantine(spark, inputs, out: str, processed_at: datetime, invalid: 
     q.repartition(BATCH_COLUMN).write.partitionBy(BATCH_COLUMN).parquet(out)
 
 
-def _numbered_in_one_pass(spark, split: DataFrame, wanted: DataFrame) -> DataFrame:
+def _numbered_in_one_pass(split: DataFrame, wanted: DataFrame) -> DataFrame:
     """One text pass: per split its lines, first position and wanted lines (held in memory until
     the counts are known, so only for few), then the lines of the file's earlier splits."""
     per_split = split.join(F.broadcast(wanted), "_pos", "left").groupBy(BATCH_COLUMN, "_file", "_block").agg(
@@ -189,7 +189,7 @@ def _numbered_in_one_pass(spark, split: DataFrame, wanted: DataFrame) -> DataFra
     )
 
 
-def _numbered_after_counting(spark, split: DataFrame, wanted: DataFrame) -> DataFrame:
+def _numbered_after_counting(split: DataFrame, wanted: DataFrame) -> DataFrame:
     """A count of every split's lines first (a text pass of its own), then the wanted lines
     stream through a join with each split's offset: nothing held but the counts."""
     counts = (split.groupBy("_file", "_block").agg(F.count(F.lit(1)).alias("lines"), F.min("_pos").alias("first"))
@@ -198,7 +198,7 @@ def _numbered_after_counting(spark, split: DataFrame, wanted: DataFrame) -> Data
     for r in sorted(counts, key=lambda r: (r["_file"], r["_block"])):
         offsets.append((r["_file"], r["_block"], before.get(r["_file"], 0) - r["first"] + 1))  # line = pos + this
         before[r["_file"]] = before.get(r["_file"], 0) + r["lines"]
-    shift = spark.createDataFrame(offsets, "_file string, _block long, _shift long")
+    shift = split.sparkSession.createDataFrame(offsets, "_file string, _block long, _shift long")
     rows = split.join(F.broadcast(wanted), "_pos").join(F.broadcast(shift), ["_file", "_block"])
     return rows.select(BATCH_COLUMN, "_file", "value", (F.col("_pos") + F.col("_shift")).alias("line_number"))
 

@@ -397,12 +397,12 @@ def curated_rows(
     """The surviving rows with the derived columns, in the contract's column order, types and
     nullability (after the batch columns)."""
     latest = ranked.where(F.col(DEDUPE_RANK) == 1)
-    cols = _curated_columns(curated_version)
-    processed = _curated_column("processed_at", F.lit(processed_at))  # the run's: never kept
-    return latest.select(*batch_columns, *(processed if c is None else c for c in cols))
+    processed = _curated_column(_PROCESSED_AT, F.lit(processed_at))  # the run's: never kept
+    return latest.select(*batch_columns, *(processed if c is None else c for c in _curated_columns(curated_version)))
 
 
 _CURATED_TYPES = {f.name: f for f in spark_schema(CURATED_FIELDS).fields}
+_PROCESSED_AT = "processed_at"  # the one curated column that is the run's, not the record's
 
 
 def _curated_column(name: str, value: Column) -> Column:
@@ -418,9 +418,9 @@ def _curated_column(name: str, value: Column) -> Column:
 
 @_kept_per_jvm
 def _curated_columns(curated_version: int) -> tuple[Column | None, ...]:
-    """The curated columns in the contract's order, None in processed_at's place."""
+    """The curated columns in the contract's order, None in _PROCESSED_AT's place."""
     derived = {**derived_columns(), "curated_version": F.lit(curated_version)}
-    return tuple(None if name == "processed_at" else _curated_column(name, derived.get(name, F.col(name))) for name in _CURATED_TYPES)
+    return tuple(None if name == _PROCESSED_AT else _curated_column(name, derived.get(name, F.col(name))) for name in _CURATED_TYPES)
 
 
 _PLACEHOLDER = {  # typed, non-null literals

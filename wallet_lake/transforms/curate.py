@@ -28,7 +28,7 @@ How the JSON types are told apart, in Spark alone (no Python UDF, one full parse
     with a digit, '-', '"', '{' or '[', or is true/false), probe parses with the field typed as
     DOUBLE / BOOLEAN / STRUCT / ARRAY decide. These run only for such rows (CASE is lazy).
   * from_json stops after the first JSON value, so content after the object is detected apart:
-    when the line's first '}' byte is its last byte the object ends the line; otherwise (nested
+    when the line's only '}' byte is its last byte the object ends the line; otherwise (nested
     objects, braces in strings, whitespace around) string literals are masked and the bracket
     depth is followed to the end.
 """
@@ -163,10 +163,12 @@ def _sql_trim(col: Column) -> Column:
 def _is_single_object(value: Column) -> Column:
     """True when nothing but whitespace follows the first JSON value of a syntactically valid
     line that starts with '{' (from_json ignores what follows the first value)."""
-    # Fast and exact for a flat object without surrounding whitespace: its first '}' byte is its
-    # last byte (0x7D never occurs inside a multi-byte UTF-8 character). Byte lengths are O(1);
-    # character-based instr/length/trim cost microseconds per line.
-    fast = F.octet_length(F.substring_index(value, "}", 1)) + 1 == F.octet_length(value)
+    # Fast and exact for a flat object without surrounding whitespace: its only '}' byte is its
+    # last byte (0x7D never occurs inside a multi-byte UTF-8 character). A one-character
+    # delimiter that is no regex metacharacter takes Java's String.split fast path (an intrinsic
+    # indexOf), which costs a fifth of substring_index's byte-by-byte search (docs/benchmarks.md,
+    # session 31); character-based instr/length/trim cost microseconds per line.
+    fast = value.endswith("}") & (F.size(F.split(value, "}", 3)) == 2)
     trimmed = _sql_trim(value)
     masked = F.regexp_replace(trimmed, _JSON_STRING_LITERAL, '"')
     depth0 = F.struct(F.lit(0).alias("d"), F.lit(False).alias("started"), F.lit(False).alias("extra"))
@@ -195,12 +197,18 @@ def _parse_columns() -> _ParseColumns:
     value = F.col("value")
     parse = F.from_json(value, _MAIN_SCHEMA, JSON_OPTIONS).alias("p")
     # Only lines whose parse failed somewhere: syntax error, or a typed field of another type.
-    failed = F.col("p").isNotNull() & F.col(f"p.{_CORRUPT}").isNotNull()
-    text_of_typed = F.when(failed, F.from_json(value, _TEXT_OF_TYPED_SCHEMA, JSON_OPTIONS)).alias("px")
-    syntax_ok = F.col("p").isNotNull() & (F.col(f"p.{_CORRUPT}").isNull() | F.col(f"px.{_CORRUPT}").isNull())
+    corrupt = F.col(f"p.{_CORRUPT}")
+    failed = F.col("p").isNotNull() & corrupt.isNotNull()
+    text_of_typed_parse = F.from_json(value, _TEXT_OF_TYPED_SCHEMA, JSON_OPTIONS)
+    text_of_typed = F.when(failed, text_of_typed_parse).alias("px")
+    # Over `p` and the text only (not `px`), so every column but `p` is made in one projection:
+    # each projection writes the whole row again (docs/benchmarks.md, session 31). A failed line
+    # (~1 % of a busy hour's) may parse its typed fields as text twice.
+    syntax_ok = F.col("p").isNotNull() & (corrupt.isNull() | text_of_typed_parse[_CORRUPT].isNull())
     is_object = F.when(syntax_ok, _is_single_object(value)).otherwise(F.lit(False)).alias("is_object")
 
     # Probes for payment_id/merchant_id whose text may be a non-string's rendering (lazy: CASE).
+    # Only an object's probes are ever read (a non-object has the one reason not_a_json_object).
     ids = [F.col(f"p.{f}") for f in STRING_ID_FIELDS]
     may_be = {
         "number": lambda t: F.substring(t, 1, 1).isin(*list('-0123456789"')),
@@ -214,14 +222,16 @@ def _parse_columns() -> _ParseColumns:
         maybe_any = F.lit(False)
         for t in ids:
             maybe_any = maybe_any | F.coalesce(may_be[kind](t), F.lit(False))
-        probes.append(F.when(F.col("is_object") & maybe_any, F.from_json(value, schema, JSON_OPTIONS)).alias(f"probe_{kind}"))
+        probes.append(F.when(maybe_any, F.from_json(value, schema, JSON_OPTIONS)).alias(f"probe_{kind}"))
 
     def ts(field: str) -> Column:
         text = F.col(f"p.{field}")
         # A trailing Z is cast without it, in the session's zone, which is UTC (SPARK_CONF): the
         # same instant. Spark resolves a zone written in the text per value through two regex
-        # compiles (getZoneId): 6 % of a busy hour's curation CPU, for the common case.
-        utc = F.when(text.endswith("Z"), text.substr(F.lit(1), F.length(text) - 1)).otherwise(text)
+        # compiles (getZoneId): 6 % of a busy hour's curation CPU, for the common case. The
+        # pattern allows a Z only at the end, so the text before the first Z is the rest of it (a
+        # byte search; substr counts characters twice).
+        utc = F.when(text.endswith("Z"), F.substring_index(text, "Z", 1)).otherwise(text)
         return F.when(text.rlike(TIMESTAMP_PATTERN), utc.cast("timestamp"))
 
     normalized = (
@@ -235,12 +245,10 @@ def _parse_columns() -> _ParseColumns:
 def parse_lines(raw: DataFrame) -> DataFrame:
     """Every input column plus `p` (the parse), `px` (text of the typed fields, only where the
     parse failed somewhere), `is_object`, the probes and the normalized fields (`_ts_*`,
-    `_status`); one row per raw line. Few projections: each is analyzed by the driver."""
+    `_status`); one row per raw line. Two projections: `p`, then all the rest over it (a
+    projection holding from_json is not fused into generated code, and writes its whole row)."""
     c = _parse_columns()
-    df = raw.select("*", c.parse)
-    df = df.select("*", c.text_of_typed)
-    df = df.select("*", c.is_object)
-    return df.select("*", *c.normalized)
+    return raw.select("*", c.parse).select("*", c.text_of_typed, c.is_object, *c.normalized)
 
 
 @_kept_per_jvm

@@ -51,6 +51,8 @@ NOT_OBJECT = [pytest.param(reg(v), id=i) for i, v in (
     ("object_then_array", '{"payment_id":"x-arr",' + TAIL + "[]"),
     ("nested_object_then_object", '{"payment_id":"x-nested","meta":{"a":{"b":1}},' + TAIL + '{"payment_id":"x-nested-2"}'),
     ("brace_in_string_then_brace", '{"payment_id":"x-}{","note":"}{",' + TAIL + "}"),
+    ("object_then_text_ending_in_brace", '{"payment_id":"x-text-brace",' + TAIL + " x}"),
+    ("non_ascii_object_then_brace", '{"payment_id":"x-\u00e9\u20ac-é€",' + TAIL + "}"),
     ("whitespace_only", " \t "),
     ("unquoted_key", '{payment_id:"x-unq",' + TAIL),
     ("comment", '{"payment_id":"x-comment", /* c */ ' + TAIL),
@@ -63,6 +65,7 @@ SURROUNDING_WS = reg(" \t" + '{"payment_id":"v-ws",' + TAIL + " \t")
 NESTED_BRACES_IN_STRINGS = reg('{"payment_id":"v-braces","note":"} { ] [ \\" }",' + TAIL)
 NESTED_UNKNOWN_OBJECT = reg('{"payment_id":"v-nested","meta":{"payment_id":7,"deep":[{"x":"}"}]},' + TAIL)
 NUMERIC_STRING_ID = reg(line("12345"))
+NON_ASCII_FLAT = reg(line("v-é€😀"))  # multi-byte UTF-8, the only '}' last
 UNICODE_ESCAPED_ID = reg(line("\\u0070ay-esc").replace('"m-1"', '"m-esc"'))
 DUPLICATE_KEY_LAST_WINS = reg('{"payment_id":"v-dup-key","status":"PENDING",' + TAIL)  # TAIL says APPROVED
 STATUS_TAB_NEWLINE = reg(line("v-status-ws", status='"\\tdeclined\\n"'))
@@ -141,6 +144,11 @@ def test_whitespace_around_the_object_and_braces_inside_strings_are_fine(edges):
     for value, pid in ((SURROUNDING_WS, "v-ws"), (NESTED_BRACES_IN_STRINGS, "v-braces"), (NESTED_UNKNOWN_OBJECT, "v-nested")):
         assert value not in edges["quarantine"], edges["quarantine"].get(value)
         assert edges["curated"][pid]["amount_cents"] == 1250
+
+
+def test_a_flat_object_with_multi_byte_characters_is_valid(edges):
+    assert NON_ASCII_FLAT not in edges["quarantine"], edges["quarantine"].get(NON_ASCII_FLAT)
+    assert edges["curated"]["v-é€😀"]["amount_cents"] == 1250
 
 
 def test_a_numeric_looking_string_id_is_a_string(edges):

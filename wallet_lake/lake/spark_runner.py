@@ -40,6 +40,9 @@ from wallet_lake.transforms import curate as rules
 BATCH_COLUMN = "landing_hour"  # the landing hour token, e.g. 20261124T13, as a batch column
 LINES_PREFIX = "lines_"  # the curated job's observation of an hour's lines: lines_<token>
 NOT_AN_INPUT = "which is none of the inputs"
+# Curated columns whose values are (nearly) all distinct in a file: a Parquet dictionary would
+# hash and look up every value only to fall back to plain encoding (docs/benchmarks.md, session 31).
+PLAIN_ENCODED_COLUMNS = ("payment_id", "created_at", "authorized_at", "completed_at")
 
 
 @dataclass
@@ -148,7 +151,10 @@ def _write_curated(spark, inputs, out: str, processed_at: datetime, accepted_sta
     curated = rules.curate(raw, processed_at=processed_at, accepted_statuses=accepted_statuses,
                            batch_columns=[BATCH_COLUMN], tap=tap).curated
     parts = [BATCH_COLUMN, *CURATED_PARTITION_COLUMNS]
-    curated.repartition(*parts).write.option("maxRecordsPerFile", max_records_per_file).partitionBy(*parts).parquet(out)
+    writer = curated.repartition(*parts).write.option("maxRecordsPerFile", max_records_per_file)
+    for column in PLAIN_ENCODED_COLUMNS:
+        writer = writer.option(f"parquet.enable.dictionary#{column}", "false")
+    writer.partitionBy(*parts).parquet(out)
     return obs_lines, obs_invalid, obs_dup
 
 
@@ -161,9 +167,11 @@ def _write_quarantine(spark, inputs, out: str, processed_at: datetime, invalid: 
     keys = {p: k for i in inputs for p, k in i.keys.items()}
     split = raw.withColumn("_file", F.input_file_name()).withColumn("_block", F.input_file_block_start())
     numbered = _numbered_in_one_pass if one_pass else _numbered_after_counting
-    rows = numbered(split, spark.createDataFrame([(p, True) for p in invalid], "_pos long, _wanted boolean"))
+    wanted = _jvm_table(spark, [{"_pos": p, "_wanted": True} for p in invalid], "_pos long, _wanted boolean")
+    rows = numbered(split, wanted)
     # inputFiles() names the files as input_file_name() does.
-    sources = spark.createDataFrame([(f, _source_of(f, keys)) for f in raw.inputFiles()], "_file string, source_object string")
+    sources = _jvm_table(spark, [{"_file": f, "source_object": _source_of(f, keys)} for f in raw.inputFiles()],
+                         "_file string, source_object string")
     rows = rows.join(F.broadcast(sources), "_file", "left").withColumn(
         "source_object",
         F.when(F.col("source_object").isNull(), F.raise_error(F.concat(F.lit("Spark read "), F.col("_file"), F.lit(", " + NOT_AN_INPUT))))
@@ -171,6 +179,14 @@ def _write_quarantine(spark, inputs, out: str, processed_at: datetime, invalid: 
     ).select(BATCH_COLUMN, "source_object", "line_number", "value")
     q = rules.curate(rows, processed_at=processed_at, accepted_statuses=accepted_statuses, batch_columns=[BATCH_COLUMN]).quarantine
     q.repartition(BATCH_COLUMN).write.partitionBy(BATCH_COLUMN).parquet(out)
+
+
+def _jvm_table(spark: SparkSession, rows: Sequence[dict], ddl: str) -> DataFrame:
+    """A small table made in the JVM from one JSON literal. createDataFrame of Python rows goes
+    through an RDD that Python workers unpickle: a job of 0.2-0.3 s each time here, where a
+    broadcast of these tables needs none (docs/benchmarks.md, session 31)."""
+    table = F.from_json(F.lit(json.dumps(rows)), f"array<struct<{ddl}>>", {"mode": "FAILFAST"})
+    return spark.range(1, numPartitions=1).select(F.inline(table))
 
 
 def _numbered_in_one_pass(split: DataFrame, wanted: DataFrame) -> DataFrame:
@@ -198,7 +214,8 @@ def _numbered_after_counting(split: DataFrame, wanted: DataFrame) -> DataFrame:
     for r in sorted(counts, key=lambda r: (r["_file"], r["_block"])):
         offsets.append((r["_file"], r["_block"], before.get(r["_file"], 0) - r["first"] + 1))  # line = pos + this
         before[r["_file"]] = before.get(r["_file"], 0) + r["lines"]
-    shift = split.sparkSession.createDataFrame(offsets, "_file string, _block long, _shift long")
+    shift = _jvm_table(split.sparkSession, [{"_file": f, "_block": b, "_shift": n} for f, b, n in offsets],
+                       "_file string, _block long, _shift long")
     rows = split.join(F.broadcast(wanted), "_pos").join(F.broadcast(shift), ["_file", "_block"])
     return rows.select(BATCH_COLUMN, "_file", "value", (F.col("_pos") + F.col("_shift")).alias("line_number"))
 

@@ -135,14 +135,17 @@ def _write_curated(spark, inputs, out: str, processed_at: datetime, accepted_sta
     obs_dup = Observation(f"duplicates_{secrets.token_hex(4)}")
     lines = [F.count(F.when(F.col(BATCH_COLUMN) == i.token, 1)).alias(LINES_PREFIX + i.token) for i in inputs]
     raw = _read_raw(spark, inputs).observe(obs_lines, *lines)
-    raw = raw.withColumn("source_object", F.lit("")).withColumn("line_number", F.lit(0))
+    # A line's bytes taken before the parse: the observation then needs no `value` after it, and
+    # Spark leaves the text out of every row the parse's projections write (docs/benchmarks.md,
+    # session 31).
+    raw = raw.select("*", F.octet_length("value").alias("_bytes"), F.lit("").alias("source_object"), F.lit(0).alias("line_number"))
     dup = F.col(rules.DEDUPE_RANK) > 1
 
     def tap(stage: str, frame: DataFrame) -> DataFrame:
         if stage == rules.FLAGGED:
             bad = ~F.col("is_valid")
             return frame.observe(obs_invalid, F.to_json(F.collect_list(F.when(bad, F.col("_pos")))).alias("invalid"),
-                                 F.sum(F.when(bad, F.octet_length("value"))).alias("invalid_bytes"))
+                                 F.sum(F.when(bad, F.col("_bytes"))).alias("invalid_bytes"))
         if stage == rules.RANKED:
             per_hour = [F.sum(F.when(dup & (F.col(BATCH_COLUMN) == i.token), 1).otherwise(0)).alias(i.token) for i in inputs]
             return frame.observe(obs_dup, F.lit(0).alias("_"), *per_hour)

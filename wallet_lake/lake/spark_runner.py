@@ -170,8 +170,7 @@ def _write_quarantine(spark, inputs, out: str, processed_at: datetime, invalid: 
     keys = {p: k for i in inputs for p, k in i.keys.items()}
     split = raw.withColumn("_file", F.input_file_name()).withColumn("_block", F.input_file_block_start())
     numbered = _numbered_in_one_pass if one_pass else _numbered_after_counting
-    wanted = _jvm_table(spark, [{"_pos": p, "_wanted": True} for p in invalid], "_pos long, _wanted boolean")
-    rows = numbered(split, wanted)
+    rows = numbered(split, _positions_table(spark, invalid))
     # inputFiles() names the files as input_file_name() does.
     sources = _jvm_table(spark, [{"_file": f, "source_object": _source_of(f, keys)} for f in raw.inputFiles()],
                          "_file string, source_object string")
@@ -182,6 +181,20 @@ def _write_quarantine(spark, inputs, out: str, processed_at: datetime, invalid: 
     ).select(BATCH_COLUMN, "source_object", "line_number", "value")
     q = rules.curate(rows, processed_at=processed_at, accepted_statuses=accepted_statuses, batch_columns=[BATCH_COLUMN]).quarantine
     q.repartition(BATCH_COLUMN).write.partitionBy(BATCH_COLUMN).parquet(out)
+
+
+# Invalid positions sent as one literal up to this many (~1 MB of JSON). A literal lives in the
+# driver's plan: millions of them (an hour, or a backfill, of bad data) would exhaust its heap, so
+# more go through createDataFrame, whose Python workers cost ~0.25 s but stream the rows.
+POSITIONS_IN_A_LITERAL = 100_000
+
+
+def _positions_table(spark: SparkSession, positions: Sequence[int], *, literal_at_most: int = POSITIONS_IN_A_LITERAL) -> DataFrame:
+    """`_pos` (each of `positions`) with `_wanted` true."""
+    if len(positions) > literal_at_most:
+        return spark.createDataFrame([(p, True) for p in positions], "_pos long, _wanted boolean")
+    listed = F.from_json(F.lit(json.dumps(list(positions))), "array<bigint>", {"mode": "FAILFAST"})
+    return spark.range(1, numPartitions=1).select(F.explode(listed).alias("_pos"), F.lit(True).alias("_wanted"))
 
 
 def _jvm_table(spark: SparkSession, rows: Sequence[dict], ddl: str) -> DataFrame:

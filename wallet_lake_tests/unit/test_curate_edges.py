@@ -70,6 +70,8 @@ UNICODE_ESCAPED_ID = reg(line("\\u0070ay-esc").replace('"m-1"', '"m-esc"'))
 DUPLICATE_KEY_LAST_WINS = reg('{"payment_id":"v-dup-key","status":"PENDING",' + TAIL)  # TAIL says APPROVED
 STATUS_TAB_NEWLINE = reg(line("v-status-ws", status='"\\tdeclined\\n"'))
 STATUS_TRAILING_CR = reg(line("v-status-cr", status='"approved\\r"'))
+STATUS_LEADING_TAB = reg(line("v-status-lt", status='"\\tapproved"'))
+STATUS_TRAILING_TAB = reg(line("v-status-tt", status='"approved\\t"'))
 ID_WITH_LEADING_SPACE = reg(line(" v-lead", merchant_id='"\\tm-lead"'))  # not blank: kept as written
 NINE_DIGIT_FRACTION = reg(line("v-ns", created_at='"2026-11-24T10:00:00.123456789Z"'))
 OFFSET_PLUS_14 = reg(line("v-plus14", created_at='"2026-11-25T09:30:00+14:00"'))  # 2026-11-24T19:30Z
@@ -87,6 +89,7 @@ REJECTS = [pytest.param(reg(v), reasons, id=i) for i, v, reasons in (
     ("payment_id_whitespace", line("x", payment_id='" \\t "'), ["payment_id_empty"]),
     ("merchant_id_newline_only", line("x-m-nl", merchant_id='"\\n"'), ["merchant_id_empty"]),
     ("merchant_id_carriage_return_then_tab", line("x-m-crt", merchant_id='"\\r\\t"'), ["merchant_id_empty"]),
+    ("merchant_id_tab_only", line("x-m-tab", merchant_id='"\\t"'), ["merchant_id_empty"]),
     ("merchant_id_false", line("x-mfalse", merchant_id="false"), ["merchant_id_not_a_string"]),
     ("amount_exponent", line("x-exp", amount_cents="1e3"), ["amount_cents_not_an_integer"]),
     ("amount_integral_float", line("x-12.0", amount_cents="12.0"), ["amount_cents_not_an_integer"]),
@@ -170,6 +173,8 @@ def test_a_repeated_key_takes_its_last_value(edges):
 def test_status_is_trimmed_of_json_whitespace_and_upper_cased(edges):
     assert edges["curated"]["v-status-ws"]["status"] == "DECLINED"
     assert edges["curated"]["v-status-cr"]["status"] == "APPROVED"
+    assert edges["curated"]["v-status-lt"]["status"] == "APPROVED"
+    assert edges["curated"]["v-status-tt"]["status"] == "APPROVED"
 
 
 def test_ids_that_begin_with_whitespace_but_hold_more_are_kept_as_written(edges):

@@ -338,6 +338,21 @@ def _reasons_column(accepted: tuple[str, ...]) -> Column:
     )
 
 
+def run_timestamp(value: datetime) -> Column:
+    """`value`, a run's time (the same on every row), as a non-null timestamp column whose value
+    stays out of Spark's generated code. Spark writes a timestamp (or long) literal into the
+    generated Java as a number, so every run's new processed_at made new classes (4 a warm run)
+    that the JIT compiled again, on the same 2 cores as the run (docs/benchmarks.md, session
+    32). An array literal is passed to the code by reference
+    instead, and read at an index the optimizer cannot fold (1 on every row), so the optimizer
+    cannot turn it back into a timestamp literal. The instant is T.TimestampType's conversion of
+    `value`, F.lit(value)'s too from 1583 on (F.lit moves older dates through Java's Julian
+    calendar)."""
+    held = F.array(F.lit(T.TimestampType().toInternal(value)))
+    first = F.spark_partition_id() * 0 + 1
+    return F.coalesce(F.timestamp_micros(F.element_at(held, first)), F.lit(_PLACEHOLDER[T.TimestampType]))
+
+
 def quarantine_rows(
     flagged: DataFrame, *, processed_at: datetime, accepted_statuses: Sequence[str] = ACCEPTED_STATUSES,
     curated_version: int = CURATED_VERSION, batch_columns: Sequence[str] = (),
@@ -351,7 +366,7 @@ def quarantine_rows(
         F.col("value").alias("raw_line"),
         F.col("reasons"),
         F.array_join("reasons", ",").alias("reason"),
-        F.lit(processed_at).cast("timestamp").alias("quarantined_at"),
+        run_timestamp(processed_at).alias("quarantined_at"),
         F.lit(curated_version).cast("int").alias("curated_version"),
     )
 
@@ -427,7 +442,7 @@ def curated_rows(
     """The surviving rows with the derived columns, in the contract's column order, types and
     nullability (after the batch columns)."""
     latest = ranked.where(F.col(DEDUPE_RANK) == 1)
-    processed = _curated_column(_PROCESSED_AT, F.lit(processed_at))  # the run's: never kept
+    processed = _curated_column(_PROCESSED_AT, run_timestamp(processed_at))  # the run's: never kept
     return latest.select(*batch_columns, *(processed if c is None else c for c in _curated_columns(curated_version)))
 
 

@@ -342,12 +342,11 @@ def run_timestamp(value: datetime) -> Column:
     """`value`, a run's time (the same on every row), as a non-null timestamp column whose value
     stays out of Spark's generated code. Spark writes a timestamp (or long) literal into the
     generated Java as a number, so every run's new processed_at made new classes (4 a warm run)
-    that the JIT compiled again, on the same 2 cores as the run (docs/benchmarks.md, session
-    32). An array literal is passed to the code by reference
-    instead, and read at an index the optimizer cannot fold (1 on every row), so the optimizer
-    cannot turn it back into a timestamp literal. The instant is T.TimestampType's conversion of
-    `value`, F.lit(value)'s too from 1583 on (F.lit moves older dates through Java's Julian
-    calendar)."""
+    that the JIT compiled again, on the same 2 cores as the run (docs/benchmarks.md, session 32).
+    An array literal is passed to the code by reference instead, and read at an index the
+    optimizer cannot fold (1 on every row), so it cannot become a timestamp literal again. The
+    instant is T.TimestampType's conversion of `value`, F.lit(value)'s too from 1583 on (F.lit
+    moves older dates through Java's Julian calendar)."""
     held = F.array(F.lit(T.TimestampType().toInternal(value)))
     first = F.spark_partition_id() * 0 + 1
     return F.coalesce(F.timestamp_micros(F.element_at(held, first)), F.lit(_PLACEHOLDER[T.TimestampType]))

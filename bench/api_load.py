@@ -260,7 +260,7 @@ def refresh_all(sample_dts: int = 6) -> dict:
 
 
 # The tables the API reads. Their pages must be all-visible, as autovacuum leaves them in service
-# after each refresh (migration 0011): otherwise each index-only scan also reads the heap (+30 %
+# after each refresh (migration 0011): otherwise each index-only scan also reads the heap (+50 %
 # of a declines statement's Postgres CPU, docs/benchmarks.md, session 33).
 API_READ_TABLES = ("report_status_daily", "report_status_daily_all", "report_latency_daily",
                    "report_latency_totals_daily", "report_latency_mtd", "report_aggregate_versions")

@@ -4,7 +4,7 @@
 -- an index-only scan visits the heap for every row on a page that is not all-visible, and only a
 -- vacuum marks pages so. With the default thresholds (20 % of the table's rows) a table of a
 -- year of dts is vacuumed every few days, so the hours and days the reports read most were the
--- ones read through the heap: +30 % of Postgres CPU for a declines report over such pages
+-- ones read through the heap: +50 % of Postgres CPU for a declines report over such pages
 -- (docs/benchmarks.md, session 33), and the dead rows of every rewrite piling up meanwhile.
 -- Threshold 0 and scale 0: any insert or dead row makes the table due at the next autovacuum
 -- round (autovacuum_naptime). Such a vacuum reads the pages the refresh wrote (the visibility

@@ -259,9 +259,9 @@ def refresh_all(sample_dts: int = 6) -> dict:
             "all_visible_pages": visible}
 
 
-# The tables the API reads. Their pages must be all-visible, as autovacuum leaves them in service
-# after each refresh (migration 0011): otherwise each index-only scan also reads the heap (+50 %
-# of a declines statement's Postgres CPU, docs/benchmarks.md, session 33).
+# The tables the API reads. Their pages must be all-visible, as autovacuum leaves the report tables
+# in service after each refresh (migration 0011): otherwise each index-only scan also reads the
+# heap (+50 % of a declines statement's Postgres CPU, docs/benchmarks.md, session 33).
 API_READ_TABLES = ("report_status_daily", "report_status_daily_all", "report_latency_daily",
                    "report_latency_totals_daily", "report_latency_mtd", "report_aggregate_versions")
 
@@ -272,23 +272,28 @@ def _visibility(conn) -> dict[str, list[int]]:
         " WHERE relnamespace = 'public'::regnamespace AND relname = ANY(%s) ORDER BY relname",
         [list(API_READ_TABLES)],
     ).fetchall()
-    return {name: [pages, visible] for name, pages, visible in rows}
+    found = {name: [pages, visible] for name, pages, visible in rows}
+    if set(found) != set(API_READ_TABLES):
+        raise RuntimeError(f"{BENCH_DB} lacks {sorted(set(API_READ_TABLES) - set(found))}: migrations not applied?")
+    return found
 
 
 def settle_aggregates(conn, attempts: int = 5) -> dict[str, list[int]]:
-    """VACUUM ANALYZE the tables the API reads until every page is all-visible (a vacuum cannot
-    mark rows that a snapshot open elsewhere may not see; autovacuum's own ANALYZE right after a
-    refresh is such a snapshot). Returns {table: [pages, all-visible pages]}; says so when pages
-    stay not all-visible."""
+    """VACUUM the tables the API reads until every page is all-visible (a vacuum cannot mark rows
+    that a snapshot open elsewhere may not see, such as autovacuum's ANALYZE right after a
+    refresh; INDEX_CLEANUP ON, else pages keeping dead line pointers stay unmarked), then ANALYZE
+    them. Returns {table: [pages, all-visible pages]}; says so when pages stay not all-visible."""
     visible: dict[str, list[int]] = {}
     for attempt in range(attempts):
         if attempt:
             time.sleep(2)
-        conn.execute(f"VACUUM ANALYZE {', '.join(API_READ_TABLES)}")
+        conn.execute(f"VACUUM (INDEX_CLEANUP ON) {', '.join(API_READ_TABLES)}")
         visible = _visibility(conn)
         if all(pages == all_visible for pages, all_visible in visible.values()):
-            return visible
-    print(f"  WARNING: pages still not all-visible after {attempts} vacuums: {visible}", flush=True)
+            break
+    else:
+        print(f"  WARNING: pages still not all-visible after {attempts} vacuums: {visible}", flush=True)
+    conn.execute(f"ANALYZE {', '.join(API_READ_TABLES)}")
     return visible
 
 

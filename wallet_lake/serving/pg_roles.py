@@ -42,7 +42,9 @@ class PgRole:
         return env_name(SecretSettings, self.password_field)
 
 
-_REPORT_TABLES = (
+# The report relations' tables (migration 0002): the reports read them by index-only scans (the
+# refresh alone reads report_latency_daily); migration 0011 has them vacuumed after every refresh.
+REPORT_TABLES = (
     "report_status_daily", "report_status_daily_all", "report_latency_daily", "report_latency_totals_daily",
     "report_latency_mtd",
 )
@@ -66,7 +68,7 @@ ROLES: dict[str, PgRole] = {
             "the pipeline's Postgres step: aggregates, ledger, hour leases; reads curated rows",
             tables={
                 "curated_payments": ("SELECT",),
-                **{t: _RW for t in (*_REPORT_TABLES, *_PARTIAL_TABLES)},
+                **{t: _RW for t in (*REPORT_TABLES, *_PARTIAL_TABLES)},
                 # Drains marks: SELECT ... FOR UPDATE SKIP LOCKED (which needs UPDATE), then DELETE.
                 "report_aggregate_dirty_dts": ("SELECT", "UPDATE", "DELETE"),
                 "pipeline_ledger": _RW,
@@ -87,7 +89,7 @@ ROLES: dict[str, PgRole] = {
             "api", "pg_api_user", "pg_api_password", "the reports API: reads reports, looks keys up by id",
             tables={
                 "curated_payments": ("SELECT",),
-                **{t: ("SELECT",) for t in _REPORT_TABLES},
+                **{t: ("SELECT",) for t in REPORT_TABLES},
                 "report_aggregate_dirty_dts": ("SELECT",),
                 # Whether a kept answer still holds (migration 0010, api/reports/answer_cache.py).
                 "report_aggregate_versions": ("SELECT",),
@@ -108,7 +110,7 @@ ROLES: dict[str, PgRole] = {
 
 # Every table of the serving schema a duty may be granted (the migrations' tables, yoyo's aside).
 SERVING_TABLES = (
-    "curated_payments", *_REPORT_TABLES, *_PARTIAL_TABLES, "report_aggregate_dirty_dts", "report_aggregate_versions", "pipeline_ledger", "pipeline_ledger_loaded_dts",
+    "curated_payments", *REPORT_TABLES, *_PARTIAL_TABLES, "report_aggregate_dirty_dts", "report_aggregate_versions", "pipeline_ledger", "pipeline_ledger_loaded_dts",
     "landing_hour_leases", "api_keys",
 )
 

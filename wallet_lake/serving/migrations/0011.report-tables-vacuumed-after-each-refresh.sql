@@ -1,40 +1,41 @@
--- The report tables are vacuumed after every refresh, not after a fifth of them has changed.
--- A refresh rewrites whole hours and days by DELETE + INSERT (serving/aggregates.py), and the
--- API reads these tables by index-only scans (primary keys that INCLUDE the measures, 0002);
--- an index-only scan visits the heap for every row on a page that is not all-visible, and only a
--- vacuum marks pages so. With the default thresholds (20 % of the table's rows) a table of a
--- year of dts is vacuumed every few days, so the hours and days the reports read most were the
--- ones read through the heap: +50 % of Postgres CPU for a declines report over such pages
--- (docs/benchmarks.md, session 33), and the dead rows of every rewrite piling up meanwhile.
--- Threshold 0 and scale 0: any insert or dead row makes the table due at the next autovacuum
--- round (autovacuum_naptime). Such a vacuum reads the pages the refresh wrote (the visibility
--- map skips the rest) and skips index cleanup while few pages hold dead rows (PostgreSQL 14+).
--- The marks and versions tables are as busy: every curated change and every refresh writes them,
--- and every report reads them.
-ALTER TABLE report_status_hourly SET (
-    autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0);
+-- The report tables (serving/pg_roles.py REPORT_TABLES) are vacuumed after every refresh, not
+-- after a fifth of them has changed. A refresh rewrites whole days by DELETE + INSERT
+-- (serving/aggregates.py), and reports read these tables by index-only scans (primary keys that
+-- INCLUDE the measures, 0002), which visit the heap for every row on a page that is not
+-- all-visible; only a vacuum marks pages so. With the default thresholds (20 % of the rows) a
+-- table of a year of dts waits days for a vacuum, so the days the reports read most were read
+-- through the heap: +50 % of Postgres CPU for a declines statement over such pages
+-- (docs/benchmarks.md, session 33), with every rewrite's dead rows piling up meanwhile.
+-- - Thresholds 0, scale factors 0: any insert or dead row makes the table due; autovacuum takes
+--   it within a round or two (autovacuum_naptime; statistics reach it up to ~10 s late).
+-- - vacuum_index_cleanup on: PostgreSQL 14+ otherwise skips index vacuuming when under 2 % of
+--   the pages hold dead rows (every one-day rewrite of a long table), and a page whose dead line
+--   pointers stay is not marked all-visible. So each vacuum reads the heap pages not yet
+--   all-visible and every index in full: ~0.1 s for the 433k-row report_status_daily of the
+--   benchmark database.
+-- - While a snapshot older than the refresh is open (a long transaction, a backup), the dead rows
+--   stay and the table is vacuumed again each round until it ends.
+-- - The hourly partials (0009), which only the refresh reads, and the marks and versions tables,
+--   which reports read through the heap anyway, keep the server's settings.
+-- A TRUNCATE that waits for such a vacuum cancels it after deadlock_timeout; with 0010's advice
+-- (lock_timeout below deadlock_timeout) retry it.
 ALTER TABLE report_status_daily SET (
     autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0);
+    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0,
+    vacuum_index_cleanup = on);
 ALTER TABLE report_status_daily_all SET (
     autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0);
-ALTER TABLE report_latency_hourly SET (
-    autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0);
+    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0,
+    vacuum_index_cleanup = on);
 ALTER TABLE report_latency_daily SET (
     autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0);
+    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0,
+    vacuum_index_cleanup = on);
 ALTER TABLE report_latency_totals_daily SET (
     autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0);
+    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0,
+    vacuum_index_cleanup = on);
 ALTER TABLE report_latency_mtd SET (
     autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0);
-ALTER TABLE report_aggregate_dirty_dts SET (
-    autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0);
-ALTER TABLE report_aggregate_versions SET (
-    autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0);
+    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0,
+    vacuum_index_cleanup = on);

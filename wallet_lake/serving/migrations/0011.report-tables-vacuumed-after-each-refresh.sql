@@ -19,23 +19,16 @@
 --   which reports read through the heap anyway, keep the server's settings.
 -- A TRUNCATE that waits for such a vacuum cancels it after deadlock_timeout; with 0010's advice
 -- (lock_timeout below deadlock_timeout) retry it.
-ALTER TABLE report_status_daily SET (
-    autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0,
-    vacuum_index_cleanup = on);
-ALTER TABLE report_status_daily_all SET (
-    autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0,
-    vacuum_index_cleanup = on);
-ALTER TABLE report_latency_daily SET (
-    autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0,
-    vacuum_index_cleanup = on);
-ALTER TABLE report_latency_totals_daily SET (
-    autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0,
-    vacuum_index_cleanup = on);
-ALTER TABLE report_latency_mtd SET (
-    autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0,
-    vacuum_index_cleanup = on);
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['report_status_daily', 'report_status_daily_all', 'report_latency_daily',
+                             'report_latency_totals_daily', 'report_latency_mtd'] LOOP
+        EXECUTE format(
+            'ALTER TABLE public.%I SET ('
+            'autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0, '
+            'autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0, '
+            'vacuum_index_cleanup = on)', t);
+    END LOOP;
+END $$;

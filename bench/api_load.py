@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stack_env import load_stack_env  # noqa: E402 - bench/ is on sys.path when run as a script
+from wallet_lake.serving.pg_roles import REPORT_TABLES  # noqa: E402
 
 BENCH_DB = "wallet_lake_bench"
 START = dt.date(2026, 6, 1)
@@ -252,8 +253,7 @@ def refresh_all(sample_dts: int = 6) -> dict:
         visible = settle_aggregates(conn)
         sizes = {
             name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-            for name in ("report_status_daily", "report_status_daily_all", "report_latency_daily",
-                         "report_latency_totals_daily", "report_latency_mtd")
+            for name in REPORT_TABLES
         }
     return {"dts": len(days), "all_dts_in_one_call_s": round(all_s, 1), "single_dt_refresh_s": single, "aggregate_rows": sizes,
             "all_visible_pages": visible}
@@ -262,8 +262,7 @@ def refresh_all(sample_dts: int = 6) -> dict:
 # The tables the API reads. Their pages must be all-visible, as autovacuum leaves the report tables
 # in service after each refresh (migration 0011): otherwise each index-only scan also reads the
 # heap (+50 % of a declines statement's Postgres CPU, docs/benchmarks.md, session 33).
-API_READ_TABLES = ("report_status_daily", "report_status_daily_all", "report_latency_daily",
-                   "report_latency_totals_daily", "report_latency_mtd", "report_aggregate_versions")
+API_READ_TABLES = (*REPORT_TABLES, "report_aggregate_versions")
 
 
 def _visibility(conn) -> dict[str, list[int]]:

@@ -217,6 +217,13 @@ CHANGES = [
      "curates (every other run's pending files, one manifest read per hour) and after a failed curation (session 22)",
      "s22-a (b48c550, after a 200,000-event warm-up hour) 51.41 s, curated step 21.38 s; s22-b 45.4 s, curated step "
      "17.99 s (2026-12-05 20:30-20:35 UTC): within the spread of aa18294's 45.66 and 47.1 s", "kept"),
+    ("the curation worker warms up on a generated hour of 100,000 events at its start instead of 2,000 "
+     "(WL_SPARK_WORKER_WARMUP_EVENTS, session 34), for the first busy hour after a start or restart",
+     "the first 1M-event hour after a worker restart, Spark time: 13.46-18.12 s after 100,000 (three pipeline runs, "
+     "s34-worker-100k-1..3, and 16.93 s in s34-worker-default-1) and 14.13-20.58 s (three direct trials) against "
+     "18.29-21.69 s after 2,000 (s34-worker-2k-1..3) and 16.69-20.33 s (three direct trials); medians ~15 s against "
+     "~18.6 s; a warm worker's 1M-event hour 10.96-13.97 s. The warm-up itself: 16-24 s against 10-13 s, once per "
+     "worker start. 50,000 events: 16.49 s (one trial); 200,000: 13.93 s (one trial, a 22.8 s warm-up)", "kept"),
 ]
 PK_FORMAT = "%Y-%m-%d-%H:00"
 STEP_FIELDS = "runId status creationTime startTime endTime tags { key value } stepStats { stepKey status startTime endTime }"

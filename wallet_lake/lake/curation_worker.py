@@ -39,6 +39,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 LEVELS = ("debug", "info", "warning", "error")
+# The generated hour the worker curates at its start (Worker.warm_up), in a throwaway lake.
+WARMUP_HOUR = datetime(2020, 1, 1, tzinfo=timezone.utc)
+WARMUP_SEED = 1
 
 
 class WorkerUnavailable(RuntimeError):
@@ -182,31 +185,38 @@ class Worker:
             except OSError:
                 pass
 
-    def warm_up(self) -> float:
-        """One small curation in a throwaway folder lake, so the first real run is JIT-warm."""
+    def warm_up(self, events: int) -> str:
+        """One curation of a generated hour of `events` in a throwaway folder lake, so that the
+        first real hour runs on JIT-compiled code; what it did, as one line. Why the size matters:
+        the JIT compiles a method once it has run some thousands of times, so a 2,000-event hour
+        leaves the per-row code of the parse, the dedupe and the write mostly interpreted, and
+        the first busy hour pays for it (docs/benchmarks.md, freshness, session 34)."""
         from wallet_lake.generator.events import generate_with_stats
         from wallet_lake.generator.writer import write_generated
         from wallet_lake.lake.curation_run import curate_landing_hours
         from wallet_lake.lake.store import LocalLakeStore
 
         t = time.perf_counter()
-        hour = datetime(2020, 1, 1, tzinfo=timezone.utc)
+        hour = WARMUP_HOUR
         with tempfile.TemporaryDirectory(prefix="wl-worker-warmup-") as d:
             store = LocalLakeStore(Path(d))
-            write_generated(store, generate_with_stats(hour, hour + timedelta(hours=1), seed=1, events_per_hour=2000), seed=1)
-            curate_landing_hours(self.spark, store, [hour], datetime.now(timezone.utc), run_id="warmup")
-        return time.perf_counter() - t
+            generated = generate_with_stats(hour, hour + timedelta(hours=1), seed=WARMUP_SEED, events_per_hour=events)
+            write_generated(store, generated, seed=WARMUP_SEED)
+            [stats] = curate_landing_hours(self.spark, store, [hour], datetime.now(timezone.utc), run_id="warmup")
+        return (f"{stats.raw_lines:,} lines = curated {stats.curated_rows:,} + quarantined {stats.quarantined_rows:,} "
+                f"+ duplicates {stats.duplicates_removed:,} in {time.perf_counter() - t:.1f} s")
 
 
-def serve(address: str, *, warm_up: bool = True) -> None:
+def serve(address: str, *, warmup_events: int) -> None:
     from pyspark.sql import SparkSession
 
     from wallet_lake.spark import spark_config
 
     spark = SparkSession.builder.config(map=spark_config()).getOrCreate()
     worker = Worker(spark)
-    if warm_up:
-        print(f"[curation-worker] warmed up in {worker.warm_up():.1f} s", file=sys.stderr, flush=True)
+    if warmup_events:
+        print(f"[curation-worker] warmed up on a generated hour of {warmup_events:,} events: {worker.warm_up(warmup_events)}",
+              file=sys.stderr, flush=True)
     path = Path(address)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():  # left by a killed worker
@@ -237,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--socket", help="Unix socket (default: WL_SPARK_WORKER_SOCKET)")
     p.add_argument("--no-warm-up", action="store_true", help="serve without the warm-up curation")
     args = p.parse_args(argv)
-    address = args.socket or load(SparkSettings).spark_worker_socket
+    settings = load(SparkSettings)
+    address = args.socket or settings.spark_worker_socket
     if not address:
         p.error("no socket: set WL_SPARK_WORKER_SOCKET or pass --socket")
     if args.command == "ping":
@@ -247,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (WorkerUnavailable, EOFError, OSError) as e:
             print(f"curation worker: {e}", file=sys.stderr)
             return 1
-    serve(address, warm_up=not args.no_warm_up)
+    serve(address, warmup_events=0 if args.no_warm_up else settings.spark_worker_warmup_events)
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,9 +41,10 @@ class Records:
         return lambda msg: self.lines.append((level, msg))
 
 
-def _serve(socket: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "WL_SPARK_MASTER": "local[1]"}
-    proc = subprocess.Popen([sys.executable, "-m", "wallet_lake.lake.curation_worker", "serve", "--no-warm-up", "--socket", str(socket)],
+def _serve(socket: Path, log: Path, warmup_events: int = 0) -> subprocess.Popen:
+    env = {**os.environ, "WL_SPARK_MASTER": "local[1]", "WL_SPARK_WORKER_WARMUP_EVENTS": str(warmup_events)}
+    warm_up = [] if warmup_events else ["--no-warm-up"]
+    proc = subprocess.Popen([sys.executable, "-m", "wallet_lake.lake.curation_worker", "serve", *warm_up, "--socket", str(socket)],
                             cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -56,11 +58,14 @@ def _serve(socket: Path, log: Path) -> subprocess.Popen:
     raise AssertionError(f"worker did not answer within 180 s:\n{log.read_text()[-3000:]}")
 
 
+WARMUP_EVENTS = 500
+
+
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory):
     d = tmp_path_factory.mktemp("worker")
     socket, log = d / "w.sock", d / "worker.log"
-    proc = _serve(socket, log)
+    proc = _serve(socket, log, warmup_events=WARMUP_EVENTS)  # as the stack starts it: warmed up first
     yield proc, socket, log
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -86,6 +91,23 @@ def _assert_whole(store, stats, fig: dict) -> None:
     assert fig["raw_lines"] == fig["curated_rows"] + fig["quarantined_rows"] + fig["duplicates_removed"]
     assert len(read_curated_hour(store, HOUR)) == fig["curated_rows"]
     assert read_manifest(store, HOUR)["run_id"] == fig["run_id"]
+
+
+def test_worker_warms_up_on_a_generated_hour_of_the_configured_size_before_it_serves(worker):
+    """WL_SPARK_WORKER_WARMUP_EVENTS: the warm-up curates that many generated events, every line
+    accounted for, before the socket answers (the fixture's ping)."""
+    _, _, log = worker
+    text = log.read_text()
+    found = re.search(rf"warmed up on a generated hour of {WARMUP_EVENTS:,} events: ([\d,]+) lines = curated ([\d,]+) "
+                      r"\+ quarantined ([\d,]+) \+ duplicates ([\d,]+) in [\d.]+ s\n", text)
+    assert found, text[-3000:]
+    raw, curated, quarantined, duplicates = (int(g.replace(",", "")) for g in found.groups())
+    hour = curation_worker.WARMUP_HOUR  # generated again the same way
+    stats = generate_with_stats(hour, hour + timedelta(hours=1), seed=curation_worker.WARMUP_SEED,
+                                events_per_hour=WARMUP_EVENTS).stats.hours[hour]
+    assert (raw, quarantined) == (stats.lines, stats.bad_lines)
+    assert raw == curated + quarantined + duplicates and curated > 0
+    assert text.index("warmed up on") < text.index("serving on")
 
 
 def test_worker_curates_an_hour_and_streams_its_log(worker, tmp_path):

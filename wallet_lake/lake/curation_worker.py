@@ -14,6 +14,8 @@ only this user's processes reach it), JSON messages, never pickle. A request nam
 LakeResource does), the hours, the run id and processed_at; the worker answers with log records
 then the hours' figures (HourStats as dicts) or an error.
 
+- Warm-up (WL_SPARK_WORKER_WARMUP_EVENTS): a generated hour curated in a throwaway lake once the
+  worker serves, in a thread of its own; the first curation request stops it (WarmUp).
 - One curation at a time: requests wait their turn, so two runs of one hour never curate at once,
   not even when a killed run's request is still finishing.
 - The caller gone (its run killed): the worker cancels its Spark jobs; write-audit-publish keeps
@@ -77,14 +79,22 @@ def curate_on_worker(address: str, *, lake: dict, hours: Sequence[datetime], pro
         "processed_at": processed_at.astimezone(timezone.utc).isoformat(),
         "run_id": run_id,
     }
+    accepted = False
     with _connect(address) as conn:
-        conn.send_bytes(json.dumps(request).encode())
+        try:
+            conn.send_bytes(json.dumps(request).encode())
+        except (BrokenPipeError, ConnectionResetError) as e:
+            raise WorkerUnavailable(f"the curation worker at {address} closed before taking run {run_id}") from e
         while True:
             try:
                 msg = json.loads(conn.recv_bytes())
             except (EOFError, ConnectionResetError) as e:
+                if not accepted:  # it never started on this run (it failed while starting): curate elsewhere
+                    raise WorkerUnavailable(f"the curation worker at {address} went away before taking run {run_id}") from e
                 raise WorkerFailed(f"the curation worker at {address} went away during run {run_id}") from e
-            if "log" in msg:
+            if msg.get("accepted"):
+                accepted = True
+            elif "log" in msg:
                 if log is not None:
                     getattr(log, msg.get("level", "info") if msg.get("level") in LEVELS else "info")(msg["log"])
             elif "error" in msg:
@@ -144,7 +154,7 @@ class Worker:
                                      run_id=request["run_id"], log=log)
         return [asdict(s) for s in stats]
 
-    def handle(self, conn: Connection) -> None:
+    def handle(self, conn: Connection, before_run: Callable[[str], None] | None = None) -> None:
         try:
             request = json.loads(conn.recv_bytes())
         except (EOFError, OSError, ValueError):
@@ -155,7 +165,13 @@ class Worker:
         if _caller_left(conn):
             print(f"[curation-worker] dropped run {request.get('run_id')}: its caller left while it waited", file=sys.stderr, flush=True)
             return
+        if before_run is not None:
+            before_run(f"run {request.get('run_id')} came")
         print(f"[curation-worker] run {request.get('run_id')}: curating {', '.join(request.get('hours', []))}", file=sys.stderr, flush=True)
+        try:  # from here on the run is the worker's: its failure is the caller's error, not a reason to curate elsewhere
+            conn.send_bytes(json.dumps({"accepted": True}).encode())
+        except OSError:
+            return
         log = _ReplyLog(conn)
         done = threading.Event()
 
@@ -185,12 +201,13 @@ class Worker:
             except OSError:
                 pass
 
-    def warm_up(self, events: int) -> str:
+    def warm_up(self, events: int, cut: threading.Event | None = None) -> str:
         """One curation of a generated hour of `events` in a throwaway folder lake, so that the
         first real hour runs on JIT-compiled code; what it did, as one line. Why the size matters:
         the JIT compiles a method once it has run some thousands of times, so a 2,000-event hour
         leaves the per-row code of the parse, the dedupe and the write mostly interpreted, and
-        the first busy hour pays for it (docs/benchmarks.md, freshness, session 34)."""
+        the first busy hour pays for it (docs/benchmarks.md, freshness, session 34). `cut` set:
+        stop before the Spark jobs (WarmUpCut); WarmUp cancels those already running."""
         from wallet_lake.generator.events import generate_with_stats
         from wallet_lake.generator.writer import write_generated
         from wallet_lake.lake.curation_run import curate_landing_hours
@@ -202,9 +219,62 @@ class Worker:
             store = LocalLakeStore(Path(d))
             generated = generate_with_stats(hour, hour + timedelta(hours=1), seed=WARMUP_SEED, events_per_hour=events)
             write_generated(store, generated, seed=WARMUP_SEED)
+            if cut is not None and cut.is_set():
+                raise WarmUpCut("before its Spark jobs")
+            print(f"[curation-worker] warm-up: {events:,} events generated, curating them", file=sys.stderr, flush=True)
             [stats] = curate_landing_hours(self.spark, store, [hour], datetime.now(timezone.utc), run_id="warmup")
         return (f"{stats.raw_lines:,} lines = curated {stats.curated_rows:,} + quarantined {stats.quarantined_rows:,} "
                 f"+ duplicates {stats.duplicates_removed:,} in {time.perf_counter() - t:.1f} s")
+
+
+class WarmUpCut(RuntimeError):
+    """The warm-up stopped for a run."""
+
+
+class WarmUp:
+    """The warm-up curation in a thread of its own, started once the worker serves, so that a run
+    arriving meanwhile never waits for it and never curates in a cold JVM of its own beside it
+    (a 1M-event hour landing as the worker restarted: 84 s curating in the run's own process
+    while the worker's warm-up took 66 s, both on the same 2 cores; docs/benchmarks.md). The
+    first curation request stops it: its Spark jobs are cancelled and the run curates at once,
+    on a JVM as warm as the warm-up got it."""
+
+    GROUP = "wl-curation-worker-warm-up"
+
+    def __init__(self, worker: Worker, events: int) -> None:
+        self.worker, self.events = worker, events
+        self.cut = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="curation-worker-warm-up", daemon=True)
+        self.started = 0.0
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+        self.thread.start()
+
+    def _run(self) -> None:
+        # A job group is the thread's (PySpark pins a JVM thread to each Python thread), so it
+        # names the warm-up's jobs and no run's.
+        self.worker.spark.sparkContext.setJobGroup(self.GROUP, "curation worker warm-up", interruptOnCancel=True)
+        try:
+            done = self.worker.warm_up(self.events, self.cut)
+            print(f"[curation-worker] warmed up on a generated hour of {self.events:,} events: {done}", file=sys.stderr, flush=True)
+        except Exception as e:
+            if self.cut.is_set():
+                print(f"[curation-worker] warm-up stopped after {time.perf_counter() - self.started:.1f} s ({type(e).__name__})",
+                      file=sys.stderr, flush=True)
+            else:  # a warm-up is an optimisation: runs still curate, and report their own failures
+                print(f"[curation-worker] error: warm-up failed, serving without it: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+
+    def stop(self, reason: str) -> None:
+        """Stop it if it runs, and wait until it has: its Spark jobs cancelled until none is left
+        (a job may start between two cancels)."""
+        if not self.thread.is_alive():
+            return
+        self.cut.set()
+        print(f"[curation-worker] stopping the warm-up: {reason}", file=sys.stderr, flush=True)
+        while self.thread.is_alive():
+            self.worker.spark.sparkContext.cancelJobGroup(self.GROUP)
+            self.thread.join(0.2)
 
 
 def serve(address: str, *, warmup_events: int) -> None:
@@ -212,11 +282,8 @@ def serve(address: str, *, warmup_events: int) -> None:
 
     from wallet_lake.spark import spark_config
 
-    spark = SparkSession.builder.config(map=spark_config()).getOrCreate()
-    worker = Worker(spark)
-    if warmup_events:
-        print(f"[curation-worker] warmed up on a generated hour of {warmup_events:,} events: {worker.warm_up(warmup_events)}",
-              file=sys.stderr, flush=True)
+    # The socket first: a run that comes while the JVM and the session start (seconds, more on a
+    # busy machine) waits for them here instead of starting a cold JVM of its own beside them.
     path = Path(address)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():  # left by a killed worker
@@ -226,17 +293,27 @@ def serve(address: str, *, warmup_events: int) -> None:
         listener = Listener(address, family="AF_UNIX", backlog=16)
     finally:
         os.umask(old)
+    spark = SparkSession.builder.config(map=spark_config()).getOrCreate()
+    worker = Worker(spark)
+    warm_up = WarmUp(worker, warmup_events) if warmup_events else None
 
     def stop(*_):
         listener.close()
-        spark.stop()
+        if warm_up is not None:
+            warm_up.cut.set()
+        try:
+            spark.stop()
+        except Exception as e:  # the JVM stopped first (the stack signals the worker's whole process group)
+            print(f"[curation-worker] Spark stopped already: {type(e).__name__}", file=sys.stderr, flush=True)
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
     print(f"[curation-worker] serving on {address} (pid {os.getpid()}, Spark {spark.version})", file=sys.stderr, flush=True)
+    if warm_up is not None:
+        warm_up.start()
     while True:
         with listener.accept() as conn:
-            worker.handle(conn)
+            worker.handle(conn, before_run=warm_up.stop if warm_up is not None else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

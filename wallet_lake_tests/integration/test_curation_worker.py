@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -93,11 +94,20 @@ def _assert_whole(store, stats, fig: dict) -> None:
     assert read_manifest(store, HOUR)["run_id"] == fig["run_id"]
 
 
-def test_worker_warms_up_on_a_generated_hour_of_the_configured_size_before_it_serves(worker):
+def _wait_for(log: Path, text: str, seconds: float = 180) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if text in (content := log.read_text()):
+            return content
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not in the worker's log within {seconds} s:\n{log.read_text()[-3000:]}")
+
+
+def test_worker_warms_up_on_a_generated_hour_of_the_configured_size_once_it_serves(worker):
     """WL_SPARK_WORKER_WARMUP_EVENTS: the warm-up curates that many generated events, every line
-    accounted for, before the socket answers (the fixture's ping)."""
+    accounted for, after the socket answers (the fixture's ping), in the background."""
     _, _, log = worker
-    text = log.read_text()
+    text = _wait_for(log, "warmed up on")
     found = re.search(rf"warmed up on a generated hour of {WARMUP_EVENTS:,} events: ([\d,]+) lines = curated ([\d,]+) "
                       r"\+ quarantined ([\d,]+) \+ duplicates ([\d,]+) in [\d.]+ s\n", text)
     assert found, text[-3000:]
@@ -107,7 +117,29 @@ def test_worker_warms_up_on_a_generated_hour_of_the_configured_size_before_it_se
                                 events_per_hour=WARMUP_EVENTS).stats.hours[hour]
     assert (raw, quarantined) == (stats.lines, stats.bad_lines)
     assert raw == curated + quarantined + duplicates and curated > 0
-    assert text.index("warmed up on") < text.index("serving on")
+    assert text.index("serving on") < text.index("warmed up on")
+
+
+def test_a_run_stops_the_warm_up_and_curates_on_the_worker_at_once(tmp_path):
+    """A run arriving while the worker warms up (just after a start or restart) does not wait for
+    the warm-up: the warm-up's Spark jobs are cancelled and the run curates on the worker."""
+    socket, log = tmp_path / "wu.sock", tmp_path / "wu.log"
+    proc = _serve(socket, log, warmup_events=200_000)  # far longer than the test's run, in local[1]
+    store, stats, lake = _lake(tmp_path, 600, seed=14)
+    try:
+        _wait_for(log, "warm-up: 200,000 events generated, curating them")  # its Spark jobs start
+        [fig] = _curate(socket, lake, "t-cuts-warm-up")
+        _assert_whole(store, stats, fig)
+        text = log.read_text()
+        assert "stopping the warm-up: run t-cuts-warm-up came" in text, text[-3000:]
+        stopped = re.search(r"warm-up stopped after [\d.]+ s \((\w+)\)", text)
+        assert stopped and stopped.group(1) != "WarmUpCut", text[-3000:]  # its running jobs were cancelled
+        assert "warmed up on" not in text and "warm-up failed" not in text
+        assert text.index("warm-up stopped") < text.index("run t-cuts-warm-up: curating")
+        assert curation_worker.ping(str(socket))["pong"]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def test_worker_curates_an_hour_and_streams_its_log(worker, tmp_path):
@@ -140,30 +172,70 @@ def test_caller_killed_mid_run_leaves_the_worker_serving(worker, tmp_path):
     assert "caller of run t-killed left" in text or "dropped run t-killed" in text, text[-2000:]
 
 
-def test_worker_killed_mid_run_is_a_clear_error(tmp_path):
+def test_worker_killed_mid_run_is_a_clear_error_and_a_run_it_had_not_taken_goes_elsewhere(tmp_path):
+    """The run the worker was curating fails (WorkerFailed); a run still waiting its turn had not
+    been taken, so its caller may curate it elsewhere (WorkerUnavailable: the launcher's own
+    process); then the socket is gone."""
     socket, log = tmp_path / "k.sock", tmp_path / "k.log"
     proc = _serve(socket, log)
     _, _, lake = _lake(tmp_path, 60_000, seed=13)
-    try:
-        killer = None
+    queued: dict[str, Exception] = {}
 
-        def kill_soon():
-            time.sleep(3)
+    def wait_in_line():
+        try:
+            _curate(socket, lake, "t-queued")
+        except Exception as e:  # noqa: BLE001 - the test inspects it
+            queued["t-queued"] = e
+
+    def queue_then_kill():
+        _wait_for(log, "run t-worker-killed: curating", 120)
+        waiting = threading.Thread(target=wait_in_line)
+        try:
+            waiting.start()
+            time.sleep(2)  # its request sent, behind the running one
+        finally:
             os.killpg(proc.pid, signal.SIGKILL)
+        waiting.join()
 
-        import threading
-
-        killer = threading.Thread(target=kill_soon)
+    killer = threading.Thread(target=queue_then_kill)
+    try:
         killer.start()
         with pytest.raises(curation_worker.WorkerFailed, match="went away during run t-worker-killed"):
             _curate(socket, lake, "t-worker-killed")
         killer.join()
         proc.wait()
+        assert isinstance(queued.get("t-queued"), curation_worker.WorkerUnavailable), queued
+        assert "went away before taking run t-queued" in str(queued["t-queued"])
+        assert "run t-queued: curating" not in log.read_text()
         with pytest.raises(curation_worker.WorkerUnavailable, match="no curation worker"):
             _curate(socket, lake, "t-next")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_run_sent_while_the_worker_starts_waits_for_it(tmp_path):
+    """The socket exists before the JVM and the Spark session: a run sent then is curated by the
+    worker once it serves, not refused (which would start a cold JVM in the run's process)."""
+    socket, log = tmp_path / "s.sock", tmp_path / "s.log"
+    env = {**os.environ, "WL_SPARK_MASTER": "local[1]"}
+    proc = subprocess.Popen([sys.executable, "-m", "wallet_lake.lake.curation_worker", "serve", "--no-warm-up", "--socket", str(socket)],
+                            cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    store, stats, lake = _lake(tmp_path, 600, seed=15)
+    try:
+        deadline = time.monotonic() + 60
+        while not socket.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.05)
+        text = log.read_text()  # the JVM and the session still starting: the case under test
+        assert "Setting default log level" not in text and "serving on" not in text, text
+        [fig] = _curate(socket, lake, "t-while-starting")
+        _assert_whole(store, stats, fig)
+        text = log.read_text()
+        assert text.index("serving on") < text.index("run t-while-starting: curating")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def test_launcher_without_a_worker_curates_in_the_runs_process(tmp_path, stack_resources):

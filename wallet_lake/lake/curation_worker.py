@@ -63,9 +63,16 @@ def _connect(address: str) -> Connection:
         raise WorkerUnavailable(f"no curation worker at {address} ({e.__class__.__name__})") from e
 
 
-def ping(address: str) -> dict:
+# A ping waits its turn like a run (the worker takes one connection at a time) and while the
+# worker's Spark session starts: bounded, so that a worker stuck starting is not waited on forever.
+PING_TIMEOUT_S = 30.0
+
+
+def ping(address: str, timeout: float = PING_TIMEOUT_S) -> dict:
     with _connect(address) as conn:
         conn.send_bytes(json.dumps({"ping": True}).encode())
+        if not conn.poll(timeout):
+            raise WorkerUnavailable(f"the curation worker at {address} did not answer within {timeout:g} s (starting, or curating)")
         return json.loads(conn.recv_bytes())
 
 
@@ -160,7 +167,10 @@ class Worker:
         except (EOFError, OSError, ValueError):
             return
         if request.get("ping"):
-            conn.send_bytes(json.dumps({"pong": True, "spark": self.spark.version, "pid": os.getpid()}).encode())
+            try:
+                conn.send_bytes(json.dumps({"pong": True, "spark": self.spark.version, "pid": os.getpid()}).encode())
+            except OSError:  # the pinger gave up waiting (ping's timeout): nothing to tell it
+                pass
             return
         if _caller_left(conn):
             print(f"[curation-worker] dropped run {request.get('run_id')}: its caller left while it waited", file=sys.stderr, flush=True)

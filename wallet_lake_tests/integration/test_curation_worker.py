@@ -152,6 +152,23 @@ def test_worker_curates_an_hour_and_streams_its_log(worker, tmp_path):
             f"+ duplicates {fig['duplicates_removed']} ({fig['curated_files']} files, published)") in records.lines, records.lines
 
 
+def test_a_ping_behind_a_run_gives_up_in_time_and_the_worker_serves_on(worker, tmp_path):
+    """A ping waits its turn behind a run; with a timeout it gives up (WorkerUnavailable), and the
+    worker, finding that ping's caller gone when it gets to it, serves on."""
+    proc, socket, _ = worker
+    store, stats, lake = _lake(tmp_path, 60_000, seed=16)
+    busy = threading.Thread(target=lambda: _curate(socket, lake, "t-busy"))
+    busy.start()
+    try:
+        time.sleep(1.0)  # its request taken
+        with pytest.raises(curation_worker.WorkerUnavailable, match="did not answer within 0.5 s"):
+            curation_worker.ping(str(socket), timeout=0.5)
+    finally:
+        busy.join()
+    assert curation_worker.ping(str(socket))["pong"] and proc.poll() is None
+    assert read_manifest(store, HOUR)["run_id"] == "t-busy"
+
+
 def test_caller_killed_mid_run_leaves_the_worker_serving(worker, tmp_path):
     proc, socket, log = worker
     store, stats, lake = _lake(tmp_path, 60_000, seed=12)

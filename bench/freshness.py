@@ -225,8 +225,8 @@ CHANGES = [
      "~18.6 s; a warm worker's 1M-event hour 10.96-13.97 s. The warm-up itself: 16-24 s against 10-13 s, once per "
      "worker start. 50,000 events: 16.49 s (one trial); 200,000: 13.93 s (one trial, a 22.8 s warm-up)", "kept"),
     ("the curation worker listens before it starts its Spark session and warms up in a thread once it serves; a run "
-     "stops the warm-up (its Spark jobs cancelled) and curates at once; a run the worker had not taken when it died "
-     "curates in the run's process (session 34)",
+     "stops the warm-up (its Spark jobs cancelled, or its generation stopped between two hours of 10,000 events) and "
+     "curates; a run the worker had not taken when it died curates in the run's process (session 34)",
      "a 1M-event hour uploaded as the worker restarted: visible after 115.61 s (the run curated in its own cold JVM, "
      "83.79 s, beside the worker's warm-up, 66.5 s) with the warm-up before listening; 96.66 s (65.73 s) with the "
      "warm-up in a thread but the socket after the session; 62.99 s (curated step 34.17 s, on the worker) with both", "kept"),

@@ -14,15 +14,20 @@ only this user's processes reach it), JSON messages, never pickle. A request nam
 LakeResource does), the hours, the run id and processed_at; the worker answers with log records
 then the hours' figures (HourStats as dicts) or an error.
 
-- Warm-up (WL_SPARK_WORKER_WARMUP_EVENTS): a generated hour curated in a throwaway lake once the
-  worker serves, in a thread of its own; the first curation request stops it (WarmUp).
+- Start: the socket first, then the Spark session (a run sent meanwhile waits; a session not up
+  within SESSION_START_LIMIT_S ends the worker). Then, while it serves, the warm-up
+  (WL_SPARK_WORKER_WARMUP_EVENTS generated events curated in a throwaway lake) in a thread of
+  its own; the first curation request stops it (WarmUp); a failed warm-up ends the worker.
+- A run is the worker's once it sends {"accepted": true}: its failure from then on is the
+  caller's error (WorkerFailed); before that, the caller may curate it elsewhere (WorkerUnavailable).
 - One curation at a time: requests wait their turn, so two runs of one hour never curate at once,
   not even when a killed run's request is still finishing.
 - The caller gone (its run killed): the worker cancels its Spark jobs; write-audit-publish keeps
   each hour's published state whole either way. A request whose caller left while it queued is
   dropped unread.
-- The worker gone: the caller sees a clear error (WorkerFailed); unreachable (not started,
-  stopped): WorkerUnavailable, and the launcher curates in its own process instead."""
+- The worker gone during a run it took: the caller sees a clear error (WorkerFailed); no worker
+  took it (not started, stopped, gone before it began the run): WorkerUnavailable, and the
+  launcher curates in its own process instead."""
 
 from __future__ import annotations
 
@@ -41,13 +46,23 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 LEVELS = ("debug", "info", "warning", "error")
-# The generated hour the worker curates at its start (Worker.warm_up), in a throwaway lake.
+# The generated hours the worker curates at its start (Worker.warm_up), in a throwaway lake: of
+# at most WARMUP_EVENTS_PER_HOUR each, so that a run stops the warm-up within one hour's
+# generation (~0.4 s here), not the whole warm-up's (~3.6 s for 100,000 events).
 WARMUP_HOUR = datetime(2020, 1, 1, tzinfo=timezone.utc)
 WARMUP_SEED = 1
+WARMUP_EVENTS_PER_HOUR = 10_000
+# A worker whose JVM and Spark session have not started by then exits, so that the runs waiting
+# at its socket (it listens first) curate elsewhere instead of waiting on it forever; and one
+# whose warm-up will not stop for a run.
+SESSION_START_LIMIT_S = 180.0
+WARMUP_STOP_LIMIT_S = 60.0
 
 
 class WorkerUnavailable(RuntimeError):
-    """Nothing answers at the socket (worker not started or stopped)."""
+    """No worker took the run: nothing at the socket (not started, stopped), or the worker went
+    away before it began the run (while starting, or with the run still waiting its turn), or a
+    ping's timeout passed. The run may curate elsewhere."""
 
 
 class WorkerFailed(RuntimeError):
@@ -63,15 +78,13 @@ def _connect(address: str) -> Connection:
         raise WorkerUnavailable(f"no curation worker at {address} ({e.__class__.__name__})") from e
 
 
-# A ping waits its turn like a run (the worker takes one connection at a time) and while the
-# worker's Spark session starts: bounded, so that a worker stuck starting is not waited on forever.
-PING_TIMEOUT_S = 30.0
-
-
-def ping(address: str, timeout: float = PING_TIMEOUT_S) -> dict:
+def ping(address: str, timeout: float | None = None) -> dict:
+    """The worker's pong. A ping waits its turn like a run (one connection at a time) and while
+    the worker's Spark session starts (bounded: SESSION_START_LIMIT_S); `timeout` gives up
+    sooner (WorkerUnavailable)."""
     with _connect(address) as conn:
         conn.send_bytes(json.dumps({"ping": True}).encode())
-        if not conn.poll(timeout):
+        if timeout is not None and not conn.poll(timeout):
             raise WorkerUnavailable(f"the curation worker at {address} did not answer within {timeout:g} s (starting, or curating)")
         return json.loads(conn.recv_bytes())
 
@@ -96,17 +109,16 @@ def curate_on_worker(address: str, *, lake: dict, hours: Sequence[datetime], pro
             try:
                 msg = json.loads(conn.recv_bytes())
             except (EOFError, ConnectionResetError) as e:
-                if not accepted:  # it never started on this run (it failed while starting): curate elsewhere
+                if not accepted:  # it never began this run (it died starting, or with the run still queued): curate elsewhere
                     raise WorkerUnavailable(f"the curation worker at {address} went away before taking run {run_id}") from e
                 raise WorkerFailed(f"the curation worker at {address} went away during run {run_id}") from e
-            if msg.get("accepted"):
-                accepted = True
-            elif "log" in msg:
+            accepted = True  # any message: {"accepted"} first; a worker older than it sends logs first
+            if "log" in msg:
                 if log is not None:
                     getattr(log, msg.get("level", "info") if msg.get("level") in LEVELS else "info")(msg["log"])
             elif "error" in msg:
                 raise WorkerFailed(f"the curation worker failed run {run_id}: {msg['error']}")
-            else:
+            elif "hours" in msg:
                 return msg["hours"]
 
 
@@ -212,29 +224,46 @@ class Worker:
                 pass
 
     def warm_up(self, events: int, cut: threading.Event | None = None) -> str:
-        """One curation of a generated hour of `events` in a throwaway folder lake, so that the
-        first real hour runs on JIT-compiled code; what it did, as one line. Why the size matters:
-        the JIT compiles a method once it has run some thousands of times, so a 2,000-event hour
-        leaves the per-row code of the parse, the dedupe and the write mostly interpreted, and
-        the first busy hour pays for it (docs/benchmarks.md, freshness, session 34). `cut` set:
-        stop before the Spark jobs (WarmUpCut); WarmUp cancels those already running."""
-        from wallet_lake.generator.events import generate_with_stats
-        from wallet_lake.generator.writer import write_generated
+        """One curation of `events` generated events in a throwaway folder lake, so that the first
+        real hour runs on JIT-compiled code; what it did, as one line. Why the size matters: the
+        JIT compiles a method once it has run some thousands of times, so 2,000 events leave the
+        per-row code of the parse, the dedupe and the write mostly interpreted, and the first busy
+        hour pays for it (docs/benchmarks.md, freshness, session 34). The events come as landing
+        hours of WARMUP_EVENTS_PER_HOUR (from WARMUP_HOUR on), curated in one pass; `cut` set
+        stops it between two hours' generation (WarmUpCut; WarmUp cancels its Spark jobs)."""
         from wallet_lake.lake.curation_run import curate_landing_hours
         from wallet_lake.lake.store import LocalLakeStore
 
         t = time.perf_counter()
-        hour = WARMUP_HOUR
         with tempfile.TemporaryDirectory(prefix="wl-worker-warmup-") as d:
             store = LocalLakeStore(Path(d))
-            generated = generate_with_stats(hour, hour + timedelta(hours=1), seed=WARMUP_SEED, events_per_hour=events)
-            write_generated(store, generated, seed=WARMUP_SEED)
-            if cut is not None and cut.is_set():
-                raise WarmUpCut("before its Spark jobs")
+            hours = [hour for hour, _ in warmup_hours(events, store, cut)]
             print(f"[curation-worker] warm-up: {events:,} events generated, curating them", file=sys.stderr, flush=True)
-            [stats] = curate_landing_hours(self.spark, store, [hour], datetime.now(timezone.utc), run_id="warmup")
-        return (f"{stats.raw_lines:,} lines = curated {stats.curated_rows:,} + quarantined {stats.quarantined_rows:,} "
-                f"+ duplicates {stats.duplicates_removed:,} in {time.perf_counter() - t:.1f} s")
+            stats = curate_landing_hours(self.spark, store, hours, datetime.now(timezone.utc), run_id="warmup")
+        raw, curated = sum(x.raw_lines for x in stats), sum(x.curated_rows for x in stats)
+        quarantined, duplicates = sum(x.quarantined_rows for x in stats), sum(x.duplicates_removed for x in stats)
+        return (f"{raw:,} lines = curated {curated:,} + quarantined {quarantined:,} + duplicates {duplicates:,} "
+                f"in {time.perf_counter() - t:.1f} s")
+
+
+def warmup_hours(events: int, store=None, cut: threading.Event | None = None):
+    """The warm-up's landing hours and each one's generator figures (HourStats of the
+    generator), written to `store` when given: hours of WARMUP_EVENTS_PER_HOUR from WARMUP_HOUR
+    on, the last one holding the rest; WarmUpCut when `cut` is set between two."""
+    from wallet_lake.generator.events import generate_with_stats
+    from wallet_lake.generator.writer import write_generated
+
+    sizes = [WARMUP_EVENTS_PER_HOUR] * (events // WARMUP_EVENTS_PER_HOUR) + ([events % WARMUP_EVENTS_PER_HOUR] if events % WARMUP_EVENTS_PER_HOUR else [])
+    for i, size in enumerate(sizes):
+        if cut is not None and cut.is_set():
+            raise WarmUpCut("while generating its events")
+        hour = WARMUP_HOUR + timedelta(hours=i)
+        generated = generate_with_stats(hour, hour + timedelta(hours=1), seed=WARMUP_SEED + i, events_per_hour=size)
+        if store is not None:
+            write_generated(store, generated, seed=WARMUP_SEED + i)
+        yield hour, generated.stats.hours[hour]
+    if cut is not None and cut.is_set():
+        raise WarmUpCut("before its Spark jobs")
 
 
 class WarmUpCut(RuntimeError):
@@ -243,16 +272,16 @@ class WarmUpCut(RuntimeError):
 
 class WarmUp:
     """The warm-up curation in a thread of its own, started once the worker serves, so that a run
-    arriving meanwhile never waits for it and never curates in a cold JVM of its own beside it
+    arriving meanwhile neither waits for all of it nor curates in a cold JVM of its own beside it
     (a 1M-event hour landing as the worker restarted: 84 s curating in the run's own process
     while the worker's warm-up took 66 s, both on the same 2 cores; docs/benchmarks.md). The
-    first curation request stops it: its Spark jobs are cancelled and the run curates at once,
-    on a JVM as warm as the warm-up got it."""
+    first curation request stops it (its Spark jobs cancelled, or its generation stopped between
+    two hours) and then curates, on a JVM as warm as the warm-up got it."""
 
     GROUP = "wl-curation-worker-warm-up"
 
-    def __init__(self, worker: Worker, events: int) -> None:
-        self.worker, self.events = worker, events
+    def __init__(self, worker: Worker, events: int, on_failure: Callable[[], None]) -> None:
+        self.worker, self.events, self.on_failure = worker, events, on_failure
         self.cut = threading.Event()
         self.thread = threading.Thread(target=self._run, name="curation-worker-warm-up", daemon=True)
         self.started = 0.0
@@ -267,22 +296,28 @@ class WarmUp:
         self.worker.spark.sparkContext.setJobGroup(self.GROUP, "curation worker warm-up", interruptOnCancel=True)
         try:
             done = self.worker.warm_up(self.events, self.cut)
-            print(f"[curation-worker] warmed up on a generated hour of {self.events:,} events: {done}", file=sys.stderr, flush=True)
+            print(f"[curation-worker] warmed up on {self.events:,} generated events: {done}", file=sys.stderr, flush=True)
         except Exception as e:
             if self.cut.is_set():
-                print(f"[curation-worker] warm-up stopped after {time.perf_counter() - self.started:.1f} s ({type(e).__name__})",
+                print(f"[curation-worker] warm-up stopped after {time.perf_counter() - self.started:.1f} s ({type(e).__name__}: {e})",
                       file=sys.stderr, flush=True)
-            else:  # a warm-up is an optimisation: runs still curate, and report their own failures
-                print(f"[curation-worker] error: warm-up failed, serving without it: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+            else:  # a worker that cannot curate generated events should take no run: stop it
+                print(f"[curation-worker] error: warm-up failed, stopping the worker: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+                self.on_failure()
 
     def stop(self, reason: str) -> None:
         """Stop it if it runs, and wait until it has: its Spark jobs cancelled until none is left
-        (a job may start between two cancels)."""
+        (a job may start between two cancels). A warm-up still running after WARMUP_STOP_LIMIT_S
+        ends the worker (the run waiting has not been taken: its caller curates elsewhere)."""
         if not self.thread.is_alive():
             return
         self.cut.set()
         print(f"[curation-worker] stopping the warm-up: {reason}", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + WARMUP_STOP_LIMIT_S
         while self.thread.is_alive():
+            if time.monotonic() > deadline:
+                print(f"[curation-worker] error: the warm-up did not stop within {WARMUP_STOP_LIMIT_S:g} s: exiting", file=sys.stderr, flush=True)
+                os._exit(1)
             self.worker.spark.sparkContext.cancelJobGroup(self.GROUP)
             self.thread.join(0.2)
 
@@ -303,27 +338,48 @@ def serve(address: str, *, warmup_events: int) -> None:
         listener = Listener(address, family="AF_UNIX", backlog=16)
     finally:
         os.umask(old)
+
+    def give_up_starting() -> None:
+        print(f"[curation-worker] error: no Spark session after {SESSION_START_LIMIT_S:g} s: exiting", file=sys.stderr, flush=True)
+        os._exit(1)  # the runs waiting at the socket see it closed before it took them: they curate elsewhere
+
+    watchdog = threading.Timer(SESSION_START_LIMIT_S, give_up_starting)
+    watchdog.daemon = True
+    watchdog.start()
     spark = SparkSession.builder.config(map=spark_config()).getOrCreate()
+    watchdog.cancel()
     worker = Worker(spark)
-    warm_up = WarmUp(worker, warmup_events) if warmup_events else None
+    status = {"exit": 0}
+
+    def fail() -> None:  # from the warm-up's thread: the main thread stops the worker
+        status["exit"] = 1
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    warm_up = WarmUp(worker, warmup_events, on_failure=fail) if warmup_events else None
 
     def stop(*_):
-        listener.close()
+        # The listener stays open until this unwinds (the finally below): a run waiting its turn
+        # sees the socket close only once the run in hand has stopped.
         if warm_up is not None:
             warm_up.cut.set()
         try:
             spark.stop()
         except Exception as e:  # the JVM stopped first (the stack signals the worker's whole process group)
             print(f"[curation-worker] Spark stopped already: {type(e).__name__}", file=sys.stderr, flush=True)
-        sys.exit(0)
+        if warm_up is not None:
+            warm_up.thread.join(10)  # its throwaway lake removed as it unwinds
+        sys.exit(status["exit"])
 
     signal.signal(signal.SIGTERM, stop)
     print(f"[curation-worker] serving on {address} (pid {os.getpid()}, Spark {spark.version})", file=sys.stderr, flush=True)
     if warm_up is not None:
         warm_up.start()
-    while True:
-        with listener.accept() as conn:
-            worker.handle(conn, before_run=warm_up.stop if warm_up is not None else None)
+    try:
+        while True:
+            with listener.accept() as conn:
+                worker.handle(conn, before_run=warm_up.stop if warm_up is not None else None)
+    finally:
+        listener.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

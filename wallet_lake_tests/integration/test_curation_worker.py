@@ -59,14 +59,11 @@ def _serve(socket: Path, log: Path, warmup_events: int = 0) -> subprocess.Popen:
     raise AssertionError(f"worker did not answer within 180 s:\n{log.read_text()[-3000:]}")
 
 
-WARMUP_EVENTS = 500
-
-
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory):
     d = tmp_path_factory.mktemp("worker")
     socket, log = d / "w.sock", d / "worker.log"
-    proc = _serve(socket, log, warmup_events=WARMUP_EVENTS)  # as the stack starts it: warmed up first
+    proc = _serve(socket, log)
     yield proc, socket, log
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -103,37 +100,51 @@ def _wait_for(log: Path, text: str, seconds: float = 180) -> str:
     raise AssertionError(f"{text!r} not in the worker's log within {seconds} s:\n{log.read_text()[-3000:]}")
 
 
-def test_worker_warms_up_on_a_generated_hour_of_the_configured_size_once_it_serves(worker):
-    """WL_SPARK_WORKER_WARMUP_EVENTS: the warm-up curates that many generated events, every line
-    accounted for, after the socket answers (the fixture's ping), in the background."""
-    _, _, log = worker
-    text = _wait_for(log, "warmed up on")
-    found = re.search(rf"warmed up on a generated hour of {WARMUP_EVENTS:,} events: ([\d,]+) lines = curated ([\d,]+) "
+def test_worker_warms_up_on_generated_events_in_the_background_once_it_serves(tmp_path):
+    """WL_SPARK_WORKER_WARMUP_EVENTS: the warm-up curates that many generated events (hours of
+    WARMUP_EVENTS_PER_HOUR), every line accounted for, while the worker answers."""
+    events = 2 * curation_worker.WARMUP_EVENTS_PER_HOUR + 500  # three hours
+    socket, log = tmp_path / "wu.sock", tmp_path / "wu.log"
+    proc = _serve(socket, log, warmup_events=events)
+    try:
+        _wait_for(log, "events generated, curating them")
+        assert curation_worker.ping(str(socket))["pong"]
+        assert "warmed up on" not in log.read_text()  # answered while the warm-up curates
+        text = _wait_for(log, "warmed up on")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    found = re.search(rf"warmed up on {events:,} generated events: ([\d,]+) lines = curated ([\d,]+) "
                       r"\+ quarantined ([\d,]+) \+ duplicates ([\d,]+) in [\d.]+ s\n", text)
     assert found, text[-3000:]
     raw, curated, quarantined, duplicates = (int(g.replace(",", "")) for g in found.groups())
-    hour = curation_worker.WARMUP_HOUR  # generated again the same way
-    stats = generate_with_stats(hour, hour + timedelta(hours=1), seed=curation_worker.WARMUP_SEED,
-                                events_per_hour=WARMUP_EVENTS).stats.hours[hour]
-    assert (raw, quarantined) == (stats.lines, stats.bad_lines)
+    hours = [stats for _, stats in curation_worker.warmup_hours(events)]  # generated again the same way
+    assert len(hours) == 3
+    assert (raw, quarantined) == (sum(h.lines for h in hours), sum(h.bad_lines for h in hours))
     assert raw == curated + quarantined + duplicates and curated > 0
-    assert text.index("serving on") < text.index("warmed up on")
 
 
-def test_a_run_stops_the_warm_up_and_curates_on_the_worker_at_once(tmp_path):
+@pytest.mark.parametrize("moment", ["generating", "curating"])
+def test_a_run_stops_the_warm_up_and_curates_on_the_worker(tmp_path, moment):
     """A run arriving while the worker warms up (just after a start or restart) does not wait for
-    the warm-up: the warm-up's Spark jobs are cancelled and the run curates on the worker."""
+    the warm-up: its generation stops before the next hour, or its Spark jobs are cancelled, and
+    the run curates on the worker."""
     socket, log = tmp_path / "wu.sock", tmp_path / "wu.log"
-    proc = _serve(socket, log, warmup_events=200_000)  # far longer than the test's run, in local[1]
+    proc = _serve(socket, log, warmup_events=200_000)  # 20 hours: far longer than the test's run, in local[1]
     store, stats, lake = _lake(tmp_path, 600, seed=14)
     try:
-        _wait_for(log, "warm-up: 200,000 events generated, curating them")  # its Spark jobs start
+        if moment == "curating":
+            _wait_for(log, "warm-up: 200,000 events generated, curating them")  # its Spark jobs start
         [fig] = _curate(socket, lake, "t-cuts-warm-up")
         _assert_whole(store, stats, fig)
         text = log.read_text()
         assert "stopping the warm-up: run t-cuts-warm-up came" in text, text[-3000:]
-        stopped = re.search(r"warm-up stopped after [\d.]+ s \((\w+)\)", text)
-        assert stopped and stopped.group(1) != "WarmUpCut", text[-3000:]  # its running jobs were cancelled
+        stopped = re.search(r"warm-up stopped after [\d.]+ s \((\w+): ", text)
+        assert stopped, text[-3000:]
+        if moment == "generating":
+            assert stopped.group(1) == "WarmUpCut" and "curating them" not in text, text[-3000:]
+        else:
+            assert stopped.group(1) != "WarmUpCut", text[-3000:]  # its running jobs were cancelled
         assert "warmed up on" not in text and "warm-up failed" not in text
         assert text.index("warm-up stopped") < text.index("run t-cuts-warm-up: curating")
         assert curation_worker.ping(str(socket))["pong"]

@@ -146,9 +146,10 @@ class SparkSettings(Group):
     # hour's dedupe and write to 3 tasks, whose last ran alone on one core (docs/benchmarks.md).
     spark_shuffle_partitions: Annotated[int, Field(ge=1, description="spark.sql.shuffle.partitions (local launcher and curation worker; one per core of spark_master)")] = 2
     spark_worker_socket: Annotated[Optional[str], Field(description="Unix socket of the warm curation worker (lake/curation_worker.py, started by stack/wallet-stack up) the local launcher curates on; unset or not answering = Spark in the run's own process")] = None
-    # 100,000: the first 1M-event hour after a start took 13.5-20.6 s of Spark (median ~15) against
-    # 16.7-21.7 s (~18.6) after 2,000 events; the warm-up itself 16-24 s against 10-13 s, in a
-    # thread while the worker serves (docs/benchmarks.md). At most 1M: it is generated in memory.
+    # 100,000: the first 1M-event hour after a start took 1.37x a warm one (median of seven direct
+    # trials) against 1.50x after 2,000 events (five), ~1.5-3 s; the warm-up runs in a thread
+    # while the worker serves, so no run waits for it (docs/benchmarks.md). At most 1M: it is
+    # generated in memory.
     spark_worker_warmup_events: Annotated[int, Field(ge=0, le=1_000_000, description="generated events the curation worker curates in a throwaway lake once it serves, in the background, so that its first real hour runs on JIT-compiled code; the first run stops it (0: none)")] = 100_000
 
 

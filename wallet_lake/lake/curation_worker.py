@@ -46,12 +46,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 LEVELS = ("debug", "info", "warning", "error")
-# The generated hours the worker curates at its start (Worker.warm_up), in a throwaway lake: of
-# at most WARMUP_EVENTS_PER_HOUR each, so that a run stops the warm-up within one hour's
-# generation (~0.4 s here), not the whole warm-up's (~3.6 s for 100,000 events).
+# The generated hour the worker curates at its start (Worker.warm_up), in a throwaway lake: in
+# objects of at most WARMUP_EVENTS_PER_OBJECT, so that a run stops the warm-up within one
+# object's generation (~0.4 s here), not the whole warm-up's (~3.6 s for 100,000 events). One
+# hour, the shape the trials measured (docs/benchmarks.md); ten hours of 10,000 were tried too.
 WARMUP_HOUR = datetime(2020, 1, 1, tzinfo=timezone.utc)
 WARMUP_SEED = 1
-WARMUP_EVENTS_PER_HOUR = 10_000
+WARMUP_EVENTS_PER_OBJECT = 10_000
 # A worker whose JVM and Spark session have not started by then exits, so that the runs waiting
 # at its socket (it listens first) curate elsewhere instead of waiting on it forever; and one
 # whose warm-up will not stop for a run.
@@ -228,40 +229,39 @@ class Worker:
         real hour runs on JIT-compiled code; what it did, as one line. Why the size matters: the
         JIT compiles a method once it has run some thousands of times, so 2,000 events leave the
         per-row code of the parse, the dedupe and the write mostly interpreted, and the first busy
-        hour pays for it (docs/benchmarks.md, freshness, session 34). The events come as landing
-        hours of WARMUP_EVENTS_PER_HOUR (from WARMUP_HOUR on), curated in one pass; `cut` set
-        stops it between two hours' generation (WarmUpCut; WarmUp cancels its Spark jobs)."""
+        hour pays for it (docs/benchmarks.md, freshness, session 34). The events come as objects of
+        WARMUP_EVENTS_PER_OBJECT in one landing hour; `cut` set stops it between two objects'
+        generation (WarmUpCut; WarmUp cancels its Spark jobs)."""
         from wallet_lake.lake.curation_run import curate_landing_hours
         from wallet_lake.lake.store import LocalLakeStore
 
         t = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="wl-worker-warmup-") as d:
             store = LocalLakeStore(Path(d))
-            hours = [hour for hour, _ in warmup_hours(events, store, cut)]
-            print(f"[curation-worker] warm-up: {events:,} events generated, curating them", file=sys.stderr, flush=True)
-            stats = curate_landing_hours(self.spark, store, hours, datetime.now(timezone.utc), run_id="warmup")
-        raw, curated = sum(x.raw_lines for x in stats), sum(x.curated_rows for x in stats)
-        quarantined, duplicates = sum(x.quarantined_rows for x in stats), sum(x.duplicates_removed for x in stats)
-        return (f"{raw:,} lines = curated {curated:,} + quarantined {quarantined:,} + duplicates {duplicates:,} "
-                f"in {time.perf_counter() - t:.1f} s")
+            objects = len(list(warmup_parts(events, store, cut)))
+            print(f"[curation-worker] warm-up: {events:,} events generated in {objects} objects, curating them", file=sys.stderr, flush=True)
+            [stats] = curate_landing_hours(self.spark, store, [WARMUP_HOUR], datetime.now(timezone.utc), run_id="warmup")
+        return (f"{stats.raw_lines:,} lines = curated {stats.curated_rows:,} + quarantined {stats.quarantined_rows:,} "
+                f"+ duplicates {stats.duplicates_removed:,} in {time.perf_counter() - t:.1f} s")
 
 
-def warmup_hours(events: int, store=None, cut: threading.Event | None = None):
-    """The warm-up's landing hours and each one's generator figures (HourStats of the
-    generator), written to `store` when given: hours of WARMUP_EVENTS_PER_HOUR from WARMUP_HOUR
-    on, the last one holding the rest; WarmUpCut when `cut` is set between two."""
+def warmup_parts(events: int, store=None, cut: threading.Event | None = None):
+    """The warm-up's objects, all in WARMUP_HOUR (one landing hour, as a processor's several
+    objects): the generator's figures of each (HourStats), each of at most
+    WARMUP_EVENTS_PER_OBJECT events and its own seed, written to `store` when given; WarmUpCut
+    when `cut` is set between two."""
     from wallet_lake.generator.events import generate_with_stats
     from wallet_lake.generator.writer import write_generated
 
-    sizes = [WARMUP_EVENTS_PER_HOUR] * (events // WARMUP_EVENTS_PER_HOUR) + ([events % WARMUP_EVENTS_PER_HOUR] if events % WARMUP_EVENTS_PER_HOUR else [])
-    for i, size in enumerate(sizes):
+    per = WARMUP_EVENTS_PER_OBJECT
+    hour = WARMUP_HOUR
+    for i, size in enumerate([per] * (events // per) + ([events % per] if events % per else [])):
         if cut is not None and cut.is_set():
             raise WarmUpCut("while generating its events")
-        hour = WARMUP_HOUR + timedelta(hours=i)
         generated = generate_with_stats(hour, hour + timedelta(hours=1), seed=WARMUP_SEED + i, events_per_hour=size)
         if store is not None:
             write_generated(store, generated, seed=WARMUP_SEED + i)
-        yield hour, generated.stats.hours[hour]
+        yield generated.stats.hours[hour]
     if cut is not None and cut.is_set():
         raise WarmUpCut("before its Spark jobs")
 

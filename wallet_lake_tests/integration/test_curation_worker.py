@@ -101,13 +101,13 @@ def _wait_for(log: Path, text: str, seconds: float = 180) -> str:
 
 
 def test_worker_warms_up_on_generated_events_in_the_background_once_it_serves(tmp_path):
-    """WL_SPARK_WORKER_WARMUP_EVENTS: the warm-up curates that many generated events (hours of
-    WARMUP_EVENTS_PER_HOUR), every line accounted for, while the worker answers."""
-    events = 2 * curation_worker.WARMUP_EVENTS_PER_HOUR + 500  # three hours
+    """WL_SPARK_WORKER_WARMUP_EVENTS: the warm-up curates that many generated events (one hour, in
+    objects of WARMUP_EVENTS_PER_OBJECT), every line accounted for, while the worker answers."""
+    events = 2 * curation_worker.WARMUP_EVENTS_PER_OBJECT + 500  # three objects
     socket, log = tmp_path / "wu.sock", tmp_path / "wu.log"
     proc = _serve(socket, log, warmup_events=events)
     try:
-        _wait_for(log, "events generated, curating them")
+        _wait_for(log, f"warm-up: {events:,} events generated in 3 objects, curating them")
         assert curation_worker.ping(str(socket))["pong"]
         assert "warmed up on" not in log.read_text()  # answered while the warm-up curates
         text = _wait_for(log, "warmed up on")
@@ -118,23 +118,22 @@ def test_worker_warms_up_on_generated_events_in_the_background_once_it_serves(tm
                       r"\+ quarantined ([\d,]+) \+ duplicates ([\d,]+) in [\d.]+ s\n", text)
     assert found, text[-3000:]
     raw, curated, quarantined, duplicates = (int(g.replace(",", "")) for g in found.groups())
-    hours = [stats for _, stats in curation_worker.warmup_hours(events)]  # generated again the same way
-    assert len(hours) == 3
-    assert (raw, quarantined) == (sum(h.lines for h in hours), sum(h.bad_lines for h in hours))
+    parts = list(curation_worker.warmup_parts(events))  # generated again the same way
+    assert (raw, quarantined) == (sum(p.lines for p in parts), sum(p.bad_lines for p in parts))
     assert raw == curated + quarantined + duplicates and curated > 0
 
 
 @pytest.mark.parametrize("moment", ["generating", "curating"])
 def test_a_run_stops_the_warm_up_and_curates_on_the_worker(tmp_path, moment):
     """A run arriving while the worker warms up (just after a start or restart) does not wait for
-    the warm-up: its generation stops before the next hour, or its Spark jobs are cancelled, and
+    the warm-up: its generation stops before the next object, or its Spark jobs are cancelled, and
     the run curates on the worker."""
     socket, log = tmp_path / "wu.sock", tmp_path / "wu.log"
-    proc = _serve(socket, log, warmup_events=200_000)  # 20 hours: far longer than the test's run, in local[1]
+    proc = _serve(socket, log, warmup_events=200_000)  # 20 objects: far longer than the test's run, in local[1]
     store, stats, lake = _lake(tmp_path, 600, seed=14)
     try:
         if moment == "curating":
-            _wait_for(log, "warm-up: 200,000 events generated, curating them")  # its Spark jobs start
+            _wait_for(log, "warm-up: 200,000 events generated in 20 objects, curating them")  # its Spark jobs start
         [fig] = _curate(socket, lake, "t-cuts-warm-up")
         _assert_whole(store, stats, fig)
         text = log.read_text()

@@ -276,7 +276,7 @@ class WarmUp:
     (a 1M-event hour landing as the worker restarted: 84 s curating in the run's own process
     while the worker's warm-up took 66 s, both on the same 2 cores; docs/benchmarks.md). The
     first curation request stops it (its Spark jobs cancelled, or its generation stopped between
-    two hours) and then curates, on a JVM as warm as the warm-up got it."""
+    two objects) and then curates, on a JVM as warm as the warm-up got it."""
 
     GROUP = "wl-curation-worker-warm-up"
 

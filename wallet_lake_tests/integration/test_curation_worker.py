@@ -42,11 +42,17 @@ class Records:
         return lambda msg: self.lines.append((level, msg))
 
 
-def _serve(socket: Path, log: Path, warmup_events: int = 0) -> subprocess.Popen:
+def _spawn(socket: Path, log: Path, warmup_events: int = 0) -> subprocess.Popen:
+    """A worker process of the test's own, not waited for."""
     env = {**os.environ, "WL_SPARK_MASTER": "local[1]", "WL_SPARK_WORKER_WARMUP_EVENTS": str(warmup_events)}
     warm_up = [] if warmup_events else ["--no-warm-up"]
-    proc = subprocess.Popen([sys.executable, "-m", "wallet_lake.lake.curation_worker", "serve", *warm_up, "--socket", str(socket)],
+    return subprocess.Popen([sys.executable, "-m", "wallet_lake.lake.curation_worker", "serve", *warm_up, "--socket", str(socket)],
                             cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _serve(socket: Path, log: Path, warmup_events: int = 0) -> subprocess.Popen:
+    """A worker process of the test's own, once it answers a ping."""
+    proc = _spawn(socket, log, warmup_events)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
@@ -245,9 +251,7 @@ def test_a_run_sent_while_the_worker_starts_waits_for_it(tmp_path):
     """The socket exists before the JVM and the Spark session: a run sent then is curated by the
     worker once it serves, not refused (which would start a cold JVM in the run's process)."""
     socket, log = tmp_path / "s.sock", tmp_path / "s.log"
-    env = {**os.environ, "WL_SPARK_MASTER": "local[1]"}
-    proc = subprocess.Popen([sys.executable, "-m", "wallet_lake.lake.curation_worker", "serve", "--no-warm-up", "--socket", str(socket)],
-                            cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = _spawn(socket, log)
     store, stats, lake = _lake(tmp_path, 600, seed=15)
     try:
         deadline = time.monotonic() + 60

@@ -3,7 +3,8 @@
 One call curates any number of landing hours in one Spark application and one pass of jobs (a
 backfill is not a loop of per-hour jobs). Each seam is its own module:
 
-0. sweep: files dead runs left of these hours are deleted (lake/manifests.py);
+0. sweep: files dead runs left of these hours are deleted (lake/manifests.py), and the local
+   scratch folders of killed processes (lake/scratch.py);
 1. Spark: find the raw objects and run curate() over them (lake/spark_runner.py);
 2. figures per hour from the files written, with pyarrow (lake/figures.py): what the blocking
    checks judge (transforms/checks.py);
@@ -17,18 +18,16 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Sequence
 
 from pyspark.sql import SparkSession
 
 from wallet_lake.contracts.lifecycle import ACCEPTED_STATUSES
-from wallet_lake.lake import manifests, spark_runner, wap
+from wallet_lake.lake import manifests, scratch as local_scratch, spark_runner, wap
 from wallet_lake.lake.figures import hour_figures
 from wallet_lake.lake.manifests import HourStats
 from wallet_lake.lake.store import LakeStore, LocalLakeStore
@@ -78,7 +77,8 @@ def curate_landing_hours(
         raise ValueError(f"run_id {run_id!r} may hold only letters, digits and _ . - (it names files)")
     for k, v in rules.SPARK_CONF.items():  # the rules are defined in UTC (session time zone)
         spark.conf.set(k, v)
-    scratch = Path(tempfile.mkdtemp(prefix="wl-curate-"))
+    local_scratch.sweep(log=log)
+    scratch = local_scratch.make(local_scratch.CURATION_PREFIX)
     lake_scratch = f"{SCRATCH_PREFIX}{run_id}/"
     timings: dict[str, float] = {}
     try:

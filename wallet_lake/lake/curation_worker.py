@@ -34,9 +34,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict
@@ -232,15 +232,19 @@ class Worker:
         hour pays for it (docs/benchmarks.md, freshness, session 34). The events come as objects of
         WARMUP_EVENTS_PER_OBJECT in one landing hour; `cut` set stops it between two objects'
         generation (WarmUpCut; WarmUp cancels its Spark jobs)."""
+        from wallet_lake.lake import scratch
         from wallet_lake.lake.curation_run import curate_landing_hours
         from wallet_lake.lake.store import LocalLakeStore
 
         t = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="wl-worker-warmup-") as d:
-            store = LocalLakeStore(Path(d))
+        d = scratch.make(scratch.WARMUP_PREFIX)  # a SIGKILLed worker's is swept by the next curation
+        try:
+            store = LocalLakeStore(d)
             objects = len(list(warmup_parts(events, store, cut)))
             print(f"[curation-worker] warm-up: {events:,} events generated in {objects} objects, curating them", file=sys.stderr, flush=True)
             [stats] = curate_landing_hours(self.spark, store, [WARMUP_HOUR], datetime.now(timezone.utc), run_id="warmup")
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
         return (f"{stats.raw_lines:,} lines = curated {stats.curated_rows:,} + quarantined {stats.quarantined_rows:,} "
                 f"+ duplicates {stats.duplicates_removed:,} in {time.perf_counter() - t:.1f} s")
 
@@ -327,6 +331,10 @@ def serve(address: str, *, warmup_events: int) -> None:
 
     from wallet_lake.spark import spark_config
 
+    from wallet_lake.lake import scratch
+
+    for gone in scratch.sweep():  # a killed worker's warm-up lake and Spark folder
+        print(f"[curation-worker] removed {gone.name}, left by a process that was killed", file=sys.stderr, flush=True)
     # The socket first: a run that comes while the JVM and the session start (seconds, more on a
     # busy machine) waits for them here instead of starting a cold JVM of its own beside them.
     path = Path(address)

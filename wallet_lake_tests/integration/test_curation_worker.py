@@ -23,7 +23,7 @@ import pytest
 from wallet_lake.contracts.asset_keys import CURATED_PAYMENTS
 from wallet_lake.generator.events import generate_with_stats
 from wallet_lake.generator.writer import write_generated
-from wallet_lake.lake import curation_worker
+from wallet_lake.lake import curation_worker, scratch
 from wallet_lake.lake.manifests import read_manifest
 from wallet_lake.lake.reader import read_curated_hour
 from wallet_lake.lake.store import LocalLakeStore
@@ -42,17 +42,23 @@ class Records:
         return lambda msg: self.lines.append((level, msg))
 
 
-def _spawn(socket: Path, log: Path, warmup_events: int = 0) -> subprocess.Popen:
-    """A worker process of the test's own, not waited for."""
+def _spawn(socket: Path, log: Path, warmup_events: int = 0, *, tmp: Path | None = None, fault: str = "") -> subprocess.Popen:
+    """A worker process of the test's own, not waited for; `tmp` its temp folder (TMPDIR), and
+    `fault` Python run in it before the worker's main (a failure injected on purpose)."""
     env = {**os.environ, "WL_SPARK_MASTER": "local[1]", "WL_SPARK_WORKER_WARMUP_EVENTS": str(warmup_events)}
+    if tmp is not None:
+        tmp.mkdir(exist_ok=True)
+        env["TMPDIR"] = str(tmp)
     warm_up = [] if warmup_events else ["--no-warm-up"]
-    return subprocess.Popen([sys.executable, "-m", "wallet_lake.lake.curation_worker", "serve", *warm_up, "--socket", str(socket)],
+    program = ["-c", f"{fault}\nfrom wallet_lake.lake.curation_worker import main; raise SystemExit(main())"] if fault else \
+        ["-m", "wallet_lake.lake.curation_worker"]
+    return subprocess.Popen([sys.executable, *program, "serve", *warm_up, "--socket", str(socket)],
                             cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _serve(socket: Path, log: Path, warmup_events: int = 0) -> subprocess.Popen:
+def _serve(socket: Path, log: Path, warmup_events: int = 0, *, tmp: Path | None = None) -> subprocess.Popen:
     """A worker process of the test's own, once it answers a ping."""
-    proc = _spawn(socket, log, warmup_events)
+    proc = _spawn(socket, log, warmup_events, tmp=tmp)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
@@ -156,6 +162,59 @@ def test_a_run_stops_the_warm_up_and_curates_on_the_worker(tmp_path, moment):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def test_a_warm_up_that_fails_ends_the_worker(tmp_path):
+    """A worker that cannot curate generated events takes no run: it exits (status 1) with the
+    reason, its socket refuses the next run (whose launcher curates in its own process), and
+    its throwaway lake is gone."""
+    socket, log, tmp = tmp_path / "f.sock", tmp_path / "f.log", tmp_path / "tmp"
+    fault = ("import wallet_lake.lake.curation_run as run\n"
+             "real = run.curate_landing_hours\n"
+             "def failing(*a, **k):\n"
+             "    if k.get('run_id') == 'warmup': raise OSError('injected: the warm-up cannot write its lake')\n"
+             "    return real(*a, **k)\n"
+             "run.curate_landing_hours = failing")
+    proc = _spawn(socket, log, warmup_events=500, tmp=tmp, fault=fault)
+    try:
+        assert proc.wait(180) == 1, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert "error: warm-up failed, stopping the worker: OSError: injected: the warm-up cannot write its lake" in text, text[-3000:]
+    assert "warmed up on" not in text
+    assert not list(tmp.glob("wl-worker-warmup-*")), list(tmp.iterdir())
+    with pytest.raises(curation_worker.WorkerUnavailable):
+        _curate(socket, {"bucket": "unused", "lake_uri": str(tmp_path / "lake")}, "t-after-failed-warm-up")
+
+
+def test_what_a_killed_worker_left_on_disk_is_removed_by_the_next_one(tmp_path):
+    """A worker SIGKILLed (with its JVM) while it warms up leaves its throwaway lake, its
+    curation's local output and Spark's blocks; the next worker's start removes them, and only
+    them (a live process's folder stays)."""
+    socket, log, tmp = tmp_path / "r.sock", tmp_path / "r.log", tmp_path / "tmp"
+    proc = _serve(socket, log, warmup_events=40_000, tmp=tmp)
+    _wait_for(log, "curating them")
+    time.sleep(3)  # its Spark jobs under way
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = sorted(p.name.split(str(proc.pid))[0] for p in tmp.iterdir() if f"-{proc.pid}." in p.name)
+    assert left == ["wl-curate-", "wl-spark-", "wl-worker-warmup-"], sorted(p.name for p in tmp.iterdir())
+    assert sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file()) > 100_000  # the generated lake at least
+    live = scratch.make(scratch.CURATION_PREFIX, tmp)  # this process's: it runs
+    log2 = tmp_path / "r2.log"
+    proc2 = _serve(socket, log2, tmp=tmp)
+    try:
+        assert sorted(p.name for p in tmp.iterdir() if f"-{proc.pid}." in p.name) == []
+        assert live.exists()
+        assert log2.read_text().count("left by a process that was killed") == 3, log2.read_text()[-3000:]
+        store, stats, lake = _lake(tmp_path, 600, seed=17)
+        [fig] = _curate(socket, lake, "t-after-sweep")
+        _assert_whole(store, stats, fig)
+    finally:
+        os.killpg(proc2.pid, signal.SIGKILL)
+        proc2.wait()
 
 
 def test_worker_curates_an_hour_and_streams_its_log(worker, tmp_path):

@@ -116,7 +116,10 @@ def main() -> None:
     finally:
         rec.role = None
         _clean_up(admin, names, created_secrets, pg, hour)
-    calls = [c for c in rec.calls + read_log(log_path) if c.get("role")]
+    try:
+        calls = [c for c in rec.calls + read_log(log_path) if c.get("role")]
+    finally:
+        Path(log_path).unlink(missing_ok=True)
     print(json.dumps({"names": names, "calls": calls}))
 
 

@@ -1,0 +1,99 @@
+"""Local scratch folders named after the process that owns them, so that the next process removes
+the folders of one killed before it could (SIGKILL, the out-of-memory killer, a host reboot).
+
+Why: a curation keeps Spark's output on local disk until it publishes (`wl-curate-*`), the
+curation worker warms up in a throwaway lake (`wl-worker-warmup-*`), and Spark keeps its shuffle
+blocks and PySpark's files under `spark.local.dir` (`wl-spark-*`). A process that is killed
+leaves them behind, and a host that kills runs and restarts workers for months fills its disk.
+
+A folder's name carries its owner: `<prefix><pid>.<start>[-<random>]`, where `start` is the
+process's start time in clock ticks since boot (/proc/<pid>/stat), so that a pid reused by a
+later process does not keep a dead one's folders. `sweep()` removes the folders whose owner no
+longer runs; folders named otherwise (made before this module, or by other tools) are left alone."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+CURATION_PREFIX = "wl-curate-"  # a curation's local output (lake/curation_run.py)
+WARMUP_PREFIX = "wl-worker-warmup-"  # the curation worker's throwaway lake (lake/curation_worker.py)
+SPARK_PREFIX = "wl-spark-"  # a process's spark.local.dir (spark.py)
+PREFIXES = (CURATION_PREFIX, WARMUP_PREFIX, SPARK_PREFIX)
+_NAME = re.compile(r"(?P<prefix>" + "|".join(map(re.escape, PREFIXES)) + r")(?P<pid>\d+)\.(?P<start>\d+)(?:-.*)?")
+_spark_dirs: set[str] = set()
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot; None when it does not run. 0 where
+    there is no /proc (a pid then counts as its process)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:  # another user's process
+            pass
+        return 0
+    # Field 22 (starttime); the fields after the command name, which may hold spaces and ")".
+    return int(stat[stat.rindex(b")") + 2:].split()[19])
+
+
+def owner_tag(pid: int | None = None) -> str:
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}.{_start_time(pid) or 0}"
+
+
+def make(prefix: str, root: str | Path | None = None) -> Path:
+    """A new scratch folder of this process (removing it is the caller's job; sweep() does it if
+    the process dies first)."""
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{owner_tag()}-", dir=root))
+
+
+def spark_local_dir() -> str:
+    """This process's spark.local.dir. Spark creates it when a session starts; Spark removes what
+    it put there when it stops normally, and this process removes the folder at its exit."""
+    path = str(Path(tempfile.gettempdir()) / f"{SPARK_PREFIX}{owner_tag()}")
+    if path not in _spark_dirs:
+        _spark_dirs.add(path)
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def orphans(root: str | Path | None = None) -> list[Path]:
+    """The scratch folders under `root` (the temp folder by default) whose owner no longer runs."""
+    root = Path(root or tempfile.gettempdir())
+    found = []
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    for name in names:
+        m = _NAME.fullmatch(name)
+        if m is None:
+            continue
+        start = _start_time(int(m["pid"]))
+        if start is None or (start != int(m["start"]) and int(m["start"]) != 0):
+            found.append(root / name)
+    return sorted(found)
+
+
+def sweep(root: str | Path | None = None, log=None) -> list[Path]:
+    """Remove the scratch folders of processes that no longer run; the folders removed."""
+    removed = []
+    for path in orphans(root):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            removed.append(path)
+    if removed and log is not None:
+        log.info(f"removed {len(removed)} scratch folder(s) that killed processes left: {', '.join(p.name for p in removed)}")
+    return removed

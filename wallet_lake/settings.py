@@ -151,6 +151,10 @@ class SparkSettings(Group):
     # while the worker serves, so no run waits for it (docs/benchmarks.md). At most 1M: it is
     # generated in memory.
     spark_worker_warmup_events: Annotated[int, Field(ge=0, le=1_000_000, description="generated events the curation worker curates in a throwaway lake once it serves, in the background, so that its first real hour runs on JIT-compiled code; the first run stops it (0: none)")] = 100_000
+    # A run that stops the warm-up early curates on a cold JIT, and a small one leaves it cold
+    # for the next busy hour; the rest of the warm-up goes on once the worker has been idle this
+    # long, so that it does not take CPU from the steps after the run (publish, sink).
+    spark_worker_warmup_resume_s: Annotated[float, Field(ge=0, le=3600, description="seconds without a run after which the curation worker resumes a warm-up that a run stopped, for the events the runs since have not curated")] = 60.0
 
 
 class KafkaSettings(Group):

@@ -17,7 +17,9 @@ then the hours' figures (HourStats as dicts) or an error.
 - Start: the socket first, then the Spark session (a run sent meanwhile waits; a session not up
   within SESSION_START_LIMIT_S ends the worker). Then, while it serves, the warm-up
   (WL_SPARK_WORKER_WARMUP_EVENTS generated events curated in a throwaway lake) in a thread of
-  its own; the first curation request stops it (WarmUp); a failed warm-up ends the worker.
+  its own; a curation request stops it (WarmUp), and it resumes for what the runs have not
+  curated once the worker has been idle WL_SPARK_WORKER_WARMUP_RESUME_S (Warming); a failed
+  warm-up ends the worker.
 - A run is the worker's once it sends {"accepted": true}: its failure from then on is the
   caller's error (WorkerFailed); before that, the caller may curate it elsewhere (WorkerUnavailable).
 - One curation at a time: requests wait their turn, so two runs of one hour never curate at once,
@@ -174,27 +176,29 @@ class Worker:
                                      run_id=request["run_id"], log=log)
         return [asdict(s) for s in stats]
 
-    def handle(self, conn: Connection, before_run: Callable[[str], None] | None = None) -> None:
+    def handle(self, conn: Connection, before_run: Callable[[str], None] | None = None) -> int | None:
+        """Serve one connection: a ping, or a run (`before_run` called first). The raw lines the
+        run curated (0 when it failed or its caller left); None when there was no run."""
         try:
             request = json.loads(conn.recv_bytes())
         except (EOFError, OSError, ValueError):
-            return
+            return None
         if request.get("ping"):
             try:
                 conn.send_bytes(json.dumps({"pong": True, "spark": self.spark.version, "pid": os.getpid()}).encode())
             except OSError:  # the pinger gave up waiting (ping's timeout): nothing to tell it
                 pass
-            return
+            return None
         if _caller_left(conn):
             print(f"[curation-worker] dropped run {request.get('run_id')}: its caller left while it waited", file=sys.stderr, flush=True)
-            return
+            return None
         if before_run is not None:
             before_run(f"run {request.get('run_id')} came")
         print(f"[curation-worker] run {request.get('run_id')}: curating {', '.join(request.get('hours', []))}", file=sys.stderr, flush=True)
         try:  # from here on the run is the worker's: its failure is the caller's error, not a reason to curate elsewhere
             conn.send_bytes(json.dumps({"accepted": True}).encode())
         except OSError:
-            return
+            return 0
         log = _ReplyLog(conn)
         done = threading.Event()
 
@@ -223,6 +227,7 @@ class Worker:
                 conn.send_bytes(json.dumps(reply).encode())
             except OSError:
                 pass
+        return sum(h.get("raw_lines", 0) for h in reply.get("hours", []))
 
     def warm_up(self, events: int, cut: threading.Event | None = None) -> str:
         """One curation of `events` generated events in a throwaway folder lake, so that the first
@@ -284,8 +289,9 @@ class WarmUp:
 
     GROUP = "wl-curation-worker-warm-up"
 
-    def __init__(self, worker: Worker, events: int, on_failure: Callable[[], None]) -> None:
-        self.worker, self.events, self.on_failure = worker, events, on_failure
+    def __init__(self, worker: Worker, events: int, on_failure: Callable[[], None],
+                 on_done: Callable[[], None] | None = None) -> None:
+        self.worker, self.events, self.on_failure, self.on_done = worker, events, on_failure, on_done
         self.cut = threading.Event()
         self.thread = threading.Thread(target=self._run, name="curation-worker-warm-up", daemon=True)
         self.started = 0.0
@@ -301,6 +307,8 @@ class WarmUp:
         try:
             done = self.worker.warm_up(self.events, self.cut)
             print(f"[curation-worker] warmed up on {self.events:,} generated events: {done}", file=sys.stderr, flush=True)
+            if self.on_done is not None:
+                self.on_done()
         except Exception as e:
             if self.cut.is_set():
                 print(f"[curation-worker] warm-up stopped after {time.perf_counter() - self.started:.1f} s ({type(e).__name__}: {e})",
@@ -326,7 +334,86 @@ class WarmUp:
             self.thread.join(0.2)
 
 
-def serve(address: str, *, warmup_events: int) -> None:
+class Warming:
+    """The worker's warm-up over its life: one WarmUp once it serves; each run stops the one
+    running; after `resume_after_s` without a run, another resumes for the events still owed:
+    the warm-up's size less the raw lines the runs curated since it started (a run as busy as the
+    warm-up warms the JIT itself). Why: a run that stops the warm-up curates on a cold JIT, and
+    a small one leaves the JIT cold for the next busy hour. Not sooner than that idle time, so
+    that it takes no CPU from the steps that follow a run in the pipeline (publish, sink)."""
+
+    def __init__(self, worker: Worker, events: int, resume_after_s: float, on_failure: Callable[[], None]) -> None:
+        self.worker, self.resume_after_s, self.on_failure = worker, resume_after_s, on_failure
+        self.owed = events  # events still to curate before the JIT counts as warm
+        self.current: WarmUp | None = None
+        self.timer: threading.Timer | None = None
+        self.busy = False  # a run curates, or the worker stops: no warm-up starts
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:  # under the lock
+        if self.busy or self.owed <= 0 or (self.current is not None and self.current.thread.is_alive()):
+            return
+        self.current = WarmUp(self.worker, self.owed, self.on_failure, on_done=self._done)
+        self.current.start()
+
+    def _done(self) -> None:
+        with self._lock:
+            self.owed = 0
+
+    def before_run(self, reason: str) -> None:
+        """A run came: no warm-up beside it."""
+        with self._lock:
+            self.busy = True
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            current = self.current
+        if current is not None:
+            current.stop(reason)
+
+    def after_run(self, lines: int) -> None:
+        """The run ended, having curated `lines` raw lines: the warm-up resumes after the idle
+        time if events are still owed."""
+        with self._lock:
+            self.busy = False
+            self.owed -= lines
+            if self.owed <= 0:
+                return
+            timer = threading.Timer(self.resume_after_s, self._resume)
+            timer.daemon = True
+            self.timer = timer
+            timer.start()
+
+    def _resume(self) -> None:
+        with self._lock:
+            if threading.current_thread() is not self.timer or self.busy:  # a run came meanwhile and cancelled it
+                return
+            self.timer = None
+            if self.owed > 0:
+                print(f"[curation-worker] resuming the warm-up after {self.resume_after_s:g} s without a run: "
+                      f"{self.owed:,} events", file=sys.stderr, flush=True)
+            self._start()
+
+    def shutdown(self) -> threading.Thread | None:
+        """The worker stops: no warm-up starts, and the one running stops between two objects
+        (its Spark jobs end as Spark stops); its thread, to join once Spark has stopped (the
+        throwaway lake is removed as it unwinds)."""
+        with self._lock:
+            self.busy = True
+            if self.timer is not None:
+                self.timer.cancel()
+            current = self.current
+        if current is None:
+            return None
+        current.cut.set()
+        return current.thread
+
+
+def serve(address: str, *, warmup_events: int, warmup_resume_s: float = 60.0) -> None:
     from pyspark.sql import SparkSession
 
     from wallet_lake.spark import spark_config
@@ -363,29 +450,30 @@ def serve(address: str, *, warmup_events: int) -> None:
         status["exit"] = 1
         os.kill(os.getpid(), signal.SIGTERM)
 
-    warm_up = WarmUp(worker, warmup_events, on_failure=fail) if warmup_events else None
+    warming = Warming(worker, warmup_events, warmup_resume_s, on_failure=fail) if warmup_events else None
 
     def stop(*_):
         # The listener stays open until this unwinds (the finally below): a run waiting its turn
         # sees the socket close only once the run in hand has stopped.
-        if warm_up is not None:
-            warm_up.cut.set()
+        warm_up = warming.shutdown() if warming is not None else None
         try:
             spark.stop()
         except Exception as e:  # the JVM stopped first (the stack signals the worker's whole process group)
             print(f"[curation-worker] Spark stopped already: {type(e).__name__}", file=sys.stderr, flush=True)
         if warm_up is not None:
-            warm_up.thread.join(10)  # its throwaway lake removed as it unwinds
+            warm_up.join(10)  # its throwaway lake removed as it unwinds
         sys.exit(status["exit"])
 
     signal.signal(signal.SIGTERM, stop)
     print(f"[curation-worker] serving on {address} (pid {os.getpid()}, Spark {spark.version})", file=sys.stderr, flush=True)
-    if warm_up is not None:
-        warm_up.start()
+    if warming is not None:
+        warming.start()
     try:
         while True:
             with listener.accept() as conn:
-                worker.handle(conn, before_run=warm_up.stop if warm_up is not None else None)
+                lines = worker.handle(conn, before_run=warming.before_run if warming is not None else None)
+            if lines is not None and warming is not None:
+                warming.after_run(lines)
     finally:
         listener.close()
 
@@ -409,7 +497,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (WorkerUnavailable, EOFError, OSError) as e:
             print(f"curation worker: {e}", file=sys.stderr)
             return 1
-    serve(address, warmup_events=0 if args.no_warm_up else settings.spark_worker_warmup_events)
+    serve(address, warmup_events=0 if args.no_warm_up else settings.spark_worker_warmup_events,
+          warmup_resume_s=settings.spark_worker_warmup_resume_s)
     return 0
 
 

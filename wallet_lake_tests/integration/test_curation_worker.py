@@ -42,10 +42,12 @@ class Records:
         return lambda msg: self.lines.append((level, msg))
 
 
-def _spawn(socket: Path, log: Path, warmup_events: int = 0, *, tmp: Path | None = None, fault: str = "") -> subprocess.Popen:
+def _spawn(socket: Path, log: Path, warmup_events: int = 0, *, tmp: Path | None = None, fault: str = "",
+           resume_s: float = 600) -> subprocess.Popen:
     """A worker process of the test's own, not waited for; `tmp` its temp folder (TMPDIR), and
     `fault` Python run in it before the worker's main (a failure injected on purpose)."""
-    env = {**os.environ, "WL_SPARK_MASTER": "local[1]", "WL_SPARK_WORKER_WARMUP_EVENTS": str(warmup_events)}
+    env = {**os.environ, "WL_SPARK_MASTER": "local[1]", "WL_SPARK_WORKER_WARMUP_EVENTS": str(warmup_events),
+           "WL_SPARK_WORKER_WARMUP_RESUME_S": str(resume_s)}
     if tmp is not None:
         tmp.mkdir(exist_ok=True)
         env["TMPDIR"] = str(tmp)
@@ -56,9 +58,9 @@ def _spawn(socket: Path, log: Path, warmup_events: int = 0, *, tmp: Path | None 
                             cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _serve(socket: Path, log: Path, warmup_events: int = 0, *, tmp: Path | None = None) -> subprocess.Popen:
+def _serve(socket: Path, log: Path, warmup_events: int = 0, *, tmp: Path | None = None, resume_s: float = 600) -> subprocess.Popen:
     """A worker process of the test's own, once it answers a ping."""
-    proc = _spawn(socket, log, warmup_events, tmp=tmp)
+    proc = _spawn(socket, log, warmup_events, tmp=tmp, resume_s=resume_s)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
@@ -158,6 +160,36 @@ def test_a_run_stops_the_warm_up_and_curates_on_the_worker(tmp_path, moment):
             assert stopped.group(1) != "WarmUpCut", text[-3000:]  # its running jobs were cancelled
         assert "warmed up on" not in text and "warm-up failed" not in text
         assert text.index("warm-up stopped") < text.index("run t-cuts-warm-up: curating")
+        assert curation_worker.ping(str(socket))["pong"]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.mark.parametrize("run_events", [600, 60_000])
+def test_a_stopped_warm_up_resumes_for_what_the_runs_did_not_curate(tmp_path, run_events):
+    """WL_SPARK_WORKER_WARMUP_RESUME_S: a run stops the warm-up; once the worker has been idle that
+    long, the warm-up resumes for its events less the raw lines the run curated, and stops for
+    good once done. A run as busy as the warm-up warmed the JIT itself: nothing resumes."""
+    warmup = 2 * curation_worker.WARMUP_EVENTS_PER_OBJECT
+    socket, log = tmp_path / "re.sock", tmp_path / "re.log"
+    store, stats, lake = _lake(tmp_path, run_events, seed=18)
+    proc = _serve(socket, log, warmup_events=warmup, resume_s=2)
+    try:
+        [fig] = _curate(socket, lake, "t-first")
+        _assert_whole(store, stats, fig)
+        text = log.read_text()
+        assert "stopping the warm-up: run t-first came" in text and "warmed up on" not in text, text[-3000:]
+        owed = warmup - stats.lines
+        if owed > 0:
+            text = _wait_for(log, f"warmed up on {owed:,} generated events")
+            assert f"resuming the warm-up after 2 s without a run: {owed:,} events" in text, text[-3000:]
+            assert text.index("run t-first: done") < text.index("resuming the warm-up")
+        [fig] = _curate(socket, lake, "t-second")  # the warm-up done, or owed nothing: no resume after it
+        time.sleep(5)
+        text = log.read_text()
+        assert text.count("resuming the warm-up") == (1 if owed > 0 else 0), text[-3000:]
+        assert text.count("warmed up on") == (1 if owed > 0 else 0) and "warm-up failed" not in text
         assert curation_worker.ping(str(socket))["pong"]
     finally:
         os.killpg(proc.pid, signal.SIGKILL)

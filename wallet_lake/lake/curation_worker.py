@@ -178,7 +178,8 @@ class Worker:
 
     def handle(self, conn: Connection, before_run: Callable[[str], None] | None = None) -> int | None:
         """Serve one connection: a ping, or a run (`before_run` called first). The raw lines the
-        run curated (0 when it failed or its caller left); None when there was no run."""
+        run curated (0 when it failed or was not taken); None when there was no run (a ping, or
+        a request whose caller left while it waited)."""
         try:
             request = json.loads(conn.recv_bytes())
         except (EOFError, OSError, ValueError):
@@ -340,7 +341,9 @@ class Warming:
     the warm-up's size less the raw lines the runs curated since it started (a run as busy as the
     warm-up warms the JIT itself). Why: a run that stops the warm-up curates on a cold JIT, and
     a small one leaves the JIT cold for the next busy hour. Not sooner than that idle time, so
-    that it takes no CPU from the steps that follow a run in the pipeline (publish, sink)."""
+    that it takes no CPU from the steps that follow a run in the pipeline (publish, sink). What a
+    stopped warm-up did is not counted: small runs coming just over that idle time apart would
+    start and stop it each time (a few seconds of CPU each), until their lines pay what is owed."""
 
     def __init__(self, worker: Worker, events: int, resume_after_s: float, on_failure: Callable[[], None]) -> None:
         self.worker, self.resume_after_s, self.on_failure = worker, resume_after_s, on_failure
@@ -348,7 +351,8 @@ class Warming:
         self.current: WarmUp | None = None
         self.timer: threading.Timer | None = None
         self.busy = False  # a run curates, or the worker stops: no warm-up starts
-        self._lock = threading.Lock()
+        # Re-entrant: the SIGTERM handler (shutdown) runs on the main thread, which may hold it.
+        self._lock = threading.RLock()
 
     def start(self) -> None:
         with self._lock:

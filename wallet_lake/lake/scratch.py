@@ -6,10 +6,12 @@ curation worker warms up in a throwaway lake (`wl-worker-warmup-*`), and Spark k
 blocks and PySpark's files under `spark.local.dir` (`wl-spark-*`). A process that is killed
 leaves them behind, and a host that kills runs and restarts workers for months fills its disk.
 
-A folder's name carries its owner: `<prefix><pid>.<start>[-<random>]`, where `start` is the
+A folder's name carries its owner: `<prefix><pid>.<start>-<random>`, where `start` is the
 process's start time in clock ticks since boot (/proc/<pid>/stat), so that a pid reused by a
 later process does not keep a dead one's folders. `sweep()` removes the folders whose owner no
-longer runs; folders named otherwise (made before this module, or by other tools) are left alone."""
+longer runs, in this process's temp folder (TMPDIR); folders named otherwise (made before this
+module, or by other tools) are left alone. A sweep never fails its caller: what it cannot read
+or remove stays."""
 
 from __future__ import annotations
 
@@ -25,16 +27,17 @@ WARMUP_PREFIX = "wl-worker-warmup-"  # the curation worker's throwaway lake (lak
 SPARK_PREFIX = "wl-spark-"  # a process's spark.local.dir (spark.py)
 PREFIXES = (CURATION_PREFIX, WARMUP_PREFIX, SPARK_PREFIX)
 _NAME = re.compile(r"(?P<prefix>" + "|".join(map(re.escape, PREFIXES)) + r")(?P<pid>\d+)\.(?P<start>\d+)(?:-.*)?")
-_spark_dirs: set[str] = set()
+_UNKNOWN = -1  # the process could not be looked at (another user's, under hidepid): it may run
+_spark_dir: dict[int, str] = {}  # pid -> folder: a forked child makes its own
 
 
 def _start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot; None when it does not run. 0 where
-    there is no /proc (a pid then counts as its process)."""
+    """The process's start time in clock ticks since boot; None when it does not run; _UNKNOWN
+    when that cannot be told. 0 where there is no /proc (a pid then counts as its process)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or going as it was read
         if os.path.isdir("/proc/self"):
             return None
         try:
@@ -44,6 +47,8 @@ def _start_time(pid: int) -> int | None:
         except PermissionError:  # another user's process
             pass
         return 0
+    except OSError:
+        return _UNKNOWN
     # Field 22 (starttime); the fields after the command name, which may hold spaces and ")".
     return int(stat[stat.rindex(b")") + 2:].split()[19])
 
@@ -60,13 +65,19 @@ def make(prefix: str, root: str | Path | None = None) -> Path:
 
 
 def spark_local_dir() -> str:
-    """This process's spark.local.dir. Spark creates it when a session starts; Spark removes what
-    it put there when it stops normally, and this process removes the folder at its exit."""
-    path = str(Path(tempfile.gettempdir()) / f"{SPARK_PREFIX}{owner_tag()}")
-    if path not in _spark_dirs:
-        _spark_dirs.add(path)
-        atexit.register(shutil.rmtree, path, ignore_errors=True)
-    return path
+    """This process's spark.local.dir, made on the first call (0700, a name no one can guess and
+    make first: Spark's shuffle blocks hold payment data). Spark removes what it put there when
+    it stops normally; this process removes the folder at its exit; sweep() if it is killed."""
+    pid = os.getpid()
+    if pid not in _spark_dir:
+        _spark_dir[pid] = str(make(SPARK_PREFIX))
+        atexit.register(_remove_own, pid, _spark_dir[pid])
+    return _spark_dir[pid]
+
+
+def _remove_own(pid: int, path: str) -> None:
+    if os.getpid() == pid:  # not in a forked child, whose parent may still use it
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def orphans(root: str | Path | None = None) -> list[Path]:
@@ -75,14 +86,14 @@ def orphans(root: str | Path | None = None) -> list[Path]:
     found = []
     try:
         names = os.listdir(root)
-    except FileNotFoundError:
+    except OSError:
         return []
     for name in names:
         m = _NAME.fullmatch(name)
         if m is None:
             continue
         start = _start_time(int(m["pid"]))
-        if start is None or (start != int(m["start"]) and int(m["start"]) != 0):
+        if start is None or (start not in (_UNKNOWN, int(m["start"])) and int(m["start"]) != 0):
             found.append(root / name)
     return sorted(found)
 
@@ -90,10 +101,14 @@ def orphans(root: str | Path | None = None) -> list[Path]:
 def sweep(root: str | Path | None = None, log=None) -> list[Path]:
     """Remove the scratch folders of processes that no longer run; the folders removed."""
     removed = []
-    for path in orphans(root):
-        shutil.rmtree(path, ignore_errors=True)
-        if not path.exists():
-            removed.append(path)
+    try:
+        for path in orphans(root):
+            shutil.rmtree(path, ignore_errors=True)
+            if not path.exists():
+                removed.append(path)
+    except Exception as e:  # noqa: BLE001 - a clean-up never fails a run: what it leaves, the next sweep tries again
+        if log is not None:
+            log.warning(f"scratch sweep stopped: {type(e).__name__}: {e}")
     if removed and log is not None:
         log.info(f"removed {len(removed)} scratch folder(s) that killed processes left: {', '.join(p.name for p in removed)}")
     return removed

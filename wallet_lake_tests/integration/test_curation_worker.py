@@ -226,9 +226,12 @@ def test_what_a_killed_worker_left_on_disk_is_removed_by_the_next_one(tmp_path):
     curation's local output and Spark's blocks; the next worker's start removes them, and only
     them (a live process's folder stays)."""
     socket, log, tmp = tmp_path / "r.sock", tmp_path / "r.log", tmp_path / "tmp"
-    proc = _serve(socket, log, warmup_events=40_000, tmp=tmp)
+    proc = _serve(socket, log, warmup_events=100_000, tmp=tmp)
     _wait_for(log, "curating them")
-    time.sleep(3)  # its Spark jobs under way
+    deadline = time.monotonic() + 120
+    while not any(f.is_file() for f in tmp.glob("wl-spark-*/blockmgr-*/*/*")):  # killed once Spark has shuffle blocks
+        assert time.monotonic() < deadline and "warmed up on" not in log.read_text(), log.read_text()[-3000:]
+        time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     left = sorted(p.name.split(str(proc.pid))[0] for p in tmp.iterdir() if f"-{proc.pid}." in p.name)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from wallet_lake.lake import scratch
@@ -55,8 +56,34 @@ def test_a_sweep_keeps_live_owners_and_foreign_names(tmp_path):
     assert scratch.sweep(tmp_path) == [live_folder]  # its owner ended without removing it
 
 
-def test_spark_local_dir_names_this_process():
+def test_spark_local_dir_is_this_process_s_private_folder():
     path = Path(scratch.spark_local_dir())
-    assert path.name == f"{scratch.SPARK_PREFIX}{scratch.owner_tag()}"
-    assert path.parent == Path(__import__("tempfile").gettempdir())
+    assert path.name.startswith(f"{scratch.SPARK_PREFIX}{scratch.owner_tag()}-")
+    assert path.parent == Path(tempfile.gettempdir())
+    assert path.is_dir() and path.stat().st_mode & 0o777 == 0o700  # Spark's blocks hold payment data
     assert scratch.spark_local_dir() == str(path)  # one per process
+    assert path not in scratch.orphans()
+
+
+def test_a_sweep_keeps_folders_whose_owner_cannot_be_looked_at(tmp_path, monkeypatch):
+    """/proc unreadable for a pid (another user's process under hidepid): its folder may be in
+    use, so it stays; a pid gone as its stat is read counts as gone."""
+    kept = tmp_path / f"{scratch.CURATION_PREFIX}1234567.42-a"
+    kept.mkdir()
+    monkeypatch.setattr(scratch, "_start_time", lambda pid: scratch._UNKNOWN)
+    assert scratch.sweep(tmp_path) == [] and kept.exists()
+    monkeypatch.setattr(scratch, "_start_time", lambda pid: None)
+    assert scratch.sweep(tmp_path) == [kept]
+
+
+def test_a_sweep_never_fails_its_caller(tmp_path, monkeypatch):
+    (tmp_path / f"{scratch.CURATION_PREFIX}1234567.42-a").mkdir()
+
+    def broken(pid):
+        raise ValueError("unreadable stat")
+
+    monkeypatch.setattr(scratch, "_start_time", broken)
+    warnings = []
+    log = type("Log", (), {"warning": lambda self, m: warnings.append(m), "info": lambda self, m: None})()
+    assert scratch.sweep(tmp_path, log=log) == []
+    assert warnings == ["scratch sweep stopped: ValueError: unreadable stat"]

@@ -235,6 +235,20 @@ CHANGES = [
      "warm-up in a thread but the socket after the session; 62.99 s (curated step 34.17 s, on the worker) with both, "
      "and 73.14 s (a slow phase) and 58.95 s with the review's changes (s34-restart-during-4, -5). Single runs, one "
      "configuration after another", "kept"),
+    ("a warm-up that a run stopped resumes once the worker has had no run for WL_SPARK_WORKER_WARMUP_RESUME_S (60 s), "
+     "for its events less the raw lines the runs curated since (lake/curation_worker.py Warming, session 35)",
+     "direct trials (/tmp/s35/resumetrial.py, apps down, 2026-12-07 07:47-08:25 UTC: a fresh worker with the "
+     "100,000-event warm-up, a 1,000-event run that stops it, 100 s idle, then two runs of one 1M-event hour; the "
+     "worker's Spark seconds, first over second), alternating without (resume after 3,600 s) and with it (5 s). The "
+     "small run sent at once after the start: 1.503, 1.485 and 2.338 without (first 1M hour 15.38, 14.89, 28.67 s) "
+     "against 1.189, 1.176 and 1.205 with it (12.50, 11.80, 12.69 s). Sent 15 s after the start, when the warm-up had "
+     "done part of its work: 1.201, 1.195, 1.216 without (11.64, 12.25, 14.63 s) against 1.121, 1.242, 0.830 with it "
+     "(11.05, 11.77, 11.46 s): no difference shown", "kept"),
+    ("a curation's local output, the warm-up's lake and Spark's spark.local.dir in folders named after their process "
+     "(lake/scratch.py), removed by the next curation or worker start once their process is gone (session 35)",
+     "a correctness change for the disk: a worker SIGKILLed 14 s into a 1M-event hour left 250 MB (/tmp/s35/killmid.py), "
+     "removed at its restart. s35-scratch-a (48c6c87, after a 200,000-event warm-up hour) 46.55 s against s34-a's "
+     "46.34 s, the same command", "kept"),
 ]
 PK_FORMAT = "%Y-%m-%d-%H:00"
 STEP_FIELDS = "runId status creationTime startTime endTime tags { key value } stepStats { stepKey status startTime endTime }"

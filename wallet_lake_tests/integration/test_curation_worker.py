@@ -237,6 +237,7 @@ def test_what_a_killed_worker_left_on_disk_is_removed_by_the_next_one(tmp_path):
     left = sorted(p.name.split(str(proc.pid))[0] for p in tmp.iterdir() if f"-{proc.pid}." in p.name)
     assert left == ["wl-curate-", "wl-spark-", "wl-worker-warmup-"], sorted(p.name for p in tmp.iterdir())
     assert sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file()) > 100_000  # the generated lake at least
+    assert list(tmp.glob(f"wl-spark-{proc.pid}.*/liblz4-java-*.so"))  # the JVM's temp folder is the swept one too
     live = scratch.make(scratch.CURATION_PREFIX, tmp)  # this process's: it runs
     log2 = tmp_path / "r2.log"
     proc2 = _serve(socket, log2, tmp=tmp)

@@ -420,9 +420,8 @@ class Warming:
 def serve(address: str, *, warmup_events: int, warmup_resume_s: float = 60.0) -> None:
     from pyspark.sql import SparkSession
 
-    from wallet_lake.spark import spark_config
-
     from wallet_lake.lake import scratch
+    from wallet_lake.spark import spark_config
 
     for gone in scratch.sweep():  # a killed worker's warm-up lake and Spark folder
         print(f"[curation-worker] removed {gone.name}, left by a process that was killed", file=sys.stderr, flush=True)

@@ -3,7 +3,8 @@ the folders of one killed before it could (SIGKILL, the out-of-memory killer, a 
 
 Why: a curation keeps Spark's output on local disk until it publishes (`wl-curate-*`), the
 curation worker warms up in a throwaway lake (`wl-worker-warmup-*`), and Spark keeps its shuffle
-blocks and PySpark's files under `spark.local.dir` (`wl-spark-*`). A process that is killed
+blocks and PySpark's files under `spark.local.dir`, and the driver JVM its temp files such as the
+native libraries it unpacks (`wl-spark-*`, wallet_lake/spark.py). A process that is killed
 leaves them behind, and a host that kills runs and restarts workers for months fills its disk.
 
 A folder's name carries its owner: `<prefix><pid>.<start>-<random>`, where `start` is the

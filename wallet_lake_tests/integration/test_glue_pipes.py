@@ -47,7 +47,10 @@ class LocalGlueRunner:
     def __init__(self, glue, s3, logs, env: dict[str, str]):
         self.glue, self.s3, self.logs, self.env = glue, s3, logs, env
         self.runs: dict[str, subprocess.CompletedProcess] = {}
-        self.scratch = Path(tempfile.mkdtemp(prefix="glue-runner-"))
+        # Removed when the runner goes (TemporaryDirectory's finalizer): it held the job's script
+        # and package, ~300 KB a test, left in /tmp before.
+        self._scratch = tempfile.TemporaryDirectory(prefix="glue-runner-")
+        self.scratch = Path(self._scratch.name)
 
     @property
     def meta(self):

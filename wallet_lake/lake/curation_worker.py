@@ -291,8 +291,9 @@ class WarmUp:
     GROUP = "wl-curation-worker-warm-up"
 
     def __init__(self, worker: Worker, events: int, on_failure: Callable[[], None],
-                 on_done: Callable[[], None] | None = None) -> None:
+                 on_done: Callable[[], None] | None = None, resumed: bool = False) -> None:
         self.worker, self.events, self.on_failure, self.on_done = worker, events, on_failure, on_done
+        self.resumed = resumed  # not the worker's first warm-up: one that a run had stopped
         self.cut = threading.Event()
         self.thread = threading.Thread(target=self._run, name="curation-worker-warm-up", daemon=True)
         self.started = 0.0
@@ -342,8 +343,13 @@ class Warming:
     warm-up warms the JIT itself). Why: a run that stops the warm-up curates on a cold JIT, and
     a small one leaves the JIT cold for the next busy hour. Not sooner than that idle time, so
     that it takes no CPU from the steps that follow a run in the pipeline (publish, sink). What a
-    stopped warm-up did is not counted: small runs coming just over that idle time apart would
-    start and stop it each time (a few seconds of CPU each), until their lines pay what is owed."""
+    stopped warm-up did is not counted (a cut Spark job's share is not known); instead each
+    resumed warm-up a run stops doubles the idle time before the next (up to
+    RESUME_BACKOFF_LIMIT times it), so that small runs coming just over that idle time apart
+    start and stop it a few times, not once per run (a few seconds of CPU each)."""
+
+    # 60 s doubled up to 64 min: past that, runs an hour apart never resume it; their lines pay what is owed.
+    RESUME_BACKOFF_LIMIT = 64
 
     def __init__(self, worker: Worker, events: int, resume_after_s: float, on_failure: Callable[[], None]) -> None:
         self.worker, self.resume_after_s, self.on_failure = worker, resume_after_s, on_failure
@@ -351,17 +357,18 @@ class Warming:
         self.current: WarmUp | None = None
         self.timer: threading.Timer | None = None
         self.busy = False  # a run curates, or the worker stops: no warm-up starts
+        self.resumes_stopped = 0  # resumed warm-ups that a run stopped (the backoff's exponent)
         # Re-entrant: the SIGTERM handler (shutdown) runs on the main thread, which may hold it.
         self._lock = threading.RLock()
 
     def start(self) -> None:
         with self._lock:
-            self._start()
+            self._start(resumed=False)
 
-    def _start(self) -> None:  # under the lock
+    def _start(self, resumed: bool) -> None:  # under the lock
         if self.busy or self.owed <= 0 or (self.current is not None and self.current.thread.is_alive()):
             return
-        self.current = WarmUp(self.worker, self.owed, self.on_failure, on_done=self._done)
+        self.current = WarmUp(self.worker, self.owed, self.on_failure, on_done=self._done, resumed=resumed)
         self.current.start()
 
     def _done(self) -> None:
@@ -376,6 +383,8 @@ class Warming:
                 self.timer.cancel()
                 self.timer = None
             current = self.current
+            if current is not None and current.resumed and current.thread.is_alive():
+                self.resumes_stopped += 1
         if current is not None:
             current.stop(reason)
 
@@ -387,7 +396,7 @@ class Warming:
             self.owed -= lines
             if self.owed <= 0:
                 return
-            timer = threading.Timer(self.resume_after_s, self._resume)
+            timer = threading.Timer(self.resume_delay_s(), self._resume)
             timer.daemon = True
             self.timer = timer
             timer.start()
@@ -398,9 +407,12 @@ class Warming:
                 return
             self.timer = None
             if self.owed > 0:
-                print(f"[curation-worker] resuming the warm-up after {self.resume_after_s:g} s without a run: "
+                print(f"[curation-worker] resuming the warm-up after {self.resume_delay_s():g} s without a run: "
                       f"{self.owed:,} events", file=sys.stderr, flush=True)
-            self._start()
+            self._start(resumed=True)
+
+    def resume_delay_s(self) -> float:
+        return self.resume_after_s * min(2 ** self.resumes_stopped, self.RESUME_BACKOFF_LIMIT)
 
     def shutdown(self) -> threading.Thread | None:
         """The worker stops: no warm-up starts, and the one running stops between two objects

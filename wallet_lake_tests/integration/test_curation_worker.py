@@ -196,6 +196,30 @@ def test_a_stopped_warm_up_resumes_for_what_the_runs_did_not_curate(tmp_path, ru
         proc.wait()
 
 
+def test_each_resumed_warm_up_a_run_stops_doubles_the_idle_time_before_the_next(tmp_path):
+    """What a stopped warm-up did is not counted, so a resumed one that a run stops makes the next
+    wait twice as long: small runs just over the idle time apart start it a few times, not once
+    per run. The first warm-up, stopped by the first run, does not count."""
+    warmup = 3 * curation_worker.WARMUP_EVENTS_PER_OBJECT
+    socket, log = tmp_path / "bo.sock", tmp_path / "bo.log"
+    store, stats, lake = _lake(tmp_path, 600, seed=19)
+    proc = _serve(socket, log, warmup_events=warmup, resume_s=2)
+    try:
+        _curate(socket, lake, "t-one")
+        owed = warmup - stats.lines
+        _wait_for(log, f"resuming the warm-up after 2 s without a run: {owed:,} events")
+        [fig] = _curate(socket, lake, "t-two")  # at once: the resumed warm-up still runs (its generation alone takes ~1 s)
+        _assert_whole(store, stats, fig)
+        owed -= stats.lines
+        text = _wait_for(log, f"warmed up on {owed:,} generated events")
+        assert "stopping the warm-up: run t-two came" in text, text[-3000:]
+        assert f"resuming the warm-up after 4 s without a run: {owed:,} events" in text, text[-3000:]
+        assert text.count("resuming the warm-up") == 2 and "warm-up failed" not in text, text[-3000:]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def test_a_warm_up_that_fails_ends_the_worker(tmp_path):
     """A worker that cannot curate generated events takes no run: it exits (status 1) with the
     reason, its socket refuses the next run (whose launcher curates in its own process), and

@@ -6,8 +6,8 @@
      peak memory of its process tree;
    - the same job with the Spark session already up (curation_run.curate_landing_hours, after
      --warm-runs warm-up runs, each timed and reported): median of --repeat runs; peak JVM memory.
-     Why several: the JIT of a fresh session keeps compiling for a few busy hours (~10k methods
-     compiled in the first, ~1.5k in the fifth, its compile time 7.6 then 2.3 CPU-s; session 36),
+     Why several: the JIT of a fresh session keeps compiling for a few busy hours (~17.8k methods
+     in the first, ~1.2k in the sixth; 27.7 then 2.3 CPU-s of compiling; session 36),
      so one warm-up measures a session on its way to warm, not the warm worker's steady state;
    - a reference implementation of the same rules in DuckDB (this script, --duckdb-reference mode,
      in its own process for a clean peak memory): median of --repeat runs;

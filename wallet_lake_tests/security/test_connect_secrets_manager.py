@@ -134,7 +134,10 @@ def _start_aws_worker(stack_resources, folder: Path, cleanup: ExitStack) -> AwsW
     # No WL_* variable, so no password: AWS credentials only (moto's placeholders; the role on AWS).
     worker_env = {k: os.environ[k] for k in ("PATH", "HOME", "JAVA_HOME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION") if k in os.environ}
     # C1 only: this worker lives for seconds, so it boots faster without the optimizing compiler.
+    # Its temp folder in the test's (lz4-java unpacks its native library there; /tmp kept them).
+    (folder / "tmp").mkdir(exist_ok=True)
     cmd = [kafka_java(), "-Xms256m", "-Xmx768m", "-XX:TieredStopAtLevel=1", f"-Dlog4j2.configurationFile={ROOT / 'stack' / 'kafka' / 'log4j2.properties'}",
+           f"-Djava.io.tmpdir={folder / 'tmp'}",
            f"-Djava.security.auth.login.config={folder / 'rest-jaas.conf'}", "-cp", f"{kafka_home}/libs/*",
            "org.apache.kafka.connect.cli.ConnectDistributed", str(folder / "worker.properties")]
     with (folder / "connect.log").open("wb") as log:

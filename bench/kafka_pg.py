@@ -95,21 +95,20 @@ def perf_test(bootstrap: str, topic: str, records: int, payload_file: Path, prod
     included, go in a 0600 file: never a password on a command line."""
     libs = Path(os.environ["WL_KAFKA_HOME"]) / "libs"  # from `stack/wallet-stack env`
     fd, props_path = tempfile.mkstemp(prefix="wl-bench-producer-", suffix=".properties")
-    # Its JVM's temp folder removed after it: lz4-java unpacks its native library there.
-    jvm_tmp = tempfile.TemporaryDirectory(prefix="wl-bench-producer-")
     try:
         with os.fdopen(fd, "w") as f:
             f.writelines(f"{k}={v}\n" for k, v in {"bootstrap.servers": bootstrap, **producer_props}.items())
-        cmd = [
-            kafka_java(), "-Xmx1g", f"-Dlog4j2.configurationFile={ROOT / 'stack' / 'kafka' / 'log4j2.properties'}",
-            f"-Djava.io.tmpdir={jvm_tmp.name}", "-cp", f"{libs}/*",
-            "org.apache.kafka.tools.ProducerPerformance", "--topic", topic, "--num-records", str(records),
-            "--throughput", "-1", "--payload-file", str(payload_file), "--producer.config", props_path,
-        ]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        # Its JVM's temp folder, removed after it: lz4-java unpacks its native library there.
+        with tempfile.TemporaryDirectory(prefix="wl-bench-producer-") as jvm_tmp:
+            cmd = [
+                kafka_java(), "-Xmx1g", f"-Dlog4j2.configurationFile={ROOT / 'stack' / 'kafka' / 'log4j2.properties'}",
+                f"-Djava.io.tmpdir={jvm_tmp}", "-cp", f"{libs}/*",
+                "org.apache.kafka.tools.ProducerPerformance", "--topic", topic, "--num-records", str(records),
+                "--throughput", "-1", "--payload-file", str(payload_file), "--producer.config", props_path,
+            ]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(props_path)
-        jvm_tmp.cleanup()
     m = re.findall(r"(\d+) records sent, ([\d.]+) records/sec", out)
     if not m or float(m[-1][1]) == 0:
         raise RuntimeError(f"no summary line in ProducerPerformance output:\n{out[-2000:]}")

@@ -154,7 +154,7 @@ class SparkSettings(Group):
     # A run that stops the warm-up early curates on a cold JIT, and a small one leaves it cold
     # for the next busy hour; the rest of the warm-up goes on once the worker has been idle this
     # long, so that it does not take CPU from the steps after the run (publish, sink).
-    spark_worker_warmup_resume_s: Annotated[float, Field(ge=0, le=3600, description="seconds without a run after which the curation worker resumes a warm-up that a run stopped, for the events the runs since have not curated; doubled for each resumed warm-up a run stops (up to 64 times)")] = 60.0
+    spark_worker_warmup_resume_s: Annotated[float, Field(ge=0, le=3600, description="seconds without a run after which the curation worker resumes a warm-up that a run stopped, for the events the runs since have not curated; doubled for each resumed warm-up a run stops, to at most Warming.RESUME_BACKOFF_LIMIT times this (0: at once, no backoff)")] = 60.0
 
 
 class KafkaSettings(Group):

@@ -358,6 +358,7 @@ class Warming:
         self.timer: threading.Timer | None = None
         self.busy = False  # a run curates, or the worker stops: no warm-up starts
         self.resumes_stopped = 0  # resumed warm-ups that a run stopped (the backoff's exponent)
+        self.timer_interval = 0.0  # the last resume's wait, as its timer had it
         # Re-entrant: the SIGTERM handler (shutdown) runs on the main thread, which may hold it.
         self._lock = threading.RLock()
 
@@ -396,7 +397,7 @@ class Warming:
             self.owed -= lines
             if self.owed <= 0:
                 return
-            timer = threading.Timer(self.resume_delay_s(), self._resume)
+            timer = threading.Timer(self.resume_delay_s(), self._resume)  # its interval is what _resume says it waited
             timer.daemon = True
             self.timer = timer
             timer.start()
@@ -405,13 +406,16 @@ class Warming:
         with self._lock:
             if threading.current_thread() is not self.timer or self.busy:  # a run came meanwhile and cancelled it
                 return
+            self.timer_interval = threading.current_thread().interval
             self.timer = None
             if self.owed > 0:
-                print(f"[curation-worker] resuming the warm-up after {self.resume_delay_s():g} s without a run: "
+                print(f"[curation-worker] resuming the warm-up after {self.timer_interval:g} s without a run: "
                       f"{self.owed:,} events", file=sys.stderr, flush=True)
             self._start(resumed=True)
 
     def resume_delay_s(self) -> float:
+        """The idle time before the next resume: the setting, doubled for each resumed warm-up a
+        run stopped, at most RESUME_BACKOFF_LIMIT times it (0 stays 0: no wait, no backoff)."""
         return self.resume_after_s * min(2 ** self.resumes_stopped, self.RESUME_BACKOFF_LIMIT)
 
     def shutdown(self) -> threading.Thread | None:

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from wallet_lake_tests.integration.sink_support import (
-    ROOT, curated_row, ensure_sink_running, publish_rows, rows_prefix_fixture, wait_for_shared_sink,
+    ROOT, _pid_file, curated_row, ensure_sink_running, publish_rows, rows_prefix_fixture, wait_for_shared_sink,
 )
 
 pytestmark = pytest.mark.integration
+TMPDIR_OPTION = "-Djava.io.tmpdir="
 
 prefix = rows_prefix_fixture("jvm-tmp")
 
@@ -41,12 +42,15 @@ def test_the_broker_and_the_connect_worker_unpack_native_libraries_under_the_sta
     stack = Path(os.environ.get("WL_STACK_DIR", ROOT / ".stack")).resolve()
     machine_tmp = Path(tempfile.gettempdir()).resolve()
     for service in ("kafka", "connect"):
-        pid = int((stack / "pids" / f"{service}.pid").read_text().strip())
+        pid = int(_pid_file(service).read_text().strip())
         want = stack / service / "tmp"
         args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-        assert f"-Djava.io.tmpdir={want}" in args, f"{service} was started without its temp folder under the stack's: restart the stack"
-        mapped = _mapped_files(pid)
+        given = [Path(a.removeprefix(TMPDIR_OPTION)).resolve() for a in args if a.startswith(TMPDIR_OPTION)]
+        assert given == [want], f"{service} runs with java.io.tmpdir {given}, not {want}: restart the stack"
+        mapped = {p.resolve() for p in _mapped_files(pid)}
         lz4 = [p for p in mapped if p.name.startswith("liblz4")]
         assert lz4, f"{service} has not loaded lz4-java's native library after lz4 batches"
         assert all(p.parent == want for p in lz4), (service, lz4)
         assert not [p for p in mapped if p.parent == machine_tmp], (service, sorted(p for p in mapped if p.parent == machine_tmp))
+        # Emptied at the service's start: no copy of an earlier start (a SIGKILLed one's) beside it.
+        assert {p.resolve() for p in want.glob("liblz4*.so")} == set(lz4), (service, sorted(want.iterdir()))

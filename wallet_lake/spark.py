@@ -1,6 +1,7 @@
 """Spark settings for local runs (dagster-pyspark); Glue sets its own cluster settings."""
 
 from wallet_lake.lake.scratch import spark_local_dir
+from wallet_lake.lake.spark_runner import WRITE_PARTITIONS_CONF
 from wallet_lake.settings import SparkSettings, load
 from wallet_lake.transforms.curate import SPARK_CONF
 
@@ -13,6 +14,7 @@ def spark_config() -> dict:
         "spark.app.name": "wallet-lake",
         "spark.driver.memory": spark.spark_driver_memory,
         "spark.sql.shuffle.partitions": str(spark.spark_shuffle_partitions),
+        WRITE_PARTITIONS_CONF: str(spark.spark_write_partitions),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",  # progress bars are noise in run logs
         # What Spark's status store keeps of past work, which nothing reads here (no UI): at the

@@ -38,6 +38,9 @@ from wallet_lake.lake.store import LakeStore, S3LakeStore, landing_objects
 from wallet_lake.transforms import curate as rules
 
 BATCH_COLUMN = "landing_hour"  # the landing hour token, e.g. 20261124T13, as a batch column
+# The curated write's task count when the session sets it (spark_config(): the local launcher and
+# the curation worker); unset (Glue), Spark's shuffle partitions as adaptive execution coalesces them.
+WRITE_PARTITIONS_CONF = "spark.walletLake.curatedWritePartitions"
 LINES_PREFIX = "lines_"  # the curated job's observation of an hour's lines: lines_<token>
 NOT_AN_INPUT = "which is none of the inputs"
 # Curated columns whose values are (nearly) all distinct in a file: a Parquet dictionary would
@@ -154,7 +157,10 @@ def _write_curated(spark, inputs, out: str, processed_at: datetime, accepted_sta
     curated = rules.curate(raw, processed_at=processed_at, accepted_statuses=accepted_statuses,
                            batch_columns=[BATCH_COLUMN], tap=tap).curated
     parts = [BATCH_COLUMN, *CURATED_PARTITION_COLUMNS]
-    writer = curated.repartition(*parts).write.option("maxRecordsPerFile", max_records_per_file)
+    # Hashed by the output's partition columns, so each (hour, dt, merchant_id) is one task's, one file.
+    tasks = int(spark.conf.get(WRITE_PARTITIONS_CONF, "0"))
+    by_parts = curated.repartition(tasks, *parts) if tasks > 0 else curated.repartition(*parts)
+    writer = by_parts.write.option("maxRecordsPerFile", max_records_per_file)
     for column in PLAIN_ENCODED_COLUMNS:
         writer = writer.option(f"parquet.enable.dictionary#{column}", "false")
     writer.partitionBy(*parts).parquet(out)

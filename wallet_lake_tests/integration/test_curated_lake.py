@@ -19,6 +19,7 @@ from wallet_lake.lake import curation_run as cr
 from wallet_lake.lake.manifests import read_manifest
 from wallet_lake.lake.reader import current_curated_keys, read_curated_hour, read_quarantine_hour_table
 from wallet_lake.lake.replay import replay_quarantine, split_concatenated_objects
+from wallet_lake.lake.spark_runner import WRITE_PARTITIONS_CONF
 from wallet_lake.lake.store import LocalLakeStore
 from wallet_lake.lake.views import LATEST_VIEW_SQL
 
@@ -310,3 +311,40 @@ def test_quarantined_lines_carry_their_object_and_line_number_across_input_split
         [str(Path(store.root) / "quarantine/payments/*/*.parquet")],
     ).fetchall()
     assert len(rows) == len(expected) and set(rows) == expected
+
+
+def _stage_task_counts(spark, group: str) -> set[int]:
+    tracker = spark.sparkContext.statusTracker()
+    return {tracker.getStageInfo(s).numTasks for j in tracker.getJobIdsForGroup(group)
+            for s in tracker.getJobInfo(j).stageIds if tracker.getStageInfo(s) is not None}
+
+
+def test_the_write_partitions_setting_sets_the_write_tasks_and_changes_no_row_or_file(spark, tmp_path):
+    """spark_write_partitions (WRITE_PARTITIONS_CONF, set by spark_config()): the curated write's
+    task count. Each (hour, dt, merchant_id) stays one task's, so one file, and the hour's rows are
+    the same with 1 or 7 tasks as with Spark's shuffle partitions (unset: Glue's way)."""
+    merchants = 12
+    lines = [ev(f"p-{i}", "APPROVED", f"2026-05-17T22:{i % 60:02d}:00Z", merchant=f"m-{i % merchants}") for i in range(90)]
+    original = spark.conf.get(WRITE_PARTITIONS_CONF, None)
+    seen = {}
+    try:
+        for tasks in (0, 1, 7):
+            store = LocalLakeStore(tmp_path / f"lake-{tasks}")
+            land(store, {H1: lines})
+            spark.conf.set(WRITE_PARTITIONS_CONF, str(tasks))
+            group = f"t-write-partitions-{tasks}"
+            spark.sparkContext.setJobGroup(group, group)
+            stats = cr.curate_landing_hour(spark, store, H1, PROCESSED)
+            assert stats.published and stats.curated_rows == 90
+            assert len(read_manifest(store, H1)["curated_keys"]) == merchants  # one dt: one file per merchant
+            counts = _stage_task_counts(spark, group)
+            assert (7 in counts) == (tasks == 7), counts  # 7 tasks only when asked for (1 is also the raw read's)
+            seen[tasks] = sorted(json.dumps({k: str(v) for k, v in r.items() if k != "processed_at"}, sort_keys=True)
+                                 for r in read_curated_hour(store, H1))
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)  # this thread's later jobs in no group
+        if original is None:
+            spark.conf.unset(WRITE_PARTITIONS_CONF)
+        else:
+            spark.conf.set(WRITE_PARTITIONS_CONF, original)
+    assert seen[1] == seen[0] and seen[7] == seen[0]

@@ -147,9 +147,9 @@ class SparkSettings(Group):
     spark_shuffle_partitions: Annotated[int, Field(ge=1, description="spark.sql.shuffle.partitions (local launcher and curation worker; one per core of spark_master)")] = 2
     # Two per core of local[2]: hashed by (landing hour, dt, merchant_id), two tasks split a busy
     # hour's merchants unevenly (the biggest holds ~19 % of the rows; one task ran 2.81 s against
-    # 1.63 s, a core idle meanwhile); with four, a warm 1M-event hour took ~1.3 s less in
-    # alternating trials (docs/benchmarks.md, curated_payments, session 36). A number given to
-    # Spark is not coalesced by adaptive execution.
+    # 1.63 s, a core idle meanwhile); with four, a warm 1M-event hour took 0.88 s less on
+    # average, lower in 11 of 14 alternating pairs (docs/benchmarks.md, curated_payments, session
+    # 36). A number given to Spark is not coalesced by adaptive execution.
     spark_write_partitions: Annotated[int, Field(ge=0, description="tasks of the curated write, hashed by landing hour, dt and merchant_id (local launcher and curation worker; 0: spark_shuffle_partitions, coalesced by adaptive execution, as on Glue)")] = 4
     spark_worker_socket: Annotated[Optional[str], Field(description="Unix socket of the warm curation worker (lake/curation_worker.py, started by stack/wallet-stack up) the local launcher curates on; unset or not answering = Spark in the run's own process")] = None
     # 100,000: the first 1M-event hour after a start took 1.37x a warm one (median of seven direct

@@ -358,7 +358,6 @@ class Warming:
         self.timer: threading.Timer | None = None
         self.busy = False  # a run curates, or the worker stops: no warm-up starts
         self.resumes_stopped = 0  # resumed warm-ups that a run stopped (the backoff's exponent)
-        self.timer_interval = 0.0  # the last resume's wait, as its timer had it
         # Re-entrant: the SIGTERM handler (shutdown) runs on the main thread, which may hold it.
         self._lock = threading.RLock()
 
@@ -406,10 +405,10 @@ class Warming:
         with self._lock:
             if threading.current_thread() is not self.timer or self.busy:  # a run came meanwhile and cancelled it
                 return
-            self.timer_interval = threading.current_thread().interval
+            waited = self.timer.interval
             self.timer = None
             if self.owed > 0:
-                print(f"[curation-worker] resuming the warm-up after {self.timer_interval:g} s without a run: "
+                print(f"[curation-worker] resuming the warm-up after {waited:g} s without a run: "
                       f"{self.owed:,} events", file=sys.stderr, flush=True)
             self._start(resumed=True)
 

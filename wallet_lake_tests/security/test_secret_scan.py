@@ -14,7 +14,6 @@ import base64
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,32 +25,9 @@ import pytest
 from wallet_lake.contracts.asset_keys import PIPELINE, user_string
 from wallet_lake.security.secrets import KNOWN_SECRETS
 from wallet_lake_tests.security import secret_scan as ss
+from wallet_lake_tests.security.conftest import APPS, ROOT, run as _run, stack_dir as _stack_dir
 
-ROOT = Path(__file__).resolve().parents[2]
-APPS = ("dagster-code-server", "dagster-webserver", "dagster-daemon", "api")
 pytestmark = [pytest.mark.integration]
-
-
-def _stack_dir() -> Path:
-    return Path(os.environ.get("WL_STACK_DIR", ROOT / ".stack"))
-
-
-def _run(args: list[str]) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, cwd=ROOT, env=os.environ, capture_output=True, text=True)
-    assert proc.returncode == 0, f"{' '.join(args[:4])} failed:\n{proc.stderr[-3000:]}"
-    return proc
-
-
-@pytest.fixture(scope="session")
-def running_apps(alert_webhook):
-    """Dagster webserver, daemon and the reports API (stack/wallet-stack apps) with the session's
-    secrets; stopped afterwards when this session started them."""
-    pids = _stack_dir() / "pids"
-    ours = not any((pids / f"{name}.pid").is_file() for name in APPS)
-    _run(["bash", "stack/wallet-stack", "apps"])
-    yield
-    if ours:
-        _run(["bash", "stack/wallet-stack", "apps-down"])
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,76 @@
+"""The Dagster code server keeps its temp files under the stack's folder. `dagster code-server
+start` serves the code through a child gRPC server, which binds a Unix socket it names in TMPDIR
+at each start and never removes: 45 were found in /tmp on this machine, one per start of the apps.
+`stack/wallet-stack` gives the code server a TMPDIR of its own and, at each `apps` and
+`apps-down`, removes the sockets there that no process has bound. (Here because it shares the
+session's apps with the secret scan: `running_apps`, conftest.py.)"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from wallet_lake_tests.security.conftest import run, stack_dir
+
+pytestmark = [pytest.mark.integration]
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant of the process."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").iterdir():
+            kids = (task / "children").read_text().split()
+            found += map(int, kids)
+            todo += map(int, kids)
+    return found
+
+
+def _grpc_children(pid: int) -> dict[int, Path]:
+    """The code server's child gRPC servers (`dagster api grpc --socket PATH`) and their sockets."""
+    out = {}
+    for child in _children(pid):
+        try:
+            args = Path(f"/proc/{child}/cmdline").read_bytes().decode().split("\0")
+        except FileNotFoundError:
+            continue
+        if "grpc" in args and "--socket" in args:
+            out[child] = Path(args[args.index("--socket") + 1])
+    return out
+
+
+def _bound_socket_paths() -> set[str]:
+    return {f[7] for f in (line.split() for line in Path("/proc/net/unix").read_text().splitlines()[1:]) if len(f) >= 8}
+
+
+def test_the_code_servers_grpc_socket_lies_in_its_own_temp_folder_and_unbound_ones_there_are_removed(running_apps):
+    folder = (stack_dir() / "dagster-code-server" / "tmp").resolve()
+    pid = int((stack_dir() / "pids" / "dagster-code-server.pid").read_text().strip())
+    servers = _grpc_children(pid)
+    assert servers, f"the code server (pid {pid}) runs no child gRPC server"
+    for child, sock in servers.items():
+        assert sock.resolve().parent == folder, f"the code server's gRPC server binds {sock}, not a socket in {folder}"
+        assert sock.is_socket() and str(sock) in _bound_socket_paths(), sock
+        environ = dict(e.split("=", 1) for e in Path(f"/proc/{child}/environ").read_bytes().decode().split("\0") if "=" in e)
+        assert Path(environ.get("TMPDIR", tempfile.gettempdir())).resolve() == folder, environ.get("TMPDIR")
+
+    # What a killed or stopped server leaves: a socket file that nothing has bound any more.
+    stale = folder / "tmpstale000"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(stale))
+    other = folder / "kept-not-a-socket"
+    other.write_text("a run's file")
+    try:
+        assert stale.is_socket()
+        run(["bash", "stack/wallet-stack", "apps"])  # the apps are up: this only checks them and sweeps
+        assert not stale.exists(), "an unbound socket in the code server's temp folder was kept"
+        assert other.exists(), "a file that is not a socket was removed"
+        for sock in servers.values():
+            assert sock.is_socket(), f"the live server's socket {sock} was removed"
+    finally:
+        stale.unlink(missing_ok=True)
+        other.unlink(missing_ok=True)

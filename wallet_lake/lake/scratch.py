@@ -113,3 +113,22 @@ def sweep(root: str | Path | None = None, log=None) -> list[Path]:
     if removed and log is not None:
         log.info(f"removed {len(removed)} scratch folder(s) that killed processes left: {', '.join(p.name for p in removed)}")
     return removed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m wallet_lake.lake.scratch sweep [FOLDER]`: what stack/wallet-stack runs in the
+    Dagster code server's temp folder, where no curation of the worker sweeps."""
+    import argparse
+    import logging
+
+    p = argparse.ArgumentParser(prog="python -m wallet_lake.lake.scratch")
+    p.add_argument("command", choices=["sweep"])
+    p.add_argument("folder", nargs="?", help="the folder to sweep (default: the temp folder, TMPDIR)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[scratch] %(message)s")
+    sweep(args.folder, log=logging.getLogger("scratch"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

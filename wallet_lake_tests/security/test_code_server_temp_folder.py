@@ -2,8 +2,10 @@
 start` serves the code through a child gRPC server, which binds a Unix socket it names in TMPDIR
 at each start and never removes: 45 were found in /tmp on this machine, one per start of the apps.
 `stack/wallet-stack` gives the code server a TMPDIR of its own and, at each `apps` and
-`apps-down`, removes the sockets there that no process has bound. (Here because it shares the
-session's apps with the secret scan: `running_apps`, conftest.py.)"""
+`apps-down`, removes the sockets there that no process has bound, and the scratch folders of
+killed processes there (each process that loads the code location makes one, and no curation of
+the worker sweeps that folder). (Here because it shares the session's apps with the secret
+scan: `running_apps`, conftest.py.)"""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from wallet_lake.lake import scratch
 from wallet_lake_tests.security.conftest import run, stack_dir
 
 pytestmark = [pytest.mark.integration]
@@ -47,7 +50,7 @@ def _bound_socket_paths() -> set[str]:
     return {f[7] for f in (line.split() for line in Path("/proc/net/unix").read_text().splitlines()[1:]) if len(f) >= 8}
 
 
-def test_the_code_servers_grpc_socket_lies_in_its_own_temp_folder_and_unbound_ones_there_are_removed(running_apps):
+def test_the_code_servers_grpc_socket_lies_in_its_own_temp_folder_and_what_dead_processes_left_there_is_removed(running_apps):
     folder = (stack_dir() / "dagster-code-server" / "tmp").resolve()
     pid = int((stack_dir() / "pids" / "dagster-code-server.pid").read_text().strip())
     servers = _grpc_children(pid)
@@ -64,13 +67,22 @@ def test_the_code_servers_grpc_socket_lies_in_its_own_temp_folder_and_unbound_on
         s.bind(str(stale))
     other = folder / "kept-not-a-socket"
     other.write_text("a run's file")
+    # A killed process's scratch folder (no process has pid 999999999), and one of a live process.
+    dead = folder / f"{scratch.SPARK_PREFIX}999999999.1-killed"
+    dead.mkdir()
+    live = scratch.make(scratch.SPARK_PREFIX, folder)
     try:
         assert stale.is_socket()
         run(["bash", "stack/wallet-stack", "apps"])  # the apps are up: this only checks them and sweeps
         assert not stale.exists(), "an unbound socket in the code server's temp folder was kept"
+        assert not dead.exists(), "a killed process's scratch folder in the code server's temp folder was kept"
         assert other.exists(), "a file that is not a socket was removed"
+        assert live.is_dir(), "a live process's scratch folder was removed"
         for sock in servers.values():
             assert sock.is_socket(), f"the live server's socket {sock} was removed"
     finally:
         stale.unlink(missing_ok=True)
         other.unlink(missing_ok=True)
+        for path in (dead, live):
+            if path.exists():
+                path.rmdir()

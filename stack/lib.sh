@@ -172,7 +172,12 @@ require_port_free() { # service port
 
 start_bg() { # name command... : start detached in its own process group, record PID
   local name="$1"; shift
-  setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
+  # SIGINT, SIGQUIT and SIGTERM at their defaults, whoever runs this script: its background jobs
+  # start with SIGINT and SIGQUIT ignored, and Dagster's code server maps SIGTERM to SIGINT's
+  # handler, so it ignored SIGTERM too (every stop waited 30 s, then killed it, leaving its gRPC
+  # socket and scratch folder). A caller that ignores SIGTERM (wallet_lake_tests/stack_command.py
+  # says when) would pass that on as well.
+  setsid nohup env --default-signal=INT,QUIT,TERM "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
   echo $! >"$PIDS/$name.pid"
 }
 

@@ -1,4 +1,10 @@
-"""The Dagster code server keeps its temp files under the stack's folder. `dagster code-server
+"""The stack's processes: the signals they take, and what the Dagster code server leaves behind.
+
+Every service and app that `stack/wallet-stack` starts takes SIGINT and SIGTERM. A script's
+background job starts with SIGINT ignored, and Dagster's code server maps SIGTERM to whatever
+SIGINT does: it ignored SIGTERM, so every `apps-down` waited 30 s and then killed it.
+
+The Dagster code server keeps its temp files under the stack's folder. `dagster code-server
 start` serves the code through a child gRPC server, which binds a Unix socket it names in TMPDIR
 at each start and never removes: 45 were found in /tmp on this machine, one per start of the apps.
 `stack/wallet-stack` gives the code server a TMPDIR of its own and, at each `apps` and
@@ -9,6 +15,7 @@ scan: `running_apps`, conftest.py.)"""
 
 from __future__ import annotations
 
+import signal
 import socket
 import tempfile
 from pathlib import Path
@@ -16,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from wallet_lake.lake import scratch
-from wallet_lake_tests.security.conftest import run, stack_dir
+from wallet_lake_tests.security.conftest import APPS, run, stack_dir
 
 pytestmark = [pytest.mark.integration]
 
@@ -26,10 +33,12 @@ def _children(pid: int) -> list[int]:
     found, todo = [], [pid]
     while todo:
         p = todo.pop()
-        for task in Path(f"/proc/{p}/task").iterdir():
-            kids = (task / "children").read_text().split()
-            found += map(int, kids)
-            todo += map(int, kids)
+        try:
+            kids = [int(k) for task in Path(f"/proc/{p}/task").iterdir() for k in (task / "children").read_text().split()]
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+        found += kids
+        todo += kids
     return found
 
 
@@ -44,6 +53,43 @@ def _grpc_children(pid: int) -> dict[int, Path]:
         if "grpc" in args and "--socket" in args:
             out[child] = Path(args[args.index("--socket") + 1])
     return out
+
+
+def _ignored_signals(pid: int) -> set[int]:
+    """The signals the process ignores (SigIgn in /proc/<pid>/status: bit n-1 is signal n)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            mask = int(line.split()[1], 16)
+            return {n for n in range(1, 65) if mask >> (n - 1) & 1}
+    raise AssertionError(f"no SigIgn line for pid {pid}")
+
+
+# What `stack/wallet-stack up` starts with start_bg (Postgres is pg_ctl's: it sets its own signals).
+SERVICES = ("moto", "kafka", "connect", "curation-worker")
+
+
+def test_every_service_and_app_takes_sigint_and_sigterm_and_what_they_spawn_sigterm(running_apps):
+    pids = stack_dir() / "pids"
+    checked = []
+    for name in (*SERVICES, *APPS):
+        pid_file = pids / f"{name}.pid"
+        if name in APPS:
+            assert pid_file.is_file(), f"{name} is not running"
+        elif not pid_file.is_file():
+            continue
+        pid = int(pid_file.read_text().strip())
+        for p in (pid, *_children(pid)):
+            # What a service spawns need take only SIGTERM: PySpark starts its JVM with SIGINT
+            # ignored on purpose (a Ctrl-C in the Python driver must not kill it).
+            wanted = {signal.SIGINT, signal.SIGTERM} if p == pid else {signal.SIGTERM}
+            try:
+                ignored = _ignored_signals(p) & wanted
+            except FileNotFoundError:  # a child that ended meanwhile
+                continue
+            assert not ignored, (f"{name}'s process {p} ignores {sorted(signal.Signals(s).name for s in ignored)}: "
+                                 f"restart it with stack/wallet-stack (start_bg resets them)")
+            checked.append(p)
+    assert len(checked) >= len(APPS) + 1  # the apps and the code server's gRPC child at least
 
 
 def _bound_socket_paths() -> set[str]:

@@ -7,11 +7,12 @@ SIGINT does: it ignored SIGTERM, so every `apps-down` waited 30 s and then kille
 The Dagster code server keeps its temp files under the stack's folder. `dagster code-server
 start` serves the code through a child gRPC server, which binds a Unix socket it names in TMPDIR
 at each start and never removes: 45 were found in /tmp on this machine, one per start of the apps.
-`stack/wallet-stack` gives the code server a TMPDIR of its own and, at each `apps` and
-`apps-down`, removes the sockets there that no process has bound, and the scratch folders of
-killed processes there (each process that loads the code location makes one, and no curation of
-the worker sweeps that folder). (Here because it shares the session's apps with the secret
-scan: `running_apps`, conftest.py.)"""
+`stack/wallet-stack` gives the code server a TMPDIR of its own. While no code server runs (before
+`apps` starts one, after `apps-down` stops it) it removes the sockets there that no process has
+bound; at each of them, the scratch folders of killed processes there (each process that loads
+the code location makes one, and no curation of the worker sweeps that folder). (Here because
+it shares the session's apps with the secret scan: `running_apps`, conftest.py; the last test
+stops and starts them again.)"""
 
 from __future__ import annotations
 
@@ -93,19 +94,35 @@ def test_every_service_and_app_takes_sigint_and_sigterm_and_what_they_spawn_sigt
 
 
 def _bound_socket_paths() -> set[str]:
-    return {f[7] for f in (line.split() for line in Path("/proc/net/unix").read_text().splitlines()[1:]) if len(f) >= 8}
+    """The paths of the bound Unix sockets: what follows each line's seven fields (spaces kept)."""
+    return {line.split(maxsplit=7)[7] for line in Path("/proc/net/unix").read_text().splitlines()[1:] if len(line.split(maxsplit=7)) == 8}
 
 
-def test_the_code_servers_grpc_socket_lies_in_its_own_temp_folder_and_what_dead_processes_left_there_is_removed(running_apps):
-    folder = (stack_dir() / "dagster-code-server" / "tmp").resolve()
+def _tmpdir_of(pid: int) -> str | None:
+    """TMPDIR in the process's environment, and nothing else of it (which holds the secrets)."""
+    for entry in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0"):
+        if entry.startswith("TMPDIR="):
+            return entry.removeprefix("TMPDIR=")
+    return None
+
+
+def _check_grpc_servers(folder: Path) -> dict[int, Path]:
     pid = int((stack_dir() / "pids" / "dagster-code-server.pid").read_text().strip())
     servers = _grpc_children(pid)
     assert servers, f"the code server (pid {pid}) runs no child gRPC server"
     for child, sock in servers.items():
         assert sock.resolve().parent == folder, f"the code server's gRPC server binds {sock}, not a socket in {folder}"
         assert sock.is_socket() and str(sock) in _bound_socket_paths(), sock
-        environ = dict(e.split("=", 1) for e in Path(f"/proc/{child}/environ").read_bytes().decode().split("\0") if "=" in e)
-        assert Path(environ.get("TMPDIR", tempfile.gettempdir())).resolve() == folder, environ.get("TMPDIR")
+        tmpdir = _tmpdir_of(child)
+        assert Path(tmpdir or tempfile.gettempdir()).resolve() == folder, tmpdir
+    return servers
+
+
+def test_the_code_servers_grpc_socket_lies_in_its_own_temp_folder_and_what_dead_processes_left_there_is_removed(running_apps):
+    """Sockets are removed only while no code server runs (apps-down), scratch folders of dead
+    processes at any time (apps). The apps are stopped and started again here."""
+    folder = (stack_dir() / "dagster-code-server" / "tmp").resolve()
+    servers = _check_grpc_servers(folder)
 
     # What a killed or stopped server leaves: a socket file that nothing has bound any more.
     stale = folder / "tmpstale000"
@@ -120,15 +137,23 @@ def test_the_code_servers_grpc_socket_lies_in_its_own_temp_folder_and_what_dead_
     try:
         assert stale.is_socket()
         run(["bash", "stack/wallet-stack", "apps"])  # the apps are up: this only checks them and sweeps
-        assert not stale.exists(), "an unbound socket in the code server's temp folder was kept"
         assert not dead.exists(), "a killed process's scratch folder in the code server's temp folder was kept"
-        assert other.exists(), "a file that is not a socket was removed"
         assert live.is_dir(), "a live process's scratch folder was removed"
+        assert stale.is_socket(), "a socket was removed while the code server runs"
         for sock in servers.values():
             assert sock.is_socket(), f"the live server's socket {sock} was removed"
+
+        out = run(["bash", "stack/wallet-stack", "apps-down"])
+        assert "still alive" not in out.stdout + out.stderr, f"an app did not stop on SIGTERM:\n{out.stdout}{out.stderr}"
+        left = sorted(p.name for p in folder.iterdir() if p.is_socket())
+        assert not left, f"sockets left in the code server's temp folder after apps-down: {left}"
+        assert other.exists(), "a file that is not a socket was removed"
+        assert live.is_dir(), "a live process's scratch folder was removed"
     finally:
+        run(["bash", "stack/wallet-stack", "apps"])
         stale.unlink(missing_ok=True)
         other.unlink(missing_ok=True)
         for path in (dead, live):
             if path.exists():
                 path.rmdir()
+    assert set(_check_grpc_servers(folder).values()).isdisjoint(servers.values())  # a new server, a new socket

@@ -3,8 +3,8 @@ wallet_lake_tests/full_flow.py: a generated landing hour materialized through ev
 `dagster asset materialize`, with every secret of the project configured, the alert webhook
 included) is shared with the end-to-end test. The encryption test lists the objects it wrote;
 the secret scan (test_secret_scan.py) searches what it left behind and the command lines of the
-processes it started. The apps (`running_apps`) are shared by the secret scan and the code
-server's temp folder test."""
+processes it started. The apps (`running_apps`) are shared by the secret scan and
+test_stack_processes.py (the apps' signals and temp folder), which stops and starts them."""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ SIGINT does: it ignored SIGTERM, so every `apps-down` waited 30 s and then kille
 
 The Dagster code server keeps its temp files under the stack's folder. `dagster code-server
 start` serves the code through a child gRPC server, which binds a Unix socket it names in TMPDIR
-at each start and never removes: 45 were found in /tmp on this machine, one per start of the apps.
+at each start and removes only on a clean stop: 45 that killed servers left were found in /tmp
+on this machine, one per start of the apps.
 `stack/wallet-stack` gives the code server a TMPDIR of its own. While no code server runs (before
 `apps` starts one, after `apps-down` stops it) it removes the sockets there that no process has
 bound; at each of them, the scratch folders of killed processes there (each process that loads

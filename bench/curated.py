@@ -360,21 +360,27 @@ class SessionAsWorker:
 
         self.address = str(folder / "curation-worker.sock")
         self.worker, self.listener = Worker(spark), Listener(self.address, family="AF_UNIX")
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
         while True:
-            try:
-                conn = self.listener.accept()
-            except OSError:  # closed
-                return
+            conn = self.listener.accept()
             with conn:
+                if self._closing.is_set():
+                    return
                 self.worker.handle(conn)
 
     def close(self) -> None:
+        """Stop serving: a blocked accept() does not wake when its socket is closed from another
+        thread, so a last connection wakes it."""
+        from multiprocessing.connection import Client
+
+        self._closing.set()
+        Client(self.address, family="AF_UNIX").close()
+        self._thread.join()
         self.listener.close()
-        self._thread.join(timeout=5)
 
 
 def through_launcher(address: str, lake: Path, hour: datetime) -> float:

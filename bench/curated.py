@@ -320,10 +320,15 @@ def curate_once(spark, lake: Path, hours: list[datetime]):
     t = time.perf_counter()
     stats = curate_landing_hours(spark, LocalLakeStore(lake), hours, datetime.now(timezone.utc).replace(microsecond=0))
     elapsed = time.perf_counter() - t
+    require_published(stats)
+    return elapsed, stats
+
+
+def require_published(stats) -> None:
+    """Every hour published, and its lines accounted for (a benchmark of a broken run measures nothing)."""
     bad = [s.landing_hour for s in stats if not (s.published and s.accounted)]
     if bad:
         raise SystemExit(f"hours not published or not accounted: {bad}")
-    return elapsed, stats
 
 
 def end_to_end(lake: Path, hour: datetime, java_options: str = "") -> dict:
@@ -404,9 +409,7 @@ def launcher_client(address: str, lake: Path, hour: datetime) -> None:
     now = datetime.now(timezone.utc).replace(microsecond=0)
     [figures] = curate_on_worker(address, lake=lake_resource_config(lake), hours=[hour], processed_at=now,
                                  run_id=f"bench-launcher-{now:%Y%m%dT%H%M%S}")
-    stats = HourStats(**figures)
-    if not (stats.published and stats.accounted):
-        raise SystemExit(f"hour {stats.landing_hour} not published or not accounted")
+    require_published([HourStats(**figures)])
 
 
 def dagster_backfill(lake: Path, start: datetime, hours: int) -> dict:

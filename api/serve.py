@@ -15,7 +15,12 @@ included). It stops when a worker fails before serving (exit status 3, uvicorn's
 failure: the app or its settings are broken, and would fail again the same way). On SIGTERM or
 SIGINT it stops every worker (each drains its requests, as uvicorn does) and exits; killed
 outright (SIGKILL), its workers get SIGTERM from the kernel and stop the same way.
-Metrics of several workers need PROMETHEUS_MULTIPROC_DIR (api/metrics.py), as with uvicorn."""
+Metrics of several workers need PROMETHEUS_MULTIPROC_DIR (api/metrics.py), as with uvicorn.
+
+With --balance-requests N, HAProxy (api/balancer.py) listens on the port instead and hands each
+request to the least busy worker, at most N in each at once, the rest waiting in one queue; the
+workers listen on Unix sockets only it reaches. The supervisor runs HAProxy as it runs a worker:
+restarted when it dies, stopped with the rest."""
 
 from __future__ import annotations
 
@@ -26,7 +31,9 @@ import logging
 import multiprocessing
 import os
 import signal
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -35,6 +42,7 @@ import structlog
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
+from api import balancer
 from api.logs import configure_logging
 
 log = structlog.get_logger(logger_name="api.serve")
@@ -42,6 +50,9 @@ log = structlog.get_logger(logger_name="api.serve")
 # How long workers get to drain on SIGTERM before they are killed (uvicorn's own default
 # graceful timeout is unbounded; a supervisor that never exits cannot be restarted).
 STOP_TIMEOUT_S = 30
+# A balancer that exits twice in a row within this long of its start cannot run (a broken
+# installation): the supervisor stops rather than start it forever.
+BALANCER_SETTLE_S = 5
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
@@ -55,48 +66,104 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def stop_with_parent(parent: int) -> None:
-    """SIGTERM this process when its parent dies (Linux's PR_SET_PDEATHSIG), so a supervisor
-    killed by SIGKILL leaves no worker holding the port; exit now if it is already gone."""
+def unix_listening_socket(path: str) -> socket.socket:
+    """A worker's Unix socket behind the balancer; the one a killed worker left is replaced."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    return sock
+
+
+def signal_on_parent_death() -> None:
+    """SIGTERM this process when its parent dies (Linux's PR_SET_PDEATHSIG)."""
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+
+
+def stop_with_parent(parent: int) -> None:
+    """SIGTERM this process when its parent dies, so a supervisor killed by SIGKILL leaves no
+    worker holding the port; exit now if it is already gone."""
+    signal_on_parent_death()
     if os.getppid() != parent:
         sys.exit(0)
 
 
-def serve_worker(app: str, host: str, port: int, options: dict, app_dir: str, parent: int) -> None:
-    """One worker process: its own socket, then uvicorn's server on it (uvicorn's signal
-    handling, lifespan and graceful shutdown unchanged)."""
+def serve_worker(app: str, host: str, port: int, options: dict, app_dir: str, parent: int, uds: str = "") -> None:
+    """One worker process: its own socket (a Unix socket behind the balancer), then uvicorn's
+    server on it (uvicorn's signal handling, lifespan and graceful shutdown unchanged)."""
     stop_with_parent(parent)
     if app_dir:
         sys.path.insert(0, app_dir)  # as uvicorn's --app-dir: where the app is imported from
     try:
-        sock = listening_socket(host, port)
+        sock = unix_listening_socket(uds) if uds else listening_socket(host, port)
     except OSError as exc:
-        print(f"api.serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr, flush=True)
+        print(f"api.serve: cannot listen on {uds or f'{host}:{port}'}: {exc}", file=sys.stderr, flush=True)
         sys.exit(STARTUP_FAILURE)
     uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options)).run(sockets=[sock])
 
 
 class Supervisor:
-    def __init__(self, app: str, host: str, port: int, workers: int, options: dict, app_dir: str) -> None:
+    def __init__(self, app: str, host: str, port: int, workers: int, options: dict, app_dir: str,
+                 balance_requests: int = 0) -> None:
+        self.folder, self.listener, self.balancer = "", None, None
+        self.sockets = [""] * workers
+        if balance_requests:
+            # Bound here: a port in use is this process's clear error, and a restarted HAProxy
+            # takes over the same socket. Workers trust X-Forwarded-For: only HAProxy reaches them.
+            self.listener = listening_socket(host, port)
+            self.listener.listen(1024)
+            self.folder = balancer.worker_folder()
+            self.sockets = [os.path.join(self.folder, f"worker-{i}.sock") for i in range(workers)]
+            try:
+                self.config = balancer.write_config(self.folder, self.listener, self.sockets, balance_requests)
+            except Exception:
+                shutil.rmtree(self.folder, ignore_errors=True)
+                raise
+            options = {**options, "forwarded_allow_ips": "*"}
         self.target = (app, host, port, options, app_dir, os.getpid())
         self.context = multiprocessing.get_context("spawn")
         self.stop = threading.Event()
         # Before any worker starts: a SIGTERM from then on stops them too.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop.set())
-        self.workers: list[multiprocessing.process.BaseProcess] = [self._start() for _ in range(workers)]
+        self.workers: list[multiprocessing.process.BaseProcess] = [self._start(i) for i in range(workers)]
+        self.balancer_failures = 0
+        if self.listener is not None:
+            self._start_balancer()
 
-    def _start(self) -> multiprocessing.process.BaseProcess:
-        process = self.context.Process(target=serve_worker, args=self.target, name="api-worker")
+    def _start(self, i: int) -> multiprocessing.process.BaseProcess:
+        process = self.context.Process(target=serve_worker, args=(*self.target, self.sockets[i]), name="api-worker")
         process.start()
         return process
+
+    def _start_balancer(self) -> None:
+        self.balancer = balancer.start(self.config, self.listener, signal_on_parent_death)
+        self.balancer_started = time.monotonic()
+
+    def _balancer_alive(self) -> bool:
+        """False when HAProxy has died twice in a row within BALANCER_SETTLE_S of its start (it
+        cannot run: stop); otherwise a dead one is started again."""
+        if self.balancer is None or self.balancer.poll() is None:
+            return True
+        quick = time.monotonic() - self.balancer_started < BALANCER_SETTLE_S
+        self.balancer_failures = self.balancer_failures + 1 if quick else 0
+        if self.balancer_failures >= 2:
+            log.error("the balancer exits as it starts; stopping", exitcode=self.balancer.returncode)
+            return False
+        log.warning("the balancer exited; starting another", pid=self.balancer.pid, exitcode=self.balancer.returncode)
+        self._start_balancer()
+        return True
 
     def run(self) -> int:
         status = 0
         while not self.stop.wait(0.5):
+            if not self._balancer_alive():
+                status = 1
+                break
             for i, process in enumerate(self.workers):
                 if process.is_alive():
                     continue
@@ -107,20 +174,31 @@ class Supervisor:
                     self.stop.set()
                     break
                 log.warning("worker exited; starting another", pid=process.pid, exitcode=process.exitcode)
-                self.workers[i] = self._start()
+                self.workers[i] = self._start(i)
         self._stop_all()
         return status
 
     def _stop_all(self) -> None:
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        if self.balancer is not None and self.balancer.poll() is None:
+            # SIGUSR1: HAProxy's soft stop; it stops listening and ends once its requests are answered.
+            self.balancer.send_signal(signal.SIGUSR1)
         for process in self.workers:
             if process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
         for process in self.workers:
             process.join(max(deadline - time.monotonic(), 0))
             if process.is_alive():
                 process.kill()
                 process.join()
+        if self.balancer is not None:
+            try:
+                self.balancer.wait(max(deadline - time.monotonic(), 0))
+            except subprocess.TimeoutExpired:
+                self.balancer.kill()
+                self.balancer.wait()
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,15 +213,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", default="auto", choices=("auto", "asyncio", "uvloop"))
     parser.add_argument("--http", default="auto", choices=("auto", "h11", "httptools"))
     parser.add_argument("--app-dir", default="", help="prepended to sys.path in each worker (as uvicorn's)")
+    parser.add_argument("--balance-requests", type=int, default=0, metavar="N",
+                        help="HAProxy in front: each request to the least busy worker, at most N at once in each, "
+                             "the rest queued (api/balancer.py); 0, the default: a socket per worker")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.balance_requests < 0:
+        parser.error("--balance-requests must be 0 (off) or more")
     configure_logging(logging.INFO)
     options = {"log_level": args.log_level, "access_log": not args.no_access_log, "loop": args.loop, "http": args.http}
     app_dir = os.path.abspath(args.app_dir) if args.app_dir else ""
-    supervisor = Supervisor(args.app, args.host, args.port, args.workers, options, app_dir)
+    try:
+        supervisor = Supervisor(args.app, args.host, args.port, args.workers, options, app_dir, args.balance_requests)
+    except (OSError, RuntimeError) as exc:
+        print(f"api.serve: {exc}", file=sys.stderr, flush=True)
+        return 1
     log.info("serving", app=args.app, host=args.host, port=args.port, workers=args.workers,
-             pids=[p.pid for p in supervisor.workers])
+             pids=[p.pid for p in supervisor.workers], balancer=supervisor.balancer.pid if supervisor.balancer else None)
     return supervisor.run()
 
 

@@ -340,6 +340,13 @@ def wait_until_quiet(max_wait_s: int, load_below: float, busy_below: float) -> t
             return os.getloadavg()[0], busy
 
 
+def _command_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def own_postgres_pids() -> list[int]:
     """This stack's postmaster and its backends: other engineers' Postgres servers on the
     machine count as other work, not as this API's database."""
@@ -378,9 +385,10 @@ def attack(driver: str, binary: Path, targets: Path, work: Path, rate: int, dura
     answers0 = answer_counts(port)
     cmd = attack_command(driver, binary, targets, output, rate, duration, connections)
     api = bench._children(api_pid)
+    balancers = [pid for pid in api if _command_name(pid) == "haproxy"]  # --balance-requests: counted in the API too
     pg = own_postgres_pids()
     busy0, total0 = bench._machine_ticks()
-    api0, pg0 = bench._cpu_ticks(api), bench._cpu_ticks(pg)
+    api0, pg0, lb0 = bench._cpu_ticks(api), bench._cpu_ticks(pg), bench._cpu_ticks(balancers)
     load0 = os.getloadavg()[0]
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
@@ -388,7 +396,7 @@ def attack(driver: str, binary: Path, targets: Path, work: Path, rate: int, dura
     seconds = time.monotonic() - started
     children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy1, total1 = bench._machine_ticks()
-    api1, pg1 = bench._cpu_ticks(api), bench._cpu_ticks(pg)
+    api1, pg1, lb1 = bench._cpu_ticks(api), bench._cpu_ticks(pg), bench._cpu_ticks(balancers)
     load1 = os.getloadavg()[0]
     figures = attack_figures(driver, binary, output, rate, targets)
     cpus = os.cpu_count() or 1
@@ -402,6 +410,8 @@ def attack(driver: str, binary: Path, targets: Path, work: Path, rate: int, dura
         "machine_busy_share": round((busy1 - busy0) / max(total1 - total0, 1), 3),
         "api_cpu_ms_per_request": round(api_s * 1000 / n, 3),
         "postgres_cpu_ms_per_request": round(pg_s * 1000 / n, 3),
+        # HAProxy's share of api_cpu_ms_per_request (api.serve --balance-requests; else absent).
+        **({"balancer_cpu_ms_per_request": round((lb1 - lb0) / hz * 1000 / n, 3)} if balancers else {}),
         "api_cpu_share": round(api_s / (seconds * cpus), 3),
         "postgres_cpu_share": round(pg_s / (seconds * cpus), 3),
         # vegeta_cpu_share in the runs before session 25 (vegeta was the only driver).
@@ -489,6 +499,9 @@ def main() -> None:
     parser.add_argument("--server", choices=bench.SERVERS, default="api.serve",
                         help="api.serve (a SO_REUSEPORT socket per worker), uvicorn --workers (one shared socket; before session 25), or granian (session 26, compared only)")
     parser.add_argument("--pool", type=int, default=4, help="Postgres connections per worker")
+    parser.add_argument("--balance-requests", type=int, default=0, metavar="N",
+                        help="api.serve behind HAProxy, each request to the least busy worker, at most N at once in each "
+                             "(api/balancer.py; session 39); 0: a socket per worker")
     parser.add_argument("--api-env", action="append", default=[], metavar="NAME=VALUE",
                         help="an extra variable for the API (an option under comparison)")
     parser.add_argument("--app", default=API_APP,
@@ -507,6 +520,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.headline and args.app != API_APP:
         parser.error("--headline measures the API itself: not with --app")
+    if args.balance_requests:
+        if args.server != "api.serve":
+            parser.error("--balance-requests is api.serve's")
+        # As any server argument: in the label and in the recorded command.
+        args.uvicorn_arg = [*args.uvicorn_arg, f"--balance-requests={args.balance_requests}"]
     args.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     load_stack_env()
 

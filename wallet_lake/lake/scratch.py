@@ -26,7 +26,8 @@ from pathlib import Path
 CURATION_PREFIX = "wl-curate-"  # a curation's local output (lake/curation_run.py)
 WARMUP_PREFIX = "wl-worker-warmup-"  # the curation worker's throwaway lake (lake/curation_worker.py)
 SPARK_PREFIX = "wl-spark-"  # a process's spark.local.dir (spark.py)
-PREFIXES = (CURATION_PREFIX, WARMUP_PREFIX, SPARK_PREFIX)
+API_SERVE_PREFIX = "wl-api-serve-"  # api.serve's workers' sockets behind the balancer (api/balancer.py)
+PREFIXES = (CURATION_PREFIX, WARMUP_PREFIX, SPARK_PREFIX, API_SERVE_PREFIX)
 _NAME = re.compile(r"(?P<prefix>" + "|".join(map(re.escape, PREFIXES)) + r")(?P<pid>\d+)\.(?P<start>\d+)(?:-.*)?")
 _UNKNOWN = -1  # the process could not be looked at (another user's, under hidepid): it may run
 _spark_dir: dict[int, str] = {}  # pid -> folder: a forked child makes its own

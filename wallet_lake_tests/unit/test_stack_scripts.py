@@ -20,11 +20,12 @@ STACK = {"PostgreSQL", "Kafka", "Debezium JDBC sink", "moto", "Python", "Chart.j
 PINS = {
     "stack/wallet-stack": STACK | {"Connect basic auth", "Dagster", "PySpark", "uvicorn"},
     "scripts/run": STACK | {"Dagster", "PySpark", "uvicorn"},
-    "scripts/test": STACK | {"pytest", "Playwright", "Chromium"},
-    ".ci/run": STACK | {"pytest", "Playwright", "Chromium"},
+    "scripts/test": STACK | {"pytest", "Playwright", "Chromium", "HAProxy"},
+    ".ci/run": STACK | {"pytest", "Playwright", "Chromium", "HAProxy"},
     "scripts/install-python.sh": {"Python", "pip"},
     "scripts/install-ui.sh": {"Chart.js", "Node.js", "npm"},
     "scripts/install-browser.sh": {"Chromium", "Playwright"},
+    "scripts/install-balancer.sh": {"HAProxy"},
 }
 SHELL_SCRIPTS = ["stack/lib.sh", *PINS]
 
@@ -64,6 +65,7 @@ def declared_versions() -> dict[str, str]:
         "pip": one(r"pip==([^\"\s]+)", text("scripts/install-python.sh"), "install-python.sh"),
         "Chart.js": lock["packages"]["node_modules/chart.js"]["version"],
         "Chromium": apt_pin("scripts/install-browser.sh", "chromium"),
+        "HAProxy": apt_pin("scripts/install-balancer.sh", "haproxy"),
         "Node.js": apt_pin("scripts/install-ui.sh", "nodejs"),
         "npm": apt_pin("scripts/install-ui.sh", "npm"),
         **{name: constraints[pkg] for name, pkg in

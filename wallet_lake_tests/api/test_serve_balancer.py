@@ -50,6 +50,10 @@ async def app(scope, receive, send):
 @pytest.fixture(autouse=True)
 def _needs_haproxy():
     balancer.executable()  # a clear error when it is missing: scripts/test installs it
+    yield
+    # `served` ends with the supervisor's SIGKILL, which leaves its folder (the next supervisor
+    # would remove it): leave the machine as found.
+    scratch.sweep()
 
 
 def _who_app(tmp_path: Path) -> list[str]:

@@ -15,9 +15,11 @@ How it is wired:
   * each worker listens on a Unix socket in a folder only this user can enter (mode 0700), so
     nothing but the balancer reaches a worker; the workers take the client's address from
     X-Forwarded-For, which the balancer sets to the address it sees after deleting any the client
-    sent (a client cannot pick the address its rate limit is counted under);
-  * a request to a worker that is gone (killed, being replaced) is sent to another: a refused
-    connection always, and a GET or HEAD that got no answer at all (the worker died with it).
+    sent (a client cannot pick the address its rate limit is counted under); a client's
+    X-Forwarded-Proto is deleted too (the workers would take it as the request's scheme);
+  * a request to a worker that is gone (killed, being replaced) is sent to another, once: a
+    refused connection always, and a GET or HEAD that got no answer at all (its worker died with
+    it before answering; a streamed answer already begun cannot be sent again).
     A worker is taken out at its first connection error and checked every second (a connect to
     its socket), so retries go elsewhere (leastconn would pick the idle dead one again), and it
     is taken back once its replacement listens;
@@ -39,16 +41,33 @@ from wallet_lake.lake import scratch
 CLIENT_IDLE_S = 60
 QUEUE_S = 30
 SERVER_S = 300
+# The workers' idle keep-alive, longer than HAProxy keeps an idle connection to them (it purges
+# idle ones every few seconds), so a worker never closes one that HAProxy is about to reuse.
+WORKER_IDLE_S = 3600
+# Connections at most: two descriptors each (client and worker sides). HAProxy 2.6 refuses to
+# start when it cannot raise its file limit that far, so the limit sizes it.
+MAXCONN_AT_MOST = 4096
 
 
-def config(listen_fd: int, worker_sockets: Sequence[str], per_worker: int) -> str:
+def max_connections() -> int:
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return MAXCONN_AT_MOST if hard == resource.RLIM_INFINITY else max(64, min(MAXCONN_AT_MOST, (hard - 100) // 2))
+
+
+def config(listen_fd: int, worker_sockets: Sequence[str], per_worker: int, maxconn: int = MAXCONN_AT_MOST) -> str:
     """HAProxy's configuration: the listening socket given as a file descriptor, `per_worker`
-    requests at most in each worker, the rest queued, least busy worker first."""
+    requests at most in each worker, the rest queued, least busy worker first.
+    A request is tried at most four times (`retries 3`), each time on the least busy worker in
+    service. With fewer retries a worker's death showed as connections closed without an answer
+    (session 39, `api/test_serve_balancer.py`); the cost is that a GET that kills its worker (out
+    of memory, say) is tried on the other workers too."""
     if per_worker < 1:
         raise ValueError("per_worker must be at least 1")
     servers = "\n".join(f"  server worker-{i} unix@{path} maxconn {per_worker}" for i, path in enumerate(worker_sockets))
     return f"""global
-  maxconn 4096
+  maxconn {maxconn}
   nbthread 1
 
 defaults
@@ -57,6 +76,7 @@ defaults
   http-reuse always
   timeout connect 5s
   timeout client {CLIENT_IDLE_S}s
+  timeout http-keep-alive {CLIENT_IDLE_S}s
   timeout http-request 10s
   timeout queue {QUEUE_S}s
   timeout server {SERVER_S}s
@@ -67,6 +87,7 @@ defaults
 frontend api
   bind fd@{listen_fd}
   http-request del-header X-Forwarded-For
+  http-request del-header X-Forwarded-Proto
   option forwardfor
   default_backend workers
 
@@ -91,7 +112,7 @@ def write_config(folder: str, listener: socket.socket, worker_sockets: Sequence[
     with HAProxy's message, before anything starts."""
     path = os.path.join(folder, "haproxy.cfg")
     with open(path, "w") as out:
-        out.write(config(listener.fileno(), worker_sockets, per_worker))
+        out.write(config(listener.fileno(), worker_sockets, per_worker, max_connections()))
     done = subprocess.run([executable(), "-c", "-q", "-f", path], pass_fds=(listener.fileno(),),
                           capture_output=True, text=True)
     if done.returncode != 0:

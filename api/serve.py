@@ -37,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import structlog
 import uvicorn
@@ -66,6 +67,16 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def exclusive_listening_socket(host: str, port: int) -> socket.socket:
+    """The balancer's socket, without SO_REUSEPORT: no other process (a second supervisor, a
+    stale HAProxy) can bind the port beside it and take a share of its connections."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 def unix_listening_socket(path: str) -> socket.socket:
     """A worker's Unix socket behind the balancer; the one a killed worker left is replaced."""
     try:
@@ -78,10 +89,22 @@ def unix_listening_socket(path: str) -> socket.socket:
 
 
 def signal_on_parent_death() -> None:
-    """SIGTERM this process when its parent dies (Linux's PR_SET_PDEATHSIG)."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    """SIGTERM this process when its parent dies (Linux's PR_SET_PDEATHSIG). The C library is
+    the process's own (no library search, which runs ldconfig: this also runs between fork and
+    exec, for HAProxy)."""
+    libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+
+
+def balancer_child(parent: int) -> Callable[[], None]:
+    """What HAProxy's child runs before exec: the parent-death signal, then exit at once if the
+    supervisor died before it was set (an orphan HAProxy would keep the port)."""
+    def setup() -> None:
+        signal_on_parent_death()
+        if os.getppid() != parent:
+            os._exit(0)
+    return setup
 
 
 def stop_with_parent(parent: int) -> None:
@@ -114,7 +137,7 @@ class Supervisor:
         if balance_requests:
             # Bound here: a port in use is this process's clear error, and a restarted HAProxy
             # takes over the same socket. Workers trust X-Forwarded-For: only HAProxy reaches them.
-            self.listener = listening_socket(host, port)
+            self.listener = exclusive_listening_socket(host, port)
             self.listener.listen(1024)
             self.folder = balancer.worker_folder()
             self.sockets = [os.path.join(self.folder, f"worker-{i}.sock") for i in range(workers)]
@@ -123,7 +146,9 @@ class Supervisor:
             except Exception:
                 shutil.rmtree(self.folder, ignore_errors=True)
                 raise
-            options = {**options, "forwarded_allow_ips": "*"}
+            # The workers never close an idle connection first (HAProxy reuses them: a close racing
+            # a reuse would fail a request it cannot retry).
+            options = {**options, "forwarded_allow_ips": "*", "timeout_keep_alive": balancer.WORKER_IDLE_S}
         self.target = (app, host, port, options, app_dir, os.getpid())
         self.context = multiprocessing.get_context("spawn")
         self.stop = threading.Event()
@@ -133,7 +158,26 @@ class Supervisor:
         self.workers: list[multiprocessing.process.BaseProcess] = [self._start(i) for i in range(workers)]
         self.balancer_failures = 0
         if self.listener is not None:
+            self._wait_for_worker_sockets()
             self._start_balancer()
+
+    def _wait_for_worker_sockets(self) -> None:
+        """HAProxy counts a worker up from its start and takes it out at the first refused
+        connection, so it starts once every worker's socket takes connections (a worker still
+        starting its app holds them in its backlog). A worker that dies meanwhile is run()'s."""
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        waiting = list(self.sockets)
+        while waiting and time.monotonic() < deadline and not self.stop.is_set():
+            if not all(p.is_alive() for p in self.workers):
+                return
+            for path in list(waiting):
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                    try:
+                        probe.connect(path)
+                        waiting.remove(path)
+                    except OSError:
+                        pass
+            time.sleep(0.05)
 
     def _start(self, i: int) -> multiprocessing.process.BaseProcess:
         process = self.context.Process(target=serve_worker, args=(*self.target, self.sockets[i]), name="api-worker")
@@ -141,7 +185,7 @@ class Supervisor:
         return process
 
     def _start_balancer(self) -> None:
-        self.balancer = balancer.start(self.config, self.listener, signal_on_parent_death)
+        self.balancer = balancer.start(self.config, self.listener, balancer_child(os.getpid()))
         self.balancer_started = time.monotonic()
 
     def _balancer_alive(self) -> bool:
@@ -160,29 +204,40 @@ class Supervisor:
 
     def run(self) -> int:
         status = 0
-        while not self.stop.wait(0.5):
-            if not self._balancer_alive():
-                status = 1
-                break
-            for i, process in enumerate(self.workers):
-                if process.is_alive():
-                    continue
-                process.join()
-                if process.exitcode == STARTUP_FAILURE:
-                    log.error("worker failed before serving; stopping", pid=process.pid)
+        try:
+            while not self.stop.wait(0.5):
+                if not self._balancer_alive():
                     status = 1
-                    self.stop.set()
                     break
-                log.warning("worker exited; starting another", pid=process.pid, exitcode=process.exitcode)
-                self.workers[i] = self._start(i)
-        self._stop_all()
+                for i, process in enumerate(self.workers):
+                    if process.is_alive():
+                        continue
+                    process.join()
+                    if process.exitcode == STARTUP_FAILURE:
+                        log.error("worker failed before serving; stopping", pid=process.pid)
+                        status = 1
+                        self.stop.set()
+                        break
+                    log.warning("worker exited; starting another", pid=process.pid, exitcode=process.exitcode)
+                    self.workers[i] = self._start(i)
+        finally:
+            self._stop_all()
         return status
 
     def _stop_all(self) -> None:
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        if self.balancer is not None and self.balancer.poll() is None:
-            # SIGUSR1: HAProxy's soft stop; it stops listening and ends once its requests are answered.
-            self.balancer.send_signal(signal.SIGUSR1)
+        if self.listener is not None:
+            # HAProxy first: it stops taking connections (this process's copy of the socket is
+            # closed too, or the kernel would keep accepting for no one) and ends once the requests
+            # it holds, queued ones included, are answered; the workers stop after it.
+            self.listener.close()
+            if self.balancer is not None and self.balancer.poll() is None:
+                self.balancer.send_signal(signal.SIGUSR1)  # HAProxy's soft stop
+                try:
+                    self.balancer.wait(max(deadline - time.monotonic(), 0) / 2)
+                except subprocess.TimeoutExpired:
+                    self.balancer.kill()
+                    self.balancer.wait()
         for process in self.workers:
             if process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
@@ -191,12 +246,6 @@ class Supervisor:
             if process.is_alive():
                 process.kill()
                 process.join()
-        if self.balancer is not None:
-            try:
-                self.balancer.wait(max(deadline - time.monotonic(), 0))
-            except subprocess.TimeoutExpired:
-                self.balancer.kill()
-                self.balancer.wait()
         if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -226,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     app_dir = os.path.abspath(args.app_dir) if args.app_dir else ""
     try:
         supervisor = Supervisor(args.app, args.host, args.port, args.workers, options, app_dir, args.balance_requests)
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         print(f"api.serve: {exc}", file=sys.stderr, flush=True)
         return 1
     log.info("serving", app=args.app, host=args.host, port=args.port, workers=args.workers,

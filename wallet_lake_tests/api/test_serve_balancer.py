@@ -34,6 +34,9 @@ async def app(scope, receive, send):
         return
     in_progress += 1
     seen = in_progress
+    if os.environ.get('WHO_APP_ARRIVALS'):  # one line per request taken, for a test to wait on
+        with open(os.environ['WHO_APP_ARRIVALS'], 'a') as f:
+            f.write(f"{os.getpid()}\\n")
     try:
         if scope['path'] == '/slow':
             await asyncio.sleep(int(scope['query_string'].decode().split('=')[1]) / 1000)
@@ -79,7 +82,14 @@ def _answers(port: int) -> bool:
 
 
 def _balancers(parent: int) -> list[int]:
-    return [pid for pid in _children(parent) if Path(f"/proc/{pid}/comm").read_text().strip() == "haproxy"]
+    found = []
+    for pid in _children(parent):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "haproxy":
+                found.append(pid)
+        except OSError:  # gone since it was listed
+            continue
+    return found
 
 
 def _socket_folder(parent: int) -> Path:
@@ -137,13 +147,18 @@ def test_a_killed_worker_costs_no_get_an_error_and_is_replaced(tmp_path):
         _up(proc, port, log)
         first = _workers(proc.pid)
         statuses: list[int] = []
+        failures: list[BaseException] = []
         stop = threading.Event()
 
         def client():
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            while not stop.is_set():
-                statuses.append(_get(port, "/slow?ms=50", conn=conn)[0])
-            conn.close()
+            try:
+                while not stop.is_set():
+                    statuses.append(_get(port, "/slow?ms=50", conn=conn)[0])
+            except BaseException as exc:  # a reset or closed connection is a lost request too
+                failures.append(exc)
+            finally:
+                conn.close()
 
         threads = [threading.Thread(target=client) for _ in range(4)]
         for t in threads:
@@ -159,6 +174,7 @@ def test_a_killed_worker_costs_no_get_an_error_and_is_replaced(tmp_path):
         for t in threads:
             t.join()
         assert first[1] in replaced
+        assert failures == []
         assert statuses and set(statuses) == {200}, f"{statuses.count(200)} of {len(statuses)} answered 200"
 
 
@@ -180,6 +196,28 @@ def test_a_killed_balancer_is_replaced_and_sigterm_stops_every_process_and_remov
         assert not folder.exists()
 
 
+def test_sigterm_answers_the_requests_in_progress_and_those_queued_in_the_balancer(tmp_path, monkeypatch):
+    arrivals = tmp_path / "arrivals"
+    monkeypatch.setenv("WHO_APP_ARRIVALS", str(arrivals))
+    with served(tmp_path, *_who_app(tmp_path), "--balance-requests", "1") as (proc, port, log):
+        _up(proc, port, log)
+        deadline_poll(lambda: {_get(port)[1]["pid"] for _ in range(4)} == set(_workers(proc.pid)), timeout=30,
+                      what="both workers taken back by the balancer")
+        arrivals.write_text("")
+        answers: list[int] = []
+        threads = [threading.Thread(target=lambda: answers.append(_get(port, "/slow?ms=2000")[0])) for _ in range(4)]
+        for t in threads:
+            t.start()
+        # One request in each worker (at most one each): the other two wait in HAProxy's queue.
+        deadline_poll(lambda: len(arrivals.read_text().split()) == 2, timeout=30, what="a request in each worker")
+        proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join()
+        assert proc.wait(timeout=60) == 0
+        assert answers == [200] * 4
+        assert len(arrivals.read_text().split()) == 4
+
+
 def test_the_balancer_and_workers_stop_when_the_supervisor_is_killed(tmp_path):
     with served(tmp_path, *_who_app(tmp_path), "--balance-requests", "2") as (proc, port, log):
         _up(proc, port, log)
@@ -190,8 +228,12 @@ def test_the_balancer_and_workers_stop_when_the_supervisor_is_killed(tmp_path):
         assert not _answers(port)
 
 
-def test_a_port_in_use_is_the_supervisors_clear_error(tmp_path):
+@pytest.mark.parametrize("holder_reuses_the_port", [False, True])
+def test_a_port_in_use_is_the_supervisors_clear_error(tmp_path, holder_reuses_the_port):
+    # Even a holder with SO_REUSEPORT: the balancer's socket never shares its port.
     with socket.socket() as taken:
+        if holder_reuses_the_port:
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
@@ -201,8 +243,9 @@ def test_a_port_in_use_is_the_supervisors_clear_error(tmp_path):
 
 
 def test_the_configuration_holds_n_requests_per_worker_and_refuses_zero():
-    text = balancer.config(7, ["/a/worker-0.sock", "/a/worker-1.sock"], 3)
-    assert "bind fd@7" in text and "balance leastconn" in text
+    text = balancer.config(7, ["/a/worker-0.sock", "/a/worker-1.sock"], 3, maxconn=500)
+    assert "bind fd@7" in text and "balance leastconn" in text and "  maxconn 500\n" in text
+    assert "retries 3\n" in text and "del-header X-Forwarded-Proto" in text
     assert text.count("maxconn 3") == 2 and "server worker-1 unix@/a/worker-1.sock maxconn 3" in text
     with pytest.raises(ValueError):
         balancer.config(7, ["/a/worker-0.sock"], 0)

@@ -17,8 +17,8 @@ How it is wired:
     X-Forwarded-For, which the balancer sets to the address it sees after deleting any the client
     sent (a client cannot pick the address its rate limit is counted under); a client's
     X-Forwarded-Proto is deleted too (the workers would take it as the request's scheme);
-  * a request to a worker that is gone (killed, being replaced) is sent to another, once: a
-    refused connection always, and a GET or HEAD that got no answer at all (its worker died with
+  * a request to a worker that is gone (killed, being replaced) is sent to another (up to three
+    retries, see config()): a refused connection always, and a GET or HEAD that got no answer at all (its worker died with
     it before answering; a streamed answer already begun cannot be sent again).
     A worker is taken out at its first connection error and checked every second (a connect to
     its socket), so retries go elsewhere (leastconn would pick the idle dead one again), and it

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import ctypes.util
 import logging
 import multiprocessing
 import os
@@ -57,22 +56,15 @@ BALANCER_SETTLE_S = 5
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket bound with SO_REUSEPORT: every worker binds its own on the same port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    return sock
-
-
-def exclusive_listening_socket(host: str, port: int) -> socket.socket:
-    """The balancer's socket, without SO_REUSEPORT: no other process (a second supervisor, a
+def listening_socket(host: str, port: int, *, reuse_port: bool = True) -> socket.socket:
+    """A socket bound with SO_REUSEPORT: every worker binds its own on the same port. The
+    balancer's is bound without it (reuse_port=False): no other process (a second supervisor, a
     stale HAProxy) can bind the port beside it and take a share of its connections."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock
 
@@ -137,7 +129,7 @@ class Supervisor:
         if balance_requests:
             # Bound here: a port in use is this process's clear error, and a restarted HAProxy
             # takes over the same socket. Workers trust X-Forwarded-For: only HAProxy reaches them.
-            self.listener = exclusive_listening_socket(host, port)
+            self.listener = listening_socket(host, port, reuse_port=False)
             self.listener.listen(1024)
             self.folder = balancer.worker_folder()
             self.sockets = [os.path.join(self.folder, f"worker-{i}.sock") for i in range(workers)]

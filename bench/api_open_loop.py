@@ -48,6 +48,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import platform
 import random
 import resource
 import shlex
@@ -473,7 +474,9 @@ def record(args: argparse.Namespace, label: str, runs: list[dict], commands: lis
             "goal": {"p99_ms_at_1000_at_most": 10},
             "versions": {args.driver: VEGETA_VERSION if args.driver == "vegeta" else driver_version(),
                          "go": go_version(), "uvicorn": version("uvicorn"), "uvloop": version("uvloop"),
-                         "httptools": version("httptools")},
+                         "httptools": version("httptools"),
+                         # The API runs on this interpreter (sys.executable): its build moves the API's CPU (session 41).
+                         "python": f"{platform.python_version()} ({os.path.realpath(sys.executable)})"},
             **{k: v for k, v in run.items() if k != "label"},
             "configuration": label,
         })
